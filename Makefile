@@ -1,0 +1,45 @@
+# OpenRisk — `make run` serves the app with a demo tenant; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export OPENRISK_PORT ?= 8000
+LINT_PATHS := src tests $(wildcard benchmarks loadtests)
+
+.PHONY: run test lint format typecheck install dev clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+dev: $(VENV)/.dev-installed
+
+run: install
+	$(BIN)/openrisk db upgrade
+	$(BIN)/openrisk seed
+	@echo "OpenRisk: http://127.0.0.1:$(OPENRISK_PORT)  (API docs: /docs)"
+	$(BIN)/openrisk serve --port $(OPENRISK_PORT)
+
+lint: dev
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+typecheck: dev
+	$(BIN)/mypy
+
+format: dev
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache openrisk.db*

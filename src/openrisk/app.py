@@ -1,0 +1,83 @@
+"""Application factory: wiring only (settings, database, routers, middleware, lifespan)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi import APIRouter, FastAPI
+from starlette.responses import Response
+
+from openrisk import __version__
+from openrisk.auth.router import router as auth_router
+from openrisk.config import Settings, get_settings
+from openrisk.core.db.engine import create_database
+from openrisk.core.db.migrate import ensure_schema_current
+from openrisk.core.errors import install_error_handlers
+from openrisk.core.lifecycle import check_database, run_health_loop, warn_if_pool_exceeds_server
+from openrisk.core.logging import configure_logging
+from openrisk.core.metrics import instrument_engine, render_latest
+from openrisk.core.middleware import RequestContextMiddleware
+from openrisk.core.security import TokenCodec
+from openrisk.system.router import router as system_router
+from openrisk.tenants.router import router as tenants_router
+
+log = logging.getLogger(__name__)
+
+API_ROUTERS: tuple[APIRouter, ...] = (system_router, auth_router, tenants_router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = create_database(settings)
+        instrument_engine(database.engine.sync_engine)
+        app.state.db = database
+        try:
+            if settings.check_schema_on_start:
+                await ensure_schema_current(database.engine)
+            await warn_if_pool_exceeds_server(database, settings)
+        except BaseException:
+            await database.dispose()
+            raise
+        await check_database(database)
+        health = asyncio.create_task(run_health_loop(database, settings.pool_health_interval_s))
+        try:
+            yield
+        finally:
+            health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
+            await database.dispose()
+
+    app = FastAPI(
+        title="OpenRisk",
+        version=__version__,
+        description="Multi-tenant risk register API.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    app.state.codec = TokenCodec(
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+    )
+    install_error_handlers(app)
+    for router in API_ROUTERS:
+        app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render_latest()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

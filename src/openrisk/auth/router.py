@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from openrisk.auth import service
+from openrisk.auth.deps import PrincipalDep
+from openrisk.auth.schemas import (
+    LoginRequest,
+    MeOut,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserOut,
+)
+from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
+from openrisk.core.errors import Forbidden
+from openrisk.core.routing import api_router
+
+router = api_router("/auth", tags=["auth"])
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _pair(tokens: service.IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        user=UserOut.model_validate(tokens.user),
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+async def register(
+    body: RegisterRequest, session: SessionDep, codec: CodecDep, settings: SettingsDep
+) -> TokenPair:
+    if not settings.allow_signup:
+        raise Forbidden("Sign-up is turned off on this server.")
+    tokens = await service.register(
+        session,
+        codec=codec,
+        settings=settings,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        tenant_name=body.tenant_name,
+    )
+    return _pair(tokens)
+
+
+@router.post("/login")
+async def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    codec: CodecDep,
+    settings: SettingsDep,
+) -> TokenPair:
+    tokens = await service.login(
+        session,
+        codec=codec,
+        settings=settings,
+        email=body.email,
+        password=body.password,
+        ip=_client_ip(request),
+    )
+    return _pair(tokens)
+
+
+@router.post("/token")
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    codec: CodecDep,
+    settings: SettingsDep,
+) -> TokenPair:
+    """OAuth2 password flow, for the Authorize button of the interactive docs."""
+    tokens = await service.login(
+        session,
+        codec=codec,
+        settings=settings,
+        email=form.username,
+        password=form.password,
+        ip=_client_ip(request),
+    )
+    return _pair(tokens)
+
+
+@router.post("/refresh")
+async def refresh(
+    body: RefreshRequest, session: SessionDep, codec: CodecDep, settings: SettingsDep
+) -> TokenPair:
+    tokens = await service.refresh(
+        session, codec=codec, settings=settings, refresh_token=body.refresh_token
+    )
+    return _pair(tokens)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: RefreshRequest, session: SessionDep) -> None:
+    await service.logout(session, refresh_token=body.refresh_token)
+
+
+@router.get("/me")
+async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
+    user = await service.get_active_user(session, user_id=principal.user_id)
+    memberships = await service.list_memberships(session, user_id=principal.user_id)
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        is_superuser=user.is_superuser,
+        memberships=memberships,
+    )

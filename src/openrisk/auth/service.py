@@ -1,0 +1,227 @@
+"""Registration, login with throttling, refresh-token rotation with reuse detection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.auth.models import LoginAttempt, RefreshToken, User
+from openrisk.auth.schemas import MembershipOut
+from openrisk.config import Settings
+from openrisk.core.errors import Conflict, TooManyRequests, Unauthorized
+from openrisk.core.security import (
+    TokenCodec,
+    hash_password,
+    new_secret,
+    sha256_hex,
+    verify_password,
+)
+from openrisk.rbac.catalogue import ADMIN
+from openrisk.rbac.models import Role
+from openrisk.tenants.models import Membership, Tenant
+from openrisk.tenants.service import create_tenant
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+async def find_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    result = await session.execute(select(User).where(func.lower(User.email) == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    full_name: str = "",
+    is_superuser: bool = False,
+) -> User:
+    if await find_user_by_email(session, email=email):
+        raise Conflict("An account with this email already exists.")
+    user = User(
+        email=email.lower(),
+        full_name=full_name,
+        password_hash=hash_password(password),
+        is_superuser=is_superuser,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def register(
+    session: AsyncSession,
+    *,
+    codec: TokenCodec,
+    settings: Settings,
+    email: str,
+    password: str,
+    full_name: str,
+    tenant_name: str,
+) -> IssuedTokens:
+    """Create the account and a new tenant in which it is Admin, then sign it in."""
+    user = await create_user(session, email=email, password=password, full_name=full_name)
+    await create_tenant(session, name=tenant_name, owner_id=user.id, role_id=ADMIN.id, default=True)
+    tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
+    await session.commit()
+    return tokens
+
+
+async def _recent_failures(
+    session: AsyncSession, *, column: str, value: str, since: datetime
+) -> int:
+    column_ref = getattr(LoginAttempt, column)
+    count = await session.scalar(
+        select(func.count()).where(column_ref == value, LoginAttempt.created_at >= since)
+    )
+    return int(count or 0)
+
+
+async def _check_throttle(
+    session: AsyncSession, *, settings: Settings, email: str, ip: str
+) -> None:
+    window = timedelta(seconds=settings.login_failure_window_s)
+    since = datetime.now(UTC) - window
+    retry = {"Retry-After": str(settings.login_failure_window_s)}
+    if await _recent_failures(session, column="email", value=email, since=since) >= (
+        settings.login_max_failures_per_account
+    ):
+        raise TooManyRequests("Too many failed logins for this account; try later.", headers=retry)
+    if await _recent_failures(session, column="ip", value=ip, since=since) >= (
+        settings.login_max_failures_per_ip
+    ):
+        raise TooManyRequests("Too many failed logins from this address; try later.", headers=retry)
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    codec: TokenCodec,
+    settings: Settings,
+    email: str,
+    password: str,
+    ip: str,
+) -> IssuedTokens:
+    email = email.lower()
+    await _check_throttle(session, settings=settings, email=email, ip=ip)
+    user = await find_user_by_email(session, email=email)
+    # verify_password hashes against a dummy when the user is unknown: equal cost either way
+    valid = verify_password(password, user.password_hash if user else None)
+    if user is None or not valid or not user.is_active:
+        session.add(LoginAttempt(email=email, ip=ip))
+        await session.commit()
+        raise Unauthorized("Invalid email or password.")
+    user.last_login_at = datetime.now(UTC)
+    await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
+    await session.commit()
+    return tokens
+
+
+async def issue_tokens(
+    session: AsyncSession,
+    *,
+    codec: TokenCodec,
+    settings: Settings,
+    user: User,
+    family_id: uuid.UUID | None = None,
+) -> IssuedTokens:
+    family_id = family_id or uuid.uuid4()
+    refresh_secret = new_secret()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=sha256_hex(refresh_secret),
+            expires_at=datetime.now(UTC) + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    await session.flush()
+    return IssuedTokens(
+        access_token=codec.issue_access(user_id=user.id, session_id=family_id),
+        refresh_token=refresh_secret,
+        expires_in=int(codec.access_ttl.total_seconds()),
+        user=user,
+    )
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def refresh(
+    session: AsyncSession, *, codec: TokenCodec, settings: Settings, refresh_token: str
+) -> IssuedTokens:
+    """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
+    token = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )
+    now = datetime.now(UTC)
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise Unauthorized("Invalid refresh token.")
+    if token.used_at is not None:
+        await _revoke_family(session, token.family_id)
+        await session.commit()
+        raise Unauthorized("Refresh token reuse detected; the session has been revoked.")
+    user = await session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid refresh token.")
+    token.used_at = now
+    tokens = await issue_tokens(
+        session, codec=codec, settings=settings, user=user, family_id=token.family_id
+    )
+    await session.commit()
+    return tokens
+
+
+async def logout(session: AsyncSession, *, refresh_token: str) -> None:
+    token = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )
+    if token is not None:
+        await _revoke_family(session, token.family_id)
+        await session.commit()
+
+
+async def get_active_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Unknown or inactive user.")
+    return user
+
+
+async def list_memberships(session: AsyncSession, *, user_id: uuid.UUID) -> list[MembershipOut]:
+    rows = await session.execute(
+        select(Membership, Tenant, Role)
+        .join(Tenant, Tenant.id == Membership.tenant_id)
+        .join(Role, Role.id == Membership.role_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.is_default.desc(), Tenant.name)
+    )
+    return [
+        MembershipOut(
+            tenant_id=tenant.id,
+            tenant_name=tenant.name,
+            tenant_slug=tenant.slug,
+            role_id=role.id,
+            role_name=role.name,
+            role_level=role.level,
+            is_default=membership.is_default,
+        )
+        for membership, tenant, role in rows.tuples()
+    ]

@@ -1,0 +1,116 @@
+"""One typed settings object, read from ``OPENRISK_*`` environment variables (SPEC §1, §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "openrisk-development-secret-do-not-use-in-production"
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class PoolProfile:
+    max_open: int
+    max_idle: int
+    lifetime_s: int
+    max_idle_time_s: int
+
+
+POOL_PROFILES: dict[Environment, PoolProfile] = {
+    Environment.DEVELOPMENT: PoolProfile(
+        max_open=10, max_idle=2, lifetime_s=600, max_idle_time_s=120
+    ),
+    Environment.STAGING: PoolProfile(
+        max_open=50, max_idle=10, lifetime_s=1800, max_idle_time_s=300
+    ),
+    Environment.PRODUCTION: PoolProfile(
+        max_open=100, max_idle=25, lifetime_s=3600, max_idle_time_s=600
+    ),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENRISK_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = "sqlite+aiosqlite:///./openrisk.db"
+    # Pool profile values (SPEC §6); None means "take it from the profile of OPENRISK_ENV".
+    pool_max_open: int | None = Field(default=None, ge=1)
+    pool_max_idle: int | None = Field(default=None, ge=0)
+    pool_lifetime_s: int | None = Field(default=None, ge=1)
+    pool_max_idle_time_s: int | None = Field(default=None, ge=1)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    pool_pre_ping_after_s: float = Field(default=10.0, ge=0)
+    pool_health_interval_s: float = Field(default=15.0, gt=0)
+    check_schema_on_start: bool = True
+
+    cache_backend: str = "memory"
+    cache_enabled: bool = True
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_memory_max_entries: int = Field(default=50_000, ge=1)
+    cache_memory_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=14, ge=1)
+    allow_signup: bool = True
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_failure_window_s: int = Field(default=900, ge=1)
+
+    demo_password: str | None = None
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    secret_key: str = DEFAULT_JWT_SECRET  # encrypts connector secrets at rest
+    webhook_allow_private: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secret(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            for name in ("jwt_secret", "secret_key"):
+                value: str = getattr(self, name)
+                if value == DEFAULT_JWT_SECRET or len(value) < MIN_PRODUCTION_SECRET_LENGTH:
+                    raise ValueError(
+                        f"OPENRISK_{name.upper()} must be set to a random value of at least "
+                        f"{MIN_PRODUCTION_SECRET_LENGTH} characters in production"
+                    )
+        return self
+
+    @property
+    def pool(self) -> PoolProfile:
+        profile = POOL_PROFILES[self.env]
+        max_open = self.pool_max_open or profile.max_open
+        max_idle = profile.max_idle if self.pool_max_idle is None else self.pool_max_idle
+        return PoolProfile(
+            max_open=max_open,
+            max_idle=min(max_idle, max_open),
+            lifetime_s=self.pool_lifetime_s or profile.lifetime_s,
+            max_idle_time_s=self.pool_max_idle_time_s or profile.max_idle_time_s,
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

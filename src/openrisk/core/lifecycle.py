@@ -1,0 +1,58 @@
+"""Start-up checks and background upkeep of the database pool (SPEC §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import text
+
+from openrisk.config import Settings
+from openrisk.core.db.engine import Database
+from openrisk.core.metrics import DB_UP, record_pool
+
+log = logging.getLogger(__name__)
+
+
+async def warn_if_pool_exceeds_server(database: Database, settings: Settings) -> None:
+    """Warn when workers × max open could exceed PostgreSQL's max_connections."""
+    if database.engine.dialect.name != "postgresql":
+        return
+    try:
+        async with database.engine.connect() as conn:
+            server_max = int((await conn.execute(text("SHOW max_connections"))).scalar_one())
+    except Exception as error:  # readiness reports an unreachable database; start anyway
+        log.error("cannot read max_connections: %s", error)
+        return
+    wanted = settings.workers * database.profile.max_open
+    if wanted > server_max:
+        log.warning(
+            "pool may exhaust the database: %d workers x %d max open = %d > max_connections %d",
+            settings.workers,
+            database.profile.max_open,
+            wanted,
+            server_max,
+            extra={"wanted_connections": wanted, "max_connections": server_max},
+        )
+
+
+async def check_database(database: Database) -> bool:
+    try:
+        await asyncio.wait_for(database.ping(), timeout=5)
+    except Exception as error:
+        if database.healthy:
+            log.error("database health check failed: %s", error)
+        database.healthy = False
+    else:
+        database.healthy = True
+    DB_UP.set(1 if database.healthy else 0)
+    return database.healthy
+
+
+async def run_health_loop(database: Database, interval_s: float) -> None:
+    """Periodic health check: feeds readiness, the db_up gauge and the pool gauges."""
+    previous: dict[str, int] = {}
+    while True:
+        await check_database(database)
+        record_pool(database.stats(), previous=previous)
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,105 @@
+"""Pure ASGI middleware: request id, access log, metrics by route template, body limit."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openrisk.core.errors import PayloadTooLarge, problem_response
+from openrisk.core.logging import request_id_var
+from openrisk.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS
+
+log = logging.getLogger("openrisk.access")
+
+UNMATCHED_ROUTE = "<unmatched>"
+_MAX_REQUEST_ID = 128
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else UNMATCHED_ROUTE
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, enforces the body limit, records metrics and one access log line."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and len(incoming) <= _MAX_REQUEST_ID else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+        HTTP_IN_PROGRESS.inc()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            if self._too_large(scope):
+                response = problem_response(
+                    413, f"The request body exceeds {self.max_body_bytes} bytes."
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        finally:
+            HTTP_IN_PROGRESS.dec()
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            HTTP_DURATION.labels(method=method, route=route).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+    def _too_large(self, scope: Scope) -> bool:
+        length = _header(scope, b"content-length")
+        return bool(length and length.isdigit() and int(length) > self.max_body_bytes)
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+            return message
+
+        return receive_limited

@@ -1,0 +1,123 @@
+"""Resolving who the caller is in a tenant and what the caller may do there (SPEC §4)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.auth.models import User
+from openrisk.core.context import Principal, RequestContext
+from openrisk.core.errors import Forbidden, NotFound, Unauthorized
+from openrisk.rbac.catalogue import OWN_SCOPE, split_grant
+from openrisk.rbac.models import Role
+from openrisk.tenants.models import Membership, Tenant
+
+
+def grant_sets(grants: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Split grants into (codes on every row, codes on the caller's own rows only)."""
+    full: set[str] = set()
+    own: set[str] = set()
+    for grant in grants:
+        code, scope = split_grant(grant)
+        (own if scope == OWN_SCOPE else full).add(code)
+    return frozenset(full), frozenset(own - full)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMembership:
+    """What a request context is made of; cacheable (no ORM objects)."""
+
+    user_id: uuid.UUID
+    email: str
+    is_superuser: bool
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    tenant_status: str
+    role_id: uuid.UUID
+    role_name: str
+    role_level: int
+    grants: tuple[str, ...]
+
+    def context(self, *, token_id: uuid.UUID | None = None) -> RequestContext:
+        if self.tenant_status != "active":
+            raise Forbidden("This tenant is suspended.")
+        full, own = grant_sets(self.grants)
+        return RequestContext(
+            principal=Principal(
+                user_id=self.user_id,
+                email=self.email,
+                is_superuser=self.is_superuser,
+                token_id=token_id,
+            ),
+            tenant_id=self.tenant_id,
+            tenant_slug=self.tenant_slug,
+            role_id=self.role_id,
+            role_name=self.role_name,
+            role_level=self.role_level,
+            permissions=full,
+            own_permissions=own,
+        )
+
+
+def _tenant_filter(tenant_ref: str) -> object:
+    try:
+        return or_(Tenant.id == uuid.UUID(tenant_ref), Tenant.slug == tenant_ref)
+    except ValueError:
+        return Tenant.slug == tenant_ref
+
+
+async def resolve_membership(
+    session: AsyncSession, *, user_id: uuid.UUID, tenant_ref: str | None
+) -> ResolvedMembership:
+    """One query: the user, the named (or default) tenant, the membership and its role.
+
+    A user who is not a member of the named tenant gets NotFound, so that the tenant's
+    existence is not revealed.
+    """
+    query = (
+        select(
+            User.email,
+            User.is_superuser,
+            Tenant.id,
+            Tenant.slug,
+            Tenant.status,
+            Role.id,
+            Role.name,
+            Role.level,
+            Role.permissions,
+        )
+        .select_from(Membership)
+        .join(User, User.id == Membership.user_id)
+        .join(Tenant, Tenant.id == Membership.tenant_id)
+        .join(Role, Role.id == Membership.role_id)
+        .where(Membership.user_id == user_id, User.is_active.is_(True))
+    )
+    if tenant_ref:
+        query = query.where(_tenant_filter(tenant_ref))  # type: ignore[arg-type]
+    else:
+        query = query.order_by(Membership.is_default.desc(), Membership.created_at).limit(1)
+    row = (await session.execute(query)).first()
+    if row is None:
+        active = await session.scalar(
+            select(User.id).where(User.id == user_id, User.is_active.is_(True))
+        )
+        if active is None:
+            raise Unauthorized("Unknown or inactive user.")
+        raise NotFound("Tenant not found.")
+    email, is_superuser, tenant_id, slug, status, role_id, role_name, level, grants = row
+    return ResolvedMembership(
+        user_id=user_id,
+        email=email,
+        is_superuser=is_superuser,
+        tenant_id=tenant_id,
+        tenant_slug=slug,
+        tenant_status=status,
+        role_id=role_id,
+        role_name=role_name,
+        role_level=level,
+        grants=tuple(grants),
+    )

@@ -1,0 +1,41 @@
+"""System routes (SPEC §3, §6): health, readiness, pool statistics."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import update
+
+from openrisk.auth.models import User
+from tests.conftest import Account
+
+
+async def test_health_reports_status_and_version(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/health")
+    assert response.json() == {"status": "ok", "version": "0.1.0"}
+
+
+async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/health/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_pool_stats_are_for_superusers_only(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    assert (await client.get("/api/v1/system/pool", headers=admin.headers)).status_code == 403
+    assert (await client.get("/api/v1/system/pool")).status_code == 401
+
+    async with app.state.db.session() as session:
+        await session.execute(
+            update(User).where(User.email == admin.email).values(is_superuser=True)
+        )
+        await session.commit()
+    response = await client.get("/api/v1/system/pool", headers=admin.headers)
+    assert response.status_code == 200
+    stats = response.json()
+    assert stats["max_open"] == 10 and stats["max_idle"] == 2  # development profile, SPEC §6
+    assert stats["lifetime_s"] == 600 and stats["max_idle_time_s"] == 120
+    assert stats["healthy"] is True
+    assert stats["in_use"] >= 1  # this very request holds a connection
