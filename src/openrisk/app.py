@@ -17,6 +17,7 @@ from openrisk.config import Settings, get_settings
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
+from openrisk.core.events import EventBus
 from openrisk.core.lifecycle import check_database, run_health_loop, warn_if_pool_exceeds_server
 from openrisk.core.logging import configure_logging
 from openrisk.core.metrics import instrument_engine, render_latest
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             health.cancel()
+            await app.state.events.drain()
             with contextlib.suppress(asyncio.CancelledError):
                 await health
             await database.dispose()
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
     )
     app.state.settings = settings
+    app.state.events = EventBus()
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,
         algorithm=settings.jwt_algorithm,

@@ -82,8 +82,8 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
     from openrisk.core.db.migrate import upgrade
 
     upgrade(load_settings().database_url, revision)

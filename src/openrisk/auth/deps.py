@@ -9,15 +9,24 @@ from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from openrisk.auth.service import get_active_user
-from openrisk.core.context import Principal, RequestContext
+from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.deps import CodecDep, SessionDep
 from openrisk.core.errors import Forbidden, Unauthorized
+from openrisk.core.logging import request_id_var
 from openrisk.core.security import AccessClaims, InvalidToken, TokenCodec
 from openrisk.rbac.service import resolve_membership
 
 # auto_error=False: a missing token is answered by our own 401 problem+json
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def request_origin(request: Request) -> RequestOrigin:
+    return RequestOrigin(
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+        request_id=request_id_var.get(),
+    )
 
 
 def decode_bearer(token: str | None, codec: TokenCodec) -> AccessClaims:
@@ -41,7 +50,7 @@ async def get_context(
 ) -> RequestContext:
     """Resolve the caller's membership in the named (or default) tenant, once per request."""
     membership = await resolve_membership(session, user_id=claims.user_id, tenant_ref=x_tenant_id)
-    context = membership.context()
+    context = membership.context(origin=request_origin(request))
     request.state.context = context
     return context
 

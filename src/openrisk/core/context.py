@@ -24,6 +24,15 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestOrigin:
+    """Where a request came from, for audit events."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     principal: Principal
     tenant_id: uuid.UUID
@@ -34,6 +43,7 @@ class RequestContext:
     # codes granted on every row of the tenant, and codes granted only on the caller's own rows
     permissions: frozenset[str]
     own_permissions: frozenset[str] = field(default_factory=frozenset)
+    origin: RequestOrigin = field(default_factory=RequestOrigin)
 
     @property
     def user_id(self) -> uuid.UUID:

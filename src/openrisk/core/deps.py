@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
+from openrisk.core.events import EventBus
 from openrisk.core.security import TokenCodec
 
 
@@ -28,6 +29,11 @@ async def get_codec(request: Request) -> TokenCodec:
     return codec
 
 
+async def get_events(request: Request) -> EventBus:
+    events: EventBus = request.app.state.events
+    return events
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
     async with database.sessions() as session:
@@ -38,3 +44,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+EventsDep = Annotated[EventBus, Depends(get_events)]

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.models import User
-from openrisk.core.context import Principal, RequestContext
+from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.rbac.catalogue import OWN_SCOPE, split_grant
 from openrisk.rbac.models import Role
@@ -42,7 +42,9 @@ class ResolvedMembership:
     role_level: int
     grants: tuple[str, ...]
 
-    def context(self, *, token_id: uuid.UUID | None = None) -> RequestContext:
+    def context(
+        self, *, token_id: uuid.UUID | None = None, origin: RequestOrigin | None = None
+    ) -> RequestContext:
         if self.tenant_status != "active":
             raise Forbidden("This tenant is suspended.")
         full, own = grant_sets(self.grants)
@@ -60,6 +62,7 @@ class ResolvedMembership:
             role_level=self.role_level,
             permissions=full,
             own_permissions=own,
+            origin=origin or RequestOrigin(),
         )
 
 

@@ -25,7 +25,7 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -33,23 +33,24 @@ def downgrade(database_url: str, revision: str = "-1") -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
-def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current_revisions(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def current_revisions(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
-        return await conn.run_sync(_current_revision)
+        return await conn.run_sync(_current_revisions)
 
 
 async def ensure_schema_current(engine: AsyncEngine) -> None:
-    current, head = await current_revision(engine), head_revision()
-    if current != head:
+    current, heads = await current_revisions(engine), head_revisions()
+    if current != heads:
         raise SchemaBehind(
-            f"The database schema is at revision {current or 'none'} but this version of "
-            f"OpenRisk needs {head}. Run `openrisk db upgrade` and start again."
+            f"The database schema is at revision {', '.join(sorted(current)) or 'none'} but "
+            f"this version of OpenRisk needs {', '.join(sorted(heads))}. "
+            "Run `openrisk db upgrade` and start again."
         )

@@ -1,7 +1,8 @@
 """Imports every ORM module so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
+from openrisk.audit import models as audit_models
 from openrisk.auth import models as auth_models
 from openrisk.rbac import models as rbac_models
 from openrisk.tenants import models as tenant_models
 
-__all__ = ["auth_models", "rbac_models", "tenant_models"]
+__all__ = ["audit_models", "auth_models", "rbac_models", "tenant_models"]
