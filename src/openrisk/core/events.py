@@ -64,7 +64,7 @@ class EventBus:
         except Exception:
             log.exception("event handler failed", extra={"event_type": event.type})
 
-    async def drain(self, timeout: float = 10.0) -> None:
+    async def drain(self, wait_s: float = 10.0) -> None:
         """Wait for background handlers (graceful shutdown, tests)."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=wait_s)
