@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from openrisk import __version__
+from openrisk.audit.router import router as audit_router
 from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
+from openrisk.core.cache.factory import build_app_caches
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
@@ -23,12 +26,32 @@ from openrisk.core.logging import configure_logging
 from openrisk.core.metrics import instrument_engine, render_latest
 from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.security import TokenCodec
+from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
+from openrisk.rbac.router import router as rbac_router
 from openrisk.system.router import router as system_router
+from openrisk.tenants.members_router import router as members_router
 from openrisk.tenants.router import router as tenants_router
+from openrisk.tokens.router import router as tokens_router
 
 log = logging.getLogger(__name__)
 
-API_ROUTERS: tuple[APIRouter, ...] = (system_router, auth_router, tenants_router)
+API_ROUTERS: tuple[APIRouter, ...] = (
+    system_router,
+    auth_router,
+    tenants_router,
+    members_router,
+    rbac_router,
+    tokens_router,
+    audit_router,
+)
+
+
+def iter_api_routes() -> Iterator[APIRoute]:
+    """Every JSON API route (route-table driven tests use this: isolation, permission matrix)."""
+    for router in API_ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                yield route
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await health
             await database.dispose()
+            await app.state.cache.close()
 
     app = FastAPI(
         title="OpenRisk",
@@ -68,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.events = EventBus()
+    caches = build_app_caches(settings)
+    app.state.cache = caches.shared
+    app.state.response_cache = caches.responses
+    app.state.authz = AuthzCache(caches.shared if caches.coherent else None)
+    app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,
         algorithm=settings.jwt_algorithm,

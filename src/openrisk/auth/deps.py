@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.service import get_active_user
 from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.deps import CodecDep, SessionDep
-from openrisk.core.errors import Forbidden, Unauthorized
+from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.core.logging import request_id_var
-from openrisk.core.security import AccessClaims, InvalidToken, TokenCodec
-from openrisk.rbac.service import resolve_membership
+from openrisk.core.security import InvalidToken, TokenCodec, sha256_hex
+from openrisk.rbac.authz_cache import AuthzCache
+from openrisk.rbac.service import ResolvedMembership, resolve_membership
+from openrisk.tokens.service import (
+    LAST_USED_RESOLUTION,
+    TokenIdentity,
+    find_active_token,
+    intersect_grants,
+    is_api_token,
+    touch_last_used,
+)
 
 # auto_error=False: a missing token is answered by our own 401 problem+json
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+TenantHeader = Annotated[str | None, Header(alias="X-Tenant-ID", max_length=80)]
+
+_last_touch: dict[uuid.UUID, float] = {}
 
 
 def request_origin(request: Request) -> RequestOrigin:
@@ -29,28 +46,73 @@ def request_origin(request: Request) -> RequestOrigin:
     )
 
 
-def decode_bearer(token: str | None, codec: TokenCodec) -> AccessClaims:
-    if not token:
-        raise Unauthorized("Not authenticated")
+def _decode_jwt(token: str, codec: TokenCodec) -> uuid.UUID:
     try:
-        return codec.decode_access(token)
+        return codec.decode_access(token).user_id
     except InvalidToken as error:
         raise Unauthorized("Invalid or expired token") from error
 
 
-async def get_claims(token: BearerToken, codec: CodecDep) -> AccessClaims:
-    return decode_bearer(token, codec)
+async def _token_identity(session: AsyncSession, authz: AuthzCache, secret: str) -> TokenIdentity:
+    identity = await authz.get_or_load(
+        ("token", sha256_hex(secret)), lambda: find_active_token(session, secret=secret)
+    )
+    if identity is None or (identity.expires_at and identity.expires_at <= datetime.now(UTC)):
+        raise Unauthorized("Invalid, expired or revoked API token")
+    return identity
+
+
+async def _touch_token(session: AsyncSession, token_id: uuid.UUID) -> None:
+    """Keep last_used_at without a write per request: at most once a minute per process."""
+    now = time.monotonic()
+    if now - _last_touch.get(token_id, float("-inf")) >= LAST_USED_RESOLUTION.total_seconds():
+        _last_touch[token_id] = now
+        await touch_last_used(session, token_id=token_id)
+
+
+async def _resolve_api_token(
+    session: AsyncSession, authz: AuthzCache, secret: str, tenant_ref: str | None
+) -> tuple[ResolvedMembership, uuid.UUID]:
+    """Rule 7: the token's grants narrowed by its user's current role, in its own tenant only."""
+    identity = await _token_identity(session, authz, secret)
+    try:
+        membership = await _membership(session, authz, identity.user_id, str(identity.tenant_id))
+    except NotFound as error:
+        raise Unauthorized("The API token's user is no longer a member of its tenant") from error
+    if tenant_ref and tenant_ref not in (str(membership.tenant_id), membership.tenant_slug):
+        raise NotFound("Tenant not found.")
+    await _touch_token(session, identity.token_id)
+    grants = intersect_grants(list(identity.grants), list(membership.grants))
+    return dataclasses.replace(membership, grants=grants), identity.token_id
+
+
+async def _membership(
+    session: AsyncSession, authz: AuthzCache, user_id: uuid.UUID, tenant_ref: str | None
+) -> ResolvedMembership:
+    return await authz.get_or_load(
+        ("member", user_id, tenant_ref),
+        lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
+    )
 
 
 async def get_context(
     request: Request,
     session: SessionDep,
-    claims: Annotated[AccessClaims, Depends(get_claims)],
-    x_tenant_id: Annotated[str | None, Header(max_length=80)] = None,
+    codec: CodecDep,
+    bearer: BearerToken,
+    x_tenant_id: TenantHeader = None,
 ) -> RequestContext:
     """Resolve the caller's membership in the named (or default) tenant, once per request."""
-    membership = await resolve_membership(session, user_id=claims.user_id, tenant_ref=x_tenant_id)
-    context = membership.context(origin=request_origin(request))
+    if not bearer:
+        raise Unauthorized("Not authenticated")
+    authz: AuthzCache = request.app.state.authz
+    token_id = None
+    if is_api_token(bearer):
+        membership, token_id = await _resolve_api_token(session, authz, bearer, x_tenant_id)
+    else:
+        user_id = _decode_jwt(bearer, codec)
+        membership = await _membership(session, authz, user_id, x_tenant_id)
+    context = membership.context(token_id=token_id, origin=request_origin(request))
     request.state.context = context
     return context
 
@@ -70,10 +132,21 @@ def require(code: str) -> Callable[..., Awaitable[RequestContext]]:
 
 
 async def get_principal(
-    session: SessionDep, claims: Annotated[AccessClaims, Depends(get_claims)]
+    request: Request, session: SessionDep, codec: CodecDep, bearer: BearerToken
 ) -> Principal:
-    user = await get_active_user(session, user_id=claims.user_id)
-    return Principal(user_id=user.id, email=user.email, is_superuser=user.is_superuser)
+    """The authenticated user, for routes outside any tenant (``/auth/me``, ``/tenants``)."""
+    if not bearer:
+        raise Unauthorized("Not authenticated")
+    token_id = None
+    if is_api_token(bearer):
+        identity = await _token_identity(session, request.app.state.authz, bearer)
+        user_id, token_id = identity.user_id, identity.token_id
+    else:
+        user_id = _decode_jwt(bearer, codec)
+    user = await get_active_user(session, user_id=user_id)
+    return Principal(
+        user_id=user.id, email=user.email, is_superuser=user.is_superuser, token_id=token_id
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -6,7 +6,7 @@ from fastapi import Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from openrisk.auth import service
-from openrisk.auth.deps import PrincipalDep
+from openrisk.auth.deps import PrincipalDep, request_origin
 from openrisk.auth.schemas import (
     LoginRequest,
     MeOut,
@@ -18,12 +18,10 @@ from openrisk.auth.schemas import (
 from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
 from openrisk.core.errors import Forbidden
 from openrisk.core.routing import api_router
+from openrisk.tenants import members
+from openrisk.tenants.member_schemas import AcceptInvitation
 
 router = api_router("/auth", tags=["auth"])
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _pair(tokens: service.IssuedTokens) -> TokenPair:
@@ -67,7 +65,7 @@ async def login(
         settings=settings,
         email=body.email,
         password=body.password,
-        ip=_client_ip(request),
+        origin=request_origin(request),
     )
     return _pair(tokens)
 
@@ -87,7 +85,7 @@ async def token(
         settings=settings,
         email=form.username,
         password=form.password,
-        ip=_client_ip(request),
+        origin=request_origin(request),
     )
     return _pair(tokens)
 
@@ -118,3 +116,14 @@ async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
         is_superuser=user.is_superuser,
         memberships=memberships,
     )
+
+
+@router.post("/invitations/accept", status_code=status.HTTP_201_CREATED)
+async def accept_invitation(
+    body: AcceptInvitation, session: SessionDep, codec: CodecDep, settings: SettingsDep
+) -> TokenPair:
+    """Set a password through a one-time invitation link: the account and membership are created."""
+    user = await members.accept_invitation(
+        session, token=body.token, password=body.password, full_name=body.full_name
+    )
+    return _pair(await service.sign_in(session, codec=codec, settings=settings, user=user))

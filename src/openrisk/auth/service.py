@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openrisk.audit.service import record_raw
 from openrisk.auth.models import LoginAttempt, RefreshToken, User
 from openrisk.auth.schemas import MembershipOut
 from openrisk.config import Settings
+from openrisk.core.context import RequestOrigin
 from openrisk.core.errors import Conflict, TooManyRequests, Unauthorized
 from openrisk.core.security import (
     TokenCodec,
@@ -111,22 +113,50 @@ async def login(
     settings: Settings,
     email: str,
     password: str,
-    ip: str,
+    origin: RequestOrigin,
 ) -> IssuedTokens:
     email = email.lower()
+    ip = origin.ip or "unknown"
     await _check_throttle(session, settings=settings, email=email, ip=ip)
     user = await find_user_by_email(session, email=email)
     # verify_password hashes against a dummy when the user is unknown: equal cost either way
     valid = verify_password(password, user.password_hash if user else None)
     if user is None or not valid or not user.is_active:
         session.add(LoginAttempt(email=email, ip=ip))
+        await _audit_login(session, user=user, email=email, origin=origin, outcome="failure")
         await session.commit()
         raise Unauthorized("Invalid email or password.")
     user.last_login_at = datetime.now(UTC)
     await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    await _audit_login(session, user=user, email=email, origin=origin, outcome="success")
     tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
     await session.commit()
     return tokens
+
+
+async def _audit_login(
+    session: AsyncSession, *, user: User | None, email: str, origin: RequestOrigin, outcome: str
+) -> None:
+    """Logins are audited in the account's default tenant (outside any tenant when unknown)."""
+    tenant_id = None
+    if user is not None:
+        tenant_id = await session.scalar(
+            select(Membership.tenant_id)
+            .where(Membership.user_id == user.id)
+            .order_by(Membership.is_default.desc(), Membership.created_at)
+            .limit(1)
+        )
+    record_raw(
+        session,
+        tenant_id=tenant_id,
+        actor_user_id=user.id if user else None,
+        origin=origin,
+        action="auth.login",
+        resource_type="user",
+        resource_id=user.id if user else None,
+        changes={"email": email},
+        outcome=outcome,
+    )
 
 
 async def issue_tokens(
@@ -225,3 +255,11 @@ async def list_memberships(session: AsyncSession, *, user_id: uuid.UUID) -> list
         )
         for membership, tenant, role in rows.tuples()
     ]
+
+
+async def sign_in(
+    session: AsyncSession, *, codec: TokenCodec, settings: Settings, user: User
+) -> IssuedTokens:
+    tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
+    await session.commit()
+    return tokens

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.models import User
@@ -66,7 +66,7 @@ class ResolvedMembership:
         )
 
 
-def _tenant_filter(tenant_ref: str) -> object:
+def _tenant_filter(tenant_ref: str) -> ColumnElement[bool]:
     try:
         return or_(Tenant.id == uuid.UUID(tenant_ref), Tenant.slug == tenant_ref)
     except ValueError:
@@ -100,7 +100,7 @@ async def resolve_membership(
         .where(Membership.user_id == user_id, User.is_active.is_(True))
     )
     if tenant_ref:
-        query = query.where(_tenant_filter(tenant_ref))  # type: ignore[arg-type]
+        query = query.where(_tenant_filter(tenant_ref))
     else:
         query = query.order_by(Membership.is_default.desc(), Membership.created_at).limit(1)
     row = (await session.execute(query)).first()

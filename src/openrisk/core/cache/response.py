@@ -1,0 +1,313 @@
+"""Response cache: serialised answers (bytes) with ETag, X-Cache status and invalidation.
+
+Routers and services call `get_or_compute` with a function producing the serialised body,
+and `invalidate` after a write has committed.
+
+Read-your-writes (SPEC §5). A key embeds the generation of every namespace the answer
+depends on, and the generations are read *before* computing. After computing, the body is
+stored under the key built from those earlier generations, never from fresh ones. A writer
+commits first and bumps the generation second, so:
+- a read that starts after the bump sees the new generation and computes from committed data;
+- a slow read that started before the write may compute an old answer, but it stores it under
+  the old generation, which no reader looks up any more: the stale answer is unreachable and
+  just expires by TTL.
+If a bump fails (cache down), the invalidation is kept pending and retried before this
+process uses the cache again; until then this process bypasses the cache.
+
+Single flight: concurrent misses on one full key in a process compute once; the others wait
+for that result. (The key includes the generations, so a reader that already saw a newer
+generation never joins an older computation.) Optionally (`lock_wait_s`) also across
+processes, with a short lock in the shared cache.
+
+A cache failure never fails a request: it yields status BYPASS (computed, not cached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from openrisk.core.cache.base import Cache, CacheUnavailable
+from openrisk.core.cache.generations import GenerationStore
+from openrisk.core.cache.keys import PREFIX, scoped_key
+from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
+from openrisk.core.cache.resilient import ResilientCache
+
+CacheStatus = Literal["HIT", "MISS", "BYPASS"]
+Compute = Callable[[], Awaitable[bytes]]
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL = 300
+DEFAULT_TTLS: Mapping[str, int] = MappingProxyType(
+    {
+        "risk:list": 300,
+        "risk:detail": 300,
+        "risk:search": 300,
+        "risk:matrix": 300,
+        "dashboard:stats": 600,
+        "dashboard:matrix": 600,
+        "dashboard:timeline": 600,
+        "dashboard:top_risks": 600,
+        "connector:list": 900,
+        "connector:detail": 900,
+        "app:detail": 1200,
+    }
+)
+
+_LOCK_TTL_S = 5
+_LOCK_POLL_S = 0.02
+_MAGIC = b"orc1"
+_ETAG_HEX_LEN = 32
+_HEADER_LEN = len(_MAGIC) + _ETAG_HEX_LEN
+
+
+@dataclass(frozen=True, slots=True)
+class CachedAnswer:
+    body: bytes
+    etag: str
+    status: CacheStatus
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"ETag": self.etag, "X-Cache": self.status}
+
+    def not_modified(self, if_none_match: str | None) -> bool:
+        return etag_matches(if_none_match, self.etag)
+
+
+def compute_etag(body: bytes) -> str:
+    """Strong ETag: the quoted blake2b-128 of the body."""
+    return f'"{_etag_hex(body)}"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """If-None-Match evaluation (weak comparison, as RFC 9110 prescribes for it)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return etag.removeprefix("W/") in candidates
+
+
+def ttl_setting_name(namespace: str) -> str:
+    """`dashboard:top_risks` → `OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS`."""
+    return "OPENRISK_CACHE_TTL_" + namespace.upper().replace(":", "_").replace("-", "_")
+
+
+def ttls_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
+    """TTL overrides for the known namespaces from `OPENRISK_CACHE_TTL_<NAME>` seconds."""
+    overrides: dict[str, int] = {}
+    for namespace in DEFAULT_TTLS:
+        variable = ttl_setting_name(namespace)
+        if (raw := environ.get(variable)) is None:
+            continue
+        try:
+            overrides[namespace] = int(raw)
+        except ValueError:
+            raise ValueError(f"{variable} must be a whole number of seconds, got {raw!r}") from None
+    return overrides
+
+
+class ResponseCache:
+    """Caches serialised answers; see the module docstring for the consistency argument.
+
+    `cache` is wrapped in a `ResilientCache` unless it already is one. `ttls` overrides the
+    per-namespace defaults of `DEFAULT_TTLS`; a TTL of 0 turns caching off for a namespace.
+    `lock_wait_s > 0` adds single flight across processes sharing the cache: the first
+    process to miss takes a short lock (set-if-absent), the others poll for its answer for
+    up to `lock_wait_s` seconds and then compute themselves.
+    """
+
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        enabled: bool = True,
+        ttls: Mapping[str, int] | None = None,
+        default_ttl: int = DEFAULT_TTL,
+        lock_wait_s: float = 0.0,
+    ) -> None:
+        self.cache = cache if isinstance(cache, ResilientCache) else ResilientCache(cache)
+        self.enabled = enabled
+        self.generations = GenerationStore(self.cache)
+        self.default_ttl = default_ttl
+        self.lock_wait_s = lock_wait_s
+        self._ttls = {**DEFAULT_TTLS, **(ttls or {})}
+        self._in_flight: dict[str, asyncio.Future[CachedAnswer]] = {}
+        self._pending_bumps: set[tuple[str | None, str]] = set()
+        self._results: defaultdict[str, Counter[str]] = defaultdict(Counter)
+
+    def ttl_for(self, namespace: str) -> int:
+        return self._ttls.get(namespace, self.default_ttl)
+
+    async def get_or_compute(
+        self,
+        *,
+        tenant_id: str | None,
+        namespace: str,
+        key_parts: Sequence[str],
+        depends_on: Sequence[str],
+        compute: Compute,
+        ttl: int | None = None,
+    ) -> CachedAnswer:
+        """The cached answer, or `compute()`'s, stored for `ttl` (default: per namespace).
+
+        `tenant_id=None` means a global (not tenant-scoped) answer. Exceptions raised by
+        `compute` propagate and nothing is stored.
+        """
+        ttl = self.ttl_for(namespace) if ttl is None else ttl
+        if not self.enabled or ttl <= 0:
+            return await self._bypass(namespace, compute)
+        try:
+            key = await self._versioned_key(tenant_id, namespace, key_parts, depends_on)
+        except CacheUnavailable:
+            return await self._bypass(namespace, compute)
+        stored = _unpack(await self.cache.get(key))
+        if stored is not None:
+            self._record(namespace, "hit")
+            return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
+        self._record(namespace, "miss")
+        return await self._single_flight(key, lambda: self._produce(key, compute, ttl))
+
+    async def invalidate(self, tenant_id: str | None, *namespaces: str) -> None:
+        """Bump the generations of `namespaces`; call after the write has committed.
+
+        Never raises: if the cache is unreachable the bump stays pending (see module doc).
+        """
+        self._pending_bumps.update((tenant_id, namespace) for namespace in namespaces)
+        try:
+            await self._apply_pending_bumps()
+        except CacheUnavailable as exc:
+            logger.warning("cache invalidation deferred, cache unavailable: %s", exc)
+
+    async def stats(self) -> dict[str, object]:
+        """Per-process hit/miss/bypass counts plus the backend's own statistics."""
+        totals: Counter[str] = Counter()
+        for counts in self._results.values():
+            totals.update(counts)
+        lookups = totals["hit"] + totals["miss"]
+        return {
+            "enabled": self.enabled,
+            "hits": totals["hit"],
+            "misses": totals["miss"],
+            "bypasses": totals["bypass"],
+            "hit_ratio": round(totals["hit"] / lookups, 4) if lookups else None,
+            "namespaces": {name: dict(counts) for name, counts in sorted(self._results.items())},
+            "in_flight": len(self._in_flight),
+            "pending_invalidations": len(self._pending_bumps),
+            "backend": await self.cache.stats(),
+        }
+
+    async def _versioned_key(
+        self,
+        tenant_id: str | None,
+        namespace: str,
+        key_parts: Sequence[str],
+        depends_on: Sequence[str],
+    ) -> str:
+        await self._apply_pending_bumps()
+        generations = await self.generations.current(tenant_id, depends_on)
+        generation_part = "g" + ".".join(f"{generations[name]:x}" for name in sorted(generations))
+        return scoped_key(tenant_id, namespace, generation_part, *key_parts)
+
+    async def _apply_pending_bumps(self) -> None:
+        by_tenant: defaultdict[str | None, list[str]] = defaultdict(list)
+        for tenant_id, namespace in self._pending_bumps:
+            by_tenant[tenant_id].append(namespace)
+        for tenant_id, namespaces in by_tenant.items():
+            await self.generations.bump(tenant_id, *namespaces)
+            self._pending_bumps.difference_update((tenant_id, name) for name in namespaces)
+
+    async def _produce(self, key: str, compute: Compute, ttl: int) -> CachedAnswer:
+        if self.lock_wait_s <= 0:
+            return await self._compute_and_store(key, compute, ttl)
+        lock = f"{PREFIX}_lock:{key}"
+        if not await self._try_lock(lock):
+            answer = await self._wait_for_other_process(key)
+            return answer or await self._compute_and_store(key, compute, ttl)
+        try:
+            return await self._compute_and_store(key, compute, ttl)
+        finally:
+            await self.cache.delete(lock)
+
+    async def _try_lock(self, lock: str) -> bool:
+        try:
+            return await self.cache.add(lock, b"1", _LOCK_TTL_S)
+        except CacheUnavailable:
+            return True  # no cache, nobody to wait for
+
+    async def _wait_for_other_process(self, key: str) -> CachedAnswer | None:
+        deadline = asyncio.get_running_loop().time() + self.lock_wait_s
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(_LOCK_POLL_S)
+            stored = _unpack(await self.cache.get(key))
+            if stored is not None:
+                return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
+        return None
+
+    async def _compute_and_store(self, key: str, compute: Compute, ttl: int) -> CachedAnswer:
+        body = await compute()
+        etag_hex = _etag_hex(body)
+        await self.cache.set(key, _MAGIC + etag_hex.encode() + body, ttl)
+        return CachedAnswer(body=body, etag=f'"{etag_hex}"', status="MISS")
+
+    async def _single_flight(
+        self, key: str, produce: Callable[[], Awaitable[CachedAnswer]]
+    ) -> CachedAnswer:
+        while (leader := self._in_flight.get(key)) is not None:
+            try:
+                return await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if not _leader_gave_up(leader):
+                    raise
+                # The leader was cancelled (client went away): retry, possibly as leader.
+        future: asyncio.Future[CachedAnswer] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            answer = await produce()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: with no followers nobody else will
+            raise
+        finally:
+            del self._in_flight[key]
+        future.set_result(answer)
+        return answer
+
+    async def _bypass(self, namespace: str, compute: Compute) -> CachedAnswer:
+        self._results[namespace]["bypass"] += 1
+        body = await compute()
+        return CachedAnswer(body=body, etag=compute_etag(body), status="BYPASS")
+
+    def _record(self, namespace: str, result: Literal["hit", "miss"]) -> None:
+        self._results[namespace][result] += 1
+        CACHE_REQUESTS.labels(namespace=namespace_label(namespace), result=result).inc()
+
+
+def _leader_gave_up(leader: asyncio.Future[CachedAnswer]) -> bool:
+    """True when the awaited leader was cancelled rather than the waiting task itself."""
+    task = asyncio.current_task()
+    return leader.cancelled() and (task is None or task.cancelling() == 0)
+
+
+def _etag_hex(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=_ETAG_HEX_LEN // 2).hexdigest()
+
+
+def _unpack(raw: bytes | None) -> tuple[bytes, str] | None:
+    """(body, etag) from a stored value, or None for a miss or an unrecognised value."""
+    if raw is None or len(raw) < _HEADER_LEN or not raw.startswith(_MAGIC):
+        return None
+    etag_hex = raw[len(_MAGIC) : _HEADER_LEN].decode("ascii", errors="replace")
+    return raw[_HEADER_LEN:], f'"{etag_hex}"'

@@ -1,0 +1,72 @@
+"""Process-local cache of resolved memberships and API tokens, kept coherent across workers.
+
+A permission check on the hot path must cost microseconds (SPEC §4), yet a role, membership or
+token change must be seen on the caller's very next request in every worker and host (rule 6).
+Entries are keyed by a global *authorization generation* kept in the shared cache (Redis in
+production): each request reads that one small key, and every authorization change increments
+it, which makes every worker's local entries unreachable at once. Entries also expire after a
+short TTL, and when the shared cache is unavailable the local cache is bypassed: correctness
+over speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from openrisk.core.cache.base import Cache, CacheError
+from openrisk.core.cache.generations import GenerationStore
+from openrisk.core.events import DomainEvent
+
+NAMESPACE = "authz"
+AUTHZ_EVENT_PREFIX = "authz."
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class AuthzCache:
+    def __init__(self, shared: Cache | None, *, max_entries: int = 10_000, ttl_s: float = 30.0):
+        self._generations = GenerationStore(shared) if shared is not None else None
+        self._max_entries = max_entries
+        self._ttl_s = ttl_s
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, object]] = OrderedDict()
+
+    async def generation(self) -> int | None:
+        """The current generation, or None when the shared cache cannot tell (then bypass)."""
+        if self._generations is None:
+            return None
+        try:
+            return (await self._generations.current(None, [NAMESPACE]))[NAMESPACE]
+        except CacheError:
+            return None
+
+    async def get_or_load(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+        generation = await self.generation()
+        if generation is None:
+            return await load()
+        full_key = (generation, *key)
+        now = time.monotonic()
+        entry = self._entries.get(full_key)
+        if entry is not None and entry[0] > now:
+            self._entries.move_to_end(full_key)
+            return entry[1]  # type: ignore[return-value]
+        value = await load()
+        self._entries[full_key] = (now + self._ttl_s, value)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        return value
+
+    async def bump(self) -> None:
+        """Make every worker's cached authorizations unreachable."""
+        self._entries.clear()
+        if self._generations is not None:
+            try:
+                await self._generations.bump(None, NAMESPACE)
+            except CacheError:
+                log.error("authorization change not propagated: shared cache unavailable")
+
+    async def on_event(self, event: DomainEvent) -> None:
+        await self.bump()

@@ -1,0 +1,268 @@
+"""Members of a tenant: invitations, role changes and removals under SPEC §4 rules 3 and 4."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.audit.service import record
+from openrisk.auth.models import User
+from openrisk.auth.service import create_user, find_user_by_email
+from openrisk.core.context import RequestContext
+from openrisk.core.errors import Conflict, Forbidden, NotFound
+from openrisk.core.security import new_secret, sha256_hex
+from openrisk.rbac.catalogue import ADMIN, OWN_SCOPE, split_grant
+from openrisk.rbac.models import Role
+from openrisk.rbac.roles import check_assignable_level, get_role, is_admin
+from openrisk.tenants.models import Membership
+from openrisk.tenants.service import add_member
+from openrisk.tokens.models import Invitation
+
+INVITATION_TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    role_id: uuid.UUID
+    role_name: str
+    role_level: int
+    joined_at: datetime
+
+
+@dataclass(frozen=True)
+class InviteResult:
+    member: MemberRow | None
+    invitation_token: str | None
+    invitation_expires_at: datetime | None
+
+
+def _member_query(
+    tenant_id: uuid.UUID,
+) -> Select[uuid.UUID, str, str, uuid.UUID, str, int, datetime]:
+    return (
+        select(
+            User.id,
+            User.email,
+            User.full_name,
+            Role.id,
+            Role.name,
+            Role.level,
+            Membership.created_at,
+        )
+        .select_from(Membership)
+        .join(User, User.id == Membership.user_id)
+        .join(Role, Role.id == Membership.role_id)
+        .where(Membership.tenant_id == tenant_id)
+    )
+
+
+async def list_members(
+    session: AsyncSession, *, context: RequestContext, offset: int, limit: int
+) -> tuple[list[MemberRow], int]:
+    total = await session.scalar(
+        select(func.count()).where(Membership.tenant_id == context.tenant_id)
+    )
+    rows = await session.execute(
+        _member_query(context.tenant_id).order_by(User.email).offset(offset).limit(limit)
+    )
+    return [MemberRow(*row) for row in rows.tuples()], int(total or 0)
+
+
+async def get_member(
+    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
+) -> MemberRow:
+    row = (
+        await session.execute(_member_query(context.tenant_id).where(User.id == user_id))
+    ).first()
+    if row is None:
+        raise NotFound("Member not found.")
+    return MemberRow(*row)
+
+
+async def _membership(
+    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
+) -> tuple[Membership, Role]:
+    row = (
+        await session.execute(
+            select(Membership, Role)
+            .join(Role, Role.id == Membership.role_id)
+            .where(Membership.tenant_id == context.tenant_id, Membership.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Member not found.")
+    return row[0], row[1]
+
+
+def _check_manageable(context: RequestContext, target: Role) -> None:
+    """Rule 4: only members below the caller's level (Admins may manage Admins)."""
+    if not is_admin(context) and target.level >= context.role_level:
+        raise Forbidden("You cannot manage a member whose level is not below your own.")
+
+
+async def _admin_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    count = await session.scalar(
+        select(func.count()).where(
+            Membership.tenant_id == tenant_id, Membership.role_id == ADMIN.id
+        )
+    )
+    return int(count or 0)
+
+
+async def _check_not_last_admin(session: AsyncSession, tenant_id: uuid.UUID, role: Role) -> None:
+    if role.id == ADMIN.id and await _admin_count(session, tenant_id) <= 1:
+        raise Conflict("The last Admin of a tenant cannot be demoted or removed.")
+
+
+async def invite(
+    session: AsyncSession, *, context: RequestContext, email: str, role_id: uuid.UUID
+) -> InviteResult:
+    role = await get_role(session, context=context, role_id=role_id)
+    check_assignable_level(context, role.level)
+    user = await find_user_by_email(session, email=email)
+    if user is None:
+        return await _invite_unknown(session, context=context, email=email, role=role)
+    existing = await session.scalar(
+        select(Membership.id).where(
+            Membership.tenant_id == context.tenant_id, Membership.user_id == user.id
+        )
+    )
+    if existing is not None:
+        raise Conflict("This person is already a member of the tenant.")
+    await add_member(session, tenant_id=context.tenant_id, user_id=user.id, role_id=role.id)
+    record(
+        session,
+        context=context,
+        action="member.add",
+        resource_type="member",
+        resource_id=user.id,
+        changes={"role": {"before": None, "after": role.name}, "email": email},
+    )
+    await session.commit()
+    return InviteResult(
+        member=await get_member(session, context=context, user_id=user.id),
+        invitation_token=None,
+        invitation_expires_at=None,
+    )
+
+
+async def _invite_unknown(
+    session: AsyncSession, *, context: RequestContext, email: str, role: Role
+) -> InviteResult:
+    secret = new_secret()
+    expires_at = datetime.now(UTC) + INVITATION_TTL
+    invitation = Invitation(
+        tenant_id=context.tenant_id,
+        email=email.lower(),
+        role_id=role.id,
+        invited_by=context.user_id,
+        token_hash=sha256_hex(secret),
+        expires_at=expires_at,
+    )
+    session.add(invitation)
+    await session.flush()
+    record(
+        session,
+        context=context,
+        action="member.invite",
+        resource_type="invitation",
+        resource_id=invitation.id,
+        changes={"email": email.lower(), "role": role.name},
+    )
+    await session.commit()
+    return InviteResult(member=None, invitation_token=secret, invitation_expires_at=expires_at)
+
+
+async def accept_invitation(
+    session: AsyncSession, *, token: str, password: str, full_name: str
+) -> User:
+    """Turn a pending invitation into an account and a membership (the link is single-use)."""
+    invitation = await session.scalar(
+        select(Invitation).where(Invitation.token_hash == sha256_hex(token))
+    )
+    now = datetime.now(UTC)
+    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
+        raise NotFound("This invitation is invalid or has expired.")
+    if await find_user_by_email(session, email=invitation.email):
+        raise Conflict("An account with this email exists; sign in and ask to be added.")
+    user = await create_user(
+        session, email=invitation.email, password=password, full_name=full_name
+    )
+    await add_member(
+        session, tenant_id=invitation.tenant_id, user_id=user.id, role_id=invitation.role_id
+    )
+    invitation.accepted_at = now
+    await session.commit()
+    return user
+
+
+async def change_role(
+    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID, role_id: uuid.UUID
+) -> MemberRow:
+    membership, current = await _membership(session, context=context, user_id=user_id)
+    _check_manageable(context, current)
+    new_role = await get_role(session, context=context, role_id=role_id)
+    check_assignable_level(context, new_role.level)
+    if new_role.id != current.id:
+        await _check_not_last_admin(session, context.tenant_id, current)
+        membership.role_id = new_role.id
+        record(
+            session,
+            context=context,
+            action="member.role_change",
+            resource_type="member",
+            resource_id=user_id,
+            changes={"role": {"before": current.name, "after": new_role.name}},
+        )
+        await session.commit()
+    return await get_member(session, context=context, user_id=user_id)
+
+
+async def remove_member(
+    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
+) -> None:
+    membership, role = await _membership(session, context=context, user_id=user_id)
+    _check_manageable(context, role)
+    await _check_not_last_admin(session, context.tenant_id, role)
+    record(
+        session,
+        context=context,
+        action="member.remove",
+        resource_type="member",
+        resource_id=user_id,
+        changes={"role": {"before": role.name, "after": None}},
+    )
+    await session.delete(membership)
+    await session.commit()
+
+
+@dataclass(frozen=True)
+class EffectivePermission:
+    code: str
+    scope: str  # "all" or "own"
+    origin: str
+
+
+async def effective_permissions(
+    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
+) -> tuple[MemberRow, list[EffectivePermission]]:
+    """Rule 8: every permission the member holds in this tenant, and where it comes from."""
+    member = await get_member(session, context=context, user_id=user_id)
+    _, role = await _membership(session, context=context, user_id=user_id)
+    kind = "predefined" if role.is_predefined else "custom"
+    by_code: dict[str, EffectivePermission] = {}
+    for grant in role.permissions:
+        code, scope = split_grant(grant)
+        scope_name = "own" if scope == OWN_SCOPE else "all"
+        if by_code.get(code) is None or scope_name == "all":
+            by_code[code] = EffectivePermission(
+                code=code, scope=scope_name, origin=f"role {role.name} ({kind}, level {role.level})"
+            )
+    return member, sorted(by_code.values(), key=lambda p: p.code)

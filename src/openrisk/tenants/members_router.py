@@ -1,0 +1,125 @@
+"""Members of the current tenant (SPEC §3 members, §4 rules 3, 4 and 8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, status
+
+from openrisk.auth.deps import require
+from openrisk.core.context import RequestContext
+from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.events import DomainEvent
+from openrisk.core.pagination import Page, PageParams, page_params
+from openrisk.core.routing import api_router
+from openrisk.tenants import members
+from openrisk.tenants.member_schemas import (
+    EffectivePermissionOut,
+    EffectivePermissionsOut,
+    InviteOut,
+    MemberInvite,
+    MemberOut,
+    MemberRoleUpdate,
+)
+
+router = api_router("/members", tags=["members"])
+
+
+def _out(row: members.MemberRow) -> MemberOut:
+    return MemberOut(**dataclasses.asdict(row))
+
+
+async def _changed(events: EventsDep, context: RequestContext, user_id: uuid.UUID) -> None:
+    await events.publish(
+        DomainEvent(
+            type="authz.membership_changed",
+            tenant_id=context.tenant_id,
+            resource_id=user_id,
+            actor_id=context.user_id,
+        )
+    )
+
+
+@router.get("")
+async def list_members(
+    context: Annotated[RequestContext, Depends(require("member:read"))],
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[MemberOut]:
+    rows, total = await members.list_members(
+        session, context=context, offset=page.offset, limit=page.page_size
+    )
+    return Page(
+        items=[_out(r) for r in rows], total=total, page=page.page, page_size=page.page_size
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def invite_member(
+    body: MemberInvite,
+    context: Annotated[RequestContext, Depends(require("member:invite"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> InviteOut:
+    """An existing account becomes a member; an unknown email gets a one-time invitation."""
+    result = await members.invite(session, context=context, email=body.email, role_id=body.role_id)
+    if result.member is not None:
+        await _changed(events, context, result.member.user_id)
+        return InviteOut(status="member_added", member=_out(result.member))
+    return InviteOut(
+        status="invited",
+        invitation_token=result.invitation_token,
+        invitation_url=f"/invitations/{result.invitation_token}",
+        invitation_expires_at=result.invitation_expires_at,
+    )
+
+
+@router.get("/{user_id}")
+async def get_member(
+    user_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("member:read"))],
+    session: SessionDep,
+) -> MemberOut:
+    return _out(await members.get_member(session, context=context, user_id=user_id))
+
+
+@router.patch("/{user_id}")
+async def change_member_role(
+    user_id: uuid.UUID,
+    body: MemberRoleUpdate,
+    context: Annotated[RequestContext, Depends(require("member:update_role"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> MemberOut:
+    row = await members.change_role(session, context=context, user_id=user_id, role_id=body.role_id)
+    await _changed(events, context, user_id)
+    return _out(row)
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_member(
+    user_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("member:remove"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> None:
+    await members.remove_member(session, context=context, user_id=user_id)
+    await _changed(events, context, user_id)
+
+
+@router.get("/{user_id}/permissions")
+async def member_permissions(
+    user_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("member:read"))],
+    session: SessionDep,
+) -> EffectivePermissionsOut:
+    """Effective permissions of a member and where each comes from (SPEC §4 rule 8)."""
+    row, permissions = await members.effective_permissions(
+        session, context=context, user_id=user_id
+    )
+    return EffectivePermissionsOut(
+        member=_out(row),
+        permissions=[EffectivePermissionOut(**dataclasses.asdict(p)) for p in permissions],
+    )
