@@ -76,3 +76,49 @@ async def test_missing_credentials_are_401(client: httpx.AsyncClient) -> None:
     response = await client.get(PROBE)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_admin_renames_suspends_and_deletes_a_tenant(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    url = f"/api/v1/tenants/{admin.tenant_id}"
+    renamed = await client.patch(url, json={"name": "Renamed Corp"}, headers=admin.headers)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Renamed Corp"
+    stats = (await client.get(f"{url}/stats", headers=admin.headers)).json()
+    assert stats["members"] == 1 and stats["audit_events"] >= 1
+
+    suspended = await client.patch(url, json={"status": "suspended"}, headers=admin.headers)
+    assert suspended.status_code == 200
+    # a suspended tenant refuses work on the very next request
+    assert (await client.get(PROBE, headers=admin.in_tenant())).status_code == 403
+
+    assert (await client.delete(url, headers=admin.headers)).status_code == 403
+    # only the tenant's own administration reaches it, to reactivate it
+    reactivated = await client.patch(url, json={"status": "active"}, headers=admin.headers)
+    assert reactivated.status_code == 200
+    assert (await client.get(PROBE, headers=admin.in_tenant())).status_code == 200
+
+
+async def test_viewer_cannot_change_the_tenant(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    from openrisk.rbac.catalogue import VIEWER
+    from tests.api.rbac_helpers import member_with_role
+
+    viewer = await member_with_role(app, client, admin, VIEWER)
+    url = f"/api/v1/tenants/{admin.tenant_id}"
+    assert (await client.patch(url, json={"name": "x"}, headers=viewer.headers)).status_code == 403
+    assert (await client.delete(url, headers=viewer.headers)).status_code == 403
+    assert (await client.get(url, headers=viewer.headers)).status_code == 200
+
+
+async def test_deleting_a_tenant_removes_it_for_its_members(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    extra = (
+        await client.post("/api/v1/tenants", json={"name": "Short Lived"}, headers=admin.headers)
+    ).json()
+    url = f"/api/v1/tenants/{extra['id']}"
+    assert (await client.delete(url, headers=admin.headers)).status_code == 204
+    assert (await client.get(url, headers=admin.headers)).status_code == 404
+    assert (await client.get(PROBE, headers=admin.in_tenant(extra["id"]))).status_code == 404

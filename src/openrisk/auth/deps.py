@@ -95,12 +95,14 @@ async def _membership(
     )
 
 
-async def get_context(
+async def resolve_context(
     request: Request,
-    session: SessionDep,
-    codec: CodecDep,
-    bearer: BearerToken,
-    x_tenant_id: TenantHeader = None,
+    session: AsyncSession,
+    codec: TokenCodec,
+    bearer: str | None,
+    tenant_ref: str | None,
+    *,
+    allow_suspended: bool = False,
 ) -> RequestContext:
     """Resolve the caller's membership in the named (or default) tenant, once per request."""
     if not bearer:
@@ -108,13 +110,26 @@ async def get_context(
     authz: AuthzCache = request.app.state.authz
     token_id = None
     if is_api_token(bearer):
-        membership, token_id = await _resolve_api_token(session, authz, bearer, x_tenant_id)
+        membership, token_id = await _resolve_api_token(session, authz, bearer, tenant_ref)
     else:
         user_id = _decode_jwt(bearer, codec)
-        membership = await _membership(session, authz, user_id, x_tenant_id)
-    context = membership.context(token_id=token_id, origin=request_origin(request))
+        membership = await _membership(session, authz, user_id, tenant_ref)
+    context = membership.context(
+        token_id=token_id, origin=request_origin(request), allow_suspended=allow_suspended
+    )
     request.state.context = context
     return context
+
+
+async def get_context(
+    request: Request,
+    session: SessionDep,
+    codec: CodecDep,
+    bearer: BearerToken,
+    x_tenant_id: TenantHeader = None,
+) -> RequestContext:
+    """The context of the tenant named by ``X-Tenant-ID`` (id or slug), or the default one."""
+    return await resolve_context(request, session, codec, bearer, x_tenant_id)
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]
@@ -128,6 +143,32 @@ def require(code: str) -> Callable[..., Awaitable[RequestContext]]:
         return context
 
     check_permission.permission = code  # type: ignore[attr-defined]  # read by route-table tests
+    return check_permission
+
+
+def require_in_path_tenant(
+    code: str, *, allow_suspended: bool = False
+) -> Callable[..., Awaitable[RequestContext]]:
+    """Like ``require``, for ``/tenants/{tenant_id}/...``: the tenant is the one in the path.
+
+    ``allow_suspended`` lets the tenant's own administration (reactivation) reach a suspended
+    tenant that every other route refuses.
+    """
+
+    async def check_permission(
+        request: Request,
+        session: SessionDep,
+        codec: CodecDep,
+        bearer: BearerToken,
+        tenant_id: uuid.UUID,
+    ) -> RequestContext:
+        context = await resolve_context(
+            request, session, codec, bearer, str(tenant_id), allow_suspended=allow_suspended
+        )
+        context.require(code)
+        return context
+
+    check_permission.permission = code  # type: ignore[attr-defined]
     return check_permission
 
 

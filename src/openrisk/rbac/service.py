@@ -43,9 +43,13 @@ class ResolvedMembership:
     grants: tuple[str, ...]
 
     def context(
-        self, *, token_id: uuid.UUID | None = None, origin: RequestOrigin | None = None
+        self,
+        *,
+        token_id: uuid.UUID | None = None,
+        origin: RequestOrigin | None = None,
+        allow_suspended: bool = False,
     ) -> RequestContext:
-        if self.tenant_status != "active":
+        if self.tenant_status != "active" and not allow_suspended:
             raise Forbidden("This tenant is suspended.")
         full, own = grant_sets(self.grants)
         return RequestContext(

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, status
 
-from openrisk.auth.deps import PrincipalDep
-from openrisk.core.deps import SessionDep
+from openrisk.auth.deps import PrincipalDep, require_in_path_tenant
+from openrisk.core.context import RequestContext
+from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.events import DomainEvent
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.rbac.catalogue import ADMIN
-from openrisk.rbac.service import resolve_membership
 from openrisk.tenants import service
-from openrisk.tenants.schemas import TenantCreate, TenantOut
+from openrisk.tenants.schemas import TenantCreate, TenantOut, TenantStats, TenantUpdate
 
 router = api_router("/tenants", tags=["tenants"])
 
@@ -49,12 +49,49 @@ async def create_tenant(
 
 @router.get("/{tenant_id}")
 async def get_tenant(
-    tenant_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
+    context: Annotated[RequestContext, Depends(require_in_path_tenant("tenant:read"))],
+    session: SessionDep,
 ) -> TenantOut:
     """A tenant the caller is a member of (404 otherwise, whatever exists)."""
-    membership = await resolve_membership(
-        session, user_id=principal.user_id, tenant_ref=str(tenant_id)
+    return TenantOut.model_validate(await service.get_tenant(session, tenant_id=context.tenant_id))
+
+
+@router.patch("/{tenant_id}")
+async def update_tenant(
+    body: TenantUpdate,
+    context: Annotated[
+        RequestContext, Depends(require_in_path_tenant("tenant:update", allow_suspended=True))
+    ],
+    session: SessionDep,
+    events: EventsDep,
+) -> TenantOut:
+    tenant = await service.update_tenant(
+        session, context=context, name=body.name, status=body.status, settings=body.settings
     )
-    membership.context().require("tenant:read")
-    tenant = await service.get_tenant(session, tenant_id=membership.tenant_id)
+    if body.status is not None:  # a suspension must bite on the next request everywhere
+        await events.publish(
+            DomainEvent(type="authz.tenant_status", tenant_id=tenant.id, resource_id=tenant.id)
+        )
     return TenantOut.model_validate(tenant)
+
+
+@router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_tenant(
+    context: Annotated[RequestContext, Depends(require_in_path_tenant("tenant:delete"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> None:
+    """Delete the tenant and everything it owns."""
+    await service.delete_tenant(session, context=context)
+    await events.publish(
+        DomainEvent(type="authz.tenant_deleted", tenant_id=context.tenant_id, resource_id=None)
+    )
+
+
+@router.get("/{tenant_id}/stats")
+async def tenant_stats(
+    context: Annotated[RequestContext, Depends(require_in_path_tenant("tenant:read"))],
+    session: SessionDep,
+) -> TenantStats:
+    counts = await service.tenant_stats(session, context=context)
+    return TenantStats(tenant_id=context.tenant_id, **counts)

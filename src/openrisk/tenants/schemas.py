@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -9,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 class TenantCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(default=None, min_length=2, max_length=60, pattern=r"^[a-z0-9-]+$")
+
+
+class TenantUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["active", "suspended"] | None = None
+    settings: dict[str, Any] | None = None
 
 
 class TenantOut(BaseModel):
@@ -19,4 +26,16 @@ class TenantOut(BaseModel):
     slug: str
     status: str
     owner_id: uuid.UUID | None
+    settings: dict[str, Any]
     created_at: datetime
+
+
+class TenantStats(BaseModel):
+    tenant_id: uuid.UUID
+    members: int
+    custom_roles: int
+    active_tokens: int
+    audit_events: int
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="rows per tenant-owned resource (risks, assets, …)"
+    )

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openrisk.audit.models import AuditEvent
+from openrisk.audit.service import diff, record
+from openrisk.core.context import RequestContext
 from openrisk.core.errors import NotFound
+from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
+from openrisk.tokens.models import ApiToken
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -88,3 +95,56 @@ async def get_tenant(session: AsyncSession, *, tenant_id: uuid.UUID) -> Tenant:
     if tenant is None:
         raise NotFound("Tenant not found.")
     return tenant
+
+
+async def update_tenant(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    name: str | None,
+    status: str | None,
+    settings: dict[str, Any] | None,
+) -> Tenant:
+    tenant = await get_tenant(session, tenant_id=context.tenant_id)
+    before = {"name": tenant.name, "status": tenant.status, "settings": tenant.settings}
+    if name is not None:
+        tenant.name = name
+    if status is not None:
+        tenant.status = status
+    if settings is not None:
+        tenant.settings = settings
+    after = {"name": tenant.name, "status": tenant.status, "settings": tenant.settings}
+    record(
+        session,
+        context=context,
+        action="tenant.update",
+        resource_type="tenant",
+        resource_id=tenant.id,
+        changes=diff(before, after),
+    )
+    await session.commit()
+    return tenant
+
+
+async def delete_tenant(session: AsyncSession, *, context: RequestContext) -> None:
+    """Delete the tenant and, by cascade, everything it owns (its audit trail included)."""
+    tenant = await get_tenant(session, tenant_id=context.tenant_id)
+    await session.delete(tenant)
+    await session.commit()
+
+
+async def tenant_stats(session: AsyncSession, *, context: RequestContext) -> dict[str, int]:
+    tid = context.tenant_id
+    now = datetime.now(UTC)
+    counts = {
+        "members": select(func.count()).where(Membership.tenant_id == tid),
+        "custom_roles": select(func.count()).where(Role.tenant_id == tid),
+        "active_tokens": select(func.count()).where(
+            ApiToken.tenant_id == tid,
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+        ),
+        "audit_events": select(func.count()).where(AuditEvent.tenant_id == tid),
+    }
+    row = (await session.execute(select(*(q.scalar_subquery() for q in counts.values())))).one()
+    return dict(zip(counts, (int(v) for v in row), strict=True))
