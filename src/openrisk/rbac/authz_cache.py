@@ -29,18 +29,23 @@ log = logging.getLogger(__name__)
 
 class AuthzCache:
     def __init__(self, shared: Cache | None, *, max_entries: int = 10_000, ttl_s: float = 30.0):
+        self._shared = shared
         self._generations = GenerationStore(shared) if shared is not None else None
+        self._generation_key = GenerationStore.key(None, NAMESPACE)
         self._max_entries = max_entries
         self._ttl_s = ttl_s
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, object]] = OrderedDict()
 
     async def generation(self) -> int | None:
         """The current generation, or None when the shared cache cannot tell (then bypass)."""
-        if self._generations is None:
+        if self._generations is None or self._shared is None:
             return None
         try:
-            return (await self._generations.current(None, [NAMESPACE]))[NAMESPACE]
-        except CacheError:
+            [raw] = await self._shared.get_many([self._generation_key])
+            if raw is not None:
+                return int(raw)
+            return (await self._generations.current(None, [NAMESPACE]))[NAMESPACE]  # seeds it
+        except (CacheError, ValueError):
             return None
 
     async def get_or_load(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:

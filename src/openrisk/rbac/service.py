@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from functools import lru_cache
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select
@@ -17,8 +17,12 @@ from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
 
 
-def grant_sets(grants: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
-    """Split grants into (codes on every row, codes on the caller's own rows only)."""
+@lru_cache(maxsize=4096)
+def grant_sets(grants: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """Split grants into (codes on every row, codes on the caller's own rows only).
+
+    Memoised: it runs on every request, and there are only as many grant sets as roles.
+    """
     full: set[str] = set()
     own: set[str] = set()
     for grant in grants:

@@ -44,7 +44,7 @@ def _callers_grants(context: RequestContext) -> list[str]:
 
 def intersect_grants(token_grants: list[str], role_grants: list[str]) -> tuple[str, ...]:
     """What a token may do: its grants, narrowed by what its user's role allows now."""
-    role_full, role_own = grant_sets(role_grants)
+    role_full, role_own = grant_sets(tuple(role_grants))
     allowed: list[str] = []
     for grant in token_grants:
         code, _ = split_grant(grant)
