@@ -39,3 +39,34 @@ async def test_pool_stats_are_for_superusers_only(
     assert stats["lifetime_s"] == 600 and stats["max_idle_time_s"] == 120
     assert stats["healthy"] is True
     assert stats["in_use"] >= 1  # this very request holds a connection
+
+
+async def _make_superuser(app: FastAPI, account: Account) -> None:
+    async with app.state.db.session() as session:
+        await session.execute(
+            update(User).where(User.email == account.email).values(is_superuser=True)
+        )
+        await session.commit()
+
+
+async def test_cache_statistics_and_invalidation_are_for_operators(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    assert (await client.get("/api/v1/system/cache", headers=admin.headers)).status_code == 403
+    await _make_superuser(app, admin)
+    stats = (await client.get("/api/v1/system/cache", headers=admin.headers)).json()["stats"]
+    assert stats["enabled"] is True and stats["backend"]["backend"] == "memory"
+
+    await app.state.cache.set("openrisk:test:one", b"1")
+    await app.state.cache.set("openrisk:test:two", b"2")
+    response = await client.post(
+        "/api/v1/system/cache/invalidate",
+        json={"pattern": "openrisk:test:*"},
+        headers=admin.headers,
+    )
+    assert response.json() == {"pattern": "openrisk:test:*", "deleted": 2}
+    assert await app.state.cache.get("openrisk:test:one") is None
+    bad = await client.post(
+        "/api/v1/system/cache/invalidate", json={"pattern": "*"}, headers=admin.headers
+    )
+    assert bad.status_code == 422

@@ -7,9 +7,18 @@ from fastapi.responses import JSONResponse
 
 from openrisk import __version__
 from openrisk.auth.deps import SuperuserDep
+from openrisk.core.cache import Cache, CacheError, ResponseCache
 from openrisk.core.deps import DatabaseDep
+from openrisk.core.errors import ServiceUnavailable
 from openrisk.core.routing import api_router
-from openrisk.system.schemas import Health, PoolStatsOut, Readiness
+from openrisk.system.schemas import (
+    CacheInvalidate,
+    CacheInvalidated,
+    CacheStatsOut,
+    Health,
+    PoolStatsOut,
+    Readiness,
+)
 
 router = api_router(tags=["system"])
 
@@ -50,3 +59,23 @@ async def ready(request: Request, database: DatabaseDep) -> JSONResponse:
 async def pool(_: SuperuserDep, database: DatabaseDep) -> PoolStatsOut:
     """Live statistics of this process's database pool (platform operators only)."""
     return PoolStatsOut(**database.stats().as_dict(), healthy=database.healthy)
+
+
+@router.get("/system/cache")
+async def cache_stats(_: SuperuserDep, request: Request) -> CacheStatsOut:
+    """Backend, hit/miss counts of this process and the backend's key count (operators only)."""
+    responses: ResponseCache = request.app.state.response_cache
+    return CacheStatsOut(stats=await responses.stats())
+
+
+@router.post("/system/cache/invalidate")
+async def cache_invalidate(
+    body: CacheInvalidate, _: SuperuserDep, request: Request
+) -> CacheInvalidated:
+    """Delete the keys matching a glob: an operator's tool (it scans), not a hot-path one."""
+    cache: Cache = request.app.state.cache
+    try:
+        deleted = await cache.invalidate_pattern(body.pattern)
+    except CacheError as error:
+        raise ServiceUnavailable("The cache backend is unavailable.") from error
+    return CacheInvalidated(pattern=body.pattern, deleted=deleted)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class Health(BaseModel):
@@ -25,3 +27,21 @@ class PoolStatsOut(BaseModel):
     lifetime_s: int
     max_idle_time_s: int
     healthy: bool
+
+
+class CacheInvalidate(BaseModel):
+    pattern: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^openrisk:",
+        description="glob over cache keys, e.g. openrisk:t:<tenant>:* (must start openrisk:)",
+    )
+
+
+class CacheInvalidated(BaseModel):
+    pattern: str
+    deleted: int
+
+
+class CacheStatsOut(BaseModel):
+    stats: dict[str, Any]
