@@ -1,0 +1,186 @@
+"""Dashboard aggregates, all computed in SQL: stats, matrix, timeline (from history), top risks.
+
+The timeline is a running sum over ``risk_daily_stats`` (per-day deltas that every history row
+moves), joined to a generated day series: one row per day, whatever the number of risks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Date, bindparam, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.dashboard.schemas import PERIOD_DAYS, Period
+from openrisk.mitigations.models import Mitigation, MitigationDayCount
+from openrisk.mitigations.schemas import OPEN_STATUSES
+from openrisk.risks import queries
+from openrisk.risks import service as risks
+from openrisk.risks.common import dialect_name
+from openrisk.risks.enums import RiskStatus
+from openrisk.risks.models import Risk, RiskDayCount
+from openrisk.risks.scoring import Severity, global_risk_score
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def since_day(period: Period) -> date | None:
+    """First calendar day (UTC) of ``period``: "7d" is today and the 6 days before."""
+    days = PERIOD_DAYS[period]
+    return _today() - timedelta(days=days - 1) if days else None
+
+
+async def stats(session: AsyncSession, *, tenant_id: uuid.UUID, period: Period) -> dict[str, Any]:
+    """Counts by status and severity, mean score and mitigation progress of the risks and
+    mitigations created within ``period``: sums over the day roll-ups (a few hundred rows at
+    most), plus one index range scan for the overdue mitigations."""
+    first = since_day(period)
+    risk_where = [RiskDayCount.tenant_id == tenant_id]
+    mitigation_where = [MitigationDayCount.tenant_id == tenant_id]
+    if first is not None:
+        risk_where.append(RiskDayCount.day >= first)
+        mitigation_where.append(MitigationDayCount.day >= first)
+
+    risk_rows = await session.execute(
+        select(
+            RiskDayCount.status,
+            RiskDayCount.severity,
+            func.sum(RiskDayCount.n),
+            func.sum(RiskDayCount.score_sum),
+        )
+        .where(*risk_where)
+        .group_by(RiskDayCount.status, RiskDayCount.severity)
+    )
+    by_status = {s.value: 0 for s in RiskStatus}
+    by_severity = {s.value: 0 for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)}
+    by_severity[Severity.LOW.value] = 0
+    total, score_sum = 0, Decimal(0)
+    for status, severity, count, summed in risk_rows:
+        count = int(count or 0)
+        by_status[status] = by_status.get(status, 0) + count
+        by_severity[severity] = by_severity.get(severity, 0) + count
+        total += count
+        score_sum += Decimal(str(summed or 0))
+    mean = (score_sum / total) if total else None
+
+    mitigation_rows = await session.execute(
+        select(MitigationDayCount.status, func.sum(MitigationDayCount.n))
+        .where(*mitigation_where)
+        .group_by(MitigationDayCount.status)
+    )
+    per_status = {"PLANNED": 0, "IN_PROGRESS": 0, "DONE": 0, "CANCELLED": 0}
+    for status, count in mitigation_rows:
+        per_status[status] = per_status.get(status, 0) + int(count or 0)
+    overdue_where = [
+        Mitigation.tenant_id == tenant_id,
+        Mitigation.deleted_at.is_(None),
+        Mitigation.status.in_(OPEN_STATUSES),
+        Mitigation.due_date < _today(),
+    ]
+    if first is not None:
+        overdue_where.append(
+            Mitigation.created_at >= datetime.combine(first, datetime.min.time(), UTC)
+        )
+    overdue = await session.scalar(
+        select(func.count()).select_from(Mitigation).where(*overdue_where)
+    )
+    m_total = sum(per_status.values())
+    denominator = m_total - per_status["CANCELLED"]
+    return {
+        "period": period,
+        "total_risks": total,
+        "mean_score": float(round(mean, 2)) if mean is not None else 0.0,
+        "global_risk_score": global_risk_score(mean),
+        "high_risks": by_severity["CRITICAL"] + by_severity["HIGH"],
+        "mitigated_risks": by_status[RiskStatus.MITIGATED.value],
+        "by_severity": by_severity,
+        "by_status": by_status,
+        "mitigations": {
+            "total": m_total,
+            "planned": per_status["PLANNED"],
+            "in_progress": per_status["IN_PROGRESS"],
+            "done": per_status["DONE"],
+            "cancelled": per_status["CANCELLED"],
+            "overdue": int(overdue or 0),
+            "completion_rate": round(100 * per_status["DONE"] / denominator, 1)
+            if denominator
+            else 0.0,
+        },
+    }
+
+
+_PG_DAYS = (
+    "SELECT CAST(generate_series(CAST(:start AS date), CAST(:end AS date), "
+    "interval '1 day') AS date) AS day"
+)
+_SQLITE_DAYS = (
+    "SELECT date(:start) AS day UNION ALL "
+    "SELECT date(day, '+1 day') FROM days WHERE day < date(:end)"
+)
+_TIMELINE = """
+WITH RECURSIVE days(day) AS ({days}),
+base AS (
+    SELECT COALESCE(SUM(total_delta), 0) AS total, COALESCE(SUM(score_delta), 0) AS score
+    FROM risk_daily_stats WHERE tenant_id = :tenant AND day < :start
+),
+win AS (
+    SELECT day, total_delta, score_delta, created, mitigated
+    FROM risk_daily_stats WHERE tenant_id = :tenant AND day >= :start AND day <= :end
+)
+SELECT days.day,
+       base.total + SUM(COALESCE(win.total_delta, 0)) OVER (ORDER BY days.day) AS total,
+       base.score + SUM(COALESCE(win.score_delta, 0)) OVER (ORDER BY days.day) AS score,
+       COALESCE(win.created, 0) AS created,
+       COALESCE(win.mitigated, 0) AS mitigated
+FROM days CROSS JOIN base LEFT JOIN win ON win.day = days.day
+ORDER BY days.day
+"""
+
+
+async def timeline(
+    session: AsyncSession, *, tenant_id: uuid.UUID, days: int
+) -> list[dict[str, Any]]:
+    """One point per day for the last ``days`` days (today included), from history."""
+    end = _today()
+    start = end - timedelta(days=days - 1)
+    postgres = dialect_name(session) == "postgresql"
+    sql = text(_TIMELINE.format(days=_PG_DAYS if postgres else _SQLITE_DAYS)).bindparams(
+        bindparam("start", start, type_=Date),
+        bindparam("end", end, type_=Date),
+        bindparam("tenant", tenant_id, type_=Risk.__table__.c.tenant_id.type),
+    )
+    points = []
+    for day, total, score, created, mitigated in await session.execute(sql):
+        total = int(total)
+        score_sum = Decimal(str(score or 0))
+        points.append(
+            {
+                "date": day if isinstance(day, date) else date.fromisoformat(str(day)),
+                "total": total,
+                "mean_score": float(round(score_sum / total, 2)) if total > 0 else 0.0,
+                "created": int(created),
+                "mitigated": int(mitigated),
+            }
+        )
+    return points
+
+
+async def top_risks(
+    session: AsyncSession, *, tenant_id: uuid.UUID, limit: int
+) -> list[risks.RiskRecord]:
+    """The highest-scored open risks (not MITIGATED or CLOSED)."""
+    rows = await session.scalars(
+        select(Risk)
+        .where(
+            *queries.live(tenant_id),
+            Risk.status.not_in([RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value]),
+        )
+        .order_by(Risk.score.desc(), Risk.id.desc())
+        .limit(limit)
+    )
+    return await risks.records(session, list(rows))

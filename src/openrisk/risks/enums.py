@@ -1,0 +1,63 @@
+"""Closed vocabularies of the register (SPEC §2)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from openrisk.risks.scoring import Criticality, Severity
+
+__all__ = [
+    "Criticality",
+    "HistoryAction",
+    "RiskSource",
+    "RiskStatus",
+    "Severity",
+    "SortField",
+    "SortOrder",
+    "Treatment",
+]
+
+
+class RiskStatus(StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    MITIGATED = "MITIGATED"
+    ACCEPTED = "ACCEPTED"
+    CLOSED = "CLOSED"
+
+
+class Treatment(StrEnum):
+    MITIGATE = "MITIGATE"
+    ACCEPT = "ACCEPT"
+    TRANSFER = "TRANSFER"
+    AVOID = "AVOID"
+
+
+class RiskSource(StrEnum):
+    MANUAL = "MANUAL"
+    IMPORT = "IMPORT"
+    CONNECTOR = "CONNECTOR"
+
+
+class HistoryAction(StrEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    STATUS_CHANGE = "STATUS_CHANGE"
+    SCORE_CHANGE = "SCORE_CHANGE"
+    DELETE = "DELETE"
+
+
+class SortField(StrEnum):
+    SCORE = "score"
+    TITLE = "title"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    IMPACT = "impact"
+    PROBABILITY = "probability"
+    STATUS = "status"
+    SEVERITY = "severity"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"

@@ -1,0 +1,201 @@
+"""SQL building blocks of the register: tenant-scoped filters, sort keys and full-text search.
+
+Everything here filters, sorts and ranks in SQL, on both databases:
+- tags/frameworks/custom fields: semi-joins on ``risk_labels`` (see ``risks.labels``);
+- full text: ``risk_search.document @@ to_tsquery`` ranked by ts_rank on PostgreSQL; the FTS5
+  table ``risks_fts`` ranked by bm25 on SQLite (both hold live risks only).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
+from sqlalchemy.types import Uuid
+
+from openrisk.risks import labels
+from openrisk.risks.enums import SortField, SortOrder
+from openrisk.risks.models import Risk, RiskAsset
+
+MAX_SEARCH_WORDS = 12
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# side tables of live risks kept by triggers (migration 0003), not ORM-mapped
+_SEARCH = table(
+    "risk_search",
+    column("risk_id", Uuid()),
+    column("tenant_id", Uuid()),
+    column("document", TSVECTOR()),
+)
+_FTS = table("risks_fts", column("risk_id", Uuid()), column("tenant_id", Uuid()))
+# title counts twice as much as the description (columns: risk_id, tenant_id, title, description)
+_BM25: ColumnClause[Any] = literal_column("bm25(risks_fts, 0.0, 0.0, 10.0, 5.0)")
+
+
+@dataclass(frozen=True)
+class RiskFilters:
+    q: str | None = None
+    status: tuple[str, ...] = ()
+    severity: tuple[str, ...] = ()
+    min_score: Decimal | None = None
+    max_score: Decimal | None = None
+    tags: tuple[str, ...] = ()
+    frameworks: tuple[str, ...] = ()
+    owner_id: uuid.UUID | None = None
+    asset_id: uuid.UUID | None = None
+    custom: tuple[tuple[str, Any], ...] = ()
+
+    def only_status_and_severity(self) -> bool:
+        return not (
+            (self.q and self.q.strip())
+            or self.min_score is not None
+            or self.max_score is not None
+            or self.tags
+            or self.frameworks
+            or self.owner_id is not None
+            or self.asset_id is not None
+            or self.custom
+        )
+
+    def only_status(self) -> bool:
+        return self.only_status_and_severity() and not self.severity
+
+    def single_label(self) -> tuple[str, Any] | None:
+        """(kind, value) when the only filter is one tag, framework or custom field value."""
+        found = [(labels.TAG, t) for t in self.tags]
+        found += [(labels.FRAMEWORK, f) for f in self.frameworks]
+        found += [(labels.custom_kind(name), value) for name, value in self.custom]
+        others = RiskFilters(
+            q=self.q,
+            status=self.status,
+            severity=self.severity,
+            min_score=self.min_score,
+            max_score=self.max_score,
+            owner_id=self.owner_id,
+            asset_id=self.asset_id,
+        )
+        if len(found) == 1 and others.only_status() and not others.status:
+            return found[0]
+        return None
+
+
+def search_words(q: str | None) -> list[str]:
+    """Letters-and-digits words of a user query (never passed raw to a query parser)."""
+    return _WORD.findall((q or "").lower())[:MAX_SEARCH_WORDS]
+
+
+def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:
+    # every word must match, the last one as a prefix (search-as-you-type)
+    # quoted lexemes: nothing in a word can be read as tsquery syntax
+    expression = " & ".join([*(f"'{w}'" for w in words[:-1]), f"'{words[-1]}':*"])
+    return func.to_tsquery(literal_column("'english'"), bindparam("tsq", expression, unique=True))
+
+
+def _fts_match(words: Sequence[str]) -> str:
+    return " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+
+
+def matches(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
+    """(risk_id, rank) of the tenant's live risks matching every word; rank: higher is better."""
+    if dialect == "postgresql":
+        query = _tsquery(words)
+        return select(
+            _SEARCH.c.risk_id, func.ts_rank(_SEARCH.c.document, query).label("rank")
+        ).where(_SEARCH.c.tenant_id == tenant_id, _SEARCH.c.document.op("@@")(query))
+    match: BindParameter[str] = bindparam("fts", _fts_match(words), unique=True)
+    # bm25 is negative, lower is better: negate it
+    return select(_FTS.c.risk_id, (-_BM25).label("rank")).where(
+        literal_column("risks_fts").op("MATCH")(match), _FTS.c.tenant_id == tenant_id
+    )
+
+
+def text_condition(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> ColumnElement[bool]:
+    found = matches(dialect, tenant_id, words).subquery()
+    return Risk.id.in_(select(found.c.risk_id))
+
+
+def ranked_page(
+    dialect: str, tenant_id: uuid.UUID, words: Sequence[str], *, offset: int, limit: int
+) -> Select[Any]:
+    """One page of (risk_id, rank, total) best first; the total rides along as a window count
+    so the matches are read once, from the narrow search table, before joining the page."""
+    found = matches(dialect, tenant_id, words).subquery()
+    return (
+        select(found.c.risk_id, found.c.rank, func.count().over().label("total"))
+        .order_by(found.c.rank.desc(), found.c.risk_id)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def live(tenant_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    return [Risk.tenant_id == tenant_id, Risk.deleted_at.is_(None)]
+
+
+def conditions(
+    dialect: str, tenant_id: uuid.UUID, filters: RiskFilters
+) -> list[ColumnElement[bool]]:
+    where = live(tenant_id)
+    if filters.status:
+        where.append(Risk.status.in_(filters.status))
+    if filters.severity:
+        where.append(Risk.severity.in_(filters.severity))
+    if filters.min_score is not None:
+        where.append(Risk.score >= filters.min_score)
+    if filters.max_score is not None:
+        where.append(Risk.score <= filters.max_score)
+    for tag in filters.tags:
+        where.append(labels.matching(tenant_id, labels.TAG, tag))
+    for framework in filters.frameworks:
+        where.append(labels.matching(tenant_id, labels.FRAMEWORK, framework))
+    if filters.owner_id is not None:
+        where.append(Risk.owner_id == filters.owner_id)
+    if filters.asset_id is not None:
+        where.append(
+            Risk.id.in_(
+                select(RiskAsset.risk_id).where(
+                    RiskAsset.asset_id == filters.asset_id, RiskAsset.tenant_id == tenant_id
+                )
+            )
+        )
+    for name, value in filters.custom:
+        where.append(labels.matching(tenant_id, labels.custom_kind(name), value))
+    words = search_words(filters.q)
+    if filters.q is not None and filters.q.strip():
+        if not words:
+            where.append(Risk.id.is_(None))  # nothing searchable: no match
+        else:
+            where.append(text_condition(dialect, tenant_id, words))
+    return where
+
+
+_SORT_KEYS: dict[SortField, tuple[Any, ...]] = {
+    SortField.SCORE: (Risk.score, Risk.id),
+    SortField.SEVERITY: (Risk.score, Risk.id),  # severity is a step function of score
+    SortField.TITLE: (Risk.title, Risk.id),
+    SortField.CREATED_AT: (Risk.created_at, Risk.id),
+    SortField.UPDATED_AT: (Risk.updated_at, Risk.id),
+    SortField.IMPACT: (Risk.impact, Risk.probability, Risk.id),
+    SortField.PROBABILITY: (Risk.probability, Risk.impact, Risk.id),
+    SortField.STATUS: (Risk.status, Risk.score, Risk.id),
+}
+
+
+def order_by(sort: SortField, order: SortOrder) -> list[Any]:
+    """Sort keys matching a composite index (same direction on every key)."""
+    keys = _SORT_KEYS[sort]
+    return [k.desc() if order is SortOrder.DESC else k.asc() for k in keys]

@@ -1,0 +1,385 @@
+"""Risk register routes (SPEC §3): list/filter/sort, CRUD, search, matrix, history, import,
+export and bulk. Thin: parse, check the permission, call the service."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import Depends, File, Header, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.responses import Response
+
+from openrisk.auth.deps import ContextDep, require
+from openrisk.core.cache.http import cached_json, dump, reader_variant
+from openrisk.core.cache.invalidation import ASSETS, CUSTOM_FIELDS, REGISTER_VIEWS, risk_key
+from openrisk.core.context import RequestContext
+from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
+from openrisk.core.errors import Forbidden
+from openrisk.core.pagination import Page, PageParams, page_params
+from openrisk.core.routing import api_router
+from openrisk.risks import service, transfer
+from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
+from openrisk.risks.queries import RiskFilters
+from openrisk.risks.responses import ERRORS, errors
+from openrisk.risks.schemas import (
+    BulkRequest,
+    BulkResult,
+    ExportFormat,
+    HistoryOut,
+    ImportResult,
+    Matrix,
+    RiskCreate,
+    RiskOut,
+    RiskSearchHit,
+    RiskUpdate,
+)
+from openrisk.risks.text import reject_nul
+
+router = api_router("/risks", tags=["risks"])
+router.responses = dict(ERRORS)
+
+Reader = Annotated[RequestContext, Depends(require("risk:read"))]
+Pagination = Annotated[PageParams, Depends(page_params)]
+CUSTOM_PREFIX = "cf_"
+CUSTOM_NAME = re.compile(r"^cf_[a-z][a-z0-9_]{0,39}$")
+MAX_CUSTOM_FILTERS = 20
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    filters: RiskFilters
+    custom: dict[str, str]
+
+
+async def filter_params(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=200, description="Full-text filter")] = None,
+    status: Annotated[list[RiskStatus] | None, Query(description="Any of")] = None,
+    severity: Annotated[list[Severity] | None, Query(description="Any of")] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    tag: Annotated[list[str] | None, Query(description="Risks carrying all of these")] = None,
+    framework: Annotated[list[str] | None, Query(description="All of these")] = None,
+    owner_id: uuid.UUID | None = None,
+    asset_id: uuid.UUID | None = None,
+) -> FilterParams:
+    """List filters; ``cf_<name>=value`` filters on a custom field (unknown names ignored)."""
+    reject_nul("q", q)
+    reject_nul("tag", *(tag or []))
+    reject_nul("framework", *(framework or []))
+    custom = {
+        key[len(CUSTOM_PREFIX) :]: value
+        for key, value in request.query_params.items()
+        if CUSTOM_NAME.match(key)
+    }
+    for name, value in custom.items():
+        reject_nul(f"cf_{name}", value)
+    filters = RiskFilters(
+        q=q,
+        status=tuple(s.value for s in status or []),
+        severity=tuple(s.value for s in severity or []),
+        min_score=Decimal(str(min_score)) if min_score is not None else None,
+        max_score=Decimal(str(max_score)) if max_score is not None else None,
+        tags=tuple(t.strip().lower() for t in tag or [] if t.strip()),
+        frameworks=tuple(f.strip() for f in framework or [] if f.strip()),
+        owner_id=owner_id,
+        asset_id=asset_id,
+    )
+    return FilterParams(filters, dict(list(custom.items())[:MAX_CUSTOM_FILTERS]))
+
+
+Filters = Annotated[FilterParams, Depends(filter_params)]
+
+
+def _key(params: FilterParams) -> dict[str, object]:
+    """Everything in the filters that shapes an answer, for its cache key."""
+    return {**params.filters.__dict__, **{f"cf_{k}": v for k, v in params.custom.items()}}
+
+
+async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterParams) -> RiskFilters:
+    custom = await service.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
+    if not custom:
+        return params.filters
+    return RiskFilters(**{**params.filters.__dict__, "custom": custom})
+
+
+@router.get("", response_model=Page[RiskOut])
+async def list_risks(
+    request: Request,
+    context: Reader,
+    session: SessionDep,
+    params: Filters,
+    page: Pagination,
+    sort: SortField = SortField.CREATED_AT,
+    order: SortOrder = SortOrder.DESC,
+) -> Response:
+    """The register: filter, sort and paginate (all in SQL). Cached (SPEC §5)."""
+
+    async def compute() -> bytes:
+        filters = await _resolve(session, context.tenant_id, params)
+        found, total = await service.list_risks(
+            session,
+            tenant_id=context.tenant_id,
+            filters=filters,
+            sort=sort,
+            order=order,
+            offset=page.offset,
+            limit=page.page_size,
+        )
+        return dump(
+            Page(
+                items=[r.out() for r in found],
+                total=total,
+                page=page.page,
+                page_size=page.page_size,
+            )
+        )
+
+    return await cached_json(
+        request,
+        tenant_id=context.tenant_id,
+        namespace="risk:list",
+        depends_on=REGISTER_VIEWS,
+        compute=compute,
+        params={
+            **_key(params),
+            "page": page.page,
+            "size": page.page_size,
+            "sort": sort,
+            "order": order,
+        },
+        variant=reader_variant(context, "risk:read"),
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_risk(
+    body: RiskCreate,
+    context: Annotated[RequestContext, Depends(require("risk:create"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> RiskOut:
+    """Create a risk; score and severity are computed (SPEC §2)."""
+    created = await service.create_risk(session, context=context, data=body, events=events)
+    return created.out()
+
+
+@router.get("/search", response_model=Page[RiskSearchHit])
+async def search_risks(
+    request: Request,
+    context: Reader,
+    session: SessionDep,
+    page: Pagination,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+) -> Response:
+    """Ranked full-text search over titles (weighted higher) and descriptions. Cached."""
+    reject_nul("q", q)
+
+    async def compute() -> bytes:
+        hits, total = await service.search_risks(
+            session, tenant_id=context.tenant_id, q=q, offset=page.offset, limit=page.page_size
+        )
+        return dump(
+            Page(
+                items=[
+                    RiskSearchHit.model_validate({**rec.out().model_dump(), "rank": rank})
+                    for rec, rank in hits
+                ],
+                total=total,
+                page=page.page,
+                page_size=page.page_size,
+            )
+        )
+
+    return await cached_json(
+        request,
+        tenant_id=context.tenant_id,
+        namespace="risk:search",
+        depends_on=REGISTER_VIEWS,
+        compute=compute,
+        params={"q": q, "page": page.page, "size": page.page_size},
+        variant=reader_variant(context, "risk:read"),
+    )
+
+
+@router.get("/matrix", response_model=Matrix)
+async def risk_matrix(
+    request: Request, context: Reader, session: SessionDep, params: Filters
+) -> Response:
+    """Impact × probability counts (all 25 cells) of the risks matching the list filters."""
+
+    async def compute() -> bytes:
+        filters = await _resolve(session, context.tenant_id, params)
+        return dump(
+            Matrix.model_validate(
+                await service.matrix(session, tenant_id=context.tenant_id, filters=filters)
+            )
+        )
+
+    return await cached_json(
+        request,
+        tenant_id=context.tenant_id,
+        namespace="risk:matrix",
+        depends_on=REGISTER_VIEWS,
+        compute=compute,
+        params=_key(params),
+        variant=reader_variant(context, "risk:read"),
+    )
+
+
+_EXPORT_CONTENT = {
+    "text/csv": {"schema": {"type": "string"}},
+    "application/json": {
+        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/RiskOut"}}
+    },
+    transfer.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The matching risks", "content": _EXPORT_CONTENT}},
+)
+async def export_risks(
+    context: Annotated[RequestContext, Depends(require("risk:export"))],
+    session: SessionDep,
+    database: DatabaseDep,
+    params: Filters,
+    format: ExportFormat = ExportFormat.csv,
+    sort: SortField = SortField.CREATED_AT,
+    order: SortOrder = SortOrder.DESC,
+) -> StreamingResponse:
+    """Stream the matching risks as CSV, JSON or XLSX (custom fields as ``cf_<name>``)."""
+    filters = await _resolve(session, context.tenant_id, params)
+    stream = transfer.export_stream(
+        database, tenant_id=context.tenant_id, filters=filters, sort=sort, order=order, fmt=format
+    )
+    filename = f"risks-{context.tenant_slug}.{format.value}"
+    return StreamingResponse(
+        stream,
+        media_type=transfer.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/import", responses=errors(413))
+async def import_risks(
+    context: Annotated[RequestContext, Depends(require("risk:create"))],
+    session: SessionDep,
+    events: EventsDep,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8) or XLSX, header row first")],
+    dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
+) -> ImportResult:
+    """Import risks: rows with the ``id`` of a live risk update it, others create risks.
+    All rows are written or none; errors name the row and the column."""
+    content = await file.read()
+    return await transfer.import_file(
+        session,
+        context=context,
+        filename=file.filename or "",
+        content=content,
+        dry_run=dry_run,
+        events=events,
+    )
+
+
+BULK_CODES = ("risk:update", "risk:delete", "risk:assign")
+
+
+async def bulk_context(context: ContextDep) -> RequestContext:
+    if not any(context.has(code) for code in BULK_CODES):
+        raise Forbidden("Missing permission risk:update, risk:delete or risk:assign")
+    return context
+
+
+@router.post("/bulk")
+async def bulk_risks(
+    body: BulkRequest,
+    context: Annotated[RequestContext, Depends(bulk_context)],
+    session: SessionDep,
+    events: EventsDep,
+) -> BulkResult:
+    """Update, assign or delete many risks; permissions are checked per row, with per-row
+    results (``code`` 200, 403, 404 or 422)."""
+    return await service.bulk(session, context=context, request=body, events=events)
+
+
+@router.get("/{risk_id}", responses=errors(404), response_model=RiskOut)
+async def get_risk(
+    request: Request, risk_id: uuid.UUID, context: Reader, session: SessionDep
+) -> Response:
+    """One risk. Cached; a 404 is never cached."""
+
+    async def compute() -> bytes:
+        found = await service.get_record(session, tenant_id=context.tenant_id, risk_id=risk_id)
+        return dump(found.out())
+
+    return await cached_json(
+        request,
+        tenant_id=context.tenant_id,
+        namespace="risk:detail",
+        depends_on=(risk_key(risk_id), ASSETS, CUSTOM_FIELDS),
+        compute=compute,
+        params={"id": risk_id},
+        variant=reader_variant(context, "risk:read"),
+    )
+
+
+@router.patch("/{risk_id}", responses=errors(404, 412))
+async def update_risk(
+    risk_id: uuid.UUID,
+    body: RiskUpdate,
+    context: Annotated[RequestContext, Depends(require("risk:update"))],
+    session: SessionDep,
+    events: EventsDep,
+    if_match: Annotated[
+        str | None, Header(max_length=100, description='The version, e.g. "3"')
+    ] = None,
+) -> RiskOut:
+    """Partial update. A stale ``If-Match`` or body ``version`` is answered 412. Changing
+    ``owner_id`` needs risk:assign; setting status ACCEPTED needs risk:accept."""
+    updated = await service.update_risk(
+        session,
+        context=context,
+        risk_id=risk_id,
+        data=body,
+        if_match=if_match,
+        events=events,
+    )
+    return updated.out()
+
+
+@router.delete("/{risk_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+async def delete_risk(
+    risk_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("risk:delete"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> None:
+    """Soft-delete a risk (and its mitigations)."""
+    await service.delete_risk(session, context=context, risk_id=risk_id, events=events)
+
+
+@router.get("/{risk_id}/history", responses=errors(404))
+async def risk_history(
+    risk_id: uuid.UUID, context: Reader, session: SessionDep, page: Pagination
+) -> Page[HistoryOut]:
+    """Every change of the risk, newest first, with before/after values."""
+    rows, total = await service.list_history(
+        session,
+        tenant_id=context.tenant_id,
+        risk_id=risk_id,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Page(
+        items=[HistoryOut.model_validate(r) for r in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )

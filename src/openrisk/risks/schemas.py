@@ -1,0 +1,244 @@
+"""Request and response bodies of the risk register (SPEC §3 shapes)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from openrisk.risks.enums import HistoryAction, RiskSource, RiskStatus, Severity, Treatment
+from openrisk.risks.text import NoNul
+
+MAX_TAGS = 30
+MAX_ASSETS = 100
+MAX_BULK = 500
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
+]
+Level = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul]
+Description = Annotated[str, Field(max_length=20_000), NoNul]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), NoNul]
+CustomValues = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=64), NoNul], Any],
+    Field(max_length=100, description="Values of the tenant's custom fields, by name"),
+]
+
+
+def _unique(values: list[str], *, lower: bool) -> list[str]:
+    seen: dict[str, None] = {}
+    for value in values:
+        seen.setdefault(value.lower() if lower else value, None)
+    return list(seen)
+
+
+class _RiskFields(BaseModel):
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _normalise_tags(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique(value, lower=True)
+
+    @field_validator("frameworks", check_fields=False)
+    @classmethod
+    def _normalise_frameworks(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _unique(value, lower=False)
+
+    @field_validator("asset_ids", check_fields=False)
+    @classmethod
+    def _unique_assets(cls, value: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
+        return None if value is None else list(dict.fromkeys(value))
+
+
+class RiskCreate(_RiskFields):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description = ""
+    impact: Level
+    probability: Level
+    status: RiskStatus = RiskStatus.DRAFT
+    treatment: Treatment = Treatment.MITIGATE
+    owner_id: uuid.UUID | None = Field(
+        default=None, description="A member of the tenant; defaults to the caller"
+    )
+    tags: Annotated[list[Label], Field(max_length=MAX_TAGS)] = []
+    frameworks: Annotated[list[Label], Field(max_length=MAX_TAGS)] = []
+    asset_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_ASSETS)] = []
+    custom_fields: CustomValues = {}
+    review_date: date | None = None
+    source: RiskSource = RiskSource.MANUAL
+    external_id: ExternalId | None = None
+
+
+class RiskUpdate(_RiskFields):
+    """Partial update; ``version`` (or an ``If-Match`` header) makes it conditional (412)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    impact: Level | None = None
+    probability: Level | None = None
+    status: RiskStatus | None = None
+    treatment: Treatment | None = None
+    owner_id: uuid.UUID | None = None
+    tags: Annotated[list[Label], Field(max_length=MAX_TAGS)] | None = None
+    frameworks: Annotated[list[Label], Field(max_length=MAX_TAGS)] | None = None
+    asset_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_ASSETS)] | None = None
+    custom_fields: CustomValues | None = Field(
+        default=None, description="Merged into the current values; null removes a value"
+    )
+    review_date: date | None = None
+    external_id: ExternalId | None = None
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+
+
+# fields that may not be set to null in a PATCH
+NOT_NULLABLE = frozenset(
+    {"title", "impact", "probability", "status", "treatment", "owner_id", "tags", "frameworks"}
+    | {"asset_ids", "custom_fields", "description"}
+)
+
+
+class RiskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    description: str
+    impact: int
+    probability: int
+    score: float
+    severity: Severity
+    status: RiskStatus
+    treatment: Treatment
+    owner_id: uuid.UUID | None
+    tags: list[str]
+    frameworks: list[str]
+    asset_ids: list[uuid.UUID]
+    custom_fields: dict[str, Any]
+    review_date: date | None
+    version: int
+    source: RiskSource
+    external_id: str | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _score_number(cls, value: Any) -> float:
+        return float(value)
+
+
+class RiskSearchHit(RiskOut):
+    rank: float = Field(description="Relevance; higher is better")
+
+
+class HistoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    risk_id: uuid.UUID
+    action: HistoryAction
+    impact: int
+    probability: int
+    score: float
+    severity: Severity
+    status: RiskStatus
+    changed_by: uuid.UUID | None
+    changes: dict[str, Any] | None
+    created_at: datetime
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _score_number(cls, value: Any) -> float:
+        return float(value)
+
+
+class MatrixCell(BaseModel):
+    impact: int
+    probability: int
+    count: int
+
+
+class Matrix(BaseModel):
+    cells: list[MatrixCell] = Field(description="All 25 cells, impact-major")
+    total: int
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+    xlsx = "xlsx"
+
+
+class BulkAction(StrEnum):
+    update = "update"
+    delete = "delete"
+    assign = "assign"
+
+
+class BulkChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    impact: Level | None = None
+    probability: Level | None = None
+    status: RiskStatus | None = None
+    treatment: Treatment | None = None
+    review_date: date | None = None
+    add_tags: Annotated[list[Label], Field(max_length=MAX_TAGS)] = []
+    remove_tags: Annotated[list[Label], Field(max_length=MAX_TAGS)] = []
+
+
+class BulkRequest(BaseModel):
+    """``update`` applies ``changes``, ``assign`` sets ``owner_id``, ``delete`` soft-deletes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: BulkAction
+    ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_BULK)]
+    changes: BulkChanges | None = None
+    owner_id: uuid.UUID | None = None
+
+
+class BulkItem(BaseModel):
+    index: int
+    id: uuid.UUID
+    status: Literal["ok", "error"]
+    code: int = Field(description="HTTP-like status of this row: 200, 403, 404, 412, 422")
+    error: str | None = None
+
+
+class BulkResult(BaseModel):
+    action: BulkAction
+    succeeded: int
+    failed: int
+    results: list[BulkItem]
+
+
+class ImportRowError(BaseModel):
+    row: int = Field(description="Row number in the file (the header is row 1)")
+    field: str
+    message: str
+
+
+class ImportResult(BaseModel):
+    dry_run: bool
+    committed: bool
+    total_rows: int
+    created: int
+    updated: int
+    failed: int
+    errors: list[ImportRowError]
+    ids: list[uuid.UUID] = Field(description="Created or updated risks (empty on a dry run)")

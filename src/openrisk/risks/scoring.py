@@ -1,0 +1,98 @@
+"""Risk scoring of SPEC §2, pure and exact (Decimal arithmetic, no floating-point surprises).
+
+- base = impact × probability (1..25)
+- score = round(base × mean(asset factor), 2); factors LOW 0.8, MEDIUM 1.0, HIGH 1.25,
+  CRITICAL 1.5; no assets → 1.0. Ties round half up (10.245 → 10.25).
+- severity: CRITICAL ≥ 20, HIGH ≥ 15, MEDIUM ≥ 10, LOW otherwise.
+- global risk score = max(0, 100 − floor(mean score × 4)); 100 with no risks.
+- mitigation priority = round(score / max(cost + effort_days, 2), 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class Criticality(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+ASSET_FACTORS: dict[str, Decimal] = {
+    Criticality.LOW: Decimal("0.8"),
+    Criticality.MEDIUM: Decimal("1.0"),
+    Criticality.HIGH: Decimal("1.25"),
+    Criticality.CRITICAL: Decimal("1.5"),
+}
+SEVERITY_THRESHOLDS: tuple[tuple[Decimal, Severity], ...] = (
+    (Decimal(20), Severity.CRITICAL),
+    (Decimal(15), Severity.HIGH),
+    (Decimal(10), Severity.MEDIUM),
+)
+MIN_SCORE = Decimal("0.8")
+MAX_SCORE = Decimal("37.5")
+CENT = Decimal("0.01")
+LEVELS = range(1, 6)
+
+
+def _check_level(name: str, value: int) -> None:
+    if value not in LEVELS:
+        raise ValueError(f"{name} must be an integer from 1 to 5, got {value!r}")
+
+
+def base_score(impact: int, probability: int) -> int:
+    _check_level("impact", impact)
+    _check_level("probability", probability)
+    return impact * probability
+
+
+def asset_factor(criticalities: Iterable[str]) -> Decimal:
+    """Mean factor of the linked assets' criticalities (1.0 without assets); exact fraction."""
+    factors = [ASSET_FACTORS[Criticality(c)] for c in criticalities]
+    if not factors:
+        return Decimal(1)
+    return sum(factors, Decimal(0)) / len(factors)
+
+
+def compute_score(impact: int, probability: int, criticalities: Iterable[str] = ()) -> Decimal:
+    """The stored score, with two decimals (e.g. (2, 5, [LOW, HIGH]) → Decimal('10.25'))."""
+    base = base_score(impact, probability)
+    factors = [ASSET_FACTORS[Criticality(c)] for c in criticalities]
+    if not factors:
+        return Decimal(base).quantize(CENT)
+    # base × sum / n in one division keeps the result exact whenever it is representable
+    raw = Decimal(base) * sum(factors, Decimal(0)) / len(factors)
+    return raw.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def severity_for(score: Decimal | float) -> Severity:
+    value = Decimal(str(score))
+    for threshold, severity in SEVERITY_THRESHOLDS:
+        if value >= threshold:
+            return severity
+    return Severity.LOW
+
+
+def global_risk_score(mean_score: Decimal | float | None) -> int:
+    """Dashboard health: 100 with no risks, lower as the mean score grows; never below 0."""
+    if mean_score is None:
+        return 100
+    scaled = (Decimal(str(mean_score)) * 4).to_integral_value(rounding=ROUND_FLOOR)
+    return max(0, 100 - int(scaled))
+
+
+def mitigation_priority(score: Decimal | float, cost: int, effort_days: int) -> Decimal:
+    """Score per unit of cost and effort: the higher, the sooner the mitigation pays off."""
+    divisor = max(cost + effort_days, 2)
+    return (Decimal(str(score)) / divisor).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -1,0 +1,480 @@
+"""Export (CSV, JSON, XLSX; streamed in batches) and import (CSV, XLSX; dry run, per-row errors).
+
+An exported CSV or XLSX file can be imported back: rows whose ``id`` is a live risk of the
+tenant update it (guarded by its ``version`` when present), other rows create new risks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import tempfile
+import uuid
+import zipfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.audit.service import record
+from openrisk.core.context import RequestContext
+from openrisk.core.db.engine import Database
+from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
+from openrisk.core.events import DomainEvent, EventBus
+from openrisk.custom_fields.models import CustomField
+from openrisk.risks import queries
+from openrisk.risks import service as risks
+from openrisk.risks.common import dialect_name
+from openrisk.risks.enums import RiskSource, SortField, SortOrder
+from openrisk.risks.models import Risk
+from openrisk.risks.queries import RiskFilters
+from openrisk.risks.schemas import (
+    ExportFormat,
+    ImportResult,
+    ImportRowError,
+    RiskCreate,
+    RiskOut,
+    RiskUpdate,
+)
+
+BATCH = 500
+MAX_IMPORT_ROWS = 5_000
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA_TYPES = {
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.json: "application/json",
+    ExportFormat.xlsx: XLSX_MEDIA_TYPE,
+}
+COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "status",
+    "treatment",
+    "owner_id",
+    "tags",
+    "frameworks",
+    "asset_ids",
+    "review_date",
+    "source",
+    "external_id",
+    "version",
+    "created_at",
+    "updated_at",
+)
+LIST_COLUMNS = ("tags", "frameworks", "asset_ids")
+TEXT_COLUMNS = ("title", "description", "tags", "frameworks", "external_id")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_IMPORTABLE = (
+    "title",
+    "description",
+    "impact",
+    "probability",
+    "status",
+    "treatment",
+    "owner_id",
+    "tags",
+    "frameworks",
+    "asset_ids",
+    "review_date",
+    "external_id",
+)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _cell_text(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection); import strips the quote again."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _flat(out: RiskOut, custom_names: Sequence[str]) -> list[Any]:
+    data = out.model_dump()
+    values: list[Any] = []
+    for column in COLUMNS:
+        value = data[column]
+        if column in LIST_COLUMNS:
+            value = ";".join(str(v) for v in value)
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime | date):
+            value = value.isoformat()
+        elif hasattr(value, "value"):
+            value = value.value
+        if column in TEXT_COLUMNS and isinstance(value, str):
+            value = _cell_text(value)
+        values.append(value)
+    for name in custom_names:
+        value = out.custom_fields.get(name)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, str):
+            value = _cell_text(value)
+        values.append(value)
+    return values
+
+
+async def _batches(
+    database: Database,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+) -> AsyncIterator[tuple[list[str], list[RiskOut]]]:
+    """Risks in batches from one streaming query (server-side cursor on PostgreSQL)."""
+    async with database.session() as session:
+        names = list(
+            await session.scalars(
+                select(CustomField.name)
+                .where(CustomField.tenant_id == tenant_id)
+                .order_by(CustomField.name)
+            )
+        )
+        where = queries.conditions(dialect_name(session), tenant_id, filters)
+        stmt = (
+            select(Risk)
+            .where(*where)
+            .order_by(*queries.order_by(sort, order))
+            .execution_options(yield_per=BATCH)
+        )
+        result = await session.stream_scalars(stmt)
+        async for partition in result.partitions(BATCH):
+            batch = list(partition)
+            links = await risks.asset_ids_for(session, [r.id for r in batch])
+            outs = [risks.RiskRecord(r, links.get(r.id, [])).out() for r in batch]
+            session.expunge_all()
+            yield names, outs
+        # an empty result still produces a header (and an empty JSON array)
+        yield names, []
+
+
+async def export_stream(
+    database: Database,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+    fmt: ExportFormat,
+) -> AsyncIterator[bytes]:
+    batches = _batches(database, tenant_id=tenant_id, filters=filters, sort=sort, order=order)
+    if fmt is ExportFormat.csv:
+        async for chunk in _csv(batches):
+            yield chunk
+    elif fmt is ExportFormat.json:
+        async for chunk in _json(batches):
+            yield chunk
+    else:
+        async for chunk in _xlsx(batches):
+            yield chunk
+
+
+async def _csv(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
+    header_written = False
+    async for names, outs in batches:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        if not header_written:
+            writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
+            header_written = True
+        for out in outs:
+            writer.writerow(["" if v is None else v for v in _flat(out, names)])
+        if buffer.tell():
+            yield buffer.getvalue().encode("utf-8")
+
+
+async def _json(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
+    yield b"["
+    first = True
+    async for _, outs in batches:
+        if not outs:
+            continue
+        parts = [orjson.dumps(out.model_dump(mode="json")) for out in outs]
+        yield (b"" if first else b",") + b",".join(parts)
+        first = False
+    yield b"]"
+
+
+async def _xlsx(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Risks")
+    header_written = False
+    async for names, outs in batches:
+        if not header_written:
+            sheet.append([*COLUMNS, *(f"cf_{n}" for n in names)])
+            header_written = True
+        for out in outs:
+            sheet.append(_flat(out, names))
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        await asyncio.to_thread(workbook.save, spool)
+        spool.seek(0)
+        while chunk := spool.read(64 * 1024):
+            yield chunk
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _file_error(message: str) -> ValidationFailed:
+    return ValidationFailed.field("file", message)
+
+
+def _read_rows(filename: str, content: bytes) -> list[dict[str, Any]]:
+    """Rows as {column: value} (header names lower-cased); blank rows dropped."""
+    is_xlsx = content[:4] == b"PK\x03\x04" or filename.lower().endswith((".xlsx", ".xlsm"))
+    rows: list[list[Any]]
+    if is_xlsx:
+        rows = _xlsx_rows(content)
+    else:
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise _file_error("must be a UTF-8 CSV file or an XLSX workbook") from None
+        try:
+            rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+        except csv.Error as error:
+            raise _file_error(f"is not valid CSV: {error}") from None
+    if not rows:
+        raise _file_error("is empty (a header row is required)")
+    header = [str(h or "").strip().lower() for h in rows[0]]
+    missing = [c for c in ("title", "impact", "probability") if c not in header]
+    if missing:
+        raise _file_error("missing column(s): " + ", ".join(missing))
+    parsed = []
+    for number, values in enumerate(rows[1:], start=2):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        row = {name: values[i] if i < len(values) else None for i, name in enumerate(header)}
+        row["__row__"] = number
+        parsed.append(row)
+    if len(parsed) > MAX_IMPORT_ROWS:
+        raise _file_error(f"has more than {MAX_IMPORT_ROWS} rows; split it")
+    return parsed
+
+
+def _xlsx_rows(content: bytes) -> list[list[Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+        raise _file_error(f"is not a readable XLSX workbook ({type(error).__name__})") from None
+    except Exception as error:  # openpyxl raises assorted errors on malformed files
+        raise _file_error(f"is not a readable XLSX workbook ({type(error).__name__})") from None
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is None:
+            return []
+        return [
+            list(r)
+            for r, _ in zip(
+                sheet.iter_rows(values_only=True), range(MAX_IMPORT_ROWS + 2), strict=False
+            )
+        ]
+    finally:
+        workbook.close()
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value).strip()
+    if text.startswith("'") and text[1:].startswith(_FORMULA_START):
+        text = text[1:]
+    return text
+
+
+def _split(value: Any) -> list[str]:
+    text = _text(value).replace(",", ";")
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def _candidate(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Importable fields of a row; blank cells are left out (defaults apply)."""
+    data: dict[str, Any] = {}
+    for column in _IMPORTABLE:
+        if column not in row:
+            continue
+        raw = row[column]
+        if column in LIST_COLUMNS:
+            data[column] = _split(raw)
+            continue
+        if column == "review_date" and isinstance(raw, datetime):
+            data[column] = raw.date()
+            continue
+        text = _text(raw)
+        if not text and column not in ("title", "impact", "probability"):
+            continue
+        if column in ("status", "treatment"):
+            text = text.upper()
+        data[column] = text
+    custom = {
+        name[3:]: row[name]
+        for name in row
+        if isinstance(name, str) and name.startswith("cf_") and _text(row[name])
+    }
+    if custom:
+        data["custom_fields"] = {
+            k: (v.date() if isinstance(v, datetime) else _text(v) if isinstance(v, str) else v)
+            for k, v in custom.items()
+        }
+    return data
+
+
+def _column(field: str) -> str:
+    return "cf_" + field.split(".", 1)[1] if field.startswith("custom_fields.") else field
+
+
+def _pydantic_errors(number: int, error: ValidationError) -> list[ImportRowError]:
+    found = []
+    for item in error.errors():
+        loc = [str(p) for p in item.get("loc", ())]
+        field = ".".join(loc) or "row"
+        if loc and loc[0] in LIST_COLUMNS:
+            field = loc[0]
+        found.append(ImportRowError(row=number, field=_column(field), message=item["msg"]))
+    return found
+
+
+def _version(row: Mapping[str, Any]) -> int | None:
+    text = _text(row.get("version"))
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def _existing_id(row: Mapping[str, Any]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(_text(row.get("id")))
+    except ValueError:
+        return None
+
+
+async def import_file(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    filename: str,
+    content: bytes,
+    dry_run: bool,
+    events: EventBus | None = None,
+) -> ImportResult:
+    """Validate every row; write all of them or none (a dry run always writes none)."""
+    rows = _read_rows(filename, content)
+    errors: list[ImportRowError] = []
+    ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
+    existing: set[uuid.UUID] = set()
+    if ids:
+        existing = set(
+            await session.scalars(
+                select(Risk.id).where(Risk.id.in_(ids), *queries.live(context.tenant_id))
+            )
+        )
+
+    creates: list[tuple[int, RiskCreate]] = []
+    updates: list[tuple[int, uuid.UUID, RiskUpdate, int | None]] = []
+    for row in rows:
+        number = int(row["__row__"])
+        data = _candidate(row)
+        risk_id = _existing_id(row)
+        try:
+            if risk_id is not None and risk_id in existing:
+                updates.append((number, risk_id, RiskUpdate(**data), _version(row)))
+            else:
+                creates.append((number, RiskCreate(**data)))
+        except ValidationError as error:
+            errors.extend(_pydantic_errors(number, error))
+
+    created, row_errors = await risks.create_many(
+        session,
+        context=context,
+        items=[c for _, c in creates],
+        source=RiskSource.IMPORT.value,
+    )
+    errors.extend(
+        ImportRowError(row=creates[e.index][0], field=_column(e.field), message=e.message)
+        for e in row_errors
+    )
+    updated: list[risks.RiskRecord] = []
+    for number, risk_id, update, version in updates:
+        try:
+            updated.append(
+                await risks.update_risk(
+                    session,
+                    context=context,
+                    risk_id=risk_id,
+                    data=update,
+                    if_match=version,
+                    commit=False,
+                )
+            )
+        except AppError as error:
+            fallback = "version" if isinstance(error, PreconditionFailed) else "id"
+            for item in error.errors or [{"field": fallback, "message": error.detail}]:
+                errors.append(
+                    ImportRowError(
+                        row=number, field=_column(str(item["field"])), message=item["message"]
+                    )
+                )
+    errors.sort(key=lambda e: (e.row, e.field))
+    result = ImportResult(
+        dry_run=dry_run,
+        committed=False,
+        total_rows=len(rows),
+        created=len(created),
+        updated=len(updated),
+        failed=len({e.row for e in errors}),
+        errors=errors,
+        ids=[],
+    )
+    if dry_run:
+        await session.rollback()
+        return result
+    if errors:
+        await session.rollback()
+        raise ValidationFailed(
+            f"{result.failed} row(s) are invalid; nothing was imported.",
+            errors=[e.model_dump() for e in errors],
+        )
+    record(
+        session,
+        context=context,
+        action="risk.import",
+        resource_type="risk",
+        resource_id=None,
+        changes={"filename": filename, "created": len(created), "updated": len(updated)},
+    )
+    await session.commit()
+    if events is not None:
+        for rec in created:
+            await events.publish(_risk_event("risk.created", context, rec))
+        for rec in updated:
+            await events.publish(_risk_event("risk.updated", context, rec))
+    result.committed = True
+    result.ids = [r.risk.id for r in (*created, *updated)]
+    return result
+
+
+def _risk_event(kind: str, context: RequestContext, rec: risks.RiskRecord) -> DomainEvent:
+    return DomainEvent(
+        type=kind,
+        tenant_id=context.tenant_id,
+        resource_id=rec.risk.id,
+        data=rec.out().model_dump(mode="json"),
+        actor_id=context.user_id,
+    )

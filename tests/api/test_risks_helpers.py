@@ -1,0 +1,81 @@
+"""Shared helpers of the register's API tests (no tests here)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+
+from openrisk.rbac.catalogue import PredefinedRole
+from openrisk.tenants.service import add_member
+from tests.conftest import Account, register
+
+RISKS = "/api/v1/risks"
+ASSETS = "/api/v1/assets"
+
+
+async def member(
+    app: FastAPI, client: httpx.AsyncClient, owner: Account, role: PredefinedRole
+) -> Account:
+    """A new user who is a member of ``owner``'s tenant with ``role`` (default tenant = it)."""
+    account = await register(client, tenant_name=f"Own {uuid.uuid4().hex[:6]}")
+    async with app.state.db.session() as session:
+        await add_member(
+            session,
+            tenant_id=uuid.UUID(owner.tenant_id),
+            user_id=uuid.UUID(account.user_id),
+            role_id=role.id,
+        )
+        await session.commit()
+    account.tenant_id = owner.tenant_id
+    return account
+
+
+async def new_risk(client: httpx.AsyncClient, account: Account, **fields: Any) -> dict[str, Any]:
+    body = {"title": f"Risk {uuid.uuid4().hex[:8]}", "impact": 3, "probability": 3, **fields}
+    response = await client.post(RISKS, json=body, headers=account.in_tenant())
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def new_asset(
+    client: httpx.AsyncClient, account: Account, criticality: str = "MEDIUM", **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "name": f"Asset {uuid.uuid4().hex[:8]}",
+        "type": "server",
+        "criticality": criticality,
+        **fields,
+    }
+    response = await client.post(ASSETS, json=body, headers=account.in_tenant())
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@contextlib.contextmanager
+def count_queries(app: FastAPI) -> Iterator[list[str]]:
+    """Collect the SQL statements the app runs inside the block."""
+    statements: list[str] = []
+    engine = app.state.db.engine.sync_engine
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    if field is not None:
+        fields = {e["field"] for e in response.json().get("errors", [])}
+        assert any(f == field or f.startswith(field + ".") for f in fields), (field, fields)

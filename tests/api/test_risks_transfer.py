@@ -1,0 +1,272 @@
+"""Export (CSV/JSON/XLSX, streamed), import (dry run, per-row errors, round trip) and bulk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from openpyxl import Workbook, load_workbook
+
+from openrisk.rbac.catalogue import ANALYST
+from tests.api.test_risks_helpers import RISKS, assert_problem, member, new_asset, new_risk
+from tests.conftest import Account, register
+
+
+async def _with_field(client: httpx.AsyncClient, admin: Account) -> None:
+    response = await client.post(
+        "/api/v1/custom-fields",
+        json={"name": "bu", "label": "BU", "type": "choice", "options": ["Retail", "Corp"]},
+        headers=admin.headers,
+    )
+    assert response.status_code == 201
+
+
+async def test_export_formats(client: httpx.AsyncClient, admin: Account) -> None:
+    await _with_field(client, admin)
+    asset = await new_asset(client, admin)
+    a = await new_risk(
+        client,
+        admin,
+        title="=HYPERLINK(evil)",
+        tags=["x", "y"],
+        asset_ids=[asset["id"]],
+        custom_fields={"bu": "Retail"},
+    )
+    b = await new_risk(client, admin, status="ACTIVE")
+
+    response = await client.get(
+        f"{RISKS}/export?format=csv&sort=created_at&order=asc", headers=admin.headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["id"] for r in rows] == [a["id"], b["id"]]
+    assert rows[0]["title"] == "'=HYPERLINK(evil)"  # formula neutralised
+    assert rows[0]["tags"] == "x;y"
+    assert rows[0]["asset_ids"] == asset["id"]
+    assert rows[0]["cf_bu"] == "Retail"
+    assert rows[0]["score"] == "9.0"
+
+    as_json = await client.get(f"{RISKS}/export?format=json&status=ACTIVE", headers=admin.headers)
+    assert as_json.headers["content-type"].startswith("application/json")
+    assert [r["id"] for r in as_json.json()] == [b["id"]]
+
+    xlsx = await client.get(f"{RISKS}/export?format=xlsx", headers=admin.headers)
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.content), read_only=True).worksheets[0]
+    table = list(sheet.iter_rows(values_only=True))
+    assert table[0][:3] == ("id", "title", "description")
+    assert "cf_bu" in table[0]
+    assert len(table) == 3
+
+    empty = await client.get(f"{RISKS}/export?format=json&status=CLOSED", headers=admin.headers)
+    assert empty.json() == []
+    header_only = await client.get(f"{RISKS}/export?status=CLOSED", headers=admin.headers)
+    assert header_only.text.startswith("id,title")
+    assert_problem(
+        await client.get(f"{RISKS}/export?format=pdf", headers=admin.headers), 422, "format"
+    )
+
+
+async def test_round_trip_csv(client: httpx.AsyncClient, admin: Account) -> None:
+    await _with_field(client, admin)
+    original = await new_risk(
+        client, admin, tags=["a"], custom_fields={"bu": "Corp"}, title="-1 lag"
+    )
+    exported = (await client.get(f"{RISKS}/export?format=csv", headers=admin.headers)).content
+    # re-importing the export changes nothing (same versions)
+    same = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("risks.csv", exported, "text/csv")},
+        headers=admin.headers,
+    )
+    assert same.status_code == 200, same.text
+    assert (same.json()["created"], same.json()["updated"], same.json()["failed"]) == (0, 1, 0)
+    after = (await client.get(f"{RISKS}/{original['id']}", headers=admin.headers)).json()
+    assert after["version"] == original["version"]
+    assert after["title"] == "-1 lag"
+    # into another tenant: ids are unknown there, so rows are created; owners must be members
+    other = await register(client, tenant_name="Import target")
+    await _with_field(client, other)
+    refused = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("risks.csv", exported, "text/csv")},
+        headers=other.headers,
+    )
+    assert_problem(refused, 422)
+    assert refused.json()["errors"] == [
+        {"row": 2, "field": "owner_id", "message": "must be a member of this tenant"}
+    ]
+    rows = list(csv.DictReader(io.StringIO(exported.decode())))
+    for row in rows:
+        row["owner_id"] = ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    created = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("risks.csv", buffer.getvalue().encode(), "text/csv")},
+        headers=other.headers,
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["created"] == 1
+    [copy] = (await client.get(RISKS, headers=other.headers)).json()["items"]
+    assert copy["id"] != original["id"]
+    assert (copy["title"], copy["tags"], copy["custom_fields"]) == ("-1 lag", ["a"], {"bu": "Corp"})
+    assert copy["source"] == "IMPORT"
+
+
+async def test_import_errors_and_dry_run(client: httpx.AsyncClient, admin: Account) -> None:
+    content = (
+        "title,impact,probability,status,tags,owner_id\n"
+        "Good one,3,4,ACTIVE,a;b,\n"
+        ",3,4,,,\n"
+        "Bad impact,9,4,,,\n"
+        "Bad status,1,1,OPEN,,\n"
+        f"Bad owner,1,1,,,{uuid.uuid4()}\n"
+    ).encode()
+    dry = await client.post(
+        f"{RISKS}/import?dry_run=true",
+        files={"file": ("r.csv", content, "text/csv")},
+        headers=admin.headers,
+    )
+    assert dry.status_code == 200
+    body = dry.json()
+    assert (body["dry_run"], body["committed"], body["total_rows"], body["failed"]) == (
+        True,
+        False,
+        5,
+        4,
+    )
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {
+        (3, "title"),
+        (4, "impact"),
+        (5, "status"),
+        (6, "owner_id"),
+    }
+    real = await client.post(
+        f"{RISKS}/import", files={"file": ("r.csv", content, "text/csv")}, headers=admin.headers
+    )
+    assert_problem(real, 422)
+    assert {e["row"] for e in real.json()["errors"]} == {3, 4, 5, 6}
+    assert (await client.get(RISKS, headers=admin.headers)).json()["total"] == 0
+    good = b"title,impact,probability\nGood one,3,4\nAnother,1,2\n"
+    dry_ok = await client.post(
+        f"{RISKS}/import?dry_run=1",
+        files={"file": ("r.csv", good, "text/csv")},
+        headers=admin.headers,
+    )
+    assert dry_ok.json()["created"] == 2
+    assert (await client.get(RISKS, headers=admin.headers)).json()["total"] == 0
+    done = await client.post(
+        f"{RISKS}/import", files={"file": ("r.csv", good, "text/csv")}, headers=admin.headers
+    )
+    assert done.json()["committed"] is True
+    assert len(done.json()["ids"]) == 2
+    listed = (await client.get(f"{RISKS}?sort=score", headers=admin.headers)).json()
+    assert [r["score"] for r in listed["items"]] == [12.0, 2.0]
+
+
+async def test_import_xlsx_and_bad_files(client: httpx.AsyncClient, admin: Account) -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Title", "Impact", "Probability", "Review_Date"])
+    sheet.append(["From Excel", 4, 4, None])
+    sheet.append(["Floats", 2.0, 3.0, "2030-05-01"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("r.xlsx", buffer.getvalue(), "application/octet-stream")},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 2
+    for name, content in (
+        ("r.xlsx", b"PK\x03\x04not really a zip"),
+        ("r.csv", b"\xff\xfe\x00garbage"),
+        ("r.csv", b""),
+        ("r.csv", b"name,impact\nx,1\n"),
+    ):
+        bad = await client.post(
+            f"{RISKS}/import", files={"file": (name, content, "text/csv")}, headers=admin.headers
+        )
+        assert_problem(bad, 422, "file")
+    assert_problem(await client.post(f"{RISKS}/import", headers=admin.headers), 422, "file")
+
+
+async def test_bulk_update_assign_delete_with_per_row_results(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    analyst = await member(app, client, admin, ANALYST)
+    mine = await new_risk(client, analyst, impact=1, probability=1, tags=["old"])
+    theirs = await new_risk(client, admin, impact=1, probability=1)
+    missing = str(uuid.uuid4())
+    response = await client.post(
+        f"{RISKS}/bulk",
+        json={
+            "action": "update",
+            "ids": [mine["id"], theirs["id"], missing, mine["id"]],
+            "changes": {
+                "impact": 5,
+                "status": "ACTIVE",
+                "add_tags": ["New"],
+                "remove_tags": ["old"],
+            },
+        },
+        headers=analyst.in_tenant(),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["succeeded"], body["failed"]) == (1, 3)
+    assert [(r["index"], r["code"]) for r in body["results"]] == [
+        (0, 200),
+        (1, 403),
+        (2, 404),
+        (3, 422),
+    ]
+    updated = (await client.get(f"{RISKS}/{mine['id']}", headers=admin.headers)).json()
+    assert (updated["impact"], updated["score"], updated["status"], updated["tags"]) == (
+        5,
+        5.0,
+        "ACTIVE",
+        ["new"],
+    )
+    history = (await client.get(f"{RISKS}/{mine['id']}/history", headers=admin.headers)).json()
+    assert history["items"][0]["action"] == "STATUS_CHANGE"
+
+    # assign needs risk:assign (Analysts lack it): the whole request is refused
+    assign = {"action": "assign", "ids": [mine["id"]], "owner_id": admin.user_id}
+    assert_problem(
+        await client.post(f"{RISKS}/bulk", json=assign, headers=analyst.in_tenant()), 403
+    )
+    done = await client.post(f"{RISKS}/bulk", json=assign, headers=admin.headers)
+    assert done.json()["succeeded"] == 1
+    assert (await client.get(f"{RISKS}/{mine['id']}", headers=admin.headers)).json()[
+        "owner_id"
+    ] == admin.user_id
+
+    deleted = await client.post(
+        f"{RISKS}/bulk",
+        json={"action": "delete", "ids": [mine["id"], theirs["id"]]},
+        headers=admin.headers,
+    )
+    assert deleted.json()["succeeded"] == 2
+    assert (await client.get(RISKS, headers=admin.headers)).json()["total"] == 0
+
+    for body_, field in (
+        ({"action": "update", "ids": [theirs["id"]]}, "changes"),
+        ({"action": "update", "ids": [theirs["id"]], "changes": {}}, "changes"),
+        ({"action": "assign", "ids": [theirs["id"]]}, "owner_id"),
+        ({"action": "explode", "ids": [theirs["id"]]}, "action"),
+        ({"action": "delete", "ids": []}, "ids"),
+        ({"action": "delete", "ids": ["x"]}, "ids.0"),
+    ):
+        assert_problem(
+            await client.post(f"{RISKS}/bulk", json=body_, headers=admin.headers), 422, field
+        )
