@@ -78,9 +78,15 @@ class Settings(BaseSettings):
     login_failure_window_s: int = Field(default=900, ge=1)
 
     demo_password: str | None = None
+    # web UI session cookie: lifetime, and the Secure flag (also set whenever served over https)
+    web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    web_cookie_secure: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     secret_key: str = DEFAULT_JWT_SECRET  # encrypts connector secrets at rest
     webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_backoff_s: float = Field(default=2.0, ge=0, le=600)  # first retry; doubles each time
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Self:

@@ -1,0 +1,1 @@
+"""Marketplace: the global connector catalogue, reviews, and connectors installed per tenant."""

@@ -1,0 +1,443 @@
+"""Marketplace routes (SPEC §3): catalogue, reviews, installed apps, sync and logs.
+
+Permissions (SPEC §4): ``connector:read`` for every GET; ``connector:review`` to review;
+``connector:install`` to install; ``connector:configure`` for PATCH, enable and disable;
+``connector:sync`` to sync; ``connector:uninstall`` for DELETE. App configurations are answered
+with each secret (write-only) setting replaced by ``"********"`` when it is set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, File, Path, Query, Request, Response, UploadFile, status
+
+from openrisk.auth.deps import require
+from openrisk.core.cache.http import cached_json, dump
+from openrisk.core.cache.invalidation import CONNECTORS, app_key
+from openrisk.core.context import RequestContext
+from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
+from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.pagination import Page, PageParams, page_params
+from openrisk.core.routing import api_router
+from openrisk.marketplace import service
+from openrisk.marketplace.catalogue import secret_fields
+from openrisk.marketplace.drivers import DRIVERS
+from openrisk.marketplace.runtime import MarketplaceRuntime
+from openrisk.marketplace.schemas import (
+    AppCreate,
+    AppLogOut,
+    AppOut,
+    AppStatus,
+    AppUpdate,
+    ConnectorDetail,
+    ConnectorOut,
+    ConnectorSort,
+    ConnectorStatus,
+    ReviewIn,
+    ReviewOut,
+    SyncOut,
+)
+from openrisk.marketplace.wiring import ensure_catalogue
+
+router = api_router("/marketplace", tags=["marketplace"])
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+async def get_runtime(request: Request, database: DatabaseDep) -> MarketplaceRuntime:
+    runtime: MarketplaceRuntime = request.app.state.marketplace
+    if not runtime.catalogue_ready:
+        await ensure_catalogue(database, runtime)
+    return runtime
+
+
+RuntimeDep = Annotated[MarketplaceRuntime, Depends(get_runtime)]
+
+
+async def _publish(
+    events: EventBus, context: RequestContext, kind: str, view: service.AppView
+) -> None:
+    await events.publish(
+        DomainEvent(
+            type=f"app.{kind}",
+            tenant_id=context.tenant_id,
+            resource_id=view.app.id,
+            data={
+                "connector_id": view.app.connector_id,
+                "name": view.app.name,
+                "status": view.app.status,
+            },
+            actor_id=context.user_id,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@router.get("/connectors", response_model=Page[ConnectorOut])
+async def list_connectors(
+    request: Request,
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    status_: Annotated[ConnectorStatus | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    sort: ConnectorSort = ConnectorSort.name,
+) -> Response:
+    """The global connector catalogue; ``q`` searches name, id, category and description
+    (``sort=relevance`` ranks name matches first). Cached, shared by every tenant."""
+
+    async def compute() -> bytes:
+        rows, total = await service.list_connectors(
+            session,
+            category=category,
+            status=status_.value if status_ else None,
+            q=q,
+            sort=sort,
+            offset=page.offset,
+            limit=page.page_size,
+        )
+        return dump(
+            Page(
+                items=[ConnectorOut.model_validate(c) for c in rows],
+                total=total,
+                page=page.page,
+                page_size=page.page_size,
+            )
+        )
+
+    return await cached_json(
+        request,
+        tenant_id=None,
+        namespace="connector:list",
+        depends_on=(CONNECTORS,),
+        compute=compute,
+        params={
+            "category": category,
+            "status": status_,
+            "q": q,
+            "sort": sort,
+            "page": page.page,
+            "size": page.page_size,
+        },
+    )
+
+
+@router.get("/connectors/{connector_id}", response_model=ConnectorDetail)
+async def get_connector(
+    request: Request,
+    connector_id: Annotated[str, Path(max_length=64)],
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """A connector with its configuration JSON Schema and the caller's own review. Cached per
+    caller (the review is theirs)."""
+
+    async def compute() -> bytes:
+        connector = await service.get_connector(session, connector_id=connector_id)
+        mine = await service.get_own_review(session, context=context, connector_id=connector_id)
+        base = ConnectorOut.model_validate(connector)
+        return dump(
+            ConnectorDetail(
+                **base.model_dump(),
+                config_schema=connector.config_schema,
+                secret_fields=sorted(secret_fields(connector.config_schema)),
+                has_driver=connector.id in DRIVERS,
+                my_review=ReviewOut.model_validate(mine) if mine else None,
+            )
+        )
+
+    return await cached_json(
+        request,
+        tenant_id=None,
+        namespace="connector:detail",
+        depends_on=(CONNECTORS,),
+        compute=compute,
+        params={"id": connector_id},
+        variant=f"{context.tenant_id}-{context.user_id}",
+    )
+
+
+@router.get("/connectors/{connector_id}/reviews")
+async def list_reviews(
+    connector_id: str,
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+) -> Page[ReviewOut]:
+    """Reviews written from the caller's tenant (the connector's rating is the global mean)."""
+    rows, total = await service.list_reviews(
+        session,
+        context=context,
+        connector_id=connector_id,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Page(
+        items=[ReviewOut.model_validate(r) for r in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )
+
+
+@router.post(
+    "/connectors/{connector_id}/reviews",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "The caller's existing review was updated."}},
+)
+async def review_connector(
+    connector_id: str,
+    body: ReviewIn,
+    response: Response,
+    context: Annotated[RequestContext, Depends(require("connector:review"))],
+    session: SessionDep,
+    events: EventsDep,
+    runtime: RuntimeDep,
+) -> ReviewOut:
+    """Rate a connector 1..5. One review per user and connector in each tenant: reviewing again
+    replaces it (200 instead of 201). The connector's rating is the mean of every tenant's
+    reviews; review texts are shown only in the tenant they were written from."""
+    review, created = await service.upsert_review(
+        session,
+        context=context,
+        connector_id=connector_id,
+        rating=body.rating,
+        comment=body.comment,
+    )
+    await session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    await events.publish(
+        DomainEvent(
+            type="connector.reviewed",
+            tenant_id=context.tenant_id,
+            resource_id=connector_id,
+            data={"rating": review.rating, "created": created},
+            actor_id=context.user_id,
+        )
+    )
+    return ReviewOut.model_validate(review)
+
+
+# --------------------------------------------------------------------------- apps
+
+
+@router.get("/apps")
+async def list_apps(
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+    page: PageDep,
+    connector_id: Annotated[str | None, Query(max_length=64)] = None,
+    status_: Annotated[AppStatus | None, Query(alias="status")] = None,
+) -> Page[AppOut]:
+    """The connectors installed in the current tenant."""
+    views, total = await service.list_apps(
+        session,
+        context=context,
+        connector_id=connector_id,
+        status=status_.value if status_ else None,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Page(
+        items=[service.present(v) for v in views],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )
+
+
+@router.post("/apps", status_code=status.HTTP_201_CREATED)
+async def install_app(
+    body: AppCreate,
+    context: Annotated[RequestContext, Depends(require("connector:install"))],
+    session: SessionDep,
+    events: EventsDep,
+    runtime: RuntimeDep,
+) -> AppOut:
+    """Install a connector: the configuration is validated against its JSON Schema (422 naming
+    the field), secrets are stored encrypted. Deprecated connectors: 409; a second install of a
+    single-install connector: 409."""
+    view = await service.install_app(
+        session,
+        context=context,
+        runtime=runtime,
+        connector_id=body.connector_id,
+        name=body.name,
+        configuration=body.configuration,
+        auto_sync=body.auto_sync,
+        sync_interval_s=body.sync_interval_s,
+    )
+    await session.commit()
+    await _publish(events, context, "installed", view)
+    return service.present(view)
+
+
+@router.get("/apps/{app_id}", response_model=AppOut)
+async def get_app(
+    request: Request,
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+) -> Response:
+    """An installed app (secrets masked). Cached until the app changes."""
+
+    async def compute() -> bytes:
+        view = await service.get_app(session, context=context, app_id=app_id)
+        return dump(service.present(view))
+
+    return await cached_json(
+        request,
+        tenant_id=context.tenant_id,
+        namespace="app:detail",
+        depends_on=(app_key(app_id),),
+        compute=compute,
+        params={"id": app_id},
+    )
+
+
+@router.patch("/apps/{app_id}")
+async def configure_app(
+    app_id: uuid.UUID,
+    body: AppUpdate,
+    context: Annotated[RequestContext, Depends(require("connector:configure"))],
+    session: SessionDep,
+    events: EventsDep,
+    runtime: RuntimeDep,
+) -> AppOut:
+    """Change name, schedule or configuration. ``configuration`` is a JSON merge patch: keys
+    sent replace the stored ones, ``null`` removes one, and a secret sent as ``"********"``
+    keeps the stored secret."""
+    view, changed = await service.configure_app(
+        session,
+        context=context,
+        runtime=runtime,
+        app_id=app_id,
+        name=body.name,
+        configuration=body.configuration,
+        auto_sync=body.auto_sync,
+        sync_interval_s=body.sync_interval_s,
+    )
+    await session.commit()
+    if changed:
+        await _publish(events, context, "configured", view)
+    return service.present(view)
+
+
+@router.delete("/apps/{app_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def uninstall_app(
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:uninstall"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> Response:
+    """Uninstall: the app, its secrets and its logs are deleted (the audit trail stays)."""
+    view = await service.uninstall_app(session, context=context, app_id=app_id)
+    await session.commit()
+    await _publish(events, context, "uninstalled", view)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _toggle(
+    app_id: uuid.UUID,
+    context: RequestContext,
+    session: SessionDep,
+    events: EventBus,
+    *,
+    enabled: bool,
+) -> AppOut:
+    view, changed = await service.set_enabled(
+        session, context=context, app_id=app_id, enabled=enabled
+    )
+    await session.commit()
+    if changed:
+        await _publish(events, context, "enabled" if enabled else "disabled", view)
+    return service.present(view)
+
+
+@router.post("/apps/{app_id}/enable")
+async def enable_app(
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:configure"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> AppOut:
+    return await _toggle(app_id, context, session, events, enabled=True)
+
+
+@router.post("/apps/{app_id}/disable")
+async def disable_app(
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:configure"))],
+    session: SessionDep,
+    events: EventsDep,
+) -> AppOut:
+    """A disabled app receives no events and cannot sync until enabled again."""
+    return await _toggle(app_id, context, session, events, enabled=False)
+
+
+@router.post("/apps/{app_id}/sync")
+async def sync_app(
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:sync"))],
+    session: SessionDep,
+    events: EventsDep,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile | None, File(description="csv-import: the CSV to import")] = None,
+) -> SyncOut:
+    """Run the connector's sync now. webhook: a signed ``ping`` event (one attempt);
+    slack: a test message; csv-import: imports the uploaded CSV (multipart field ``file``) or
+    else the ``csv_text`` of the configuration. Catalogue-only connectors: 409."""
+    upload = await file.read() if file is not None else None
+    view, outcome = await service.sync_app(
+        session,
+        context=context,
+        runtime=runtime,
+        app_id=app_id,
+        upload=upload,
+        upload_name=file.filename if file is not None else None,
+        events=events,
+    )
+    await session.commit()
+    await _publish(events, context, "synced", view)
+    return SyncOut(
+        status=outcome.status,
+        detail=outcome.detail,
+        data=outcome.data,
+        app=service.present(view),
+    )
+
+
+@router.get("/apps/{app_id}/logs")
+async def app_logs(
+    app_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:read"))],
+    session: SessionDep,
+    page: PageDep,
+    action: Annotated[str | None, Query(max_length=32)] = None,
+    status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+) -> Page[AppLogOut]:
+    """The app's log, newest first: install/configure/sync and every delivery attempt."""
+    rows, total = await service.list_logs(
+        session,
+        context=context,
+        app_id=app_id,
+        action=action,
+        status=status_,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Page(
+        items=[AppLogOut.model_validate(r) for r in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )

@@ -1,0 +1,62 @@
+"""Plugging the marketplace into the application (called from ``create_app``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+
+from openrisk.config import Settings
+from openrisk.core.db.engine import Database
+from openrisk.core.events import DomainEvent
+from openrisk.marketplace.dispatch import dispatch_event
+from openrisk.marketplace.runtime import MarketplaceRuntime
+from openrisk.marketplace.service import sync_catalogue
+
+log = logging.getLogger(__name__)
+
+RISK_EVENT_PREFIX = "risk."
+
+
+async def ensure_catalogue(database: Database, runtime: MarketplaceRuntime) -> None:
+    """Upsert the shipped connector catalogue once per process."""
+    if runtime.catalogue_ready:
+        return
+    async with database.session() as session:
+        written = await sync_catalogue(session)
+    runtime.catalogue_ready = True
+    if written:
+        log.info("connector catalogue updated", extra={"connectors": written})
+        # answers cached by an older release, in a shared cache, are stale now
+        if runtime.events is not None:
+            synced = DomainEvent(type="connector.synced", tenant_id=None, resource_id=None)
+            await runtime.events.publish(synced)
+
+
+def install_marketplace(app: FastAPI, settings: Settings) -> None:
+    """Runtime state, the webhook subscriber, and the catalogue upsert at start-up."""
+    runtime = MarketplaceRuntime.from_settings(settings)
+    runtime.events = app.state.events
+    app.state.marketplace = runtime
+
+    async def on_risk_event(event: DomainEvent) -> None:
+        database: Database = app.state.db
+        await dispatch_event(event, database=database, runtime=runtime)
+
+    app.state.events.subscribe(RISK_EVENT_PREFIX, on_risk_event)
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with inner(application):
+            try:
+                await ensure_catalogue(application.state.db, runtime)
+            except (SQLAlchemyError, OSError) as error:  # the server still starts (readiness)
+                log.warning("connector catalogue not synced at start-up: %s", type(error).__name__)
+            yield
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,262 @@
+"""What reports are made of, read from the register with SQL aggregates (tenant-filtered).
+
+Every query filters on ``tenant_id`` and on live rows (``deleted_at IS NULL``); counts, means,
+the heatmap and the overdue list are computed by the database, never by counting in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
+
+from openrisk.auth.models import User
+from openrisk.mitigations.models import Mitigation
+from openrisk.mitigations.schemas import OPEN_STATUSES
+from openrisk.risks.models import Risk
+from openrisk.risks.scoring import Severity, global_risk_score
+from openrisk.tenants.models import Tenant
+
+MAX_REGISTER_ROWS = 20_000
+TOP_RISKS = 10
+OVERDUE_LISTED = 25
+SEVERITIES = tuple(
+    s.value for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+)
+RISK_STATUSES = ("DRAFT", "ACTIVE", "MITIGATED", "ACCEPTED", "CLOSED")
+MITIGATION_STATUSES = ("PLANNED", "IN_PROGRESS", "DONE", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    id: uuid.UUID
+    title: str
+    description: str
+    impact: int
+    probability: int
+    score: Decimal
+    severity: str
+    status: str
+    treatment: str
+    owner_id: uuid.UUID | None
+    owner_email: str | None
+    tags: list[str]
+    frameworks: list[str]
+    review_date: date | None
+    external_id: str | None
+    source: str
+    mitigations: int
+    mitigations_done: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OverdueMitigation:
+    id: uuid.UUID
+    title: str
+    risk_title: str
+    status: str
+    progress: int
+    due_date: date
+    days_overdue: int
+    assignee_email: str | None
+
+
+@dataclass
+class ReportData:
+    tenant_name: str
+    tenant_slug: str
+    generated_at: datetime
+    total_risks: int = 0
+    mean_score: float | None = None
+    global_risk_score: int = 100
+    by_severity: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+    # heatmap[impact - 1][probability - 1] = count
+    heatmap: list[list[int]] = field(default_factory=lambda: [[0] * 5 for _ in range(5)])
+    top_risks: list[RiskRow] = field(default_factory=list)
+    mitigations: dict[str, int] = field(default_factory=dict)
+    overdue: list[OverdueMitigation] = field(default_factory=list)
+    register: list[RiskRow] = field(default_factory=list)
+    truncated: bool = False
+
+    def summary(self) -> dict[str, object]:
+        """The numbers kept with a stored report (listing, audit)."""
+        return {
+            "total_risks": self.total_risks,
+            "global_risk_score": self.global_risk_score,
+            "mean_score": self.mean_score,
+            "by_severity": self.by_severity,
+            "overdue_mitigations": self.mitigations.get("overdue", 0),
+            "rows": len(self.register),
+            "truncated": self.truncated,
+        }
+
+
+def _live_risks(tenant_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    return [Risk.tenant_id == tenant_id, Risk.deleted_at.is_(None)]
+
+
+async def _risk_rows(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[RiskRow]:
+    counts = (
+        select(
+            Mitigation.risk_id.label("risk_id"),
+            func.count().label("total"),
+            func.sum(case((Mitigation.status == "DONE", 1), else_=0)).label("done"),
+        )
+        .where(Mitigation.tenant_id == tenant_id, Mitigation.deleted_at.is_(None))
+        .group_by(Mitigation.risk_id)
+        .subquery()
+    )
+    owner = aliased(User)
+    rows = await session.execute(
+        select(Risk, owner.email, counts.c.total, counts.c.done)
+        .outerjoin(owner, owner.id == Risk.owner_id)
+        .outerjoin(counts, counts.c.risk_id == Risk.id)
+        .where(*_live_risks(tenant_id))
+        .order_by(Risk.score.desc(), Risk.title, Risk.id)
+        .limit(limit)
+    )
+    return [
+        RiskRow(
+            id=r.id,
+            title=r.title,
+            description=r.description,
+            impact=r.impact,
+            probability=r.probability,
+            score=Decimal(r.score),
+            severity=r.severity,
+            status=r.status,
+            treatment=r.treatment,
+            owner_id=r.owner_id,
+            owner_email=email,
+            tags=list(r.tags or []),
+            frameworks=list(r.frameworks or []),
+            review_date=r.review_date,
+            external_id=r.external_id,
+            source=r.source,
+            mitigations=int(total or 0),
+            mitigations_done=int(done or 0),
+            version=r.version,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r, email, total, done in rows.tuples()
+    ]
+
+
+async def collect(
+    session: AsyncSession, *, tenant_id: uuid.UUID, register: bool, today: date | None = None
+) -> ReportData:
+    """The tenant's figures; with ``register`` every live risk too (at most MAX_REGISTER_ROWS)."""
+    today = today or datetime.now(UTC).date()
+    tenant = await session.get(Tenant, tenant_id)
+    data = ReportData(
+        tenant_name=tenant.name if tenant else "",
+        tenant_slug=tenant.slug if tenant else "tenant",
+        generated_at=datetime.now(UTC),
+    )
+    live = _live_risks(tenant_id)
+
+    total, mean = (
+        await session.execute(select(func.count(), func.avg(Risk.score)).where(*live))
+    ).one()
+    data.total_risks = int(total or 0)
+    data.mean_score = round(float(mean), 2) if mean is not None else None
+    data.global_risk_score = global_risk_score(Decimal(str(mean)) if mean is not None else None)
+
+    severity_counts = dict.fromkeys(SEVERITIES, 0)
+    for severity, count in await session.execute(
+        select(Risk.severity, func.count()).where(*live).group_by(Risk.severity)
+    ):
+        severity_counts[severity] = int(count)
+    data.by_severity = severity_counts
+
+    status_counts = dict.fromkeys(RISK_STATUSES, 0)
+    for status, count in await session.execute(
+        select(Risk.status, func.count()).where(*live).group_by(Risk.status)
+    ):
+        status_counts[status] = int(count)
+    data.by_status = status_counts
+
+    for impact, probability, count in await session.execute(
+        select(Risk.impact, Risk.probability, func.count())
+        .where(*live)
+        .group_by(Risk.impact, Risk.probability)
+    ):
+        if 1 <= impact <= 5 and 1 <= probability <= 5:
+            data.heatmap[impact - 1][probability - 1] = int(count)
+
+    # mitigations of live risks
+    live_mitigations = [
+        Mitigation.tenant_id == tenant_id,
+        Mitigation.deleted_at.is_(None),
+        Risk.tenant_id == tenant_id,
+        Risk.deleted_at.is_(None),
+    ]
+    is_overdue = (Mitigation.due_date < today) & Mitigation.status.in_(OPEN_STATUSES)
+    mitigation_counts = {s.lower(): 0 for s in MITIGATION_STATUSES}
+    overdue_total = 0
+    for status, count, overdue in await session.execute(
+        select(
+            Mitigation.status,
+            func.count(),
+            func.sum(case((is_overdue, 1), else_=0)),
+        )
+        .join(Risk, Risk.id == Mitigation.risk_id)
+        .where(*live_mitigations)
+        .group_by(Mitigation.status)
+    ):
+        mitigation_counts[str(status).lower()] = int(count)
+        overdue_total += int(overdue or 0)
+    mitigation_counts["total"] = sum(mitigation_counts.values())
+    mitigation_counts["overdue"] = overdue_total
+    data.mitigations = mitigation_counts
+
+    assignee = aliased(User)
+    overdue_rows = await session.execute(
+        select(
+            Mitigation.id,
+            Mitigation.title,
+            Risk.title,
+            Mitigation.status,
+            Mitigation.progress,
+            Mitigation.due_date,
+            assignee.email,
+        )
+        .join(Risk, Risk.id == Mitigation.risk_id)
+        .outerjoin(assignee, assignee.id == Mitigation.assignee_id)
+        .where(*live_mitigations, is_overdue)
+        .order_by(Mitigation.due_date, Mitigation.id)
+        .limit(OVERDUE_LISTED)
+    )
+    data.overdue = [
+        OverdueMitigation(
+            id=mid,
+            title=title,
+            risk_title=risk_title,
+            status=status,
+            progress=int(progress),
+            due_date=due,
+            days_overdue=(today - due).days,
+            assignee_email=email,
+        )
+        for mid, title, risk_title, status, progress, due, email in overdue_rows.tuples()
+        if due is not None  # always true: overdue means a due date in the past
+    ]
+
+    limit = MAX_REGISTER_ROWS if register else TOP_RISKS
+    rows = await _risk_rows(session, tenant_id, limit)
+    data.top_risks = rows[:TOP_RISKS]
+    if register:
+        data.register = rows
+        data.truncated = data.total_risks > len(rows)
+    return data

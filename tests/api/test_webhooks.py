@@ -1,0 +1,487 @@
+"""Webhook delivery end to end against a local HTTP receiver (SPEC §2 App, docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from openrisk.app import create_app
+from openrisk.core.events import DomainEvent
+from openrisk.marketplace import netguard
+from tests.conftest import Account, client_for, make_settings, register
+
+API = "/api/v1/marketplace"
+SECRET = "receiver-shared-secret-42"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def documented_verify() -> Callable[..., bool]:
+    """The ``verify`` function exactly as docs/webhooks.md shows it to receivers."""
+    text = DOCS.read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "def verify" in b)
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)
+    verify: Callable[..., bool] = namespace["verify"]
+    return verify
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A tiny HTTP server on 127.0.0.1 answering with scripted status codes (then 200)."""
+
+    server: ThreadingHTTPServer
+    requests: list[Received] = field(default_factory=list)
+    script: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            rec = state["r"]
+            rec.requests.append(Received(self.path, dict(self.headers.items()), body))
+            code = rec.script.pop(0) if rec.script else 200
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["r"] = Receiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state["r"]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """An app allowed to deliver to loopback, with tiny backoff delays."""
+    settings = make_settings(
+        database_url,
+        webhook_allow_private=True,
+        webhook_backoff_s=0.01,
+        webhook_max_attempts=3,
+        webhook_timeout_s=2,
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture
+async def hook_client(hook_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(hook_app) as http:
+        yield http
+
+
+async def install_webhook(
+    http: httpx.AsyncClient, account: Account, url: str, **config: Any
+) -> dict[str, Any]:
+    response = await http.post(
+        f"{API}/apps",
+        json={
+            "connector_id": "webhook",
+            "configuration": {"url": url, "secret": SECRET, **config},
+        },
+        headers=account.in_tenant(),
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def publish_risk_event(
+    app: FastAPI, account: Account, kind: str = "created", **data: Any
+) -> DomainEvent:
+    """What the register publishes after committing a risk write."""
+    event = DomainEvent(
+        type=f"risk.{kind}",
+        tenant_id=uuid.UUID(account.tenant_id),
+        resource_id=uuid.uuid4(),
+        data={"title": "Ransomware on file servers", "score": 20.0, "severity": "CRITICAL", **data},
+        actor_id=uuid.UUID(account.user_id),
+    )
+    await app.state.events.publish(event)
+    await app.state.events.drain()
+    return event
+
+
+async def logs(http: httpx.AsyncClient, account: Account, app_id: str) -> list[dict[str, Any]]:
+    response = await http.get(
+        f"{API}/apps/{app_id}/logs?action=deliver&page_size=100", headers=account.in_tenant()
+    )
+    assert response.status_code == 200
+    items: list[dict[str, Any]] = response.json()["items"]
+    return list(reversed(items))  # oldest first
+
+
+async def test_a_risk_event_is_delivered_signed(
+    hook_app: FastAPI,
+    hook_client: httpx.AsyncClient,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    event = await publish_risk_event(hook_app, account)
+
+    [request] = receiver.requests
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["content-type"] == "application/json"
+    assert headers["x-openrisk-event"] == "risk.created"
+    assert headers["x-openrisk-signature"].startswith("sha256=")
+    verify = documented_verify()
+    assert verify(
+        SECRET, request.body, headers["x-openrisk-timestamp"], headers["x-openrisk-signature"]
+    )
+    # any change to body, timestamp or secret breaks the signature
+    assert not verify(
+        SECRET,
+        request.body + b" ",
+        headers["x-openrisk-timestamp"],
+        headers["x-openrisk-signature"],
+    )
+    assert not verify(
+        "another-secret-entirely",
+        request.body,
+        headers["x-openrisk-timestamp"],
+        headers["x-openrisk-signature"],
+    )
+    assert not verify(
+        SECRET,
+        request.body,
+        str(int(headers["x-openrisk-timestamp"]) - 1),
+        headers["x-openrisk-signature"],
+    )
+    payload = request.json()
+    assert payload["id"] == str(event.id)
+    assert payload["type"] == "risk.created"
+    assert payload["tenant_id"] == account.tenant_id
+    assert payload["resource_type"] == "risk"
+    assert payload["resource_id"] == str(event.resource_id)
+    assert payload["data"]["title"] == "Ransomware on file servers"
+
+    [entry] = await logs(hook_client, account, installed["id"])
+    assert entry["status"] == "success"
+    assert entry["data"]["status_code"] == 200
+    assert entry["data"]["delivery_id"] == headers["x-openrisk-delivery"]
+    assert SECRET not in json.dumps(entry)
+    assert caplog.records
+    assert all(SECRET not in str(r.__dict__) for r in caplog.records)
+
+
+async def test_a_500_is_retried_with_backoff_then_succeeds(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    receiver.script = [500, 503]
+    await publish_risk_event(hook_app, account, "updated")
+
+    assert len(receiver.requests) == 3
+    delivery_ids = {r.headers["X-OpenRisk-Delivery"] for r in receiver.requests}
+    assert len(delivery_ids) == 1  # one delivery, three attempts
+    verify = documented_verify()
+    for request in receiver.requests:  # each attempt is signed
+        assert verify(
+            SECRET,
+            request.body,
+            request.headers["X-OpenRisk-Timestamp"],
+            request.headers["X-OpenRisk-Signature"],
+        )
+    entries = await logs(hook_client, account, installed["id"])
+    assert [(e["status"], e["data"]["attempt"]) for e in entries] == [
+        ("retry", 1),
+        ("retry", 2),
+        ("success", 3),
+    ]
+    assert [e["data"].get("status_code") for e in entries] == [500, 503, 200]
+    first, second = entries[0]["data"]["next_retry_in_s"], entries[1]["data"]["next_retry_in_s"]
+    assert 0.01 <= first <= 0.011 and 0.02 <= second <= 0.022  # exponential
+    app_now = await hook_client.get(f"{API}/apps/{installed['id']}", headers=account.in_tenant())
+    assert app_now.json()["status"] == "installed"
+
+
+async def test_exhausted_retries_mark_the_app_in_error_until_a_success(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    receiver.script = [500, 500, 500]
+    await publish_risk_event(hook_app, account)
+    assert len(receiver.requests) == 3
+    entries = await logs(hook_client, account, installed["id"])
+    assert [e["status"] for e in entries] == ["retry", "retry", "failure"]
+    url = f"{API}/apps/{installed['id']}"
+    assert (await hook_client.get(url, headers=account.in_tenant())).json()["status"] == "error"
+
+    await publish_risk_event(hook_app, account, "deleted")
+    assert len(receiver.requests) == 4
+    assert receiver.requests[-1].json()["type"] == "risk.deleted"
+    assert (await hook_client.get(url, headers=account.in_tenant())).json()["status"] == (
+        "installed"
+    )
+
+
+async def test_a_4xx_is_not_retried(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    receiver.script = [410]
+    await publish_risk_event(hook_app, account)
+    assert len(receiver.requests) == 1
+    [entry] = await logs(hook_client, account, installed["id"])
+    assert (entry["status"], entry["data"]["status_code"]) == ("failure", 410)
+
+
+async def test_unreachable_receiver_is_retried_and_logged(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, "http://127.0.0.1:9/closed")
+    await publish_risk_event(hook_app, account)
+    entries = await logs(hook_client, account, installed["id"])
+    assert [e["status"] for e in entries] == ["retry", "retry", "failure"]
+    assert "connection failed" in entries[-1]["detail"]
+
+
+async def test_disabled_apps_filters_and_other_tenants_receive_nothing(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    other = await register(hook_client, tenant_name="Bystander")
+    disabled = await install_webhook(hook_client, account, receiver.url)
+    await hook_client.post(f"{API}/apps/{disabled['id']}/disable", headers=account.in_tenant())
+    await install_webhook(hook_client, account, receiver.url, events=["risk.deleted"])
+    await install_webhook(hook_client, other, receiver.url)
+
+    await publish_risk_event(hook_app, account, "created")
+    assert receiver.requests == []
+    await publish_risk_event(hook_app, account, "deleted")
+    assert [r.json()["type"] for r in receiver.requests] == ["risk.deleted"]
+    assert receiver.requests[0].json()["tenant_id"] == account.tenant_id
+
+
+async def test_sync_sends_a_signed_ping(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    url = f"{API}/apps/{installed['id']}/sync"
+    synced = await hook_client.post(url, headers=account.in_tenant())
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["status"] == "success"
+    assert synced.json()["app"]["last_sync_status"] == "success"
+    [request] = receiver.requests
+    assert request.json()["type"] == "ping"
+    assert documented_verify()(
+        SECRET,
+        request.body,
+        request.headers["X-OpenRisk-Timestamp"],
+        request.headers["X-OpenRisk-Signature"],
+    )
+
+    receiver.script = [500]
+    failed = await hook_client.post(url, headers=account.in_tenant())
+    assert failed.json()["status"] == "failure"
+    assert failed.json()["app"]["status"] == "error"
+    assert len(receiver.requests) == 2  # a ping is tried once
+    actions = [
+        (e["action"], e["status"])
+        for e in (
+            await hook_client.get(f"{API}/apps/{installed['id']}/logs", headers=account.in_tenant())
+        ).json()["items"]
+    ]
+    assert actions[:4] == [
+        ("sync", "failure"),
+        ("ping", "failure"),
+        ("sync", "success"),
+        ("ping", "success"),
+    ]
+
+
+# ------------------------------------------------- the SSRF guard at delivery time (no network)
+
+
+class Recorder:
+    """An httpx mock transport recording what would have been sent."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.requests: list[httpx.Request] = []
+        self.status = status
+
+    def transport(self) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request)
+            return httpx.Response(self.status)
+
+        return httpx.MockTransport(handle)
+
+
+@pytest.fixture
+def recorder(app: FastAPI) -> Iterator[Recorder]:
+    rec = Recorder()
+    app.state.marketplace.transport = rec.transport()
+    yield rec
+    app.state.marketplace.transport = None
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """A fake resolver: host → addresses (change it between calls to simulate rebinding)."""
+    table: dict[str, list[str]] = {}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise netguard.UnsafeURL("host does not resolve")
+        return list(table[host])
+
+    monkeypatch.setattr(netguard, "resolve", resolve)
+    return table
+
+
+async def test_delivery_rechecks_the_address_and_pins_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Account,
+    recorder: Recorder,
+    dns: dict[str, list[str]],
+) -> None:
+    """With private targets refused (the default), a host that passed at install time but now
+    resolves to a private address is refused at delivery; a public one is contacted at the
+    address that was checked, with the original Host header and TLS server name."""
+    dns["hooks.partner.example"] = ["93.184.215.14"]
+    installed = await install_webhook(client, admin, "https://hooks.partner.example:8443/in")
+    await publish_risk_event(app, admin)
+    [sent] = recorder.requests
+    assert sent.url.host == "93.184.215.14"
+    assert sent.url.port == 8443
+    assert sent.headers["host"] == "hooks.partner.example:8443"
+    assert sent.extensions["sni_hostname"] == "hooks.partner.example"
+
+    dns["hooks.partner.example"] = ["93.184.215.14", "10.0.0.8"]  # rebinding to a private one
+    await publish_risk_event(app, admin)
+    assert len(recorder.requests) == 1  # nothing sent
+    entries = await logs(client, admin, installed["id"])
+    assert entries[-1]["status"] == "failure"
+    assert entries[-1]["detail"].startswith("refused")
+    assert entries[-1]["data"]["attempt"] == 1  # refusals are not retried
+
+    unresolvable = await client.post(
+        f"{API}/apps",
+        json={
+            "connector_id": "webhook",
+            "configuration": {"url": "https://nowhere.example/x", "secret": SECRET},
+        },
+        headers=admin.in_tenant(),
+    )
+    assert unresolvable.status_code == 422
+    assert unresolvable.json()["errors"][0]["field"] == "configuration.url"
+
+
+async def test_slack_posts_risk_events_above_the_severity(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Account,
+    recorder: Recorder,
+    dns: dict[str, list[str]],
+) -> None:
+    dns["hooks.slack.com"] = ["3.3.3.3"]
+    hook = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+    created = await client.post(
+        f"{API}/apps",
+        json={
+            "connector_id": "slack",
+            "configuration": {"webhook_url": hook, "min_severity": "HIGH"},
+        },
+        headers=admin.in_tenant(),
+    )
+    assert created.status_code == 201, created.text
+    assert "XXXXSECRETXXXX" not in created.text
+    await publish_risk_event(app, admin, severity="LOW", title="Minor")
+    assert recorder.requests == []
+    await publish_risk_event(app, admin, severity="CRITICAL", title="Major outage")
+    [sent] = recorder.requests
+    assert sent.url.path == "/services/T000/B000/XXXXSECRETXXXX"
+    assert "Major outage" in json.loads(sent.content)["text"]
+    assert "X-OpenRisk-Signature" not in sent.headers
+    app_logs = (
+        await client.get(f"{API}/apps/{created.json()['id']}/logs", headers=admin.in_tenant())
+    ).text
+    assert "XXXXSECRETXXXX" not in app_logs
+
+
+async def test_risk_writes_through_the_api_are_delivered(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """The register's own writes (create, update, delete) reach the webhook, signed."""
+    account = await register(hook_client)
+    await install_webhook(hook_client, account, receiver.url)
+    h = account.in_tenant()
+    created = await hook_client.post(
+        "/api/v1/risks", json={"title": "Webhook me", "impact": 4, "probability": 5}, headers=h
+    )
+    assert created.status_code == 201, created.text
+    risk_id = created.json()["id"]
+    updated = await hook_client.patch(f"/api/v1/risks/{risk_id}", json={"impact": 2}, headers=h)
+    assert updated.status_code == 200, updated.text
+    assert (await hook_client.delete(f"/api/v1/risks/{risk_id}", headers=h)).status_code == 204
+    await hook_app.state.events.drain()
+
+    # deliveries run concurrently: the order of arrival is not guaranteed (see the docs)
+    payloads = {r.json()["type"]: r.json() for r in receiver.requests}
+    assert sorted(payloads) == ["risk.created", "risk.deleted", "risk.updated"]
+    assert {p["resource_id"] for p in payloads.values()} == {risk_id}
+    assert payloads["risk.created"]["data"]["title"] == "Webhook me"
+    assert payloads["risk.created"]["data"]["severity"] == "CRITICAL"
+    assert payloads["risk.updated"]["data"]["impact"] == 2
+    created_at = payloads["risk.created"]["occurred_at"]
+    assert (
+        created_at
+        < payloads["risk.updated"]["occurred_at"]
+        < (payloads["risk.deleted"]["occurred_at"])
+    )
+    verify = documented_verify()
+    for request in receiver.requests:
+        assert verify(
+            SECRET,
+            request.body,
+            request.headers["X-OpenRisk-Timestamp"],
+            request.headers["X-OpenRisk-Signature"],
+        )
