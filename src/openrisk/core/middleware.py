@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openrisk.core.errors import PayloadTooLarge, problem_response
 from openrisk.core.logging import request_id_var
-from openrisk.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS
+from openrisk.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS, method_label
 
 log = logging.getLogger("openrisk.access")
 
@@ -71,8 +71,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            HTTP_DURATION.labels(method=method, route=route).observe(elapsed)
+            method_value = method_label(method)
+            HTTP_REQUESTS.labels(method=method_value, route=route, status=str(status)).inc()
+            HTTP_DURATION.labels(method=method_value, route=route).observe(elapsed)
             log.info(
                 "request",
                 extra={
