@@ -1,0 +1,53 @@
+"""Response caching for GET routes: stored bytes, ``X-Cache``, strong ``ETag``, 304 (SPEC §5).
+
+A route hands over the parameters that shape its answer and a function that computes the
+serialised body; a hit returns the stored bytes without touching the database, the ORM or
+the response models.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from fastapi import Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from openrisk.core.cache.keys import params_digest
+from openrisk.core.cache.response import ResponseCache
+from openrisk.core.context import RequestContext
+
+JSON = "application/json"
+
+
+def dump(model: BaseModel) -> bytes:
+    return model.__pydantic_serializer__.to_json(model)
+
+
+def reader_variant(context: RequestContext, code: str) -> str:
+    """Readers holding ``code`` on every row share answers; "own"-scoped readers never do."""
+    return "all" if context.has_any_scope(code) else f"own-{context.user_id}"
+
+
+async def cached_json(
+    request: Request,
+    *,
+    tenant_id: uuid.UUID | None,
+    namespace: str,
+    depends_on: Sequence[str],
+    compute: Callable[[], Awaitable[bytes]],
+    params: Mapping[str, object] | None = None,
+    variant: str = "all",
+) -> Response:
+    cache: ResponseCache = request.app.state.response_cache
+    answer = await cache.get_or_compute(
+        tenant_id=str(tenant_id) if tenant_id else None,
+        namespace=namespace,
+        key_parts=(variant, params_digest(params or {}, {})),
+        depends_on=depends_on,
+        compute=compute,
+    )
+    if answer.not_modified(request.headers.get("if-none-match")):
+        return Response(status_code=304, headers=answer.headers)
+    return Response(answer.body, media_type=JSON, headers=answer.headers)

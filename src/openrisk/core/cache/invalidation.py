@@ -1,0 +1,57 @@
+"""Which cached answers a write makes stale: domain events → generation bumps (SPEC §5).
+
+Cached routes declare the namespaces their answer depends on (``depends_on``); a write bumps
+them here, inline, before the write's response is sent: one INCR per namespace, never a scan.
+"""
+
+from __future__ import annotations
+
+from openrisk.core.cache.response import ResponseCache
+from openrisk.core.events import DomainEvent, EventBus
+
+# Dependency namespaces, tenant-scoped unless noted.
+RISKS = "risks"  # any risk's score, status, tags, owner…: lists, search, matrix, dashboards
+ASSETS = "assets"  # asset criticality feeds risk scores
+MITIGATIONS = "mitigations"  # dashboard mitigation statistics
+CUSTOM_FIELDS = "custom_fields"  # risks' custom field values and filters
+CONNECTORS = "connectors"  # global: the catalogue and its ratings
+APPS = "apps"
+
+
+def risk_key(risk_id: object) -> str:
+    return f"risk.{risk_id}"
+
+
+def app_key(app_id: object) -> str:
+    return f"app.{app_id}"
+
+
+REGISTER_VIEWS = (RISKS, ASSETS, CUSTOM_FIELDS)
+DASHBOARD_VIEWS = (RISKS, ASSETS, MITIGATIONS)
+
+
+def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
+    """[(tenant, or None for global; namespaces to bump)] for a domain event."""
+    tenant = str(event.tenant_id) if event.tenant_id else None
+    match event.resource:
+        case "risk":
+            return [(tenant, [RISKS, risk_key(event.resource_id)])]
+        case "asset":
+            return [(tenant, [ASSETS])]
+        case "mitigation":
+            return [(tenant, [MITIGATIONS])]
+        case "custom_field":
+            return [(tenant, [CUSTOM_FIELDS])]
+        case "connector":
+            return [(None, [CONNECTORS])]
+        case "app":  # installs and uninstalls change the catalogue's install counts too
+            return [(tenant, [APPS, app_key(event.resource_id)]), (None, [CONNECTORS])]
+    return []
+
+
+def install_invalidation(events: EventBus, cache: ResponseCache) -> None:
+    async def invalidate(event: DomainEvent) -> None:
+        for tenant, namespaces in namespaces_for(event):
+            await cache.invalidate(tenant, *namespaces)
+
+    events.subscribe("", invalidate, inline=True)
