@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.service import get_active_user
 from openrisk.core.context import Principal, RequestContext, RequestOrigin
+from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.deps import CodecDep, SessionDep
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.core.logging import request_id_var
@@ -117,6 +118,7 @@ async def resolve_context(
     context = membership.context(
         token_id=token_id, origin=request_origin(request), allow_suspended=allow_suspended
     )
+    await bind_session_to_tenant(session, context.tenant_id)
     request.state.context = context
     return context
 

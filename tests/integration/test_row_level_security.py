@@ -1,0 +1,137 @@
+"""PostgreSQL Row-Level Security, the second wall (issue 4 acceptance 4).
+
+The app connects as a role without BYPASSRLS, like production; a deliberately unscoped query
+made through a request's session returns no row of another tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
+
+import pytest
+import pytest_asyncio
+from fastapi import Depends, FastAPI
+from sqlalchemy import text
+
+from openrisk.app import create_app
+from openrisk.auth.deps import require
+from openrisk.core.context import RequestContext
+from openrisk.core.db.migrate import upgrade
+from openrisk.core.deps import SessionDep
+from tests.conftest import (
+    _pg_admin,
+    client_for,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    register,
+)
+
+APP_ROLE = "openrisk_rls_app"
+UNSCOPED = "/api/v1/test-probe/unscoped/{table}"
+PROBED_TABLES = ("memberships", "api_tokens", "audit_events", "roles")
+
+
+@pytest.fixture(scope="module")
+def restricted_url() -> Iterator[str]:
+    url = create_pg_database()
+    upgrade(url)
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(
+        _pg_admin(
+            f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
+              END IF;
+            END $$;
+            GRANT CONNECT ON DATABASE "{name}" TO {APP_ROLE};
+            """
+        )
+    )
+    asyncio.run(_grant_in(url))
+    yield url.replace("://postgres@", f"://{APP_ROLE}@")
+    drop_pg_database(url)
+
+
+async def _grant_in(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(
+            f"GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};"
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};"
+        )
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def rls_app(restricted_url: str) -> AsyncIterator[FastAPI]:
+    app = create_app(make_settings(restricted_url))
+
+    @app.get(UNSCOPED)
+    async def unscoped(
+        table: str,
+        context: Annotated[RequestContext, Depends(require("member:read"))],
+        session: SessionDep,
+    ) -> list[str | None]:
+        assert table in PROBED_TABLES
+        rows = await session.execute(text(f"SELECT DISTINCT tenant_id FROM {table}"))  # no filter
+        return sorted((str(r[0]) if r[0] else None for r in rows), key=str)
+
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_the_app_role_cannot_bypass_row_level_security(rls_app: FastAPI) -> None:
+    async with rls_app.state.db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
+    assert tuple(row) == (False, False)
+
+
+async def test_unscoped_queries_see_only_the_requests_tenant(rls_app: FastAPI) -> None:
+    async with client_for(rls_app) as http:
+        alpha = await register(http, tenant_name="Alpha")
+        beta = await register(http, tenant_name="Beta")
+        for account in (alpha, beta):
+            created = await http.post(
+                "/api/v1/tokens", json={"name": "t"}, headers=account.in_tenant()
+            )
+            assert created.status_code == 201
+            role = await http.post(
+                "/api/v1/roles", json={"name": "Custom", "level": 1}, headers=account.in_tenant()
+            )
+            assert role.status_code == 201
+        for account in (alpha, beta):
+            for table in PROBED_TABLES:
+                response = await http.get(UNSCOPED.format(table=table), headers=account.in_tenant())
+                assert response.status_code == 200, response.text
+                tenants = {t for t in response.json() if t is not None}
+                assert tenants == {account.tenant_id}, table
+
+
+async def test_every_tenant_owned_table_has_a_policy(rls_app: FastAPI) -> None:
+    query = text(
+        """
+        SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+               EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname) AS has_policy
+        FROM pg_class c
+        JOIN information_schema.columns col
+          ON col.table_name = c.relname AND col.column_name = 'tenant_id'
+        WHERE c.relkind = 'r' AND col.table_schema = 'public'
+        """
+    )
+    async with rls_app.state.db.engine.connect() as conn:
+        tables = (await conn.execute(query)).all()
+    assert len(tables) >= 6
+    unprotected = [t.relname for t in tables if not (t.relrowsecurity and t.has_policy)]
+    assert unprotected == []
