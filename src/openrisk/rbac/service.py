@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -1,9 +1,27 @@
 """Imports every ORM module so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
+from openrisk.assets import models as asset_models
 from openrisk.audit import models as audit_models
 from openrisk.auth import models as auth_models
+from openrisk.custom_fields import models as custom_field_models
+from openrisk.marketplace import models as marketplace_models
+from openrisk.mitigations import models as mitigation_models
 from openrisk.rbac import models as rbac_models
+from openrisk.reports import models as report_models
+from openrisk.risks import models as risk_models
 from openrisk.tenants import models as tenant_models
 from openrisk.tokens import models as token_models
 
-__all__ = ["audit_models", "auth_models", "rbac_models", "tenant_models", "token_models"]
+__all__ = [
+    "asset_models",
+    "audit_models",
+    "auth_models",
+    "custom_field_models",
+    "marketplace_models",
+    "mitigation_models",
+    "rbac_models",
+    "report_models",
+    "risk_models",
+    "tenant_models",
+    "token_models",
+]
