@@ -13,21 +13,36 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from openrisk import __version__
+from openrisk.assets.router import router as assets_router
 from openrisk.audit.router import router as audit_router
 from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
 from openrisk.core.cache.factory import build_app_caches
+from openrisk.core.cache.invalidation import install_invalidation
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
 from openrisk.core.events import EventBus
 from openrisk.core.lifecycle import check_database, run_health_loop, warn_if_pool_exceeds_server
 from openrisk.core.logging import configure_logging
-from openrisk.core.metrics import instrument_engine, render_latest
+from openrisk.core.metrics import (
+    instrument_engine,
+    preinitialise_series,
+    record_pool_gauges,
+    render_latest,
+    worker_metrics,
+)
 from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.security import TokenCodec
+from openrisk.custom_fields.router import router as custom_fields_router
+from openrisk.dashboard.router import router as dashboard_router
+from openrisk.marketplace.router import router as marketplace_router
+from openrisk.marketplace.wiring import install_marketplace
+from openrisk.mitigations.router import ROUTERS as mitigation_routers
 from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
 from openrisk.rbac.router import router as rbac_router
+from openrisk.reports.router import router as reports_router
+from openrisk.risks.router import router as risks_router
 from openrisk.system.router import router as system_router
 from openrisk.tenants.members_router import router as members_router
 from openrisk.tenants.router import router as tenants_router
@@ -43,6 +58,13 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     rbac_router,
     tokens_router,
     audit_router,
+    marketplace_router,
+    reports_router,
+    risks_router,
+    *mitigation_routers,
+    assets_router,
+    custom_fields_router,
+    dashboard_router,
 )
 
 
@@ -57,6 +79,7 @@ def iter_api_routes() -> Iterator[APIRoute]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
+    preinitialise_series()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await check_database(database)
         health = asyncio.create_task(run_health_loop(database, settings.pool_health_interval_s))
         try:
-            yield
+            async with worker_metrics(database.stats):
+                yield
         finally:
             health.cancel()
             await app.state.events.drain()
@@ -95,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     caches = build_app_caches(settings)
     app.state.cache = caches.shared
     app.state.response_cache = caches.responses
+    install_invalidation(app.state.events, caches.responses)
     app.state.authz = AuthzCache(caches.shared if caches.coherent else None)
     app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
     app.state.codec = TokenCodec(
@@ -102,12 +127,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         algorithm=settings.jwt_algorithm,
         access_ttl=timedelta(minutes=settings.access_token_minutes),
     )
+    install_marketplace(app, settings)
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        database = getattr(app.state, "db", None)
+        if database is not None:  # this worker's pool as of now; others refresh their own
+            record_pool_gauges(database.stats())
         body, content_type = render_latest()
         return Response(body, media_type=content_type)
 
