@@ -1,0 +1,135 @@
+"""Geometry of the dashboard's server-rendered charts (the templates draw the SVG)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from openrisk.risks.scoring import severity_for
+
+LEVELS = (1, 2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    impact: int
+    probability: int
+    count: int
+    severity: str  # of the cell's base score impact × probability
+
+    @property
+    def css(self) -> str:
+        return f"sev-{self.severity.lower()}" + (" empty" if self.count == 0 else "")
+
+
+def heatmap(cells: Sequence[Mapping[str, Any]]) -> list[list[HeatCell]]:
+    """Rows of the 5×5 matrix, impact 5 (top) to 1, probability 1 (left) to 5."""
+    counts = {(int(c["impact"]), int(c["probability"])): int(c["count"]) for c in cells}
+    return [
+        [HeatCell(i, p, counts.get((i, p), 0), severity_for(i * p).value) for p in LEVELS]
+        for i in reversed(LEVELS)
+    ]
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: int
+    height: int
+    left: int
+    top: int
+    bottom: float  # y of the x axis
+    right: float
+    line: str  # polyline points
+    area: str  # polygon points under the line
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    bars: list[Bar]
+    last: float
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def line_chart(
+    days: Sequence[date],
+    values: Sequence[float],
+    *,
+    bars: Sequence[float] = (),
+    width: int = 640,
+    height: int = 220,
+) -> LineChart:
+    """A line over ``days`` (optionally with per-day bars on the same scale)."""
+    left, top, right_pad, bottom_pad = 44, 12, 12, 28
+    plot_w, plot_h = width - left - right_pad, height - top - bottom_pad
+    peak = _nice_max(max([*values, *bars, 0.0]))
+    n = len(values)
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * (v / peak)
+
+    coords = [(round(x(i), 1), round(y(v), 1)) for i, v in enumerate(values)]
+    line = " ".join(f"{a},{b}" for a, b in coords)
+    base = round(top + plot_h, 1)
+    area = f"{coords[0][0]},{base} {line} {coords[-1][0]},{base}" if coords else ""
+    slot = plot_w / max(n, 1)
+    bar_w = max(min(slot * 0.6, 14.0), 1.0)
+    drawn = [
+        Bar(
+            x=round(x(i) - bar_w / 2, 1),
+            y=round(y(v), 1),
+            width=round(bar_w, 1),
+            height=round(base - y(v), 1),
+            label=f"{days[i].isoformat()}: {_fmt(v)}",
+        )
+        for i, v in enumerate(bars)
+        if v > 0
+    ]
+    y_ticks = [Tick(round(y(peak * k / 4), 1), _fmt(peak * k / 4)) for k in range(5)]
+    step = max(1, math.ceil(n / 6))
+    x_ticks = [Tick(round(x(i), 1), days[i].strftime("%d %b")) for i in range(0, n, step)]
+    return LineChart(
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        bottom=base,
+        right=width - right_pad,
+        line=line,
+        area=area,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        bars=drawn,
+        last=values[-1] if values else 0.0,
+    )

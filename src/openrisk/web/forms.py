@@ -1,0 +1,81 @@
+"""Form helpers: field errors for inline messages, and list inputs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+
+from openrisk.core.errors import ValidationFailed
+
+FORM_ERROR = "__form__"  # errors that belong to no single field
+_SEPARATORS = re.compile(r"[,\n]")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return "This field is required."
+    if kind in ("int_parsing", "int_type"):
+        return "Enter a whole number."
+    if kind in ("float_parsing", "decimal_parsing"):
+        return "Enter a number."
+    if kind == "enum":
+        return "Choose one of the options."
+    if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        return "Enter a date as YYYY-MM-DD."
+    if kind == "uuid_parsing":
+        return "Choose one of the options."
+    if kind == "extra_forbidden":
+        return "This field is not accepted here."
+    return str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+
+
+def _field(loc: Iterable[Any], nested: tuple[str, ...] = ("custom_fields", "configuration")) -> str:
+    parts = [str(p) for p in loc]
+    if not parts:
+        return FORM_ERROR
+    if parts[0] in nested and len(parts) > 1:
+        return f"{parts[0]}.{parts[1]}"
+    return parts[0]
+
+
+def pydantic_errors(error: ValidationError) -> dict[str, str]:
+    """``{field: message}``, first message per field (a list's items count for the list)."""
+    found: dict[str, str] = {}
+    for item in error.errors():
+        found.setdefault(_field(item.get("loc", ())), _message(item))
+    return found
+
+
+def service_errors(error: ValidationFailed) -> dict[str, str]:
+    """``{field: message}`` of a service's 422 (``errors`` name the fields)."""
+    found: dict[str, str] = {}
+    for item in error.errors or []:
+        name = str(item.get("field") or FORM_ERROR)
+        found.setdefault(name, str(item.get("message", "Invalid value.")))
+    if not found:
+        found[FORM_ERROR] = error.detail
+    return found
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def optional(form: FormData, name: str) -> str | None:
+    return text(form, name) or None
+
+
+def strings(form: FormData, name: str) -> list[str]:
+    return [v for v in form.getlist(name) if isinstance(v, str) and v]
+
+
+def split_list(value: str) -> list[str]:
+    """``"a, b\\nc"`` → ``["a", "b", "c"]``."""
+    return [part.strip() for part in _SEPARATORS.split(value) if part.strip()]

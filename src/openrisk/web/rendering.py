@@ -1,0 +1,241 @@
+"""Jinja2 rendering, the page layout's data, and HTML error pages for the web routes.
+
+Web routes use ``WebRoute``: an error raised by a service (403, 404, 409...) becomes an HTML
+page instead of the API's problem+json, and a missing session becomes a redirect to the login
+form. The API's error handling is untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import exc as sa_exc
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from openrisk import __version__
+from openrisk.core.errors import AppError, Unauthorized
+from openrisk.risks.scoring import severity_for
+from openrisk.web.context import LoginRequired, WebContext
+from openrisk.web.csrf import CSRF_FIELD
+from openrisk.web.session import FLASH_COOKIE, read_flash, write_session
+
+log = logging.getLogger(__name__)
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    permission: str
+    section: str
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("/", "Dashboard", "dashboard:read", "dashboard"),
+    NavItem("/risks", "Risks", "risk:read", "risks"),
+    NavItem("/assets", "Assets", "asset:read", "assets"),
+    NavItem("/marketplace", "Marketplace", "connector:read", "marketplace"),
+    NavItem("/settings/members", "Members", "member:read", "members"),
+    NavItem("/settings/roles", "Roles", "role:read", "roles"),
+    NavItem("/settings/tokens", "API tokens", "token:read", "tokens"),
+    NavItem("/audit", "Audit log", "audit:read", "audit"),
+)
+
+
+def _datetime(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _date(value: date | datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d")
+
+
+def _severity_class(score: object) -> str:
+    return "sev-" + severity_for(float(str(score))).value.lower()
+
+
+def _label(value: object) -> str:
+    """``IN_PROGRESS`` → ``In progress``."""
+    text = str(value).replace("_", " ").strip()
+    return text[:1].upper() + text[1:].lower()
+
+
+def _people(directory: Mapping[Any, Any]) -> list[tuple[str, str]]:
+    """Picker options ``(user id, "Name <email>")`` of a member directory, by name."""
+    options = [
+        (str(uid), f"{row.full_name} <{row.email}>" if row.full_name else row.email)
+        for uid, row in directory.items()
+    ]
+    return sorted(options, key=lambda option: option[1].lower())
+
+
+def _value(value: object) -> str:
+    """A before/after value of a change, readable."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _pairs(values: Iterable[object]) -> list[tuple[str, str]]:
+    return [(str(v), str(v)) for v in values]
+
+
+def _build_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(("html",)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        dt=_datetime, day=_date, sev_class=_severity_class, label=_label, pairs=_pairs, value=_value
+    )
+    env.globals.update(
+        people=_people,
+        version=__version__,
+        csrf_field=CSRF_FIELD,
+        static=lambda p: f"/static/{p}?v={__version__}",
+    )
+    return env
+
+
+ENV = _build_environment()
+
+
+def query_url(path: str, params: Iterable[tuple[str, str]], **changes: object) -> str:
+    """``path`` with ``params`` (repeated keys kept), some replaced or removed (None)."""
+    kept = [(k, v) for k, v in params if k not in changes and v != ""]
+    kept += [(k, str(v)) for k, v in changes.items() if v is not None and v != ""]
+    query = urllib.parse.urlencode(kept)
+    return f"{path}?{query}" if query else path
+
+
+def render(
+    request: Request,
+    template: str,
+    values: Mapping[str, Any] | None = None,
+    *,
+    web: WebContext | None = None,
+    status: int = 200,
+    section: str = "",
+) -> HTMLResponse:
+    flash = read_flash(request) if FLASH_COOKIE in request.cookies else None
+    context: dict[str, Any] = {
+        "request": request,
+        "web": web,
+        "nav": [n for n in NAV if web is not None and web.has(n.permission)],
+        "section": section,
+        "section_home": next((n.href for n in NAV if n.section == section), "/"),
+        "flash": flash,
+        "csrf": web.csrf if web is not None else getattr(request.state, "web_csrf", ""),
+        "memberships": getattr(request.state, "web_memberships", None) or [],
+        "current_tenant": getattr(request.state, "web_tenant_id", None),
+        "path": request.url.path,
+        "params": list(request.query_params.multi_items()),
+        "query_url": query_url,
+    }
+    context.update(values or {})
+    response = HTMLResponse(ENV.get_template(template).render(context), status_code=status)
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE)
+    if web is not None and web.tenant_reset:
+        write_session(request, response, web.state)
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a successful POST: see other (the browser GETs ``url``)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, status: int, detail: str, title: str | None = None) -> Response:
+    web: WebContext | None = getattr(request.state, "web", None)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": title or HTTPStatus(status).phrase, "detail": detail},
+        web=web,
+        status=status,
+    )
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path
+    if request.method == "GET" and request.url.query:
+        target += "?" + request.url.query
+    if request.method != "GET" or target in ("/", "/login"):
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/login?" + urllib.parse.urlencode({"next": target}), status_code=303)
+
+
+def secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+class WebRoute(APIRoute):
+    """A page: HTML errors, login redirects and security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except LoginRequired:
+                response = login_redirect(request)
+            except Unauthorized:
+                response = login_redirect(request)
+            except AppError as error:
+                response = error_page(request, error.status, error.detail, error.title)
+            except RequestValidationError:
+                # malformed ids in the path or the query: nothing to show
+                response = error_page(request, 404, "There is nothing at this address.")
+            except (sa_exc.TimeoutError, sa_exc.InterfaceError, sa_exc.OperationalError) as error:
+                log.error("database unavailable for a page: %s", type(error).__name__)
+                response = error_page(
+                    request, 503, "The database is busy or unavailable. Try again shortly."
+                )
+                response.headers["Retry-After"] = "5"
+            except Exception:
+                log.exception("unhandled error on a page")
+                response = error_page(request, 500, "An unexpected error occurred.")
+            return secure(response)
+
+        return page_handler

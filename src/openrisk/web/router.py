@@ -1,0 +1,17 @@
+"""Every page of the web UI, in one router (mounted at the root by ``install_web``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from openrisk.web.views import assets, audit, auth, dashboard, marketplace, risks, settings
+
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    auth.router,
+    dashboard.router,
+    risks.router,
+    assets.router,
+    marketplace.router,
+    settings.router,
+    audit.router,
+)

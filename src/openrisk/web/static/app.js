@@ -1,0 +1,29 @@
+// OpenRisk web UI: small progressive enhancements; every page works without this file.
+"use strict";
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form instanceof HTMLFormElement ? form.dataset.confirm : undefined;
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+});
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  field.select();
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(field.value).then(() => { button.textContent = "Copied"; });
+  }
+});
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.classList.contains("scope")) {
+    select.className = "scope scope-" + (select.value || "none");
+  }
+});
+document.addEventListener("DOMContentLoaded", () => {
+  const summary = document.querySelector("[data-autofocus]");
+  if (summary instanceof HTMLElement) summary.focus();
+});

@@ -1,0 +1,1 @@
+"""The pages of the web UI, one module per area."""

@@ -1,0 +1,242 @@
+"""Signing in and out, switching tenant, accepting an invitation."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request
+from starlette.responses import Response
+
+from openrisk.auth import service as auth
+from openrisk.auth.deps import request_origin
+from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
+from openrisk.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from openrisk.core.events import DomainEvent
+from openrisk.core.security import TokenCodec
+from openrisk.rbac.authz_cache import AuthzCache
+from openrisk.tenants import members
+from openrisk.web import forms
+from openrisk.web.context import LoginRequired, membership_for, signed_in
+from openrisk.web.csrf import (
+    CsrfFailed,
+    anonymous_token,
+    anonymous_token_valid,
+    check_session_csrf,
+    set_anonymous_cookie,
+)
+from openrisk.web.rendering import redirect, render
+from openrisk.web.session import (
+    clear_session,
+    new_session,
+    revoke_session,
+    write_session,
+)
+from openrisk.web.views.common import page_router, publish
+
+router = page_router()
+
+MIN_PASSWORD = 10
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: never an open redirect to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _login_page(
+    request: Request,
+    *,
+    email: str = "",
+    error: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    next_url: str | None = None,
+) -> Response:
+    token = anonymous_token(request)
+    response = render(
+        request,
+        "login.html",
+        {
+            "email": email,
+            "error": error,
+            "errors": errors or {},
+            "next": safe_next(next_url or request.query_params.get("next")),
+            "anon_csrf": token,
+        },
+        status=status,
+    )
+    set_anonymous_cookie(request, response, token)
+    return response
+
+
+def _start_session(
+    request: Request, response: Response, codec: TokenCodec, tokens: auth.IssuedTokens
+) -> None:
+    claims = codec.decode_access(tokens.access_token)
+    state = new_session(
+        request.app.state.settings, user_id=claims.user_id, session_id=claims.session_id
+    )
+    write_session(request, response, state)
+
+
+@router.get("/login")
+async def login_form(request: Request, session: SessionDep) -> Response:
+    try:
+        await signed_in(request, session)
+    except LoginRequired:
+        return _login_page(request)
+    return redirect(safe_next(request.query_params.get("next")))
+
+
+@router.post("/login")
+async def login(
+    request: Request, session: SessionDep, codec: CodecDep, settings: SettingsDep
+) -> Response:
+    form = await request.form()
+    email, password = forms.text(form, "email"), str(form.get("password") or "")
+    target = safe_next(forms.text(form, "next"))
+
+    def again(error: str = "", errors: dict[str, str] | None = None, status: int = 200) -> Response:
+        return _login_page(
+            request, email=email, error=error, errors=errors, status=status, next_url=target
+        )
+
+    if not anonymous_token_valid(request, form):
+        return again(CsrfFailed().detail, status=403)
+    errors = {}
+    if not email:
+        errors["email"] = "Enter your email address."
+    if not password:
+        errors["password"] = "Enter your password."
+    if errors:
+        return again(errors=errors, status=422)
+    try:
+        tokens = await auth.login(
+            session,
+            codec=codec,
+            settings=settings,
+            email=email,
+            password=password,
+            origin=request_origin(request),
+        )
+    except Unauthorized:
+        return again("Invalid email or password.", status=401)
+    except TooManyRequests as error:
+        response = again(error.detail, status=429)
+        response.headers.update(error.headers)
+        return response
+    response = redirect(target)
+    _start_session(request, response, codec, tokens)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, session: SessionDep) -> Response:
+    response = redirect("/login")
+    try:
+        state = await signed_in(request, session)
+    except LoginRequired:
+        clear_session(request, response)
+        return response
+    check_session_csrf(request, state, await request.form())
+    await revoke_session(session, session_id=state.session_id)
+    # every worker drops its cached "this session is active" answer
+    await publish(
+        request,
+        DomainEvent(
+            type="authz.session_revoked",
+            tenant_id=None,
+            resource_id=state.session_id,
+            actor_id=state.user_id,
+        ),
+    )
+    clear_session(request, response)
+    return response
+
+
+@router.post("/switch-tenant")
+async def switch_tenant(request: Request, session: SessionDep) -> Response:
+    """Make another of the user's tenants the current one (404 unless a member).
+
+    Needs only the session, not a usable current tenant: one can leave a suspended tenant.
+    """
+    state = await signed_in(request, session)
+    form = await request.form()
+    check_session_csrf(request, state, form)
+    try:
+        tenant_id = uuid.UUID(forms.text(form, "tenant_id"))
+    except ValueError:
+        raise NotFound("Tenant not found.") from None
+    authz: AuthzCache = request.app.state.authz
+    membership = await membership_for(session, authz, state.user_id, str(tenant_id))
+    response = redirect(safe_next(forms.text(form, "next")))
+    write_session(request, response, state.in_tenant(membership.tenant_id))
+    return response
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def _invitation_page(
+    request: Request,
+    token: str,
+    *,
+    full_name: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    anon = anonymous_token(request)
+    response = render(
+        request,
+        "invitation.html",
+        {"token": token, "full_name": full_name, "errors": errors or {}, "anon_csrf": anon},
+        status=status,
+    )
+    set_anonymous_cookie(request, response, anon)
+    return response
+
+
+@router.get("/invitations/{token}")
+async def invitation_form(request: Request, token: str) -> Response:
+    return _invitation_page(request, token)
+
+
+@router.post("/invitations/{token}")
+async def accept_invitation(
+    request: Request, token: str, session: SessionDep, codec: CodecDep, settings: SettingsDep
+) -> Response:
+    """Set a password through a one-time invitation link; then the person is signed in."""
+    form = await request.form()
+    full_name, password = forms.text(form, "full_name"), str(form.get("password") or "")
+    errors: dict[str, str] = {}
+    if not anonymous_token_valid(request, form):
+        errors[forms.FORM_ERROR] = CsrfFailed().detail
+        return _invitation_page(request, token, full_name=full_name, errors=errors, status=403)
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    elif password != str(form.get("password_confirm") or ""):
+        errors["password_confirm"] = "The two passwords differ."
+    if len(full_name) > 200:
+        errors["full_name"] = "Use at most 200 characters."
+    if errors:
+        return _invitation_page(request, token, full_name=full_name, errors=errors, status=422)
+    try:
+        user = await members.accept_invitation(
+            session, token=token, password=password, full_name=full_name
+        )
+    except (NotFound, Conflict) as error:
+        errors[forms.FORM_ERROR] = error.detail
+        return _invitation_page(
+            request, token, full_name=full_name, errors=errors, status=error.status
+        )
+    tokens = await auth.sign_in(session, codec=codec, settings=settings, user=user)
+    # a new member: pages showing the tenant's people pick them up at once
+    await publish(
+        request,
+        DomainEvent(type="authz.membership_changed", tenant_id=None, resource_id=user.id),
+    )
+    response = redirect("/")
+    _start_session(request, response, codec, tokens)
+    return response

@@ -1,0 +1,64 @@
+"""The dashboard: global score, severity counts, 5×5 heatmap, trend charts, top risks."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from openrisk.core.deps import SessionDep
+from openrisk.dashboard import service as dashboard
+from openrisk.dashboard.schemas import Period
+from openrisk.risks import service as risks
+from openrisk.web import charts
+from openrisk.web.context import WebDep
+from openrisk.web.rendering import NAV, redirect, render
+from openrisk.web.views.common import choice, member_directory, page_router
+
+router = page_router()
+
+TIMELINE_DAYS = ("7", "30", "90", "365")
+TOP_RISKS = 10
+
+
+@router.get("/")
+async def dashboard_page(request: Request, web: WebDep, session: SessionDep) -> Response:
+    if not web.has("dashboard:read"):
+        # people without the dashboard land on the first page they may see
+        for item in NAV:
+            if web.has(item.permission):
+                return redirect(item.href)
+    web.require("dashboard:read")
+    period = Period(choice(request, "period", [p.value for p in Period], Period.all.value))
+    days = int(choice(request, "days", TIMELINE_DAYS, "30"))
+    tenant_id = web.tenant_id
+    stats = await dashboard.stats(session, tenant_id=tenant_id, period=period)
+    matrix = await risks.matrix(session, tenant_id=tenant_id)
+    points = await dashboard.timeline(session, tenant_id=tenant_id, days=days)
+    top = await dashboard.top_risks(session, tenant_id=tenant_id, limit=TOP_RISKS)
+    day_list = [p["date"] for p in points]
+    trend = charts.line_chart(
+        day_list,
+        [float(p["total"]) for p in points],
+        bars=[float(p["created"]) for p in points],
+    )
+    mean = charts.line_chart(day_list, [float(p["mean_score"]) for p in points])
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "stats": stats,
+            "period": period.value,
+            "periods": [p.value for p in Period],
+            "days": str(days),
+            "day_options": TIMELINE_DAYS,
+            "heatmap": charts.heatmap(matrix["cells"]),
+            "matrix_total": matrix["total"],
+            "points": points,
+            "trend": trend,
+            "mean_chart": mean,
+            "top": top,
+            "directory": await member_directory(request, session, web) if top else {},
+        },
+        web=web,
+        section="dashboard",
+    )

@@ -1,0 +1,602 @@
+"""The risk register: list (filters, sort, search, pages), forms, detail with mitigations,
+sub-actions and history. Every write goes through the register's services, with the same
+permission checks as the API routes."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from openrisk.assets import service as assets
+from openrisk.assets.models import Asset
+from openrisk.assets.schemas import AssetSort
+from openrisk.core.deps import SessionDep
+from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
+from openrisk.custom_fields import service as custom_fields
+from openrisk.custom_fields.models import CustomField
+from openrisk.mitigations import service as mitigations
+from openrisk.mitigations.schemas import (
+    MitigationCreate,
+    MitigationStatus,
+    MitigationUpdate,
+    SubActionCreate,
+    SubActionUpdate,
+)
+from openrisk.risks import service as risks
+from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
+from openrisk.risks.queries import RiskFilters
+from openrisk.risks.schemas import RiskCreate, RiskUpdate
+from openrisk.risks.service import RiskRecord
+from openrisk.web import forms
+from openrisk.web.context import FormDep, WebContext, WebDep
+from openrisk.web.rendering import redirect, render
+from openrisk.web.session import set_flash
+from openrisk.web.views.common import (
+    choice,
+    choices,
+    member_directory,
+    page_router,
+    pager,
+    uuid_param,
+)
+
+router = page_router()
+
+ASSET_PICKER_LIMIT = 100
+CUSTOM_FIELDS_LIMIT = 100
+HISTORY_LIMIT = 20
+MITIGATION_LIMIT = 100
+SORTS = [s.value for s in SortField]
+STATUSES = [s.value for s in RiskStatus]
+SEVERITIES = [s.value for s in Severity]
+TREATMENTS = [t.value for t in Treatment]
+MITIGATION_STATUSES = [s.value for s in MitigationStatus]
+
+
+def _score(raw: str | None) -> Decimal | None:
+    try:
+        value = Decimal(raw) if raw else None
+    except InvalidOperation:
+        return None
+    return value if value is not None and 0 <= value <= 100 else None
+
+
+# --------------------------------------------------------------------------- list
+
+
+@router.get("/risks")
+async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Response:
+    web.require("risk:read")
+    params = request.query_params
+    q = (params.get("q") or "").strip()[:200]
+    tag = (params.get("tag") or "").strip().lower()[:64]
+    filters = RiskFilters(
+        q=q or None,
+        status=tuple(choices(request, "status", STATUSES)),
+        severity=tuple(choices(request, "severity", SEVERITIES)),
+        min_score=_score(params.get("min_score")),
+        max_score=_score(params.get("max_score")),
+        tags=(tag,) if tag else (),
+        owner_id=uuid_param(params.get("owner_id")),
+        asset_id=uuid_param(params.get("asset_id")),
+    )
+    sort = SortField(choice(request, "sort", SORTS, SortField.CREATED_AT.value))
+    order = SortOrder(choice(request, "order", ["asc", "desc"], SortOrder.DESC.value))
+    page = pager(request)
+    found, total = await risks.list_risks(
+        session,
+        tenant_id=web.tenant_id,
+        filters=filters,
+        sort=sort,
+        order=order,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return render(
+        request,
+        "risks/list.html",
+        {
+            "records": found,
+            "pager": page.with_total(total),
+            "filters": filters,
+            "q": q,
+            "tag": tag,
+            "sort": sort.value,
+            "order": order.value,
+            "statuses": STATUSES,
+            "severities": SEVERITIES,
+            "min_score": params.get("min_score", ""),
+            "max_score": params.get("max_score", ""),
+            "directory": await member_directory(request, session, web),
+        },
+        web=web,
+        section="risks",
+    )
+
+
+# --------------------------------------------------------------------------- forms
+
+
+async def _form_options(request: Request, session: AsyncSession, web: WebContext) -> dict[str, Any]:
+    asset_rows: list[Asset] = []
+    if web.has("asset:read"):
+        asset_rows, _ = await assets.list_assets(
+            session,
+            tenant_id=web.tenant_id,
+            q=None,
+            types=[],
+            criticality=[],
+            sort=AssetSort.name,
+            descending=False,
+            offset=0,
+            limit=ASSET_PICKER_LIMIT,
+        )
+    definitions, _ = await custom_fields.list_fields(
+        session, tenant_id=web.tenant_id, offset=0, limit=CUSTOM_FIELDS_LIMIT
+    )
+    return {
+        "asset_options": asset_rows,
+        "definitions": definitions,
+        "directory": await member_directory(request, session, web),
+        "statuses": STATUSES,
+        "treatments": TREATMENTS,
+        "levels": [1, 2, 3, 4, 5],
+    }
+
+
+def _raw_values(form: FormData, definitions: list[CustomField]) -> dict[str, Any]:
+    """What the person typed, to fill the form again after an error."""
+    return {
+        "title": str(form.get("title") or ""),
+        "description": str(form.get("description") or ""),
+        "impact": forms.text(form, "impact"),
+        "probability": forms.text(form, "probability"),
+        "status": forms.text(form, "status"),
+        "treatment": forms.text(form, "treatment"),
+        "owner_id": forms.text(form, "owner_id"),
+        "tags": forms.text(form, "tags"),
+        "frameworks": forms.text(form, "frameworks"),
+        "asset_ids": forms.strings(form, "asset_ids"),
+        "review_date": forms.text(form, "review_date"),
+        "custom": {d.name: forms.text(form, f"cf_{d.name}") for d in definitions},
+        "version": forms.text(form, "version"),
+    }
+
+
+def _record_values(record: RiskRecord) -> dict[str, Any]:
+    risk = record.risk
+    return {
+        "title": risk.title,
+        "description": risk.description,
+        "impact": str(risk.impact),
+        "probability": str(risk.probability),
+        "status": risk.status,
+        "treatment": risk.treatment,
+        "owner_id": str(risk.owner_id or ""),
+        "tags": ", ".join(risk.tags),
+        "frameworks": ", ".join(risk.frameworks),
+        "asset_ids": [str(a) for a in record.asset_ids],
+        "review_date": risk.review_date.isoformat() if risk.review_date else "",
+        "custom": {k: _custom_text(v) for k, v in (risk.custom_fields or {}).items()},
+        "version": str(risk.version),
+    }
+
+
+def _custom_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _payload(values: dict[str, Any], *, web: WebContext, update: bool) -> dict[str, Any]:
+    """The JSON body the API would receive for this form."""
+    data: dict[str, Any] = {
+        "title": values["title"],
+        "description": values["description"],
+        "impact": values["impact"],
+        "probability": values["probability"],
+        "status": values["status"],
+        "treatment": values["treatment"],
+        "tags": forms.split_list(values["tags"]),
+        "frameworks": forms.split_list(values["frameworks"]),
+        "review_date": values["review_date"] or None,
+    }
+    if web.has("asset:read"):
+        data["asset_ids"] = values["asset_ids"]
+    if values["owner_id"]:  # the form offers it only with risk:assign; the service decides
+        data["owner_id"] = values["owner_id"]
+    custom = {name: (text or None) for name, text in values["custom"].items()}
+    data["custom_fields"] = custom if update else {k: v for k, v in custom.items() if v}
+    if update and values["version"]:
+        data["version"] = values["version"]
+    return data
+
+
+def _custom_keys(errors: dict[str, str]) -> dict[str, str]:
+    """``custom_fields.<name>`` errors belong to the ``cf_<name>`` inputs."""
+    return {
+        ("cf_" + k.split(".", 1)[1] if k.startswith("custom_fields.") else k): v
+        for k, v in errors.items()
+    }
+
+
+def _form_page(
+    request: Request,
+    web: WebContext,
+    options: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    record: RiskRecord | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "risks/form.html",
+        {**options, "values": values, "record": record, "errors": _custom_keys(errors or {})},
+        web=web,
+        section="risks",
+        status=status,
+    )
+
+
+@router.get("/risks/new")
+async def new_risk_form(request: Request, web: WebDep, session: SessionDep) -> Response:
+    web.require("risk:create")
+    values = {
+        "title": "",
+        "description": "",
+        "impact": "3",
+        "probability": "3",
+        "status": RiskStatus.DRAFT.value,
+        "treatment": Treatment.MITIGATE.value,
+        "owner_id": str(web.user_id),
+        "tags": "",
+        "frameworks": "",
+        "asset_ids": [],
+        "review_date": "",
+        "custom": {},
+        "version": "",
+    }
+    return _form_page(request, web, await _form_options(request, session, web), values)
+
+
+@router.post("/risks/new")
+async def create_risk(request: Request, web: FormDep, session: SessionDep) -> Response:
+    web.require("risk:create")
+    assert web.form is not None
+    options = await _form_options(request, session, web)
+    values = _raw_values(web.form, options["definitions"])
+    try:
+        data = RiskCreate.model_validate(_payload(values, web=web, update=False))
+        created = await risks.create_risk(
+            session, context=web.context, data=data, events=request.app.state.events
+        )
+    except ValidationError as error:
+        errors = forms.pydantic_errors(error)
+    except ValidationFailed as error:
+        errors = forms.service_errors(error)
+    else:
+        response = redirect(f"/risks/{created.risk.id}")
+        set_flash(request, response, f"Risk “{created.risk.title}” created.")
+        return response
+    return _form_page(request, web, options, values, errors=errors, status=422)
+
+
+@router.get("/risks/{risk_id}/edit")
+async def edit_risk_form(
+    request: Request, risk_id: uuid.UUID, web: WebDep, session: SessionDep
+) -> Response:
+    web.require("risk:update")
+    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    web.context.require_on("risk:update", record.risk.owner_id)
+    options = await _form_options(request, session, web)
+    return _form_page(request, web, options, _record_values(record), record=record)
+
+
+@router.post("/risks/{risk_id}/edit")
+async def update_risk(
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("risk:update")
+    assert web.form is not None
+    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    options = await _form_options(request, session, web)
+    values = _raw_values(web.form, options["definitions"])
+    try:
+        data = RiskUpdate.model_validate(_payload(values, web=web, update=True))
+        updated = await risks.update_risk(
+            session,
+            context=web.context,
+            risk_id=risk_id,
+            data=data,
+            events=request.app.state.events,
+        )
+    except ValidationError as error:
+        errors = forms.pydantic_errors(error)
+    except ValidationFailed as error:
+        errors = forms.service_errors(error)
+    except PreconditionFailed:
+        errors = {
+            forms.FORM_ERROR: "Someone changed this risk while you were editing it. "
+            "Reload the page to see their changes, then edit again."
+        }
+    else:
+        response = redirect(f"/risks/{updated.risk.id}")
+        set_flash(request, response, "Risk saved.")
+        return response
+    return _form_page(request, web, options, values, record=record, errors=errors, status=422)
+
+
+@router.post("/risks/{risk_id}/delete")
+async def delete_risk(
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("risk:delete")
+    await risks.delete_risk(
+        session, context=web.context, risk_id=risk_id, events=request.app.state.events
+    )
+    response = redirect("/risks")
+    set_flash(request, response, "Risk deleted.")
+    return response
+
+
+# --------------------------------------------------------------------------- detail
+
+
+async def _linked_assets(
+    session: AsyncSession, web: WebContext, asset_ids: list[uuid.UUID]
+) -> list[Asset]:
+    if not asset_ids or not web.has("asset:read"):
+        return []
+    rows = await session.scalars(
+        select(Asset)
+        .where(
+            Asset.tenant_id == web.tenant_id,
+            Asset.deleted_at.is_(None),
+            Asset.id.in_(asset_ids),
+        )
+        .order_by(Asset.name)
+    )
+    return list(rows)
+
+
+async def _detail(
+    request: Request,
+    web: WebContext,
+    session: AsyncSession,
+    risk_id: uuid.UUID,
+    *,
+    mitigation_values: dict[str, str] | None = None,
+    mitigation_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    web.require("risk:read")
+    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    views: list[mitigations.MitigationView] = []
+    mitigation_total = 0
+    if web.has("mitigation:read"):
+        views, mitigation_total = await mitigations.list_for_risk(
+            session, tenant_id=web.tenant_id, risk_id=risk_id, offset=0, limit=MITIGATION_LIMIT
+        )
+    history, history_total = await risks.list_history(
+        session, tenant_id=web.tenant_id, risk_id=risk_id, offset=0, limit=HISTORY_LIMIT
+    )
+    return render(
+        request,
+        "risks/detail.html",
+        {
+            "record": record,
+            "risk": record.risk,
+            "linked_assets": await _linked_assets(session, web, record.asset_ids),
+            "mitigations": [v.out() for v in views],
+            "mitigation_total": mitigation_total,
+            "history": history,
+            "history_total": history_total,
+            "directory": await member_directory(request, session, web),
+            "mitigation_statuses": MITIGATION_STATUSES,
+            "mitigation_values": mitigation_values
+            or {"status": "PLANNED", "cost": "2", "effort_days": "1"},
+            "mitigation_errors": mitigation_errors or {},
+        },
+        web=web,
+        section="risks",
+        status=status,
+    )
+
+
+@router.get("/risks/{risk_id}")
+async def risk_detail(
+    request: Request, risk_id: uuid.UUID, web: WebDep, session: SessionDep
+) -> Response:
+    return await _detail(request, web, session, risk_id)
+
+
+# --------------------------------------------------------------------------- mitigations
+
+
+def _back(request: Request, risk_id: object, anchor: str = "mitigations") -> Response:
+    target = uuid_param(str(risk_id))
+    return redirect(f"/risks/{target}#{anchor}" if target else "/risks")
+
+
+def _failed(request: Request, risk_id: object, message: str) -> Response:
+    response = _back(request, risk_id)
+    set_flash(request, response, message, level="error")
+    return response
+
+
+@router.post("/risks/{risk_id}/mitigations")
+async def create_mitigation(
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("mitigation:create")
+    form = web.form
+    assert form is not None
+    values = {
+        name: forms.text(form, name)
+        for name in ("title", "assignee_id", "status", "due_date", "cost", "effort_days")
+    }
+    values["description"] = str(form.get("description") or "")
+    body: dict[str, Any] = {
+        "title": values["title"],
+        "description": values["description"],
+        "status": values["status"] or "PLANNED",
+        "due_date": values["due_date"] or None,
+        "cost": values["cost"] or 2,
+        "effort_days": values["effort_days"] or 1,
+        "assignee_id": values["assignee_id"] or None,
+    }
+    try:
+        data = MitigationCreate.model_validate(body)
+        await mitigations.create_mitigation(
+            session,
+            context=web.context,
+            risk_id=risk_id,
+            data=data,
+            events=request.app.state.events,
+        )
+    except ValidationError as error:
+        errors = forms.pydantic_errors(error)
+    except ValidationFailed as error:
+        errors = forms.service_errors(error)
+    else:
+        response = _back(request, risk_id)
+        set_flash(request, response, f"Mitigation “{data.title}” planned.")
+        return response
+    return await _detail(
+        request,
+        web,
+        session,
+        risk_id,
+        mitigation_values=values,
+        mitigation_errors=errors,
+        status=422,
+    )
+
+
+@router.post("/mitigations/{mitigation_id}/update")
+async def update_mitigation(
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("mitigation:update")
+    form = web.form
+    assert form is not None
+    risk_id = forms.text(form, "risk_id")
+    body: dict[str, Any] = {}
+    for name in ("status", "progress", "assignee_id"):
+        if value := forms.text(form, name):
+            body[name] = value
+    if "due_date" in form:
+        body["due_date"] = forms.text(form, "due_date") or None
+    try:
+        data = MitigationUpdate.model_validate(body)
+        await mitigations.update_mitigation(
+            session,
+            context=web.context,
+            mitigation_id=mitigation_id,
+            data=data,
+            events=request.app.state.events,
+        )
+    except ValidationError as error:
+        return _failed(request, risk_id, _first(forms.pydantic_errors(error)))
+    except (ValidationFailed, Conflict) as error:
+        return _failed(request, risk_id, error.detail)
+    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
+    set_flash(request, response, "Mitigation updated.")
+    return response
+
+
+def _first(errors: dict[str, str]) -> str:
+    field, message = next(iter(errors.items()))
+    return message if field == forms.FORM_ERROR else f"{field.replace('_', ' ')}: {message}"
+
+
+@router.post("/mitigations/{mitigation_id}/delete")
+async def delete_mitigation(
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("mitigation:delete")
+    assert web.form is not None
+    await mitigations.delete_mitigation(
+        session,
+        context=web.context,
+        mitigation_id=mitigation_id,
+        events=request.app.state.events,
+    )
+    response = _back(request, forms.text(web.form, "risk_id"))
+    set_flash(request, response, "Mitigation deleted.")
+    return response
+
+
+@router.post("/mitigations/{mitigation_id}/subactions")
+async def add_sub_action(
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("mitigation:update")
+    assert web.form is not None
+    risk_id = forms.text(web.form, "risk_id")
+    try:
+        data = SubActionCreate.model_validate({"title": forms.text(web.form, "title")})
+        await mitigations.add_sub_action(
+            session,
+            context=web.context,
+            mitigation_id=mitigation_id,
+            data=data,
+            events=request.app.state.events,
+        )
+    except ValidationError as error:
+        return _failed(request, risk_id, "Sub-action " + _first(forms.pydantic_errors(error)))
+    except ValidationFailed as error:
+        return _failed(request, risk_id, error.detail)
+    return _back(request, risk_id, f"mitigation-{mitigation_id}")
+
+
+@router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/toggle")
+async def toggle_sub_action(
+    request: Request,
+    mitigation_id: uuid.UUID,
+    sub_id: uuid.UUID,
+    web: FormDep,
+    session: SessionDep,
+) -> Response:
+    web.require("mitigation:update")
+    assert web.form is not None
+    completed = forms.text(web.form, "completed") == "true"
+    await mitigations.update_sub_action(
+        session,
+        context=web.context,
+        mitigation_id=mitigation_id,
+        sub_id=sub_id,
+        data=SubActionUpdate(completed=completed),
+        events=request.app.state.events,
+    )
+    return _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
+
+
+@router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/delete")
+async def delete_sub_action(
+    request: Request,
+    mitigation_id: uuid.UUID,
+    sub_id: uuid.UUID,
+    web: FormDep,
+    session: SessionDep,
+) -> Response:
+    web.require("mitigation:update")
+    assert web.form is not None
+    await mitigations.delete_sub_action(
+        session,
+        context=web.context,
+        mitigation_id=mitigation_id,
+        sub_id=sub_id,
+        events=request.app.state.events,
+    )
+    return _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
