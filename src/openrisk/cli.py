@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,8 @@ from openrisk.config import Settings
 app = typer.Typer(help="OpenRisk: a multi-tenant risk register.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+cache_app = typer.Typer(help="The shared cache (OPENRISK_CACHE_BACKEND).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 console = Console()
 err = Console(stderr=True)
 
@@ -67,18 +70,43 @@ def serve(
     if problem:
         err.print(f"[red]{problem}[/red]")
         raise typer.Exit(1)
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="openrisk-metrics-")
-    uvicorn.run(
-        "openrisk.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    created_metrics_dir = prepare_metrics_dir(settings.workers)
+    try:
+        uvicorn.run(
+            "openrisk.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if created_metrics_dir:
+            shutil.rmtree(created_metrics_dir, ignore_errors=True)
+
+
+def prepare_metrics_dir(workers: int) -> str | None:
+    """Set up PROMETHEUS_MULTIPROC_DIR before any worker imports prometheus_client.
+
+    A directory given in the environment is created if missing and cleared of a previous run's
+    sample files (stale counts would be added to the new ones). Without one, several workers
+    get a fresh temporary directory, returned so that ``serve`` removes it on exit; a single
+    worker then keeps the in-process default registry.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    if workers > 1:
+        created = tempfile.mkdtemp(prefix="openrisk-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+        return created
+    return None
 
 
 @db_app.command("upgrade")
@@ -122,16 +150,72 @@ async def _seed_demo(settings: Settings, password: str) -> bool:
         await database.dispose()
 
 
+async def _seed_bulk(settings: Settings, password: str, risks: int, tenants: int) -> list[str]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from openrisk.core.db.engine import create_database
+    from openrisk.seed.bulk import seed_bulk
+
+    database = create_database(settings, pooled=False)
+    columns = (
+        TextColumn("[bold]seeding risks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("risks", total=risks * tenants)
+            seeded = await seed_bulk(
+                database,
+                risks=risks,
+                tenants=tenants,
+                password=password,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+        return [f"{s.admin_email} (tenant {s.slug}, {s.risks} risks)" for s in seeded]
+    finally:
+        await database.dispose()
+
+
 @app.command("seed")
-def seed() -> None:
-    """Create the demo tenant and login (demo@openrisk.local) unless it exists; print the login."""
+def seed(
+    risks: Annotated[
+        int | None,
+        typer.Option(min=1, max=10_000_000, help="Risks per tenant (bulk data set)."),
+    ] = None,
+    tenants: Annotated[
+        int | None, typer.Option(min=1, max=1_000, help="Tenants to create (bulk data set).")
+    ] = None,
+) -> None:
+    """Without options: create the demo tenant and login (demo@openrisk.local) unless it
+    exists. With --risks/--tenants: generate a large data set (bulk inserts, progress bar)."""
+    import time
+
     from openrisk.seed.demo import DEMO_EMAIL
 
     settings = load_settings()
     password = _demo_password(settings)
-    created = asyncio.run(_seed_demo(settings, password))
-    console.print(("created" if created else "found") + " the demo tenant")
-    console.print(f"demo login: [bold]{DEMO_EMAIL}[/bold] / password: [bold]{password}[/bold]")
+    if risks is None and tenants is None:
+        created = asyncio.run(_seed_demo(settings, password))
+        console.print(("created" if created else "found") + " the demo tenant")
+        console.print(f"demo login: [bold]{DEMO_EMAIL}[/bold] / password: [bold]{password}[/bold]")
+        return
+    started = time.perf_counter()
+    logins = asyncio.run(_seed_bulk(settings, password, risks or 1_000, tenants or 1))
+    elapsed = time.perf_counter() - started
+    total = (risks or 1_000) * (tenants or 1)
+    console.print(f"seeded {total} risks in {len(logins)} tenant(s) in {elapsed:.1f} s")
+    for login in logins:
+        console.print(f"login: [bold]{login}[/bold] / password: [bold]{password}[/bold]")
 
 
 async def _create_admin(settings: Settings, email: str, password: str, tenant: str | None) -> str:
@@ -177,6 +261,206 @@ def create_admin(
         raise typer.Exit(2)
     outcome = asyncio.run(_create_admin(load_settings(), email, password, tenant))
     console.print(f"{outcome} superuser {email}" + (f" (Admin of {tenant})" if tenant else ""))
+
+
+async def _cache_command(settings: Settings, action: str) -> dict[str, object]:
+    from openrisk.core.cache.factory import build_app_caches
+
+    caches = build_app_caches(settings)
+    try:
+        if action == "clear":
+            await caches.shared.clear()
+        return await caches.shared.stats()
+    finally:
+        await caches.shared.close()
+
+
+@cache_app.command("stats")
+def cache_stats() -> None:
+    """Print the backend's statistics (keys, memory, breaker state)."""
+    stats = asyncio.run(_cache_command(load_settings(), "stats"))
+    table = Table("statistic", "value")
+    for name, value in stats.items():
+        table.add_row(name, str(value))
+    console.print(table)
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every OpenRisk key from the cache (other data in the same Redis is kept)."""
+    from openrisk.core.cache import CacheError
+
+    try:
+        stats = asyncio.run(_cache_command(load_settings(), "clear"))
+    except CacheError as error:
+        err.print(f"[red]cache unavailable: {error}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"cleared the {stats.get('backend', 'cache')} cache")
+
+
+LOADTEST_DB_URL = "sqlite+aiosqlite:///./.loadtest/openrisk-loadtest.db"
+
+
+def _perf_database_url(database_url: str | None) -> str:
+    """--database-url, else OPENRISK_DATABASE_URL, else a SQLite file of its own (the load
+    tests add accounts and risks: they should not land in the development database)."""
+    return database_url or os.environ.get("OPENRISK_DATABASE_URL") or LOADTEST_DB_URL
+
+
+PerfDatabase = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Database to seed and serve (default OPENRISK_DATABASE_URL, else "
+        "./.loadtest/openrisk-loadtest.db). A missing PostgreSQL database is created.",
+    ),
+]
+PerfCache = Annotated[str, typer.Option("--cache", help="Cache backend: memory or redis.")]
+PerfWorkers = Annotated[int, typer.Option("--workers", min=1, max=64, help="Server workers.")]
+PerfRedis = Annotated[
+    str | None, typer.Option("--redis-url", help="Redis URL (default OPENRISK_REDIS_URL).")
+]
+PerfOutput = Annotated[Path, typer.Option("--output", help="Directory of the reports.")]
+PerfServerEnv = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server-env",
+        help="Extra OPENRISK_*=value for the server (repeatable), e.g. OPENRISK_POOL_MAX_IDLE=10.",
+    ),
+]
+
+
+def _server_env(pairs: list[str] | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("OPENRISK_"):
+            err.print(f"[red]--server-env takes OPENRISK_NAME=value, got {pair!r}[/red]")
+            raise typer.Exit(2)
+        env[name] = value
+    return env
+
+
+@app.command("loadtest")
+def loadtest(
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="baseline, warm or peak (SPEC §8).")
+    ] = "warm",
+    quick: Annotated[bool, typer.Option("--quick", help="30-second version.")] = False,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Override the length, e.g. 10s, 2m.")
+    ] = None,
+    database_url: PerfDatabase = None,
+    cache: PerfCache = "memory",
+    workers: PerfWorkers = 1,
+    redis_url: PerfRedis = None,
+    output: PerfOutput = Path("reports"),
+    max_p95_ms: Annotated[
+        float | None, typer.Option("--max-p95-ms", help="p95 threshold (default 100).")
+    ] = None,
+    min_hit_rate: Annotated[
+        float | None,
+        typer.Option("--min-hit-rate", help="Cache hit rate threshold, 0..1 (warm: 0.75)."),
+    ] = None,
+    server_env: PerfServerEnv = None,
+) -> None:
+    """Run a Locust scenario against a fresh `openrisk serve` and write
+    reports/loadtest-<scenario>-<timestamp>.{md,json,png}. Exits 1 when a threshold is missed."""
+    from openrisk.perf import loadtest as lt
+    from openrisk.perf.scenarios import SCENARIOS, parse_duration, resolve
+
+    if scenario not in SCENARIOS or cache not in ("memory", "redis"):
+        err.print(f"[red]--scenario is one of {', '.join(SCENARIOS)}; --cache memory|redis[/red]")
+        raise typer.Exit(2)
+    try:
+        seconds = parse_duration(duration) if duration else None
+    except ValueError as error:
+        err.print(f"[red]--duration: {error}[/red]")
+        raise typer.Exit(2) from error
+    settings = load_settings()
+    options = lt.LoadtestOptions(
+        scenario=resolve(
+            scenario,
+            quick=quick,
+            duration_s=seconds,
+            max_p95_ms=max_p95_ms,
+            min_hit_rate=min_hit_rate,
+        ),
+        database_url=_perf_database_url(database_url),
+        cache_backend=cache,
+        redis_url=redis_url or settings.redis_url,
+        workers=workers,
+        output_dir=output,
+        demo_password=_demo_password(settings),
+        command=lt.command_line(sys.argv[1:]),
+        server_env=_server_env(server_env),
+    )
+    try:
+        data = lt.run_loadtest(options, log=console.print, progress=True)
+    except Exception as error:  # the harness failed: not a threshold verdict
+        err.print(f"[red]load test failed to run: {error}[/red]")
+        raise typer.Exit(3) from error
+    table = Table("metric", "value", title=f"loadtest {scenario}")
+    for name, value in lt.summary_rows(data):
+        table.add_row(name, value)
+    for check in data["thresholds"]:
+        verdict = "[green]pass[/green]" if check["passed"] else "[red]FAIL[/red]"
+        table.add_row(f"threshold {check['name']} {check['limit']}", f"{check['shown']} {verdict}")
+    console.print(table)
+    for kind, path in data["files"].items():
+        console.print(f"report ({kind}): {path}")
+    if not data["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench(
+    database_url: PerfDatabase = None,
+    cache: PerfCache = "memory",
+    workers: PerfWorkers = 1,
+    redis_url: PerfRedis = None,
+    output: PerfOutput = Path("reports"),
+    duration: Annotated[
+        str, typer.Option("--duration", help="Load per endpoint and mode, e.g. 10s.")
+    ] = "10s",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="Concurrent connections.")
+    ] = 8,
+    server_env: PerfServerEnv = None,
+) -> None:
+    """Cache off vs on on the same data: list, detail, dashboard (and health as reference);
+    prints the table and writes reports/bench-<timestamp>.{md,json}."""
+    from openrisk.perf import bench as bn
+    from openrisk.perf.scenarios import parse_duration
+
+    if cache not in ("memory", "redis"):
+        err.print("[red]--cache is memory or redis[/red]")
+        raise typer.Exit(2)
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as error:
+        err.print(f"[red]--duration: {error}[/red]")
+        raise typer.Exit(2) from error
+    settings = load_settings()
+    options = bn.BenchOptions(
+        database_url=_perf_database_url(database_url),
+        cache_backend=cache,
+        redis_url=redis_url or settings.redis_url,
+        workers=workers,
+        output_dir=output,
+        duration_s=seconds,
+        concurrency=concurrency,
+        demo_password=_demo_password(settings),
+        command=bn.command_line(sys.argv[1:]),
+        server_env=_server_env(server_env),
+    )
+    try:
+        data = bn.run_bench(options, console=console)
+    except Exception as error:
+        err.print(f"[red]bench failed to run: {error}[/red]")
+        raise typer.Exit(3) from error
+    for kind, path in data["files"].items():
+        console.print(f"report ({kind}): {path}")
 
 
 @app.command("check-config")

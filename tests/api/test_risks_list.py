@@ -81,6 +81,11 @@ async def test_filters(client: httpx.AsyncClient, admin: Account) -> None:
     assert await _ids(client, admin, "q=payroll") == [vendor]
     assert await _ids(client, admin, "q=%25%27%22") == []
     assert set(await _ids(client, admin, "unknown_param=1&cf_nothing=2")) == {ransom, phish, vendor}
+    odd = await new_risk(client, admin, tags=["o'brien %s ?1 $1 \\x"], frameworks=["A'B"])
+    assert await _ids(client, admin, "tag=o%27brien%20%25s%20%3F1%20%241%20%5Cx") == [odd["id"]]
+    assert await _ids(client, admin, "framework=A%27B") == [odd["id"]]
+    assert await _ids(client, admin, "tag=%27%3B%20drop%20table%20risks%3B--") == []
+    await client.delete(f"{RISKS}/{odd['id']}", headers=admin.headers)
     for query, field in (
         ("status=OPEN", "status"),
         ("severity=HUGE", "severity"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,8 +120,9 @@ async def login(
     ip = origin.ip or "unknown"
     await _check_throttle(session, settings=settings, email=email, ip=ip)
     user = await find_user_by_email(session, email=email)
-    # verify_password hashes against a dummy when the user is unknown: equal cost either way
-    valid = verify_password(password, user.password_hash if user else None)
+    # verify_password hashes against a dummy when the user is unknown: equal cost either way.
+    # argon2 releases the GIL: in a thread, its ~25-50 ms no longer stall the other requests.
+    valid = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
     if user is None or not valid or not user.is_active:
         session.add(LoginAttempt(email=email, ip=ip))
         await _audit_login(session, user=user, email=email, origin=origin, outcome="failure")

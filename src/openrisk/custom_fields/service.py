@@ -26,6 +26,7 @@ def _snapshot(field: CustomField) -> dict[str, object]:
 
 
 async def definitions(session: AsyncSession, *, tenant_id: uuid.UUID) -> list[CustomField]:
+    """Every custom field definition of the tenant, by name (forms, validation)."""
     rows = await session.scalars(
         select(CustomField).where(CustomField.tenant_id == tenant_id).order_by(CustomField.name)
     )

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import String, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -83,12 +83,17 @@ async def remove_kind(session: AsyncSession, *, tenant_id: uuid.UUID, kind: str)
 
 
 def matching(tenant_id: uuid.UUID, kind: str, value: Any) -> ColumnElement[bool]:
-    """``risks.id IN (the risks carrying this label)``."""
+    """``risks.id IN (the risks carrying this label)``.
+
+    The label is rendered into the SQL text (escaped by the dialect), not bound: a label's
+    selectivity ranges from a handful of risks to most of them, and PostgreSQL's generic plan
+    for a prepared statement (asyncpg prepares every statement) cannot tell the two apart.
+    """
     return Risk.id.in_(
         select(RiskLabel.risk_id).where(
             RiskLabel.tenant_id == tenant_id,
-            RiskLabel.kind == kind,
-            RiskLabel.value == canonical(value),
+            RiskLabel.kind == bindparam(None, kind, String(), literal_execute=True),
+            RiskLabel.value == bindparam(None, canonical(value), String(), literal_execute=True),
         )
     )
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
-from sqlalchemy.types import Uuid
+from sqlalchemy.types import String, Uuid
 
 from openrisk.risks import labels
 from openrisk.risks.enums import SortField, SortOrder
@@ -102,7 +102,10 @@ def _tsquery(words: Sequence[str]) -> ColumnElement[Any]:
     # every word must match, the last one as a prefix (search-as-you-type)
     # quoted lexemes: nothing in a word can be read as tsquery syntax
     expression = " & ".join([*(f"'{w}'" for w in words[:-1]), f"'{words[-1]}':*"])
-    return func.to_tsquery(literal_column("'english'"), bindparam("tsq", expression, unique=True))
+    # rendered into the SQL text (escaped by the dialect): PostgreSQL's generic plan for a
+    # prepared statement cannot judge how many risks a query matches
+    query = bindparam("tsq", expression, String(), unique=True, literal_execute=True)
+    return func.to_tsquery(literal_column("'english'"), query)
 
 
 def _fts_match(words: Sequence[str]) -> str:

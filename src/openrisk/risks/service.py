@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -202,17 +203,30 @@ async def list_risks(
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[list[RiskRecord], int]:
-    """One page and the total: three queries whatever the page size or the links per risk."""
-    where = queries.conditions(dialect_name(session), tenant_id, filters)
-    total = await count_risks(session, tenant_id=tenant_id, filters=filters)
-    risks = await session.scalars(
-        select(Risk)
-        .where(*where)
-        .order_by(*queries.order_by(sort, order))
-        .offset(offset)
-        .limit(limit)
+    """One page and the total in one statement (the count and each risk's asset ids are
+    subqueries), whatever the page size or the number of links per risk."""
+    dialect = dialect_name(session)
+    where = queries.conditions(dialect, tenant_id, filters)
+    total_column = (
+        count_expression(dialect, tenant_id, filters)
+        .correlate(None)
+        .scalar_subquery()
+        .label("total")
     )
-    return await records(session, list(risks)), int(total or 0)
+    rows = (
+        await session.execute(
+            select(Risk, _asset_ids_column(dialect), total_column)
+            .where(*where)
+            .order_by(*queries.order_by(sort, order))
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        total = int(rows[0][2] or 0)
+    else:  # a page past the end (or nothing matches): count on its own
+        total = await count_risks(session, tenant_id=tenant_id, filters=filters)
+    return [RiskRecord(risk, _parse_asset_ids(ids)) for risk, ids, _ in rows], total
 
 
 async def search_risks(
@@ -226,7 +240,7 @@ async def search_risks(
     page = queries.ranked_page(dialect, tenant_id, words, offset=offset, limit=limit).subquery()
     rows = (
         await session.execute(
-            select(Risk, page.c.rank, page.c.total)
+            select(Risk, page.c.rank, page.c.total, _asset_ids_column(dialect))
             .join(page, page.c.risk_id == Risk.id)
             .where(*queries.live(tenant_id))
             .order_by(page.c.rank.desc(), page.c.risk_id)
@@ -237,8 +251,7 @@ async def search_risks(
     else:  # a page past the end: count on its own
         found = queries.matches(dialect, tenant_id, words).subquery()
         total = int(await session.scalar(select(func.count()).select_from(found)) or 0)
-    records_ = await records(session, [row[0] for row in rows])
-    return [(rec, float(row[1])) for rec, row in zip(records_, rows, strict=True)], total
+    return [(RiskRecord(row[0], _parse_asset_ids(row[3])), float(row[1])) for row in rows], total
 
 
 async def matrix(
@@ -272,13 +285,14 @@ async def matrix(
     return {"cells": cells, "total": sum(counts.values())}
 
 
-async def count_risks(session: AsyncSession, *, tenant_id: uuid.UUID, filters: RiskFilters) -> int:
-    """How many live risks match: from the day roll-up when filtering by status and severity
-    at most (a few hundred rows), else COUNT over the matching risks."""
+def count_expression(dialect: str, tenant_id: uuid.UUID, filters: RiskFilters) -> Any:
+    """SQL for how many live risks match: from the label table when the only filter is one
+    tag/framework/custom value (an index range), from the day roll-up when filtering by
+    status and severity at most (a few hundred rows), else COUNT over the matching risks."""
     label = filters.single_label()
     if label is not None:
         kind, value = label
-        total = await session.scalar(
+        return (
             select(func.count())
             .select_from(RiskLabel)
             .where(
@@ -287,17 +301,43 @@ async def count_risks(session: AsyncSession, *, tenant_id: uuid.UUID, filters: R
                 RiskLabel.value == labels.canonical(value),
             )
         )
-    elif filters.only_status_and_severity():
+    if filters.only_status_and_severity():
         where = [RiskDayCount.tenant_id == tenant_id]
         if filters.status:
             where.append(RiskDayCount.status.in_(filters.status))
         if filters.severity:
             where.append(RiskDayCount.severity.in_(filters.severity))
-        total = await session.scalar(select(func.sum(RiskDayCount.n)).where(*where))
-    else:
-        where = queries.conditions(dialect_name(session), tenant_id, filters)
-        total = await session.scalar(select(func.count()).select_from(Risk).where(*where))
+        return select(func.coalesce(func.sum(RiskDayCount.n), 0)).where(*where)
+    where = queries.conditions(dialect, tenant_id, filters)
+    return select(func.count()).select_from(Risk).where(*where)
+
+
+async def count_risks(session: AsyncSession, *, tenant_id: uuid.UUID, filters: RiskFilters) -> int:
+    total = await session.scalar(count_expression(dialect_name(session), tenant_id, filters))
     return int(total or 0)
+
+
+def _asset_ids_column(dialect: str) -> Any:
+    """The risk's linked asset ids, aggregated in a correlated subquery (no extra round trip)."""
+    if dialect == "postgresql":
+        aggregate: Any = func.array_agg(aggregate_order_by(RiskAsset.asset_id, RiskAsset.asset_id))
+    else:
+        aggregate = func.group_concat(RiskAsset.asset_id)
+    return (
+        select(aggregate)
+        .where(RiskAsset.risk_id == Risk.id)
+        .correlate(Risk)
+        .scalar_subquery()
+        .label("asset_ids")
+    )
+
+
+def _parse_asset_ids(value: Any) -> list[uuid.UUID]:
+    if not value:
+        return []
+    if isinstance(value, str):  # SQLite: comma-separated hex
+        return sorted(uuid.UUID(part) for part in value.split(","))
+    return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in value]
 
 
 async def list_history(
