@@ -298,7 +298,7 @@ def cache_clear() -> None:
     console.print(f"cleared the {stats.get('backend', 'cache')} cache")
 
 
-LOADTEST_DB_URL = "sqlite+aiosqlite:///./.loadtest/openrisk-loadtest.db"
+LOADTEST_DB_URL = "sqlite+aiosqlite:///./reports/.loadtest/openrisk.db"
 
 
 def _perf_database_url(database_url: str | None) -> str:
@@ -312,7 +312,7 @@ PerfDatabase = Annotated[
     typer.Option(
         "--database-url",
         help="Database to seed and serve (default OPENRISK_DATABASE_URL, else "
-        "./.loadtest/openrisk-loadtest.db). A missing PostgreSQL database is created.",
+        "./reports/.loadtest/openrisk.db). A missing PostgreSQL database is created.",
     ),
 ]
 PerfCache = Annotated[str, typer.Option("--cache", help="Cache backend: memory or redis.")]
