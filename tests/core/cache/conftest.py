@@ -138,7 +138,10 @@ def run_id() -> str:
 @pytest.fixture
 async def redis_cache(redis_url: str, run_id: str) -> AsyncIterator[RedisCache]:
     """A RedisCache owning only `openrisk:t:<run_id>...` keys in db 15; emptied afterwards."""
-    cache = RedisCache(redis_url, prefix=f"openrisk:t:{run_id}")
+    # room for 100 concurrent lookups without queueing on the client pool, even on a busy host
+    cache = RedisCache(
+        redis_url, prefix=f"openrisk:t:{run_id}", max_connections=200, pool_timeout=2.0
+    )
     yield cache
     await cache.clear()
     await cache.close()

@@ -23,7 +23,7 @@ def build_cache(
     memory_max_bytes: int = 256 * 1024 * 1024,
     redis_prefix: str = DEFAULT_PREFIX,
     redis_socket_timeout: float = 0.25,
-    redis_max_connections: int = 50,
+    redis_max_connections: int = 100,
 ) -> Cache:
     """A raw backend; wrap it in `ResilientCache` (ResponseCache does) to survive outages.
 
@@ -41,7 +41,8 @@ def build_cache(
                 socket_timeout=redis_socket_timeout,
                 socket_connect_timeout=redis_socket_timeout,
                 max_connections=redis_max_connections,
-                pool_timeout=redis_socket_timeout,
+                # waiting for a free client connection is not a Redis failure: allow longer
+                pool_timeout=max(redis_socket_timeout, 1.0),
             )
         case "none":
             return NullCache()
