@@ -88,7 +88,8 @@ def test_score_is_in_range_with_two_decimals(i: int, p: int, crits: list[str]) -
     exact = Decimal(i * p) * (
         sum((ASSET_FACTORS[c] for c in crits), Decimal(0)) / len(crits) if crits else 1
     )
-    assert abs(score - exact) <= Decimal("0.005")
+    # exact is itself a rounded Decimal quotient (a mean of three factors repeats)
+    assert abs(score - exact) <= Decimal("0.005") + Decimal("1e-20")
 
 
 @given(levels, levels, criticalities)

@@ -7,7 +7,8 @@
    register view, the heatmap, the searches and every risk's detail, as a server that has been
    up for a while would have them cached; it happens before the first /metrics reading.
 4. ``/metrics`` is read, Locust runs in its own process (gevent must not patch this one) with
-   ``--csv`` (per-second history for the chart), then ``/metrics`` is read again.
+   ``--csv --csv-full-history`` (per-second history for the chart and the progress line), then
+   ``/metrics`` is read again.
 5. The report: ``reports/loadtest-<scenario>-<timestamp>.{md,json,png}``.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -75,7 +77,7 @@ def find_locustfile(given: Path | None) -> Path:
     raise HarnessError(
         "no Locust scenarios found (looked for "
         + ", ".join(str(c) for c in candidates if c)
-        + "); run from the repository root or pass --locustfile"
+        + "); run from the repository root (loadtests/ is not part of the installed package)"
     )
 
 
@@ -222,6 +224,7 @@ def run_locust(
         base_url,
         "--csv",
         str(prefix),
+        "--csv-full-history",  # history percentiles over the last 10 s (else: since the start)
         "--only-summary",
         "--loglevel",
         "WARNING",
@@ -278,8 +281,6 @@ def run_locust(
 
 
 def _clean_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k.upper() != "PROMETHEUS_MULTIPROC_DIR"}
 
 

@@ -336,7 +336,7 @@ def bench_markdown(report: dict[str, Any]) -> str:
         f"- Machine: {machine_line(report['machine'])}.",
         f"- Server: `openrisk serve --workers {setup['workers']}` on 127.0.0.1, database "
         f"{setup['database']}, cache {setup['cache_backend']}; load: {setup['concurrency']} "
-        f"concurrent keep-alive connections (httpx.AsyncClient), {fmt(setup['duration_s'])} s per "
+        f"concurrent keep-alive HTTP/1.1 connections, {fmt(setup['duration_s'])} s per "
         "endpoint and mode.",
         f"- Data set: tenant `{report['dataset']['tenant']}`, {report['dataset']['risks']} risks.",
         f"- Started {report['started_at']}. Command: `{report['command']}`",
