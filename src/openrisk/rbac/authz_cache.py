@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.events import DomainEvent
+from openrisk.core.events import DomainEvent, EventBus
 
 NAMESPACE = "authz"
 AUTHZ_EVENT_PREFIX = "authz."
@@ -75,3 +76,22 @@ class AuthzCache:
 
     async def on_event(self, event: DomainEvent) -> None:
         await self.bump()
+
+
+async def publish_authz_change(
+    events: EventBus,
+    *,
+    kind: str,
+    tenant_id: uuid.UUID | None,
+    resource_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None = None,
+) -> None:
+    """Announce a role, membership, token or tenant change: every worker's cache drops it."""
+    await events.publish(
+        DomainEvent(
+            type=f"{AUTHZ_EVENT_PREFIX}{kind}",
+            tenant_id=tenant_id,
+            resource_id=resource_id,
+            actor_id=actor_id,
+        )
+    )

@@ -10,10 +10,10 @@ from fastapi import Depends, status
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import EventsDep, SessionDep
-from openrisk.core.events import DomainEvent
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.rbac import roles
+from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.rbac.catalogue import ALL_PERMISSIONS
 from openrisk.rbac.schemas import PermissionOut, RoleCreate, RoleOut, RolePermissions, RoleUpdate
 
@@ -22,13 +22,12 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 async def _changed(events: EventsDep, context: RequestContext, role_id: uuid.UUID) -> None:
-    await events.publish(
-        DomainEvent(
-            type="authz.role_changed",
-            tenant_id=context.tenant_id,
-            resource_id=role_id,
-            actor_id=context.user_id,
-        )
+    await publish_authz_change(
+        events,
+        kind="role_changed",
+        tenant_id=context.tenant_id,
+        resource_id=role_id,
+        actor_id=context.user_id,
     )
 
 

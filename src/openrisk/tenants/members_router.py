@@ -11,9 +11,9 @@ from fastapi import Depends, status
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import EventsDep, SessionDep
-from openrisk.core.events import DomainEvent
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.tenants import members
 from openrisk.tenants.member_schemas import (
     EffectivePermissionOut,
@@ -32,13 +32,12 @@ def _out(row: members.MemberRow) -> MemberOut:
 
 
 async def _changed(events: EventsDep, context: RequestContext, user_id: uuid.UUID) -> None:
-    await events.publish(
-        DomainEvent(
-            type="authz.membership_changed",
-            tenant_id=context.tenant_id,
-            resource_id=user_id,
-            actor_id=context.user_id,
-        )
+    await publish_authz_change(
+        events,
+        kind="membership_changed",
+        tenant_id=context.tenant_id,
+        resource_id=user_id,
+        actor_id=context.user_id,
     )
 
 

@@ -7,9 +7,9 @@ from fastapi import Depends, status
 from openrisk.auth.deps import PrincipalDep, require_in_path_tenant
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import EventsDep, SessionDep
-from openrisk.core.events import DomainEvent
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.rbac.catalogue import ADMIN
 from openrisk.tenants import service
 from openrisk.tenants.schemas import TenantCreate, TenantOut, TenantStats, TenantUpdate
@@ -69,8 +69,8 @@ async def update_tenant(
         session, context=context, name=body.name, status=body.status, settings=body.settings
     )
     if body.status is not None:  # a suspension must bite on the next request everywhere
-        await events.publish(
-            DomainEvent(type="authz.tenant_status", tenant_id=tenant.id, resource_id=tenant.id)
+        await publish_authz_change(
+            events, kind="tenant_status", tenant_id=tenant.id, resource_id=tenant.id
         )
     return TenantOut.model_validate(tenant)
 
@@ -83,8 +83,8 @@ async def delete_tenant(
 ) -> None:
     """Delete the tenant and everything it owns."""
     await service.delete_tenant(session, context=context)
-    await events.publish(
-        DomainEvent(type="authz.tenant_deleted", tenant_id=context.tenant_id, resource_id=None)
+    await publish_authz_change(
+        events, kind="tenant_deleted", tenant_id=context.tenant_id, resource_id=None
     )
 
 

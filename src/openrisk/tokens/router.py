@@ -10,9 +10,9 @@ from fastapi import Depends, status
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import EventsDep, SessionDep
-from openrisk.core.events import DomainEvent
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.tokens import service
 from openrisk.tokens.schemas import TokenCreate, TokenOut, TokenSecretOut
 
@@ -74,8 +74,8 @@ async def revoke_token(
     events: EventsDep,
 ) -> None:
     await service.revoke_token(session, context=context, token_id=token_id)
-    await events.publish(
-        DomainEvent(type="authz.token_revoked", tenant_id=context.tenant_id, resource_id=token_id)
+    await publish_authz_change(
+        events, kind="token_revoked", tenant_id=context.tenant_id, resource_id=token_id
     )
 
 
@@ -88,7 +88,7 @@ async def rotate_token(
 ) -> TokenSecretOut:
     """Revoke the token and return a new secret with the same grants."""
     new = await service.rotate_token(session, context=context, token_id=token_id)
-    await events.publish(
-        DomainEvent(type="authz.token_revoked", tenant_id=context.tenant_id, resource_id=token_id)
+    await publish_authz_change(
+        events, kind="token_revoked", tenant_id=context.tenant_id, resource_id=token_id
     )
     return _secret_out(new)

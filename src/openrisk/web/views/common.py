@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.events import DomainEvent, EventBus
-from openrisk.rbac.authz_cache import AuthzCache
+from openrisk.rbac.authz_cache import AuthzCache, publish_authz_change
 from openrisk.tenants import members
 from openrisk.web.context import WebContext
 from openrisk.web.rendering import WebRoute
@@ -100,14 +100,12 @@ async def authz_changed(
     request: Request, web: WebContext, kind: str, resource_id: uuid.UUID
 ) -> None:
     """What the API routers publish after a membership, role or token change (SPEC §4 rule 6)."""
-    await publish(
-        request,
-        DomainEvent(
-            type=f"authz.{kind}",
-            tenant_id=web.tenant_id,
-            resource_id=resource_id,
-            actor_id=web.user_id,
-        ),
+    await publish_authz_change(
+        request.app.state.events,
+        kind=kind,
+        tenant_id=web.tenant_id,
+        resource_id=resource_id,
+        actor_id=web.user_id,
     )
 
 
