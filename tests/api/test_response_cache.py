@@ -79,6 +79,34 @@ async def test_a_write_is_visible_on_the_next_read(
     assert (await client.get(RISKS, headers=h)).json()["total"] == 1
 
 
+async def test_a_mitigation_write_refreshes_the_statistics_and_nothing_else(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """SPEC §5: writes invalidate what they change. Of the dashboard, only the statistics
+    report mitigations; the heatmap, timeline and top risks stay cached."""
+    h = admin.in_tenant()
+    risk = await new_risk(client, admin, "Mitigated soon")
+    others = [
+        "/api/v1/dashboard/matrix",
+        "/api/v1/dashboard/timeline",
+        "/api/v1/dashboard/top-risks",
+    ]
+    stats_url = "/api/v1/dashboard/stats"
+    for url in (stats_url, *others):
+        await client.get(url, headers=h)
+    before = (await client.get(stats_url, headers=h)).json()["mitigations"]
+    created = await client.post(
+        f"{RISKS}/{risk['id']}/mitigations",
+        json={"title": "Patch it", "status": "IN_PROGRESS", "progress": 40},
+        headers=h,
+    )
+    assert created.status_code == 201, created.text
+    stats = await client.get(stats_url, headers=h)
+    assert stats.headers["x-cache"] == "MISS"
+    assert stats.json()["mitigations"] != before
+    assert [(await client.get(url, headers=h)).headers["x-cache"] for url in others] == ["HIT"] * 3
+
+
 async def test_asset_criticality_change_refreshes_cached_scores(
     client: httpx.AsyncClient, admin: Account
 ) -> None:

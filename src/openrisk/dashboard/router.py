@@ -1,5 +1,6 @@
-"""Dashboard routes (SPEC §3). Every answer is cached (SPEC §5) and made stale by any write
-to the tenant's risks, assets or mitigations."""
+"""Dashboard routes (SPEC §3). Every answer is cached (SPEC §5) and made stale by the writes
+that change it: any risk or asset write; a mitigation write only for the statistics (the one
+answer reporting mitigations); custom field changes for the top risks (shown in full)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 
 from openrisk.auth.deps import require
 from openrisk.core.cache.http import cached_json, dump
-from openrisk.core.cache.invalidation import DASHBOARD_VIEWS
+from openrisk.core.cache.invalidation import DASHBOARD_STATS, REGISTER_VIEWS, RISK_FIGURES
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
@@ -42,7 +43,7 @@ async def dashboard_stats(
         request,
         tenant_id=context.tenant_id,
         namespace="dashboard:stats",
-        depends_on=DASHBOARD_VIEWS,
+        depends_on=DASHBOARD_STATS,
         compute=compute,
         params={"period": period, "day": _today()},
     )
@@ -59,7 +60,7 @@ async def dashboard_matrix(request: Request, context: Reader, session: SessionDe
         request,
         tenant_id=context.tenant_id,
         namespace="dashboard:matrix",
-        depends_on=DASHBOARD_VIEWS,
+        depends_on=RISK_FIGURES,
         compute=compute,
     )
 
@@ -82,7 +83,7 @@ async def dashboard_timeline(
         request,
         tenant_id=context.tenant_id,
         namespace="dashboard:timeline",
-        depends_on=DASHBOARD_VIEWS,
+        depends_on=RISK_FIGURES,
         compute=compute,
         params={"days": days, "day": _today()},  # the series ends today
     )
@@ -105,7 +106,7 @@ async def dashboard_top_risks(
         request,
         tenant_id=context.tenant_id,
         namespace="dashboard:top_risks",
-        depends_on=DASHBOARD_VIEWS,
+        depends_on=REGISTER_VIEWS,
         compute=compute,
         params={"limit": limit},
     )

@@ -26,8 +26,12 @@ def app_key(app_id: object) -> str:
     return f"app.{app_id}"
 
 
+# Answers showing risks as RiskOut (custom field values, asset links): lists, search, top risks.
 REGISTER_VIEWS = (RISKS, ASSETS, CUSTOM_FIELDS)
-DASHBOARD_VIEWS = (RISKS, ASSETS, MITIGATIONS)
+# Figures computed from risks alone (counts, scores; an asset's rescoring is a risk event too).
+RISK_FIGURES = (RISKS, ASSETS)
+# Dashboard statistics also report mitigation progress; nothing else reads mitigations.
+DASHBOARD_STATS = (RISKS, ASSETS, MITIGATIONS)
 
 
 def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
