@@ -18,6 +18,7 @@ from openrisk.audit.router import router as audit_router
 from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
 from openrisk.core.cache.factory import build_app_caches
+from openrisk.core.cache.hot_path import HotPath, HotPathMiddleware
 from openrisk.core.cache.invalidation import install_invalidation
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
@@ -125,6 +126,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.response_cache = caches.responses
     install_invalidation(app.state.events, caches.responses)
     app.state.authz = AuthzCache(caches.shared if caches.coherent else None)
+    app.state.hot_path = HotPath(
+        caches.responses,
+        authz_generation_key=app.state.authz.generation_key,
+        enabled=settings.cache_hot_path and caches.coherent,
+    )
     app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,
@@ -145,5 +151,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = render_latest()
         return Response(body, media_type=content_type)
 
+    app.add_middleware(HotPathMiddleware, hot_path=app.state.hot_path)  # inside the next one
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     cache_memory_max_entries: int = Field(default=50_000, ge=1)
     cache_memory_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    # Two levels: with a shared backend (redis, custom), answers are also kept in process
+    # memory; the generations are still read from the shared cache on every hit (SPEC §5).
+    cache_local_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # 0: one level
+    cache_local_max_entries: int = Field(default=20_000, ge=1)
+    # Repeated authorised GETs answered from the cache before routing (core/cache/hot_path.py).
+    cache_hot_path: bool = True
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: str = "HS256"

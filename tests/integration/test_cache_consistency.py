@@ -94,6 +94,10 @@ async def test_no_stale_answer_is_ever_observed_across_two_instances(
         await asyncio.gather(*(writer(n) for n in range(4)), *(reader() for _ in range(4)))
     assert stale == []
     assert operations >= 1400
+    # the race went through every level: the hot path and the process-memory copies answered
+    assert all(app.state.hot_path.hits > 0 for app in two_apps)
+    local_hits = [(await app.state.response_cache.local.stats())["hits"] for app in two_apps]
+    assert all(hits > 0 for hits in local_hits), local_hits
 
 
 def _errors(backend: str = "redis") -> float:

@@ -7,19 +7,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.service import get_active_user
+from openrisk.core.cache.hot_path import Authorization, vouch
 from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.deps import CodecDep, SessionDep
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.core.logging import request_id_var
-from openrisk.core.security import InvalidToken, TokenCodec, sha256_hex
+from openrisk.core.security import AccessClaims, InvalidToken, TokenCodec, sha256_hex
 from openrisk.rbac.authz_cache import AuthzCache
 from openrisk.rbac.service import ResolvedMembership, resolve_membership
 from openrisk.tokens.service import (
@@ -37,6 +38,7 @@ BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
 TenantHeader = Annotated[str | None, Header(alias="X-Tenant-ID", max_length=80)]
 
 _last_touch: dict[uuid.UUID, float] = {}
+Generation = int | Literal["read"] | None
 
 
 def request_origin(request: Request) -> RequestOrigin:
@@ -47,16 +49,20 @@ def request_origin(request: Request) -> RequestOrigin:
     )
 
 
-def _decode_jwt(token: str, codec: TokenCodec) -> uuid.UUID:
+def _decode_jwt(token: str, codec: TokenCodec) -> AccessClaims:
     try:
-        return codec.decode_access(token).user_id
+        return codec.decode_access(token)
     except InvalidToken as error:
         raise Unauthorized("Invalid or expired token") from error
 
 
-async def _token_identity(session: AsyncSession, authz: AuthzCache, secret: str) -> TokenIdentity:
+async def _token_identity(
+    session: AsyncSession, authz: AuthzCache, secret: str, generation: Generation = "read"
+) -> TokenIdentity:
     identity = await authz.get_or_load(
-        ("token", sha256_hex(secret)), lambda: find_active_token(session, secret=secret)
+        ("token", sha256_hex(secret)),
+        lambda: find_active_token(session, secret=secret),
+        generation=generation,
     )
     if identity is None or (identity.expires_at and identity.expires_at <= datetime.now(UTC)):
         raise Unauthorized("Invalid, expired or revoked API token")
@@ -72,12 +78,18 @@ async def _touch_token(session: AsyncSession, token_id: uuid.UUID) -> None:
 
 
 async def _resolve_api_token(
-    session: AsyncSession, authz: AuthzCache, secret: str, tenant_ref: str | None
+    session: AsyncSession,
+    authz: AuthzCache,
+    generation: Generation,
+    secret: str,
+    tenant_ref: str | None,
 ) -> tuple[ResolvedMembership, uuid.UUID]:
     """Rule 7: the token's grants narrowed by its user's current role, in its own tenant only."""
-    identity = await _token_identity(session, authz, secret)
+    identity = await _token_identity(session, authz, secret, generation)
     try:
-        membership = await _membership(session, authz, identity.user_id, str(identity.tenant_id))
+        membership = await _membership(
+            session, authz, generation, identity.user_id, str(identity.tenant_id)
+        )
     except NotFound as error:
         raise Unauthorized("The API token's user is no longer a member of its tenant") from error
     if tenant_ref and tenant_ref not in (str(membership.tenant_id), membership.tenant_slug):
@@ -88,11 +100,16 @@ async def _resolve_api_token(
 
 
 async def _membership(
-    session: AsyncSession, authz: AuthzCache, user_id: uuid.UUID, tenant_ref: str | None
+    session: AsyncSession,
+    authz: AuthzCache,
+    generation: Generation,
+    user_id: uuid.UUID,
+    tenant_ref: str | None,
 ) -> ResolvedMembership:
     return await authz.get_or_load(
         ("member", user_id, tenant_ref),
         lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
+        generation=generation,
     )
 
 
@@ -109,15 +126,21 @@ async def resolve_context(
     if not bearer:
         raise Unauthorized("Not authenticated")
     authz: AuthzCache = request.app.state.authz
-    token_id = None
+    generation = await authz.generation()  # one read: everything below is of this generation
+    token_id, claims = None, None
     if is_api_token(bearer):
-        membership, token_id = await _resolve_api_token(session, authz, bearer, tenant_ref)
+        membership, token_id = await _resolve_api_token(
+            session, authz, generation, bearer, tenant_ref
+        )
     else:
-        user_id = _decode_jwt(bearer, codec)
-        membership = await _membership(session, authz, user_id, tenant_ref)
+        claims = _decode_jwt(bearer, codec)
+        membership = await _membership(session, authz, generation, claims.user_id, tenant_ref)
     context = membership.context(
         token_id=token_id, origin=request_origin(request), allow_suspended=allow_suspended
     )
+    if claims is not None and generation is not None and not allow_suspended:
+        valid_until = min(claims.expires_at.timestamp(), time.time() + authz.ttl_s)
+        vouch(request.scope, Authorization(generation=generation, valid_until=valid_until))
     await bind_session_to_tenant(session, context.tenant_id)
     request.state.context = context
     return context
@@ -185,7 +208,7 @@ async def get_principal(
         identity = await _token_identity(session, request.app.state.authz, bearer)
         user_id, token_id = identity.user_id, identity.token_id
     else:
-        user_id = _decode_jwt(bearer, codec)
+        user_id = _decode_jwt(bearer, codec).user_id
     user = await get_active_user(session, user_id=user_id)
     return Principal(
         user_id=user.id, email=user.email, is_superuser=user.is_superuser, token_id=token_id

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
@@ -34,7 +34,7 @@ class AuthzCache:
         self._generations = GenerationStore(shared) if shared is not None else None
         self._generation_key = GenerationStore.key(None, NAMESPACE)
         self._max_entries = max_entries
-        self._ttl_s = ttl_s
+        self.ttl_s = ttl_s
         self._entries: OrderedDict[tuple[Any, ...], tuple[float, object]] = OrderedDict()
 
     async def generation(self) -> int | None:
@@ -49,8 +49,25 @@ class AuthzCache:
         except (CacheError, ValueError):
             return None
 
-    async def get_or_load(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
-        generation = await self.generation()
+    @property
+    def generation_key(self) -> str:
+        """The shared-cache key holding the generation (the hot path reads it with others)."""
+        return self._generation_key
+
+    async def get_or_load(
+        self,
+        key: tuple[Any, ...],
+        load: Callable[[], Awaitable[T]],
+        *,
+        generation: int | Literal["read"] | None = "read",
+    ) -> T:
+        """The cached value of `key` at the current generation, else `load()`'s.
+
+        A request doing several lookups reads the generation once and passes it in; then
+        everything it resolves belongs to that one generation.
+        """
+        if generation == "read":
+            generation = await self.generation()
         if generation is None:
             return await load()
         full_key = (generation, *key)
@@ -60,7 +77,7 @@ class AuthzCache:
             self._entries.move_to_end(full_key)
             return entry[1]  # type: ignore[return-value]
         value = await load()
-        self._entries[full_key] = (now + self._ttl_s, value)
+        self._entries[full_key] = (now + self.ttl_s, value)
         if len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
         return value

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from openrisk import __version__
 from openrisk.auth.deps import SuperuserDep
 from openrisk.core.cache import Cache, CacheError, ResponseCache
+from openrisk.core.cache.hot_path import HotPath
 from openrisk.core.deps import DatabaseDep
 from openrisk.core.errors import ServiceUnavailable
 from openrisk.core.routing import api_router
@@ -65,7 +66,8 @@ async def pool(_: SuperuserDep, database: DatabaseDep) -> PoolStatsOut:
 async def cache_stats(_: SuperuserDep, request: Request) -> CacheStatsOut:
     """Backend, hit/miss counts of this process and the backend's key count (operators only)."""
     responses: ResponseCache = request.app.state.response_cache
-    return CacheStatsOut(stats=await responses.stats())
+    hot_path: HotPath = request.app.state.hot_path
+    return CacheStatsOut(stats={**await responses.stats(), "hot_path": hot_path.stats()})
 
 
 @router.post("/system/cache/invalidate")

@@ -28,7 +28,7 @@ from openrisk.core.cache import (
     tenant_key,
     ttls_from_env,
 )
-from openrisk.core.cache.response import ttl_setting_name
+from openrisk.core.cache.response import Lookup, ttl_setting_name
 
 # --- keys -----------------------------------------------------------------------------------
 
@@ -133,13 +133,20 @@ class Source:
         return snapshot
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis+local", marks=pytest.mark.redis),  # the two-level option
+    ]
+)
 def response_cache(request: pytest.FixtureRequest) -> ResponseCache:
     # Synchronous on purpose: it pulls the async redis_cache fixture via getfixturevalue.
     backend: Cache = (
         MemoryCache() if request.param == "memory" else request.getfixturevalue("redis_cache")
     )
-    return ResponseCache(backend)
+    local = MemoryCache() if request.param.endswith("+local") else None
+    return ResponseCache(backend, local=local)
 
 
 @pytest.fixture
@@ -475,3 +482,84 @@ async def test_outage_bypasses_and_deferred_invalidation_lands_before_caching_re
     recovered = await lookup(cache, "t1", source)
     assert (recovered.status, recovered.body) == ("MISS", b"new")  # never the old entry
     assert (await cache.stats())["pending_invalidations"] == 0
+
+
+# --- two levels and the hot path's lookup ---------------------------------------------------
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def shared_backend(request: pytest.FixtureRequest) -> Cache:
+    if request.param == "memory":
+        return MemoryCache()
+    backend: Cache = request.getfixturevalue("redis_cache")
+    return backend
+
+
+async def test_two_processes_with_local_copies_never_serve_an_answer_made_stale_elsewhere(
+    shared_backend: Cache, tenant: str
+) -> None:
+    """Two processes' response caches share one backend; each also keeps answers in its own
+    memory. A write invalidated through one is seen by the other's very next read."""
+    one = ResponseCache(shared_backend, local=MemoryCache())
+    two = ResponseCache(shared_backend, local=MemoryCache())
+    source = Source(b"v1")
+    assert (await lookup(one, tenant, source)).status == "MISS"
+    assert (await lookup(two, tenant, source)).status == "HIT"  # from the shared level
+    assert (await lookup(two, tenant, source)).status == "HIT"  # from its own memory
+    assert source.calls == 1
+    source.body = b"v2"
+    await one.invalidate(tenant, "risk")
+    after = await lookup(two, tenant, source)
+    assert (after.status, after.body) == ("MISS", b"v2")
+    assert (await lookup(one, tenant, source)).body == b"v2"
+
+
+async def test_a_local_copy_saves_the_shared_read_of_the_body(tenant: str) -> None:
+    shared = MemoryCache()
+    cache = ResponseCache(shared, local=MemoryCache())
+    source = Source(b"body")
+    await lookup(cache, tenant, source)
+    reads_before = (await shared.stats())["hits"]
+    for _ in range(5):
+        assert (await lookup(cache, tenant, source)).status == "HIT"
+    assert (await shared.stats())["hits"] == reads_before + 5  # generations only, never values
+
+
+def built(tenant_id: str, *, parts: Sequence[str] = ("p1",)) -> Lookup:
+    return Lookup.build(
+        tenant_id=tenant_id, namespace="risk:list", key_parts=parts, depends_on=("risk",)
+    )
+
+
+async def test_peek_answers_stored_answers_only_while_the_guards_hold(
+    response_cache: ResponseCache, tenant: str
+) -> None:
+    guard = GenerationStore.key(None, f"{tenant}-authz")
+    guard_generation = (await response_cache.generations.current(None, [f"{tenant}-authz"]))[
+        f"{tenant}-authz"
+    ]
+    guards = {guard: guard_generation}
+    assert await response_cache.peek(built(tenant), guards=guards) is None  # nothing stored
+    stored = await response_cache.answer(built(tenant), Source(b"stored").compute)
+    seen = await response_cache.peek(built(tenant), guards=guards)
+    assert seen is not None
+    assert (seen.status, seen.body, seen.etag) == ("HIT", b"stored", stored.etag)
+    assert await response_cache.peek(built(tenant, parts=("p2",)), guards=guards) is None
+    await response_cache.generations.bump(None, f"{tenant}-authz")
+    assert await response_cache.peek(built(tenant), guards=guards) is None
+    fresh = {guard: guard_generation + 1}
+    assert await response_cache.peek(built(tenant), guards=fresh) is not None
+    await response_cache.invalidate(tenant, "risk")
+    assert await response_cache.peek(built(tenant), guards=fresh) is None
+
+
+async def test_peek_never_answers_while_the_cache_is_down_or_an_invalidation_is_pending() -> None:
+    flaky = FlakyCache()
+    cache = ResponseCache(ResilientCache(flaky, failure_threshold=1, reset_after_s=60))
+    await cache.answer(built("t1"), Source(b"old").compute)
+    assert await cache.peek(built("t1"), guards={}) is not None
+    flaky.broken = True
+    await cache.invalidate("t1", "risk")  # deferred
+    assert await cache.peek(built("t1"), guards={}) is None
+    flaky.broken = False
+    assert await cache.peek(built("t1"), guards={}) is None  # breaker open, bump still pending

@@ -83,6 +83,17 @@ def _import_class(dotted_path: str) -> type:
     return cls
 
 
+def _local_layer(settings: Settings) -> MemoryCache | None:
+    """Process memory in front of a shared backend; pointless for memory, wrong for none."""
+    if settings.cache_backend.strip().lower() in ("memory", "none"):
+        return None
+    if settings.cache_local_max_bytes <= 0:
+        return None
+    return MemoryCache(
+        max_entries=settings.cache_local_max_entries, max_bytes=settings.cache_local_max_bytes
+    )
+
+
 @dataclass(frozen=True)
 class AppCaches:
     """The shared cache behind its circuit breaker, and the response cache built on it."""
@@ -100,7 +111,9 @@ def build_app_caches(settings: Settings) -> AppCaches:
         memory_max_bytes=settings.cache_memory_max_bytes,
     )
     shared = ResilientCache(raw, backend_name=settings.cache_backend.split(":")[-1].lower())
-    responses = ResponseCache(shared, enabled=settings.cache_enabled, ttls=ttls_from_env())
+    responses = ResponseCache(
+        shared, enabled=settings.cache_enabled, ttls=ttls_from_env(), local=_local_layer(settings)
+    )
     return AppCaches(
         shared=shared, responses=responses, coherent=settings.cache_backend.strip() != "none"
     )

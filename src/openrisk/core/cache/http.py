@@ -2,7 +2,8 @@
 
 A route hands over the parameters that shape its answer and a function that computes the
 serialised body; a hit returns the stored bytes without touching the database, the ORM or
-the response models.
+the response models. The same request again is then answered by the hot path
+(`core.cache.hot_path`) before routing, as long as the caller's authorization holds.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from fastapi import Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from openrisk.core.cache.hot_path import HotPath
 from openrisk.core.cache.keys import params_digest
-from openrisk.core.cache.response import ResponseCache
+from openrisk.core.cache.response import Lookup, ResponseCache
 from openrisk.core.context import RequestContext
 
 JSON = "application/json"
@@ -41,13 +43,16 @@ async def cached_json(
     variant: str = "all",
 ) -> Response:
     cache: ResponseCache = request.app.state.response_cache
-    answer = await cache.get_or_compute(
+    lookup = Lookup.build(
         tenant_id=str(tenant_id) if tenant_id else None,
         namespace=namespace,
         key_parts=(variant, params_digest(params or {}, {})),
         depends_on=depends_on,
-        compute=compute,
     )
+    answer = await cache.answer(lookup, compute)
+    if answer.status != "BYPASS":
+        hot_path: HotPath = request.app.state.hot_path
+        hot_path.remember(request.scope, lookup)
     if answer.not_modified(request.headers.get("if-none-match")):
         return Response(status_code=304, headers=answer.headers)
     return Response(answer.body, media_type=JSON, headers=answer.headers)

@@ -19,6 +19,16 @@ for that result. (The key includes the generations, so a reader that already saw
 generation never joins an older computation.) Optionally (`lock_wait_s`) also across
 processes, with a short lock in the shared cache.
 
+Two levels (`local`): with a shared backend (Redis), answers are also kept in this process's
+memory under the same versioned key. That is coherent without any message: a versioned key
+only ever names answers computed at those generations, and the generations themselves are
+always read from the shared cache, so a hit from process memory is exactly as fresh as one
+from Redis; it only saves moving the body. (Coherence through pub/sub messages instead would
+let a worker serve an old answer until the message arrives, breaking read-your-writes.)
+
+`peek` is the hot path's lookup (`core.cache.hot_path`): it answers hits only, reading the
+generations and any guard generations (the caller's authorization) in one `get_many`.
+
 A cache failure never fails a request: it yields status BYPASS (computed, not cached).
 """
 
@@ -32,11 +42,12 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from openrisk.core.cache.base import Cache, CacheUnavailable
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.cache.keys import PREFIX, scoped_key
+from openrisk.core.cache.keys import PREFIX, escape_part, scoped_key
+from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
 from openrisk.core.cache.resilient import ResilientCache
 
@@ -66,6 +77,9 @@ _LOCK_POLL_S = 0.02
 _MAGIC = b"orc1"
 _ETAG_HEX_LEN = 32
 _HEADER_LEN = len(_MAGIC) + _ETAG_HEX_LEN
+# Process-memory copies live at most this long, so an answer changed outside any domain
+# event (an operator's SQL) outlives its TTL in the shared cache by at most a minute.
+LOCAL_TTL_MAX_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,44 @@ class CachedAnswer:
 
     def not_modified(self, if_none_match: str | None) -> bool:
         return etag_matches(if_none_match, self.etag)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Where one answer lives: its key without the generations, and the generations it needs.
+
+    The key is `<scoped key of namespace>:g<generation>.<generation>...:<parts>`, the
+    generations (hex) in the order of `names` (the sorted dependency namespaces).
+    """
+
+    tenant_id: str | None
+    namespace: str
+    names: tuple[str, ...]
+    generation_keys: tuple[str, ...]
+    head: str
+    tail: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tenant_id: str | None,
+        namespace: str,
+        key_parts: Sequence[str],
+        depends_on: Sequence[str],
+    ) -> Lookup:
+        names = tuple(sorted(set(depends_on)))
+        return cls(
+            tenant_id=tenant_id,
+            namespace=namespace,
+            names=names,
+            generation_keys=tuple(GenerationStore.key(tenant_id, name) for name in names),
+            head=scoped_key(tenant_id, namespace) + ":g",
+            tail="".join(":" + escape_part(part) for part in key_parts),
+        )
+
+    def key(self, generations: Sequence[int]) -> str:
+        return self.head + ".".join(f"{generation:x}" for generation in generations) + self.tail
 
 
 def compute_etag(body: bytes) -> str:
@@ -123,7 +175,8 @@ class ResponseCache:
     per-namespace defaults of `DEFAULT_TTLS`; a TTL of 0 turns caching off for a namespace.
     `lock_wait_s > 0` adds single flight across processes sharing the cache: the first
     process to miss takes a short lock (set-if-absent), the others poll for its answer for
-    up to `lock_wait_s` seconds and then compute themselves.
+    up to `lock_wait_s` seconds and then compute themselves. `local` keeps a copy of answers
+    in this process's memory (the two-level option; see the module docstring).
     """
 
     def __init__(
@@ -134,8 +187,10 @@ class ResponseCache:
         ttls: Mapping[str, int] | None = None,
         default_ttl: int = DEFAULT_TTL,
         lock_wait_s: float = 0.0,
+        local: MemoryCache | None = None,
     ) -> None:
         self.cache = cache if isinstance(cache, ResilientCache) else ResilientCache(cache)
+        self.local = local
         self.enabled = enabled
         self.generations = GenerationStore(self.cache)
         self.default_ttl = default_ttl
@@ -144,6 +199,7 @@ class ResponseCache:
         self._in_flight: dict[str, asyncio.Future[CachedAnswer]] = {}
         self._pending_bumps: set[tuple[str | None, str]] = set()
         self._results: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._counters: dict[tuple[str, str], Any] = {}
 
     def ttl_for(self, namespace: str) -> int:
         return self._ttls.get(namespace, self.default_ttl)
@@ -163,19 +219,56 @@ class ResponseCache:
         `tenant_id=None` means a global (not tenant-scoped) answer. Exceptions raised by
         `compute` propagate and nothing is stored.
         """
+        lookup = Lookup.build(
+            tenant_id=tenant_id, namespace=namespace, key_parts=key_parts, depends_on=depends_on
+        )
+        return await self.answer(lookup, compute, ttl=ttl)
+
+    async def answer(
+        self, lookup: Lookup, compute: Compute, *, ttl: int | None = None
+    ) -> CachedAnswer:
+        """`get_or_compute` for an already built `Lookup`."""
+        namespace = lookup.namespace
         ttl = self.ttl_for(namespace) if ttl is None else ttl
         if not self.enabled or ttl <= 0:
             return await self._bypass(namespace, compute)
         try:
-            key = await self._versioned_key(tenant_id, namespace, key_parts, depends_on)
+            key = await self._versioned_key(lookup)
         except CacheUnavailable:
             return await self._bypass(namespace, compute)
-        stored = _unpack(await self.cache.get(key))
+        stored = _unpack(await self._read(key, ttl))
         if stored is not None:
             self._record(namespace, "hit")
             return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
         self._record(namespace, "miss")
         return await self._single_flight(key, lambda: self._produce(key, compute, ttl))
+
+    async def peek(self, lookup: Lookup, *, guards: Mapping[str, int]) -> CachedAnswer | None:
+        """The stored answer if there is one and every guard key still holds its generation.
+
+        One `get_many` reads the guards and the answer's generations together; a miss, a
+        changed guard, a missing generation or an unavailable cache all answer None (the
+        caller then takes the full path, which seeds, computes and counts the miss).
+        """
+        if not self.enabled or self._pending_bumps:
+            return None
+        keys = [*guards, *lookup.generation_keys]
+        try:
+            raw_values = await self.cache.get_many(keys)
+        except CacheUnavailable:
+            return None
+        generations = [_generation(raw) for raw in raw_values]
+        for expected, found in zip(guards.values(), generations, strict=False):
+            if found != expected:
+                return None
+        own = [generation for generation in generations[len(guards) :] if generation is not None]
+        if len(own) != len(lookup.names):
+            return None
+        stored = _unpack(await self._read(lookup.key(own), self.ttl_for(lookup.namespace)))
+        if stored is None:
+            return None
+        self._record(lookup.namespace, "hit")
+        return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
 
     async def invalidate(self, tenant_id: str | None, *namespaces: str) -> None:
         """Bump the generations of `namespaces`; call after the write has committed.
@@ -203,20 +296,30 @@ class ResponseCache:
             "namespaces": {name: dict(counts) for name, counts in sorted(self._results.items())},
             "in_flight": len(self._in_flight),
             "pending_invalidations": len(self._pending_bumps),
+            "local": await self.local.stats() if self.local is not None else None,
             "backend": await self.cache.stats(),
         }
 
-    async def _versioned_key(
-        self,
-        tenant_id: str | None,
-        namespace: str,
-        key_parts: Sequence[str],
-        depends_on: Sequence[str],
-    ) -> str:
+    async def _versioned_key(self, lookup: Lookup) -> str:
         await self._apply_pending_bumps()
-        generations = await self.generations.current(tenant_id, depends_on)
-        generation_part = "g" + ".".join(f"{generations[name]:x}" for name in sorted(generations))
-        return scoped_key(tenant_id, namespace, generation_part, *key_parts)
+        generations = await self.generations.current(lookup.tenant_id, lookup.names)
+        return lookup.key([generations[name] for name in lookup.names])
+
+    async def _read(self, key: str, ttl: int) -> bytes | None:
+        """From process memory, else from the shared cache (then kept in process memory)."""
+        if self.local is None:
+            return await self.cache.get(key)
+        raw = await self.local.get(key)
+        if raw is None:
+            raw = await self.cache.get(key)
+            if raw is not None:
+                await self.local.set(key, raw, min(ttl, LOCAL_TTL_MAX_S))
+        return raw
+
+    async def _write(self, key: str, raw: bytes, ttl: int) -> None:
+        await self.cache.set(key, raw, ttl)
+        if self.local is not None:
+            await self.local.set(key, raw, min(ttl, LOCAL_TTL_MAX_S))
 
     async def _apply_pending_bumps(self) -> None:
         by_tenant: defaultdict[str | None, list[str]] = defaultdict(list)
@@ -256,7 +359,7 @@ class ResponseCache:
     async def _compute_and_store(self, key: str, compute: Compute, ttl: int) -> CachedAnswer:
         body = await compute()
         etag_hex = _etag_hex(body)
-        await self.cache.set(key, _MAGIC + etag_hex.encode() + body, ttl)
+        await self._write(key, _MAGIC + etag_hex.encode() + body, ttl)
         return CachedAnswer(body=body, etag=f'"{etag_hex}"', status="MISS")
 
     async def _single_flight(
@@ -292,7 +395,11 @@ class ResponseCache:
 
     def _record(self, namespace: str, result: Literal["hit", "miss"]) -> None:
         self._results[namespace][result] += 1
-        CACHE_REQUESTS.labels(namespace=namespace_label(namespace), result=result).inc()
+        counter = self._counters.get((namespace, result))
+        if counter is None:  # resolving the labelled child costs more than the increment
+            counter = CACHE_REQUESTS.labels(namespace=namespace_label(namespace), result=result)
+            self._counters[namespace, result] = counter
+        counter.inc()
 
 
 def _leader_gave_up(leader: asyncio.Future[CachedAnswer]) -> bool:
@@ -303,6 +410,15 @@ def _leader_gave_up(leader: asyncio.Future[CachedAnswer]) -> bool:
 
 def _etag_hex(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=_ETAG_HEX_LEN // 2).hexdigest()
+
+
+def _generation(raw: bytes | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
 
 
 def _unpack(raw: bytes | None) -> tuple[bytes, str] | None:

@@ -1,0 +1,179 @@
+"""The hot path (core/cache/hot_path.py): a repeated authorised GET is answered from the cache
+before routing - with exactly the full path's answer, and never when the full path would
+answer differently (a write, an authorization change, another caller, an expired token)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from openrisk.core.cache.hot_path import HotPath
+from openrisk.rbac.catalogue import VIEWER
+from tests.api.test_risks_helpers import RISKS, member, new_risk
+from tests.conftest import Account, register
+
+COMPARED_HEADERS = ("content-type", "content-length", "etag", "x-cache")
+
+
+def hot_path(app: FastAPI) -> HotPath:
+    found: HotPath = app.state.hot_path
+    return found
+
+
+@contextmanager
+def counts_hot_path_answers(app: FastAPI) -> Iterator[list[int]]:
+    """Yields a one-item list holding, once the block ends, the hot path's answers in it."""
+    before = hot_path(app).hits
+    counted = [0]
+    yield counted
+    counted[0] = hot_path(app).hits - before
+
+
+def requests_total(route: str, status: str) -> float:
+    labels = {"method": "GET", "route": route, "status": status}
+    return REGISTRY.get_sample_value("openrisk_http_requests_total", labels) or 0.0
+
+
+async def test_a_repeated_get_gets_exactly_the_full_paths_answer(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin)
+    url, h = f"{RISKS}/{risk['id']}", admin.in_tenant()
+    first = await client.get(url, headers=h)
+    assert first.headers["x-cache"] == "MISS"
+    hot_path(app).enabled = False
+    try:
+        full_path_hit = await client.get(url, headers=h)
+    finally:
+        hot_path(app).enabled = True
+    with counts_hot_path_answers(app) as answered:
+        hot = await client.get(url, headers=h)
+    assert answered == [1]
+    assert hot.status_code == full_path_hit.status_code == 200
+    assert hot.content == full_path_hit.content == first.content
+    for name in COMPARED_HEADERS:
+        assert hot.headers[name] == full_path_hit.headers[name], name
+    assert hot.headers["x-request-id"]
+
+
+async def test_if_none_match_gets_304_on_the_hot_path(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin)
+    url, h = f"{RISKS}/{risk['id']}", admin.in_tenant()
+    etag = (await client.get(url, headers=h)).headers["etag"]
+    with counts_hot_path_answers(app) as answered:
+        revalidated = await client.get(url, headers={**h, "If-None-Match": etag})
+        changed = await client.get(url, headers={**h, "If-None-Match": '"other"'})
+    assert answered == [2]
+    assert revalidated.status_code == 304 and revalidated.content == b""
+    assert revalidated.headers["etag"] == etag and revalidated.headers["x-cache"] == "HIT"
+    assert changed.status_code == 200 and changed.json()["id"] == risk["id"]
+
+
+async def test_a_write_is_seen_by_the_next_read(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin, title="Before")
+    url, h = f"{RISKS}/{risk['id']}", admin.in_tenant()
+    listed = f"{RISKS}?sort=title"
+    for _ in range(2):
+        await client.get(url, headers=h)
+        await client.get(listed, headers=h)
+    patched = await client.patch(url, json={"title": "After"}, headers={**h, "If-Match": '"1"'})
+    assert patched.status_code == 200, patched.text
+    detail = await client.get(url, headers=h)
+    assert (detail.json()["title"], detail.headers["x-cache"]) == ("After", "MISS")
+    titles = [item["title"] for item in (await client.get(listed, headers=h)).json()["items"]]
+    assert "After" in titles and "Before" not in titles
+
+
+async def test_a_removed_member_is_refused_on_the_next_request(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    viewer = await member(app, client, admin, VIEWER)
+    risk = await new_risk(client, admin)
+    url = f"{RISKS}/{risk['id']}"
+    with counts_hot_path_answers(app) as answered:
+        for _ in range(3):
+            assert (await client.get(url, headers=viewer.in_tenant())).status_code == 200
+    assert answered[0] >= 1
+    removed = await client.delete(f"/api/v1/members/{viewer.user_id}", headers=admin.in_tenant())
+    assert removed.status_code == 204, removed.text
+    refused = await client.get(url, headers=viewer.in_tenant())
+    assert refused.status_code in (403, 404)
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_same_url_with_other_credentials_or_tenant_is_decided_afresh(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin)
+    url = f"{RISKS}/{risk['id']}"
+    for _ in range(2):
+        assert (await client.get(url, headers=admin.in_tenant())).status_code == 200
+    stranger = await register(client, tenant_name="Elsewhere")
+    assert (await client.get(url, headers=stranger.in_tenant())).status_code == 404
+    branch = await client.post("/api/v1/tenants", json={"name": "Branch"}, headers=admin.headers)
+    assert branch.status_code == 201, branch.text
+    in_branch = admin.in_tenant(branch.json()["id"])
+    assert (await client.get(url, headers=in_branch)).status_code == 404
+
+
+async def test_an_expired_token_is_refused_even_for_a_remembered_request(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    codec = app.state.codec
+    ttl = codec.access_ttl
+    codec.access_ttl = timedelta(seconds=1)
+    try:
+        account = await register(client)
+    finally:
+        codec.access_ttl = ttl
+    risk = await new_risk(client, account)
+    url = f"{RISKS}/{risk['id']}"
+    await client.get(url, headers=account.in_tenant())
+    assert (await client.get(url, headers=account.in_tenant())).headers["x-cache"] == "HIT"
+    await asyncio.sleep(1.1)
+    assert (await client.get(url, headers=account.in_tenant())).status_code == 401
+
+
+async def test_api_token_requests_take_the_full_path_and_are_recorded(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin)
+    created = await client.post(
+        "/api/v1/tokens", json={"name": "reader"}, headers=admin.in_tenant()
+    )
+    assert created.status_code == 201, created.text
+    token = {"Authorization": f"Bearer {created.json()['token']}"}
+    url = f"{RISKS}/{risk['id']}"
+    with counts_hot_path_answers(app) as answered:
+        statuses = [(await client.get(url, headers=token)).headers["x-cache"] for _ in range(3)]
+    assert answered == [0]
+    assert statuses[1:] == ["HIT", "HIT"]  # still cached, through the full path
+    listed = (await client.get("/api/v1/tokens", headers=admin.in_tenant())).json()
+    [reader] = [t for t in listed["items"] if t["id"] == created.json()["id"]]
+    assert reader["last_used_at"] is not None
+
+
+async def test_hot_path_answers_are_counted_under_their_route_template(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin)
+    url, h = f"{RISKS}/{risk['id']}", admin.in_tenant()
+    await client.get(url, headers=h)
+    route = "/api/v1/risks/{risk_id}"
+    before = requests_total(route, "200")
+    with counts_hot_path_answers(app) as answered:
+        await client.get(url, headers=h)
+    assert answered == [1]
+    assert requests_total(route, "200") == before + 1
+    assert requests_total(f"{RISKS}/{uuid.UUID(risk['id'])}", "200") == 0
