@@ -78,6 +78,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "log_level": "WARNING",
         "pool_health_interval_s": 30,
         "login_max_failures_per_ip": 50,
+        # Refreshes after writes run in the background and would race the many tests that
+        # check a write's next read is a MISS; tests/api/test_hot_path.py turns them on.
+        "cache_refresh_top": 0,
     }
     values.update(overrides)
     return Settings(**values)

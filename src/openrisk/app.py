@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             health.cancel()
+            await app.state.hot_path.aclose()
             await app.state.events.drain()
             with contextlib.suppress(asyncio.CancelledError):
                 await health
@@ -124,13 +125,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     caches = build_app_caches(settings)
     app.state.cache = caches.shared
     app.state.response_cache = caches.responses
-    install_invalidation(app.state.events, caches.responses)
     app.state.authz = AuthzCache(caches.shared if caches.coherent else None)
     app.state.hot_path = HotPath(
         caches.responses,
         authz_generation_key=app.state.authz.generation_key,
         enabled=settings.cache_hot_path and caches.coherent,
+        refresh_top=settings.cache_refresh_top,
     )
+    install_invalidation(app.state.events, caches.responses, after=app.state.hot_path.refresh_after)
     app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     cache_local_max_entries: int = Field(default=20_000, ge=1)
     # Repeated authorised GETs answered from the cache before routing (core/cache/hot_path.py).
     cache_hot_path: bool = True
+    # After a write, recompute this many of the most used answers it invalidated (0: off).
+    cache_refresh_top: int = Field(default=16, ge=0, le=256)
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: str = "HS256"

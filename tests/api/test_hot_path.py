@@ -14,10 +14,11 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from openrisk.app import create_app
 from openrisk.core.cache.hot_path import HotPath
 from openrisk.rbac.catalogue import VIEWER
 from tests.api.test_risks_helpers import RISKS, member, new_risk
-from tests.conftest import Account, register
+from tests.conftest import Account, client_for, make_settings, register
 
 COMPARED_HEADERS = ("content-type", "content-length", "etag", "x-cache")
 
@@ -177,3 +178,70 @@ async def test_hot_path_answers_are_counted_under_their_route_template(
     assert answered == [1]
     assert requests_total(route, "200") == before + 1
     assert requests_total(f"{RISKS}/{uuid.UUID(risk['id'])}", "200") == 0
+
+
+def samples(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_after_a_write_the_most_used_answers_are_ready_before_anyone_asks(
+    database_url: str,
+) -> None:
+    app = create_app(make_settings(database_url, cache_refresh_top=4))
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        admin = await register(client)
+        h = admin.in_tenant()
+        risk = await new_risk(client, admin, title="Before")
+        popular, rare = f"{RISKS}?sort=title", f"{RISKS}?sort=score"
+        for _ in range(3):
+            await client.get(popular, headers=h)
+        await client.get(rare, headers=h)
+        misses = samples(
+            "openrisk_cache_requests_total", {"namespace": "risk:list", "result": "miss"}
+        )
+        refreshes = samples("openrisk_cache_refreshes_total", {"namespace": "risk:list"})
+        patched = await client.patch(
+            f"{RISKS}/{risk['id']}", json={"title": "After"}, headers={**h, "If-Match": '"1"'}
+        )
+        assert patched.status_code == 200, patched.text
+        await hot_path(app).settled()
+        assert hot_path(app).stats()["refreshed"] == 2
+        for url in (popular, rare):
+            read = await client.get(url, headers=h)
+            assert read.headers["x-cache"] == "HIT"
+            assert [item["title"] for item in read.json()["items"]] == ["After"]
+        # replays are not lookups: the refreshed answers were misses nobody waited for
+        assert (
+            samples("openrisk_cache_requests_total", {"namespace": "risk:list", "result": "miss"})
+            == misses
+        )
+        assert (
+            samples("openrisk_cache_refreshes_total", {"namespace": "risk:list"}) == refreshes + 2
+        )
+
+
+async def test_refreshes_take_the_most_used_answers_first_and_only_what_the_write_changed(
+    database_url: str,
+) -> None:
+    app = create_app(make_settings(database_url, cache_refresh_top=1))
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        admin = await register(client)
+        h = admin.in_tenant()
+        risk = await new_risk(client, admin)
+        popular, rare = f"{RISKS}?sort=title", f"{RISKS}?sort=score"
+        for _ in range(3):
+            await client.get(popular, headers=h)
+        await client.get(rare, headers=h)
+        await client.get("/api/v1/dashboard/stats", headers=h)
+        mitigation = await client.post(
+            f"{RISKS}/{risk['id']}/mitigations", json={"title": "Fix"}, headers=h
+        )
+        assert mitigation.status_code == 201, mitigation.text
+        await hot_path(app).settled()
+        assert hot_path(app).stats()["refreshed"] == 1
+        assert (await client.get("/api/v1/dashboard/stats", headers=h)).headers["x-cache"] == "HIT"
+        await client.patch(f"{RISKS}/{risk['id']}", json={"impact": 5}, headers=h)
+        await hot_path(app).settled()
+        assert hot_path(app).stats()["refreshed"] == 2
+        assert (await client.get(popular, headers=h)).headers["x-cache"] == "HIT"
+        assert (await client.get(rare, headers=h)).headers["x-cache"] == "MISS"

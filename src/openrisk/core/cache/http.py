@@ -15,7 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from openrisk.core.cache.hot_path import HotPath
+from openrisk.core.cache.hot_path import REFRESH_KEY, HotPath
 from openrisk.core.cache.keys import params_digest
 from openrisk.core.cache.response import Lookup, ResponseCache
 from openrisk.core.context import RequestContext
@@ -49,7 +49,7 @@ async def cached_json(
         key_parts=(variant, params_digest(params or {}, {})),
         depends_on=depends_on,
     )
-    answer = await cache.answer(lookup, compute)
+    answer = await cache.answer(lookup, compute, refresh=REFRESH_KEY in request.scope)
     if answer.status != "BYPASS":
         hot_path: HotPath = request.app.state.hot_path
         hot_path.remember(request.scope, lookup)

@@ -6,6 +6,8 @@ them here, inline, before the write's response is sent: one INCR per namespace, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from openrisk.core.cache.response import ResponseCache
 from openrisk.core.events import DomainEvent, EventBus
 
@@ -53,9 +55,18 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
     return []
 
 
-def install_invalidation(events: EventBus, cache: ResponseCache) -> None:
+def install_invalidation(
+    events: EventBus,
+    cache: ResponseCache,
+    *,
+    after: Callable[[str | None, list[str]], None] | None = None,
+) -> None:
+    """Bump on every event; then call `after(tenant, namespaces)` (the hot path's refresh)."""
+
     async def invalidate(event: DomainEvent) -> None:
         for tenant, namespaces in namespaces_for(event):
             await cache.invalidate(tenant, *namespaces)
+            if after is not None:
+                after(tenant, namespaces)
 
     events.subscribe("", invalidate, inline=True)

@@ -48,7 +48,7 @@ from openrisk.core.cache.base import Cache, CacheUnavailable
 from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.cache.keys import PREFIX, escape_part, scoped_key
 from openrisk.core.cache.memory import MemoryCache
-from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
+from openrisk.core.cache.metrics import CACHE_REFRESHES, CACHE_REQUESTS, namespace_label
 from openrisk.core.cache.resilient import ResilientCache
 
 CacheStatus = Literal["HIT", "MISS", "BYPASS"]
@@ -225,9 +225,13 @@ class ResponseCache:
         return await self.answer(lookup, compute, ttl=ttl)
 
     async def answer(
-        self, lookup: Lookup, compute: Compute, *, ttl: int | None = None
+        self, lookup: Lookup, compute: Compute, *, ttl: int | None = None, refresh: bool = False
     ) -> CachedAnswer:
-        """`get_or_compute` for an already built `Lookup`."""
+        """`get_or_compute` for an already built `Lookup`.
+
+        `refresh=True` marks a recomputation nobody waits for (``hot_path`` refreshes): it is
+        counted in `openrisk_cache_refreshes_total`, not as a lookup.
+        """
         namespace = lookup.namespace
         ttl = self.ttl_for(namespace) if ttl is None else ttl
         if not self.enabled or ttl <= 0:
@@ -238,9 +242,14 @@ class ResponseCache:
             return await self._bypass(namespace, compute)
         stored = _unpack(await self._read(key, ttl))
         if stored is not None:
-            self._record(namespace, "hit")
+            if not refresh:
+                self._record(namespace, "hit")
             return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
-        self._record(namespace, "miss")
+        if refresh:
+            self._results[namespace]["refresh"] += 1
+            CACHE_REFRESHES.labels(namespace=namespace_label(namespace)).inc()
+        else:
+            self._record(namespace, "miss")
         return await self._single_flight(key, lambda: self._produce(key, compute, ttl))
 
     async def peek(self, lookup: Lookup, *, guards: Mapping[str, int]) -> CachedAnswer | None:
