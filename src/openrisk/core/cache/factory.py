@@ -83,11 +83,14 @@ def _import_class(dotted_path: str) -> type:
     return cls
 
 
+def _is_remote(settings: Settings) -> bool:
+    """Redis or a custom backend: reads cost a round trip."""
+    return settings.cache_backend.strip().lower() not in ("memory", "none")
+
+
 def _local_layer(settings: Settings) -> MemoryCache | None:
     """Process memory in front of a shared backend; pointless for memory, wrong for none."""
-    if settings.cache_backend.strip().lower() in ("memory", "none"):
-        return None
-    if settings.cache_local_max_bytes <= 0:
+    if not _is_remote(settings) or settings.cache_local_max_bytes <= 0:
         return None
     return MemoryCache(
         max_entries=settings.cache_local_max_entries, max_bytes=settings.cache_local_max_bytes
@@ -112,7 +115,11 @@ def build_app_caches(settings: Settings) -> AppCaches:
     )
     shared = ResilientCache(raw, backend_name=settings.cache_backend.split(":")[-1].lower())
     responses = ResponseCache(
-        shared, enabled=settings.cache_enabled, ttls=ttls_from_env(), local=_local_layer(settings)
+        shared,
+        enabled=settings.cache_enabled,
+        ttls=ttls_from_env(),
+        local=_local_layer(settings),
+        batch_reads=_is_remote(settings),
     )
     return AppCaches(
         shared=shared, responses=responses, coherent=settings.cache_backend.strip() != "none"

@@ -45,6 +45,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from openrisk.core.cache.base import Cache, CacheUnavailable
+from openrisk.core.cache.batching import BatchedReader
 from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.cache.keys import PREFIX, escape_part, scoped_key
 from openrisk.core.cache.memory import MemoryCache
@@ -176,7 +177,8 @@ class ResponseCache:
     `lock_wait_s > 0` adds single flight across processes sharing the cache: the first
     process to miss takes a short lock (set-if-absent), the others poll for its answer for
     up to `lock_wait_s` seconds and then compute themselves. `local` keeps a copy of answers
-    in this process's memory (the two-level option; see the module docstring).
+    in this process's memory (the two-level option; see the module docstring). `batch_reads`
+    lets concurrent `peek`s share round trips (`core.cache.batching`): for remote backends.
     """
 
     def __init__(
@@ -188,9 +190,11 @@ class ResponseCache:
         default_ttl: int = DEFAULT_TTL,
         lock_wait_s: float = 0.0,
         local: MemoryCache | None = None,
+        batch_reads: bool = False,
     ) -> None:
         self.cache = cache if isinstance(cache, ResilientCache) else ResilientCache(cache)
         self.local = local
+        self._peek_reader = BatchedReader(self.cache) if batch_reads else None
         self.enabled = enabled
         self.generations = GenerationStore(self.cache)
         self.default_ttl = default_ttl
@@ -262,8 +266,9 @@ class ResponseCache:
         if not self.enabled or self._pending_bumps:
             return None
         keys = [*guards, *lookup.generation_keys]
+        reader = self._peek_reader or self.cache
         try:
-            raw_values = await self.cache.get_many(keys)
+            raw_values = await reader.get_many(keys)
         except CacheUnavailable:
             return None
         generations = [_generation(raw) for raw in raw_values]
@@ -306,6 +311,8 @@ class ResponseCache:
             "in_flight": len(self._in_flight),
             "pending_invalidations": len(self._pending_bumps),
             "local": await self.local.stats() if self.local is not None else None,
+            "peek_round_trips": self._peek_reader.round_trips if self._peek_reader else None,
+            "peek_reads": self._peek_reader.reads if self._peek_reader else None,
             "backend": await self.cache.stats(),
         }
 
