@@ -13,10 +13,12 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from sqlalchemy import delete
 
 from openrisk.app import create_app
 from openrisk.core.cache.hot_path import HotPath
 from openrisk.rbac.catalogue import VIEWER
+from openrisk.tenants.models import Membership
 from tests.api.test_risks_helpers import RISKS, member, new_risk
 from tests.conftest import Account, client_for, make_settings, register
 
@@ -245,3 +247,31 @@ async def test_refreshes_take_the_most_used_answers_first_and_only_what_the_writ
         assert hot_path(app).stats()["refreshed"] == 2
         assert (await client.get(popular, headers=h)).headers["x-cache"] == "HIT"
         assert (await client.get(rare, headers=h)).headers["x-cache"] == "MISS"
+
+
+async def test_an_unannounced_membership_change_is_seen_within_the_authz_cache_ttl(
+    database_url: str,
+) -> None:
+    """Defence in depth: a change that bypassed the services (SQL by hand) publishes no authz
+    event; the authorization cache's TTL bounds how long it goes unseen, hot path included."""
+    app = create_app(make_settings(database_url))
+    app.state.authz.ttl_s = 0.5
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        admin = await register(client)
+        viewer = await member(app, client, admin, VIEWER)
+        risk = await new_risk(client, admin)
+        url = f"{RISKS}/{risk['id']}"
+        with counts_hot_path_answers(app) as answered:
+            for _ in range(3):
+                assert (await client.get(url, headers=viewer.in_tenant())).status_code == 200
+        assert answered[0] >= 1
+        async with app.state.db.session() as session:
+            await session.execute(
+                delete(Membership).where(
+                    Membership.user_id == uuid.UUID(viewer.user_id),
+                    Membership.tenant_id == uuid.UUID(admin.tenant_id),
+                )
+            )
+            await session.commit()
+        await asyncio.sleep(0.6)
+        assert (await client.get(url, headers=viewer.in_tenant())).status_code in (403, 404)

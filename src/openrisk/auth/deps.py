@@ -107,10 +107,14 @@ async def _membership(
     tenant_ref: str | None,
 ) -> ResolvedMembership:
     return await authz.get_or_load(
-        ("member", user_id, tenant_ref),
+        _member_key(user_id, tenant_ref),
         lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
         generation=generation,
     )
+
+
+def _member_key(user_id: uuid.UUID, tenant_ref: str | None) -> tuple[object, ...]:
+    return ("member", user_id, tenant_ref)
 
 
 async def resolve_context(
@@ -139,7 +143,9 @@ async def resolve_context(
         token_id=token_id, origin=request_origin(request), allow_suspended=allow_suspended
     )
     if claims is not None and generation is not None and not allow_suspended:
-        valid_until = min(claims.expires_at.timestamp(), time.time() + authz.ttl_s)
+        # reusable while the token and the cached membership it was decided from both are
+        cached_for = authz.expires_in(_member_key(claims.user_id, tenant_ref), generation)
+        valid_until = min(claims.expires_at.timestamp(), time.time() + cached_for)
         vouch(request.scope, Authorization(generation=generation, valid_until=valid_until))
     await bind_session_to_tenant(session, context.tenant_id)
     request.state.context = context

@@ -82,6 +82,12 @@ class AuthzCache:
             self._entries.popitem(last=False)
         return value
 
+    def expires_in(self, key: tuple[Any, ...], generation: int) -> float:
+        """Seconds the entry of `key` at `generation` stays usable (0 when there is none):
+        whatever was decided from it may be reused no longer than that."""
+        entry = self._entries.get((generation, *key))
+        return max(0.0, entry[0] - time.monotonic()) if entry is not None else 0.0
+
     async def bump(self) -> None:
         """Make every worker's cached authorizations unreachable."""
         self._entries.clear()
