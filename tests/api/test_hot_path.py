@@ -5,6 +5,7 @@ answer differently (a write, an authorization change, another caller, an expired
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,21 +132,28 @@ async def test_the_same_url_with_other_credentials_or_tenant_is_decided_afresh(
 
 
 async def test_an_expired_token_is_refused_even_for_a_remembered_request(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
 ) -> None:
+    risk = await new_risk(client, admin)
+    url = f"{RISKS}/{risk['id']}"
     codec = app.state.codec
     ttl = codec.access_ttl
-    codec.access_ttl = timedelta(seconds=1)
+    codec.access_ttl = timedelta(seconds=3)  # long enough for two requests on a busy host
     try:
-        account = await register(client)
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": admin.email, "password": admin.password}
+        )
     finally:
         codec.access_ttl = ttl
-    risk = await new_risk(client, account)
-    url = f"{RISKS}/{risk['id']}"
-    await client.get(url, headers=account.in_tenant())
-    assert (await client.get(url, headers=account.in_tenant())).headers["x-cache"] == "HIT"
-    await asyncio.sleep(1.1)
-    assert (await client.get(url, headers=account.in_tenant())).status_code == 401
+    token = login.json()["access_token"]
+    h = {"Authorization": f"Bearer {token}", "X-Tenant-ID": admin.tenant_id}
+    with counts_hot_path_answers(app) as answered:
+        await client.get(url, headers=h)
+        assert (await client.get(url, headers=h)).status_code == 200
+    assert answered == [1]
+    expires_at = codec.decode_access(token).expires_at.timestamp()
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.2)
+    assert (await client.get(url, headers=h)).status_code == 401
 
 
 async def test_api_token_requests_take_the_full_path_and_are_recorded(
@@ -255,7 +263,7 @@ async def test_an_unannounced_membership_change_is_seen_within_the_authz_cache_t
     """Defence in depth: a change that bypassed the services (SQL by hand) publishes no authz
     event; the authorization cache's TTL bounds how long it goes unseen, hot path included."""
     app = create_app(make_settings(database_url))
-    app.state.authz.ttl_s = 0.5
+    app.state.authz.ttl_s = 2.0  # long enough for three requests on a busy host
     async with app.router.lifespan_context(app), client_for(app) as client:
         admin = await register(client)
         viewer = await member(app, client, admin, VIEWER)
@@ -273,5 +281,5 @@ async def test_an_unannounced_membership_change_is_seen_within_the_authz_cache_t
                 )
             )
             await session.commit()
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(2.1)
         assert (await client.get(url, headers=viewer.in_tenant())).status_code in (403, 404)
