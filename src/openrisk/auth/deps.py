@@ -21,8 +21,8 @@ from openrisk.core.deps import CodecDep, SessionDep
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.core.logging import request_id_var
 from openrisk.core.security import AccessClaims, InvalidToken, TokenCodec, sha256_hex
-from openrisk.rbac.authz_cache import AuthzCache
-from openrisk.rbac.service import ResolvedMembership, resolve_membership
+from openrisk.rbac.authz_cache import AuthzCache, cached_membership, member_key
+from openrisk.rbac.service import ResolvedMembership
 from openrisk.tokens.service import (
     LAST_USED_RESOLUTION,
     TokenIdentity,
@@ -87,8 +87,8 @@ async def _resolve_api_token(
     """Rule 7: the token's grants narrowed by its user's current role, in its own tenant only."""
     identity = await _token_identity(session, authz, secret, generation)
     try:
-        membership = await _membership(
-            session, authz, generation, identity.user_id, str(identity.tenant_id)
+        membership = await cached_membership(
+            authz, session, identity.user_id, str(identity.tenant_id), generation=generation
         )
     except NotFound as error:
         raise Unauthorized("The API token's user is no longer a member of its tenant") from error
@@ -97,24 +97,6 @@ async def _resolve_api_token(
     await _touch_token(session, identity.token_id)
     grants = intersect_grants(list(identity.grants), list(membership.grants))
     return dataclasses.replace(membership, grants=grants), identity.token_id
-
-
-async def _membership(
-    session: AsyncSession,
-    authz: AuthzCache,
-    generation: Generation,
-    user_id: uuid.UUID,
-    tenant_ref: str | None,
-) -> ResolvedMembership:
-    return await authz.get_or_load(
-        _member_key(user_id, tenant_ref),
-        lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
-        generation=generation,
-    )
-
-
-def _member_key(user_id: uuid.UUID, tenant_ref: str | None) -> tuple[object, ...]:
-    return ("member", user_id, tenant_ref)
 
 
 async def resolve_context(
@@ -138,13 +120,15 @@ async def resolve_context(
         )
     else:
         claims = _decode_jwt(bearer, codec)
-        membership = await _membership(session, authz, generation, claims.user_id, tenant_ref)
+        membership = await cached_membership(
+            authz, session, claims.user_id, tenant_ref, generation=generation
+        )
     context = membership.context(
         token_id=token_id, origin=request_origin(request), allow_suspended=allow_suspended
     )
     if claims is not None and generation is not None and not allow_suspended:
         # reusable while the token and the cached membership it was decided from both are
-        cached_for = authz.expires_in(_member_key(claims.user_id, tenant_ref), generation)
+        cached_for = authz.expires_in(member_key(claims.user_id, tenant_ref), generation)
         valid_until = min(claims.expires_at.timestamp(), time.time() + cached_for)
         vouch(request.scope, Authorization(generation=generation, valid_until=valid_until))
     await bind_session_to_tenant(session, context.tenant_id)

@@ -18,9 +18,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.events import DomainEvent, EventBus
+from openrisk.rbac.service import ResolvedMembership, resolve_membership
 
 NAMESPACE = "authz"
 AUTHZ_EVENT_PREFIX = "authz."
@@ -99,6 +102,27 @@ class AuthzCache:
 
     async def on_event(self, event: DomainEvent) -> None:
         await self.bump()
+
+
+def member_key(user_id: uuid.UUID, tenant_ref: str | None) -> tuple[object, ...]:
+    return ("member", user_id, tenant_ref)
+
+
+async def cached_membership(
+    authz: AuthzCache,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    tenant_ref: str | None,
+    *,
+    generation: int | Literal["read"] | None = "read",
+) -> ResolvedMembership:
+    """The caller's membership in the named (or default) tenant, through the cache: the API's
+    auth dependency and the web UI share this one key and its invalidation."""
+    return await authz.get_or_load(
+        member_key(user_id, tenant_ref),
+        lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
+        generation=generation,
+    )
 
 
 async def publish_authz_change(

@@ -94,16 +94,6 @@ class WebContext:
         self.context.require(code)
 
 
-async def membership_for(
-    session: AsyncSession, authz: AuthzCache, user_id: uuid.UUID, tenant_ref: str | None
-) -> ResolvedMembership:
-    """The membership as the API resolves it (same function, same cache key and invalidation)."""
-    return await authz.get_or_load(
-        ("member", user_id, tenant_ref),
-        lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
-    )
-
-
 @dataclass(frozen=True)
 class _Identity:
     """Everything a page needs to know about its signed-in user, cached as one entry."""

@@ -132,9 +132,8 @@ class HotPath:
         if len(self._entries) > self._max_entries:
             self._forget(next(iter(self._entries)))  # the oldest
 
-    async def answer(self, scope: Scope) -> tuple[CachedAnswer, Any] | None:
+    async def answer(self, key: Fingerprint) -> tuple[CachedAnswer, Any] | None:
         """(answer, route) for a remembered request whose answer is stored, else None."""
-        key = fingerprint(scope)
         remembered = self._entries.get(key)
         if remembered is None:
             return None
@@ -243,31 +242,42 @@ class HotPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and self.hot_path.enabled:
-            found = await self.hot_path.answer(scope)
+            authorization, tenant, if_none_match = _headers(scope)
+            key = (scope["path"], scope["query_string"], authorization, tenant)
+            found = await self.hot_path.answer(key)
             if found is not None:
                 answer, route = found
                 scope["route"] = route  # metrics and access log label it by its template
                 PERMISSION_ALLOW.inc()
-                await _send(answer, scope, send)
+                await _send(answer, if_none_match, send)
                 return
         await self.app(scope, receive, send)
 
 
 def fingerprint(scope: Scope) -> Fingerprint:
     """What decides a cached GET's answer: path, query string, credentials, tenant header."""
+    authorization, tenant, _ = _headers(scope)
+    return (scope["path"], scope["query_string"], authorization, tenant)
+
+
+def _headers(scope: Scope) -> tuple[bytes, bytes, str | None]:
+    """Authorization, X-Tenant-ID and If-None-Match in one pass (the first of each)."""
     authorization = tenant = b""
+    if_none_match: str | None = None
     for name, value in scope["headers"]:
         if name == b"authorization" and not authorization:
             authorization = value
         elif name == b"x-tenant-id" and not tenant:
             tenant = value
-    return (scope["path"], scope["query_string"], authorization, tenant)
+        elif name == b"if-none-match" and if_none_match is None:
+            if_none_match = value.decode("latin-1")
+    return authorization, tenant, if_none_match
 
 
-async def _send(answer: CachedAnswer, scope: Scope, send: Send) -> None:
+async def _send(answer: CachedAnswer, if_none_match: str | None, send: Send) -> None:
     """The same status, headers and body as ``cached_json``'s Starlette response."""
     headers = [(b"etag", answer.etag.encode()), (b"x-cache", b"HIT")]
-    if answer.not_modified(_if_none_match(scope)):
+    if answer.not_modified(if_none_match):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
@@ -284,13 +294,6 @@ async def _no_body() -> Message:
 
 
 async def _discard(message: Message) -> None:
-    return None
-
-
-def _if_none_match(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"if-none-match":
-            return str(value.decode("latin-1"))
     return None
 
 

@@ -45,11 +45,13 @@ def digest(text: str) -> str:
 
 
 def tenant_key(tenant_id: str, namespace: str, *parts: str) -> str:
-    return f"{PREFIX}t:{escape_part(tenant_id)}:{validate_namespace(namespace)}{_joined(parts)}"
+    return (
+        f"{PREFIX}t:{escape_part(tenant_id)}:{validate_namespace(namespace)}{joined_parts(parts)}"
+    )
 
 
 def global_key(namespace: str, *parts: str) -> str:
-    return f"{PREFIX}{validate_namespace(namespace)}{_joined(parts)}"
+    return f"{PREFIX}{validate_namespace(namespace)}{joined_parts(parts)}"
 
 
 def scoped_key(tenant_id: str | None, namespace: str, *parts: str) -> str:
@@ -80,7 +82,8 @@ def validate_namespace(namespace: str) -> str:
     return namespace
 
 
-def _joined(parts: Iterable[str]) -> str:
+def joined_parts(parts: Iterable[str]) -> str:
+    """`:part:part…`, each part escaped: the tail of a key."""
     return "".join(":" + escape_part(part) for part in parts)
 
 

@@ -47,7 +47,7 @@ from typing import Any, Literal
 from openrisk.core.cache.base import Cache, CacheUnavailable
 from openrisk.core.cache.batching import BatchedReader
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.cache.keys import PREFIX, escape_part, scoped_key
+from openrisk.core.cache.keys import PREFIX, joined_parts, scoped_key
 from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.metrics import CACHE_REFRESHES, CACHE_REQUESTS, namespace_label
 from openrisk.core.cache.resilient import ResilientCache
@@ -128,7 +128,7 @@ class Lookup:
             names=names,
             generation_keys=tuple(GenerationStore.key(tenant_id, name) for name in names),
             head=scoped_key(tenant_id, namespace) + ":g",
-            tail="".join(":" + escape_part(part) for part in key_parts),
+            tail=joined_parts(key_parts),
         )
 
     def key(self, generations: Sequence[int]) -> str:

@@ -13,10 +13,10 @@ from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
 from openrisk.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from openrisk.core.events import DomainEvent
 from openrisk.core.security import TokenCodec
-from openrisk.rbac.authz_cache import AuthzCache
+from openrisk.rbac.authz_cache import AuthzCache, cached_membership
 from openrisk.tenants import members
 from openrisk.web import forms
-from openrisk.web.context import LoginRequired, membership_for, signed_in
+from openrisk.web.context import LoginRequired, signed_in
 from openrisk.web.csrf import (
     CsrfFailed,
     anonymous_token,
@@ -170,7 +170,7 @@ async def switch_tenant(request: Request, session: SessionDep) -> Response:
     except ValueError:
         raise NotFound("Tenant not found.") from None
     authz: AuthzCache = request.app.state.authz
-    membership = await membership_for(session, authz, state.user_id, str(tenant_id))
+    membership = await cached_membership(authz, session, state.user_id, str(tenant_id))
     response = redirect(safe_next(forms.text(form, "next")))
     write_session(request, response, state.in_tenant(membership.tenant_id))
     return response
