@@ -39,7 +39,7 @@ format: dev
 	$(BIN)/ruff format $(LINT_PATHS)
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache openrisk.db*
