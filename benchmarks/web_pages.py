@@ -36,7 +36,7 @@ from openrisk.core.db.migrate import upgrade
 from openrisk.marketplace import service as market
 from openrisk.mitigations.models import Mitigation
 from openrisk.rbac.service import resolve_membership
-from openrisk.risks import service as risks
+from openrisk.risks import commands
 from openrisk.risks.models import Risk
 from openrisk.risks.schemas import RiskCreate
 from openrisk.seed.demo import DEMO_EMAIL, ensure_demo
@@ -88,7 +88,7 @@ async def prepare(app: FastAPI, min_risks: int) -> dict[str, str]:
                 )
                 for n in range(min_risks - count)
             ]
-            await risks.create_many(session, context=context, items=items)
+            await commands.create_many(session, context=context, items=items)
             await session.commit()
         view = await market.install_app(
             session,

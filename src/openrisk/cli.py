@@ -301,10 +301,12 @@ def cache_clear() -> None:
 LOADTEST_DB_URL = "sqlite+aiosqlite:///./reports/.loadtest/openrisk.db"
 
 
-def _perf_database_url(database_url: str | None) -> str:
+def _perf_database_url(database_url: str | None, settings: Settings) -> str:
     """--database-url, else OPENRISK_DATABASE_URL, else a SQLite file of its own (the load
     tests add accounts and risks: they should not land in the development database)."""
-    return database_url or os.environ.get("OPENRISK_DATABASE_URL") or LOADTEST_DB_URL
+    if database_url:
+        return database_url
+    return settings.database_url if "database_url" in settings.model_fields_set else LOADTEST_DB_URL
 
 
 PerfDatabase = Annotated[
@@ -366,6 +368,14 @@ def loadtest(
 ) -> None:
     """Run a Locust scenario against a fresh `openrisk serve` and write
     reports/loadtest-<scenario>-<timestamp>.{md,json,png}. Exits 1 when a threshold is missed."""
+    from openrisk.perf import LOADTEST_TOOLS, PERF_EXTRA_HINT, missing_tools
+
+    if missing := missing_tools(LOADTEST_TOOLS):
+        err.print(
+            f"[red]openrisk loadtest needs {', '.join(missing)}, the optional perf tools: "
+            f"{PERF_EXTRA_HINT}[/red]"
+        )
+        raise typer.Exit(2)
     from openrisk.perf import loadtest as lt
     from openrisk.perf.scenarios import SCENARIOS, parse_duration, resolve
 
@@ -386,7 +396,7 @@ def loadtest(
             max_p95_ms=max_p95_ms,
             min_hit_rate=min_hit_rate,
         ),
-        database_url=_perf_database_url(database_url),
+        database_url=_perf_database_url(database_url, settings),
         cache_backend=cache,
         redis_url=redis_url or settings.redis_url,
         workers=workers,
@@ -443,7 +453,7 @@ def bench(
         raise typer.Exit(2) from error
     settings = load_settings()
     options = bn.BenchOptions(
-        database_url=_perf_database_url(database_url),
+        database_url=_perf_database_url(database_url, settings),
         cache_backend=cache,
         redis_url=redis_url or settings.redis_url,
         workers=workers,

@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     cache_hot_path: bool = True
     # After a write, recompute this many of the most used answers it invalidated (0: off).
     cache_refresh_top: int = Field(default=16, ge=0, le=256)
+    # Per-namespace TTL overrides in seconds (None: the namespace's default; 0: not cached).
+    cache_ttl_risk_list: int | None = Field(default=None, ge=0)
+    cache_ttl_risk_detail: int | None = Field(default=None, ge=0)
+    cache_ttl_risk_search: int | None = Field(default=None, ge=0)
+    cache_ttl_risk_matrix: int | None = Field(default=None, ge=0)
+    cache_ttl_dashboard_stats: int | None = Field(default=None, ge=0)
+    cache_ttl_dashboard_matrix: int | None = Field(default=None, ge=0)
+    cache_ttl_dashboard_timeline: int | None = Field(default=None, ge=0)
+    cache_ttl_dashboard_top_risks: int | None = Field(default=None, ge=0)
+    cache_ttl_connector_list: int | None = Field(default=None, ge=0)
+    cache_ttl_connector_detail: int | None = Field(default=None, ge=0)
+    cache_ttl_app_detail: int | None = Field(default=None, ge=0)
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: str = "HS256"
@@ -120,9 +132,19 @@ class Settings(BaseSettings):
             max_idle_time_s=self.pool_max_idle_time_s or profile.max_idle_time_s,
         )
 
+    def cache_ttl(self, namespace: str) -> int | None:
+        """The ``OPENRISK_CACHE_TTL_<NAMESPACE>`` override of a cached namespace, if set."""
+        value: int | None = getattr(self, ttl_field(namespace), None)
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def ttl_field(namespace: str) -> str:
+    """`dashboard:top_risks` → `cache_ttl_dashboard_top_risks` (OPENRISK_CACHE_TTL_...)."""
+    return "cache_ttl_" + namespace.lower().replace(":", "_").replace("-", "_")
 
 
 @lru_cache

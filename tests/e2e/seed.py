@@ -24,7 +24,7 @@ from openrisk.mitigations import service as mitigations
 from openrisk.mitigations.schemas import MitigationCreate, SubActionCreate
 from openrisk.rbac.catalogue import ADMIN, ANALYST, VIEWER
 from openrisk.rbac.service import resolve_membership
-from openrisk.risks import service as risks
+from openrisk.risks import commands
 from openrisk.risks.models import Risk
 from openrisk.risks.schemas import RiskCreate
 from openrisk.seed.demo import DEMO_EMAIL, ensure_demo
@@ -98,7 +98,7 @@ async def seed(settings: Settings) -> SeedInfo:
             )
             await session.commit()
             other_ctx = await _context(session, demo.id, str(other.id))
-            await risks.create_risk(
+            await commands.create_risk(
                 session,
                 context=other_ctx,
                 data=RiskCreate(title=OTHER_RISK, impact=2, probability=4, status="ACTIVE"),
@@ -138,7 +138,7 @@ async def _register_data(session: AsyncSession, ctx: RequestContext, n: int) -> 
         )
     first = None
     for i in range(n):
-        record = await risks.create_risk(
+        record = await commands.create_risk(
             session,
             context=ctx,
             data=RiskCreate(

@@ -16,7 +16,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
-from openrisk.risks import service as risks
+from openrisk.risks import rescoring
 from openrisk.risks.common import commit_and_publish, to_json
 from openrisk.risks.models import Risk, RiskAsset
 from openrisk.risks.scoring import Criticality
@@ -173,7 +173,7 @@ async def update_asset(
     )
     rescored: list[DomainEvent] = []
     if "criticality" in changed:
-        rescored = await risks.rescore_for_assets(
+        rescored = await rescoring.rescore_for_assets(
             session,
             tenant_id=context.tenant_id,
             asset_ids=[asset.id],
@@ -195,7 +195,7 @@ async def delete_asset(
     asset = await get_asset(session, tenant_id=context.tenant_id, asset_id=asset_id)
     asset.deleted_at = utcnow()
     await session.flush()
-    rescored = await risks.rescore_for_assets(
+    rescored = await rescoring.rescore_for_assets(
         session,
         tenant_id=context.tenant_id,
         asset_ids=[asset.id],

@@ -18,7 +18,7 @@ from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
 from openrisk.dashboard import service
 from openrisk.dashboard.schemas import Period, Stats, Timeline, TopRisks
-from openrisk.risks import service as risks
+from openrisk.risks import reads
 from openrisk.risks.responses import ERRORS
 from openrisk.risks.schemas import Matrix
 
@@ -54,7 +54,7 @@ async def dashboard_matrix(request: Request, context: Reader, session: SessionDe
     """The 5×5 heatmap: live risks per impact × probability (all 25 cells)."""
 
     async def compute() -> bytes:
-        return dump(Matrix.model_validate(await risks.matrix(session, tenant_id=context.tenant_id)))
+        return dump(Matrix.model_validate(await reads.matrix(session, tenant_id=context.tenant_id)))
 
     return await cached_json(
         request,

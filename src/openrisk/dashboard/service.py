@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.dashboard.schemas import PERIOD_DAYS, Period
 from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.mitigations.schemas import OPEN_STATUSES
-from openrisk.risks import queries
-from openrisk.risks import service as risks
+from openrisk.risks import queries, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.enums import RiskStatus
 from openrisk.risks.models import Risk, RiskDayCount
@@ -172,7 +171,7 @@ async def timeline(
 
 async def top_risks(
     session: AsyncSession, *, tenant_id: uuid.UUID, limit: int
-) -> list[risks.RiskRecord]:
+) -> list[reads.RiskRecord]:
     """The highest-scored open risks (not MITIGATED or CLOSED)."""
     rows = await session.scalars(
         select(Risk)
@@ -183,4 +182,4 @@ async def top_risks(
         .order_by(Risk.score.desc(), Risk.id.desc())
         .limit(limit)
     )
-    return await risks.records(session, list(rows))
+    return await reads.records(session, list(rows))

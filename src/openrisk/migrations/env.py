@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from openrisk.core.db import models  # noqa: F401  (registers every table)
+from openrisk import models  # noqa: F401  (registers every table)
 from openrisk.core.db.base import Base
 
 config = context.config

@@ -29,8 +29,7 @@ from openrisk.mitigations.schemas import (
     SubActionOut,
     SubActionUpdate,
 )
-from openrisk.risks import rollups
-from openrisk.risks import service as risks
+from openrisk.risks import reads, rollups
 from openrisk.risks.common import commit_and_publish, ensure_member, to_json
 from openrisk.risks.models import Risk
 from openrisk.risks.scoring import mitigation_priority
@@ -126,7 +125,7 @@ async def get_view(
 async def list_for_risk(
     session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID, offset: int, limit: int
 ) -> tuple[list[MitigationView], int]:
-    await risks.get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
+    await reads.get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
     where = (
         Mitigation.tenant_id == tenant_id,
         Mitigation.risk_id == risk_id,
@@ -196,7 +195,7 @@ async def create_mitigation(
     data: MitigationCreate,
     events: EventBus | None = None,
 ) -> MitigationView:
-    risk = await risks.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    risk = await reads.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     await _check_assignee(session, context, data.assignee_id, None)
     if data.progress is not None and data.sub_actions:
         raise ValidationFailed.field("progress", "is computed from the sub-actions")

@@ -88,7 +88,7 @@ def locust_command() -> list[str]:
     found = shutil.which("locust")
     if found:
         return [found]
-    raise HarnessError("Locust is not installed: pip install -e '.[dev]' (or pip install locust)")
+    raise HarnessError("Locust is not installed: pip install 'openrisk[perf]'")
 
 
 def server_environment(options: LoadtestOptions) -> dict[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,6 +49,20 @@ class HistoryEntry:
     prev_impact: int | None = None
     prev_probability: int | None = None
     risk_created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, risk: Any, *, tenant_id: uuid.UUID, action: HistoryAction, **rest: Any) -> Self:
+        """An entry of ``risk`` (a Risk, or a row with its columns) showing its current levels,
+        score and status unless ``rest`` says otherwise."""
+        values: dict[str, Any] = {
+            "impact": risk.impact,
+            "probability": risk.probability,
+            "score": Decimal(risk.score),
+            "severity": risk.severity,
+            "status": risk.status,
+            "risk_created_at": risk.created_at,
+        }
+        return cls(tenant_id=tenant_id, risk_id=risk.id, action=action, **{**values, **rest})
 
     def change(self) -> rollups.RiskChange:
         after = rollups.RiskState(

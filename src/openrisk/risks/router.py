@@ -21,7 +21,7 @@ from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
 from openrisk.core.errors import Forbidden
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
-from openrisk.risks import service, transfer
+from openrisk.risks import bulk, commands, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.responses import ERRORS, errors
@@ -101,7 +101,7 @@ def _key(params: FilterParams) -> dict[str, object]:
 
 
 async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterParams) -> RiskFilters:
-    custom = await service.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
+    custom = await reads.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
     if not custom:
         return params.filters
     return RiskFilters(**{**params.filters.__dict__, "custom": custom})
@@ -121,7 +121,7 @@ async def list_risks(
 
     async def compute() -> bytes:
         filters = await _resolve(session, context.tenant_id, params)
-        found, total = await service.list_risks(
+        found, total = await reads.list_risks(
             session,
             tenant_id=context.tenant_id,
             filters=filters,
@@ -164,7 +164,7 @@ async def create_risk(
     events: EventsDep,
 ) -> RiskOut:
     """Create a risk; score and severity are computed (SPEC §2)."""
-    created = await service.create_risk(session, context=context, data=body, events=events)
+    created = await commands.create_risk(session, context=context, data=body, events=events)
     return created.out()
 
 
@@ -180,7 +180,7 @@ async def search_risks(
     reject_nul("q", q)
 
     async def compute() -> bytes:
-        hits, total = await service.search_risks(
+        hits, total = await reads.search_risks(
             session, tenant_id=context.tenant_id, q=q, offset=page.offset, limit=page.page_size
         )
         return dump(
@@ -216,7 +216,7 @@ async def risk_matrix(
         filters = await _resolve(session, context.tenant_id, params)
         return dump(
             Matrix.model_validate(
-                await service.matrix(session, tenant_id=context.tenant_id, filters=filters)
+                await reads.matrix(session, tenant_id=context.tenant_id, filters=filters)
             )
         )
 
@@ -306,7 +306,7 @@ async def bulk_risks(
 ) -> BulkResult:
     """Update, assign or delete many risks; permissions are checked per row, with per-row
     results (``code`` 200, 403, 404 or 422)."""
-    return await service.bulk(session, context=context, request=body, events=events)
+    return await bulk.bulk(session, context=context, request=body, events=events)
 
 
 @router.get("/{risk_id}", responses=errors(404), response_model=RiskOut)
@@ -316,7 +316,7 @@ async def get_risk(
     """One risk. Cached; a 404 is never cached."""
 
     async def compute() -> bytes:
-        found = await service.get_record(session, tenant_id=context.tenant_id, risk_id=risk_id)
+        found = await reads.get_record(session, tenant_id=context.tenant_id, risk_id=risk_id)
         return dump(found.out())
 
     return await cached_json(
@@ -343,7 +343,7 @@ async def update_risk(
 ) -> RiskOut:
     """Partial update. A stale ``If-Match`` or body ``version`` is answered 412. Changing
     ``owner_id`` needs risk:assign; setting status ACCEPTED needs risk:accept."""
-    updated = await service.update_risk(
+    updated = await commands.update_risk(
         session,
         context=context,
         risk_id=risk_id,
@@ -362,7 +362,7 @@ async def delete_risk(
     events: EventsDep,
 ) -> None:
     """Soft-delete a risk (and its mitigations)."""
-    await service.delete_risk(session, context=context, risk_id=risk_id, events=events)
+    await commands.delete_risk(session, context=context, risk_id=risk_id, events=events)
 
 
 @router.get("/{risk_id}/history", responses=errors(404))
@@ -370,7 +370,7 @@ async def risk_history(
     risk_id: uuid.UUID, context: Reader, session: SessionDep, page: Pagination
 ) -> Page[HistoryOut]:
     """Every change of the risk, newest first, with before/after values."""
-    rows, total = await service.list_history(
+    rows, total = await reads.list_history(
         session,
         tenant_id=context.tenant_id,
         risk_id=risk_id,

@@ -27,8 +27,7 @@ from openrisk.core.db.engine import Database
 from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.custom_fields.models import CustomField
-from openrisk.risks import queries
-from openrisk.risks import service as risks
+from openrisk.risks import commands, queries, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.enums import RiskSource, SortField, SortOrder
 from openrisk.risks.models import Risk
@@ -151,8 +150,8 @@ async def _batches(
         result = await session.stream_scalars(stmt)
         async for partition in result.partitions(BATCH):
             batch = list(partition)
-            links = await risks.asset_ids_for(session, [r.id for r in batch])
-            outs = [risks.RiskRecord(r, links.get(r.id, [])).out() for r in batch]
+            links = await reads.asset_ids_for(session, [r.id for r in batch])
+            outs = [reads.RiskRecord(r, links.get(r.id, [])).out() for r in batch]
             session.expunge_all()
             yield names, outs
         # an empty result still produces a header (and an empty JSON array)
@@ -400,7 +399,7 @@ async def import_file(
         except ValidationError as error:
             errors.extend(_pydantic_errors(number, error))
 
-    created, row_errors = await risks.create_many(
+    created, row_errors = await commands.create_many(
         session,
         context=context,
         items=[c for _, c in creates],
@@ -410,11 +409,11 @@ async def import_file(
         ImportRowError(row=creates[e.index][0], field=_column(e.field), message=e.message)
         for e in row_errors
     )
-    updated: list[risks.RiskRecord] = []
+    updated: list[reads.RiskRecord] = []
     for number, risk_id, update, version in updates:
         try:
             updated.append(
-                await risks.update_risk(
+                await commands.update_risk(
                     session,
                     context=context,
                     risk_id=risk_id,
@@ -470,7 +469,7 @@ async def import_file(
     return result
 
 
-def _risk_event(kind: str, context: RequestContext, rec: risks.RiskRecord) -> DomainEvent:
+def _risk_event(kind: str, context: RequestContext, rec: reads.RiskRecord) -> DomainEvent:
     return DomainEvent(
         type=kind,
         tenant_id=context.tenant_id,

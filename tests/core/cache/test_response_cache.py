@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
+from openrisk.config import Settings, ttl_field
 from openrisk.core.cache import (
     DEFAULT_TTLS,
     Cache,
@@ -26,9 +28,9 @@ from openrisk.core.cache import (
     params_digest,
     permission_variant,
     tenant_key,
-    ttls_from_env,
+    ttls_from_settings,
 )
-from openrisk.core.cache.response import Lookup, ttl_setting_name
+from openrisk.core.cache.response import Lookup
 
 # --- keys -----------------------------------------------------------------------------------
 
@@ -424,15 +426,20 @@ def test_default_ttls_follow_the_spec() -> None:
     assert len(DEFAULT_TTLS) == 11
 
 
-def test_ttl_overrides_come_from_openrisk_cache_ttl_variables() -> None:
-    environ: Mapping[str, str] = {
-        "OPENRISK_CACHE_TTL_RISK_LIST": "60",
-        "OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS": "0",
-    }
-    assert ttl_setting_name("dashboard:top_risks") == "OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS"
-    assert ttls_from_env(environ) == {"risk:list": 60, "dashboard:top_risks": 0}
-    with pytest.raises(ValueError, match="OPENRISK_CACHE_TTL_APP_DETAIL"):
-        ttls_from_env({"OPENRISK_CACHE_TTL_APP_DETAIL": "soon"})
+def test_ttl_overrides_come_from_openrisk_cache_ttl_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENRISK_CACHE_TTL_RISK_LIST", "60")
+    monkeypatch.setenv("OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS", "0")
+    assert ttls_from_settings(Settings()) == {"risk:list": 60, "dashboard:top_risks": 0}
+    monkeypatch.setenv("OPENRISK_CACHE_TTL_APP_DETAIL", "soon")
+    with pytest.raises(ValidationError, match="cache_ttl_app_detail"):
+        Settings()
+
+
+def test_every_cached_namespace_has_a_ttl_setting() -> None:
+    for namespace in DEFAULT_TTLS:
+        assert ttl_field(namespace) in Settings.model_fields, namespace
 
 
 def test_if_none_match() -> None:

@@ -20,7 +20,7 @@ from openrisk.core.cache.response import (
     ResponseCache,
     compute_etag,
     etag_matches,
-    ttls_from_env,
+    ttls_from_settings,
 )
 
 __all__ = [
@@ -43,5 +43,5 @@ __all__ = [
     "params_digest",
     "permission_variant",
     "tenant_key",
-    "ttls_from_env",
+    "ttls_from_settings",
 ]

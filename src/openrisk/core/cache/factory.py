@@ -12,7 +12,7 @@ from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.none import NullCache
 from openrisk.core.cache.redis_backend import DEFAULT_PREFIX, RedisCache
 from openrisk.core.cache.resilient import ResilientCache
-from openrisk.core.cache.response import ResponseCache, ttls_from_env
+from openrisk.core.cache.response import ResponseCache, ttls_from_settings
 
 
 def build_cache(
@@ -117,7 +117,7 @@ def build_app_caches(settings: Settings) -> AppCaches:
     responses = ResponseCache(
         shared,
         enabled=settings.cache_enabled,
-        ttls=ttls_from_env(),
+        ttls=ttls_from_settings(settings),
         local=_local_layer(settings),
         batch_reads=_is_remote(settings),
     )

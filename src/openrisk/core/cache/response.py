@@ -37,13 +37,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from openrisk.config import Settings
 from openrisk.core.cache.base import Cache, CacheUnavailable
 from openrisk.core.cache.batching import BatchedReader
 from openrisk.core.cache.generations import GenerationStore
@@ -150,23 +150,10 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag.removeprefix("W/") in candidates
 
 
-def ttl_setting_name(namespace: str) -> str:
-    """`dashboard:top_risks` → `OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS`."""
-    return "OPENRISK_CACHE_TTL_" + namespace.upper().replace(":", "_").replace("-", "_")
-
-
-def ttls_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
-    """TTL overrides for the known namespaces from `OPENRISK_CACHE_TTL_<NAME>` seconds."""
-    overrides: dict[str, int] = {}
-    for namespace in DEFAULT_TTLS:
-        variable = ttl_setting_name(namespace)
-        if (raw := environ.get(variable)) is None:
-            continue
-        try:
-            overrides[namespace] = int(raw)
-        except ValueError:
-            raise ValueError(f"{variable} must be a whole number of seconds, got {raw!r}") from None
-    return overrides
+def ttls_from_settings(settings: Settings) -> dict[str, int]:
+    """TTL overrides of the known namespaces (``OPENRISK_CACHE_TTL_<NAME>``, in seconds)."""
+    overrides = {namespace: settings.cache_ttl(namespace) for namespace in DEFAULT_TTLS}
+    return {namespace: ttl for namespace, ttl in overrides.items() if ttl is not None}
 
 
 class ResponseCache:

@@ -15,7 +15,7 @@ from openrisk.assets import service as assets
 from openrisk.assets.schemas import AssetCreate, AssetSort, AssetUpdate
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ValidationFailed
-from openrisk.risks import service as risks
+from openrisk.risks import reads
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Criticality
 from openrisk.web import forms
@@ -140,10 +140,10 @@ async def _detail_page(
 ) -> Response:
     web.require("asset:read")
     asset = await assets.get_asset(session, tenant_id=web.tenant_id, asset_id=asset_id)
-    linked: list[risks.RiskRecord] = []
+    linked: list[reads.RiskRecord] = []
     linked_total = 0
     if web.has("risk:read"):
-        linked, linked_total = await risks.list_risks(
+        linked, linked_total = await reads.list_risks(
             session,
             tenant_id=web.tenant_id,
             filters=RiskFilters(asset_id=asset.id),

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from openrisk.core.deps import SessionDep
 from openrisk.dashboard import service as dashboard
 from openrisk.dashboard.schemas import Period
-from openrisk.risks import service as risks
+from openrisk.risks import reads
 from openrisk.web import charts
 from openrisk.web.context import WebDep
 from openrisk.web.rendering import NAV, redirect, render
@@ -32,7 +32,7 @@ async def dashboard_page(request: Request, web: WebDep, session: SessionDep) -> 
     days = int(choice(request, "days", TIMELINE_DAYS, "30"))
     tenant_id = web.tenant_id
     stats = await dashboard.stats(session, tenant_id=tenant_id, period=period)
-    matrix = await risks.matrix(session, tenant_id=tenant_id)
+    matrix = await reads.matrix(session, tenant_id=tenant_id)
     points = await dashboard.timeline(session, tenant_id=tenant_id, days=days)
     top = await dashboard.top_risks(session, tenant_id=tenant_id, limit=TOP_RISKS)
     day_list = [p["date"] for p in points]

@@ -30,11 +30,10 @@ from openrisk.mitigations.schemas import (
     SubActionCreate,
     SubActionUpdate,
 )
-from openrisk.risks import service as risks
+from openrisk.risks import commands, reads
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import RiskCreate, RiskUpdate
-from openrisk.risks.service import RiskRecord
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import redirect, render
@@ -91,7 +90,7 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
     sort = SortField(choice(request, "sort", SORTS, SortField.CREATED_AT.value))
     order = SortOrder(choice(request, "order", ["asc", "desc"], SortOrder.DESC.value))
     page = pager(request)
-    found, total = await risks.list_risks(
+    found, total = await reads.list_risks(
         session,
         tenant_id=web.tenant_id,
         filters=filters,
@@ -171,7 +170,7 @@ def _raw_values(form: FormData, definitions: list[CustomField]) -> dict[str, Any
     }
 
 
-def _record_values(record: RiskRecord) -> dict[str, Any]:
+def _record_values(record: reads.RiskRecord) -> dict[str, Any]:
     risk = record.risk
     return {
         "title": risk.title,
@@ -234,7 +233,7 @@ def _form_page(
     options: dict[str, Any],
     values: dict[str, Any],
     *,
-    record: RiskRecord | None = None,
+    record: reads.RiskRecord | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -277,7 +276,7 @@ async def create_risk(request: Request, web: FormDep, session: SessionDep) -> Re
     values = _raw_values(web.form, options["definitions"])
     try:
         data = RiskCreate.model_validate(_payload(values, web=web, update=False))
-        created = await risks.create_risk(
+        created = await commands.create_risk(
             session, context=web.context, data=data, events=request.app.state.events
         )
     except ValidationError as error:
@@ -296,7 +295,7 @@ async def edit_risk_form(
     request: Request, risk_id: uuid.UUID, web: WebDep, session: SessionDep
 ) -> Response:
     web.require("risk:update")
-    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    record = await reads.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
     web.context.require_on("risk:update", record.risk.owner_id)
     options = await _form_options(request, session, web)
     return _form_page(request, web, options, _record_values(record), record=record)
@@ -308,12 +307,12 @@ async def update_risk(
 ) -> Response:
     web.require("risk:update")
     assert web.form is not None
-    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    record = await reads.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
     options = await _form_options(request, session, web)
     values = _raw_values(web.form, options["definitions"])
     try:
         data = RiskUpdate.model_validate(_payload(values, web=web, update=True))
-        updated = await risks.update_risk(
+        updated = await commands.update_risk(
             session,
             context=web.context,
             risk_id=risk_id,
@@ -341,7 +340,7 @@ async def delete_risk(
     request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
 ) -> Response:
     web.require("risk:delete")
-    await risks.delete_risk(
+    await commands.delete_risk(
         session, context=web.context, risk_id=risk_id, events=request.app.state.events
     )
     response = redirect("/risks")
@@ -380,14 +379,14 @@ async def _detail(
     status: int = 200,
 ) -> Response:
     web.require("risk:read")
-    record = await risks.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
+    record = await reads.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
     views: list[mitigations.MitigationView] = []
     mitigation_total = 0
     if web.has("mitigation:read"):
         views, mitigation_total = await mitigations.list_for_risk(
             session, tenant_id=web.tenant_id, risk_id=risk_id, offset=0, limit=MITIGATION_LIMIT
         )
-    history, history_total = await risks.list_history(
+    history, history_total = await reads.list_history(
         session, tenant_id=web.tenant_id, risk_id=risk_id, offset=0, limit=HISTORY_LIMIT
     )
     return render(

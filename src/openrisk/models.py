@@ -1,4 +1,7 @@
-"""Imports every ORM module so that ``Base.metadata`` knows all tables (Alembic, tests)."""
+"""The model registry: imports every ORM module so that ``Base.metadata`` knows all tables.
+
+It lives outside ``core`` so that core imports no domain package; Alembic imports it.
+"""
 
 from openrisk.assets import models as asset_models
 from openrisk.audit import models as audit_models

@@ -1,0 +1,546 @@
+"""Changing the register: create, update and delete risks, with scoring, history and audit.
+
+Every write is scoped to the caller's tenant; anything outside it is NotFound. A change records
+its history and audit rows in the same transaction, then commits and publishes its events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from openrisk.assets.models import Asset
+from openrisk.audit.service import diff, record
+from openrisk.core.context import RequestContext
+from openrisk.core.db.base import utcnow
+from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
+from openrisk.core.events import DomainEvent, EventBus
+from openrisk.custom_fields.models import CustomField
+from openrisk.custom_fields.values import validate_values
+from openrisk.mitigations.models import Mitigation
+from openrisk.risks import history, labels, rollups
+from openrisk.risks.common import commit_and_publish, ensure_member, members_of, to_json
+from openrisk.risks.enums import HistoryAction, RiskStatus
+from openrisk.risks.models import Risk, RiskAsset
+from openrisk.risks.reads import RiskRecord, asset_criticalities, asset_ids_for, get_risk
+from openrisk.risks.schemas import NOT_NULLABLE, RiskCreate, RiskUpdate
+from openrisk.risks.scoring import compute_score, severity_for
+
+_SNAPSHOT_FIELDS = (
+    "title",
+    "description",
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "status",
+    "treatment",
+    "owner_id",
+    "tags",
+    "frameworks",
+    "custom_fields",
+    "review_date",
+    "external_id",
+)
+
+
+def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
+    """The risk's user-visible values as JSON: diffed into history and audit rows."""
+    values = {name: getattr(risk, name) for name in _SNAPSHOT_FIELDS}
+    values["score"] = Decimal(values["score"]).quantize(Decimal("0.01"))
+    values["asset_ids"] = sorted(str(a) for a in asset_ids)
+    return to_json(values)  # type: ignore[no-any-return]
+
+
+def risk_event(kind: str, context: RequestContext, record_: RiskRecord) -> DomainEvent:
+    """``risk.<kind>`` carrying the risk as the API shows it (webhooks deliver this)."""
+    return DomainEvent(
+        type=f"risk.{kind}",
+        tenant_id=record_.risk.tenant_id,
+        resource_id=record_.risk.id,
+        data=record_.out().model_dump(mode="json"),
+        actor_id=context.user_id,
+    )
+
+
+def deleted_event(context: RequestContext, risk: Risk) -> DomainEvent:
+    return DomainEvent(
+        type="risk.deleted",
+        tenant_id=risk.tenant_id,
+        resource_id=risk.id,
+        data={"id": str(risk.id), "title": risk.title},
+        actor_id=context.user_id,
+    )
+
+
+def change_entry(
+    risk: Risk,
+    *,
+    before: Mapping[str, Any],
+    changes: dict[str, Any],
+    changed_by: uuid.UUID,
+    at: datetime,
+) -> history.HistoryEntry:
+    """The history row of an update: STATUS_CHANGE when the status moved, else UPDATE."""
+    return history.HistoryEntry.of(
+        risk,
+        tenant_id=risk.tenant_id,
+        action=HistoryAction.STATUS_CHANGE if "status" in changes else HistoryAction.UPDATE,
+        prev_score=Decimal(str(before["score"])),
+        prev_status=before["status"],
+        prev_impact=before["impact"],
+        prev_probability=before["probability"],
+        changed_by=changed_by,
+        changes=changes,
+        created_at=at,
+    )
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """``"3"``, ``W/"3"`` or ``3`` → 3; ``*`` → None (any); anything else cannot match → 412."""
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    value = value.removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 10:
+        raise PreconditionFailed('If-Match must carry the risk\'s current version, e.g. "3".')
+    return int(value)
+
+
+async def flush_or_412(session: AsyncSession, message: str) -> None:
+    """Flush; a row changed meanwhile (optimistic lock on ``version``) is a 412."""
+    try:
+        await session.flush()
+    except StaleDataError as error:
+        raise PreconditionFailed(message) from error
+
+
+# --------------------------------------------------------------------------- creating
+
+
+@dataclass
+class RowError:
+    """A problem with one item of a batch: ``status`` 403 (permission) or 422 (value)."""
+
+    index: int
+    status: int
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What validating a batch of new risks needs, loaded once for the whole batch."""
+
+    definitions: list[CustomField]
+    members: set[uuid.UUID]
+    criticality: dict[uuid.UUID, str]
+
+
+async def create_many(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    items: Sequence[RiskCreate],
+    source: str | None = None,
+) -> tuple[list[RiskRecord], list[RowError]]:
+    """Validate and insert many risks with a fixed number of queries; nothing is committed.
+
+    Invalid items are reported (by index) and skipped; the caller decides whether to commit.
+    """
+    lookups = await _load_lookups(session, context=context, items=items)
+    errors: list[RowError] = []
+    created: list[RiskRecord] = []
+    now = utcnow()
+    for index, data in enumerate(items):
+        problems = _row_problems(index, data, context, lookups)
+        custom, custom_errors = validate_values(lookups.definitions, data.custom_fields)
+        problems.extend(RowError(index, 422, e["field"], e["message"]) for e in custom_errors)
+        if problems:
+            errors.extend(problems)
+            continue
+        risk = _new_risk(data, context, lookups, custom=custom, source=source, now=now)
+        created.append(RiskRecord(risk, list(data.asset_ids)))
+    if created:
+        await _insert_created(session, context=context, created=created, now=now)
+    return created, errors
+
+
+async def _load_lookups(
+    session: AsyncSession, *, context: RequestContext, items: Sequence[RiskCreate]
+) -> _Lookups:
+    definitions = list(
+        await session.scalars(select(CustomField).where(CustomField.tenant_id == context.tenant_id))
+    )
+    wanted_owners = {i.owner_id for i in items if i.owner_id and i.owner_id != context.user_id}
+    members = await members_of(session, tenant_id=context.tenant_id, user_ids=wanted_owners)
+    wanted_assets = {a for i in items for a in i.asset_ids}
+    criticality: dict[uuid.UUID, str] = {}
+    if wanted_assets:
+        rows = await session.execute(
+            select(Asset.id, Asset.criticality).where(
+                Asset.tenant_id == context.tenant_id,
+                Asset.deleted_at.is_(None),
+                Asset.id.in_(list(wanted_assets)),
+            )
+        )
+        criticality = {asset_id: crit for asset_id, crit in rows}
+    return _Lookups(definitions=definitions, members=members, criticality=criticality)
+
+
+def _row_problems(
+    index: int, data: RiskCreate, context: RequestContext, lookups: _Lookups
+) -> list[RowError]:
+    """Permission and reference problems of one new risk (custom values are checked apart)."""
+    problems: list[RowError] = []
+    if data.status is RiskStatus.ACCEPTED and not context.has("risk:accept"):
+        problems.append(RowError(index, 403, "status", "Missing permission risk:accept"))
+    owner_id = data.owner_id or context.user_id
+    if owner_id != context.user_id:
+        if not context.has_any_scope("risk:assign"):
+            problems.append(RowError(index, 403, "owner_id", "Missing permission risk:assign"))
+        elif owner_id not in lookups.members:
+            problems.append(RowError(index, 422, "owner_id", "must be a member of this tenant"))
+    missing = [str(a) for a in data.asset_ids if a not in lookups.criticality]
+    if missing:
+        problems.append(
+            RowError(index, 422, "asset_ids", "unknown asset(s): " + ", ".join(missing))
+        )
+    return problems
+
+
+def _new_risk(
+    data: RiskCreate,
+    context: RequestContext,
+    lookups: _Lookups,
+    *,
+    custom: dict[str, Any],
+    source: str | None,
+    now: datetime,
+) -> Risk:
+    score = compute_score(
+        data.impact, data.probability, [lookups.criticality[a] for a in data.asset_ids]
+    )
+    return Risk(
+        id=uuid.uuid4(),
+        tenant_id=context.tenant_id,
+        title=data.title,
+        description=data.description,
+        impact=data.impact,
+        probability=data.probability,
+        score=score,
+        severity=severity_for(score).value,
+        status=data.status.value,
+        treatment=data.treatment.value,
+        owner_id=data.owner_id or context.user_id,
+        tags=data.tags,
+        frameworks=data.frameworks,
+        source=source or data.source.value,
+        external_id=data.external_id,
+        review_date=data.review_date,
+        custom_fields=custom,
+        version=1,
+        created_by=context.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _insert_created(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    created: Sequence[RiskRecord],
+    now: datetime,
+) -> None:
+    """Insert the risks, their labels and asset links, one CREATE history and audit row each."""
+    session.add_all([c.risk for c in created])
+    await session.flush()
+    await labels.add(session, [c.risk for c in created])
+    links = [
+        {"risk_id": c.risk.id, "asset_id": a, "tenant_id": context.tenant_id}
+        for c in created
+        for a in c.asset_ids
+    ]
+    if links:
+        await session.execute(insert(RiskAsset), links)
+    entries = []
+    for c in created:
+        changes = diff({}, snapshot(c.risk, c.asset_ids))
+        entries.append(
+            history.HistoryEntry.of(
+                c.risk,
+                tenant_id=c.risk.tenant_id,
+                action=HistoryAction.CREATE,
+                changed_by=context.user_id,
+                changes=changes,
+                created_at=now,
+            )
+        )
+        _audit(session, context, "risk.create", c.risk.id, changes)
+    await history.append(session, entries)
+
+
+def _audit(
+    session: AsyncSession,
+    context: RequestContext,
+    action: str,
+    risk_id: uuid.UUID,
+    changes: dict[str, Any],
+) -> None:
+    record(
+        session,
+        context=context,
+        action=action,
+        resource_type="risk",
+        resource_id=risk_id,
+        changes=changes,
+    )
+
+
+def raise_row_errors(errors: Sequence[RowError]) -> None:
+    if not errors:
+        return
+    forbidden = [e for e in errors if e.status == 403]
+    if forbidden:
+        raise Forbidden(forbidden[0].message)
+    raise ValidationFailed(
+        "Invalid value for: " + ", ".join(e.field for e in errors),
+        errors=[{"field": e.field, "message": e.message, "type": "value_error"} for e in errors],
+    )
+
+
+async def create_risk(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    data: RiskCreate,
+    events: EventBus | None = None,
+) -> RiskRecord:
+    created, errors = await create_many(session, context=context, items=[data])
+    raise_row_errors(errors)
+    result = created[0]
+    await commit_and_publish(session, events, [risk_event("created", context, result)])
+    return result
+
+
+# --------------------------------------------------------------------------- updating
+
+
+async def update_risk(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    risk_id: uuid.UUID,
+    data: RiskUpdate,
+    if_match: str | int | None = None,
+    events: EventBus | None = None,
+    commit: bool = True,
+) -> RiskRecord:
+    """Partial update; ``if_match`` (a version or an If-Match header value) guards it (412)."""
+    risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    _check_version(risk, if_match, data.version)
+    context.require_on("risk:update", risk.owner_id)
+    changes = _requested_changes(data)
+    current_assets = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
+    before = snapshot(risk, current_assets)
+    await _authorise_changes(session, context, risk, changes)
+    new_assets = list(changes.pop("asset_ids", current_assets))
+    await _apply_changes(session, context, risk, changes, new_assets, current_assets)
+    changed = diff(before, snapshot(risk, new_assets))
+    if not changed:
+        return RiskRecord(risk, current_assets)
+    risk.updated_at = utcnow()
+    await flush_or_412(session, "The risk was changed meanwhile; reload it and retry.")
+    await _write_update(session, context, risk, before, changed, new_assets, current_assets)
+    result = RiskRecord(risk, new_assets)
+    if commit:
+        await commit_and_publish(session, events, [risk_event("updated", context, result)])
+    return result
+
+
+def _check_version(risk: Risk, if_match: str | int | None, body_version: int | None) -> None:
+    header_version = parse_if_match(if_match) if isinstance(if_match, str) else if_match
+    for expected in (header_version, body_version):
+        if expected is not None and expected != risk.version:
+            raise PreconditionFailed(
+                f"The risk was changed meanwhile (version {risk.version}, "
+                f"you sent {expected}); reload it and retry."
+            )
+
+
+def _requested_changes(data: RiskUpdate) -> dict[str, Any]:
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for name in NOT_NULLABLE & set(changes):
+        if changes[name] is None:
+            raise ValidationFailed.field(name, "must not be null")
+    return changes
+
+
+async def _authorise_changes(
+    session: AsyncSession, context: RequestContext, risk: Risk, changes: Mapping[str, Any]
+) -> None:
+    """Reassigning needs risk:assign (and a member as owner); accepting needs risk:accept."""
+    if "owner_id" in changes and changes["owner_id"] != risk.owner_id:
+        context.require("risk:assign")
+        await ensure_member(
+            session, tenant_id=context.tenant_id, user_id=changes["owner_id"], field="owner_id"
+        )
+    if changes.get("status") == RiskStatus.ACCEPTED and risk.status != RiskStatus.ACCEPTED:
+        context.require("risk:accept")
+
+
+async def _apply_changes(
+    session: AsyncSession,
+    context: RequestContext,
+    risk: Risk,
+    changes: dict[str, Any],
+    new_assets: list[uuid.UUID],
+    current_assets: list[uuid.UUID],
+) -> None:
+    """Set the new values on the risk; rescore it when its levels or assets moved."""
+    if "custom_fields" in changes:
+        changes["custom_fields"] = await _custom_values(
+            session, tenant_id=context.tenant_id, values=changes["custom_fields"], risk=risk
+        )
+    for name, value in changes.items():
+        setattr(risk, name, value.value if hasattr(value, "value") else value)
+    assets_changed = sorted(new_assets) != sorted(current_assets)
+    if assets_changed or any(k in changes for k in ("impact", "probability")):
+        crits = await asset_criticalities(
+            session, tenant_id=context.tenant_id, asset_ids=new_assets
+        )
+        score = compute_score(risk.impact, risk.probability, crits)
+        risk.score, risk.severity = score, severity_for(score).value
+
+
+async def _custom_values(
+    session: AsyncSession, *, tenant_id: uuid.UUID, values: Mapping[str, Any], risk: Risk
+) -> dict[str, Any]:
+    definitions = list(
+        await session.scalars(select(CustomField).where(CustomField.tenant_id == tenant_id))
+    )
+    merged, errors = validate_values(
+        definitions, values, current=risk.custom_fields, enforce_required=True
+    )
+    if errors:
+        raise ValidationFailed(
+            "Invalid value for: " + ", ".join(e["field"] for e in errors), errors=errors
+        )
+    return merged
+
+
+async def _write_update(
+    session: AsyncSession,
+    context: RequestContext,
+    risk: Risk,
+    before: Mapping[str, Any],
+    changed: dict[str, Any],
+    new_assets: list[uuid.UUID],
+    current_assets: list[uuid.UUID],
+) -> None:
+    """Labels, asset links, the history row and the audit row of an applied update."""
+    if {"tags", "frameworks", "custom_fields"} & set(changed):
+        await labels.replace(session, [risk])
+    if sorted(new_assets) != sorted(current_assets):
+        await _relink_assets(session, context, risk, new_assets)
+    entry = change_entry(
+        risk, before=before, changes=changed, changed_by=context.user_id, at=risk.updated_at
+    )
+    await history.append(session, [entry])
+    _audit(session, context, "risk.update", risk.id, changed)
+
+
+async def _relink_assets(
+    session: AsyncSession, context: RequestContext, risk: Risk, asset_ids: list[uuid.UUID]
+) -> None:
+    await session.execute(delete(RiskAsset).where(RiskAsset.risk_id == risk.id))
+    if asset_ids:
+        await session.execute(
+            insert(RiskAsset),
+            [
+                {"risk_id": risk.id, "asset_id": a, "tenant_id": context.tenant_id}
+                for a in asset_ids
+            ],
+        )
+
+
+# --------------------------------------------------------------------------- deleting
+
+
+async def soft_delete(
+    session: AsyncSession, *, context: RequestContext, risks: Sequence[Risk]
+) -> None:
+    """Mark risks (and their mitigations) deleted, with history and audit rows; no commit."""
+    if not risks:
+        return
+    now = utcnow()
+    for risk in risks:
+        risk.deleted_at = now
+        risk.updated_at = now
+    await flush_or_412(session, "A risk was changed meanwhile; reload it and retry.")
+    risk_ids = [r.id for r in risks]
+    await labels.remove(session, risk_ids)
+    await _delete_mitigations(session, context=context, risk_ids=risk_ids, now=now)
+    changes = {"deleted_at": {"before": None, "after": now.isoformat()}}
+    await history.append(session, [_deletion_entry(risk, context, changes, now) for risk in risks])
+    for risk in risks:
+        _audit(session, context, "risk.delete", risk.id, changes)
+
+
+async def _delete_mitigations(
+    session: AsyncSession, *, context: RequestContext, risk_ids: list[uuid.UUID], now: datetime
+) -> None:
+    """The deleted risks' live mitigations leave the roll-ups and are marked deleted too."""
+    await rollups.apply_mitigation_changes(
+        session,
+        await rollups.live_mitigations_of(session, tenant_id=context.tenant_id, risk_ids=risk_ids),
+    )
+    await session.execute(
+        update(Mitigation)
+        .where(
+            Mitigation.tenant_id == context.tenant_id,
+            Mitigation.risk_id.in_(risk_ids),
+            Mitigation.deleted_at.is_(None),
+        )
+        .values(deleted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _deletion_entry(
+    risk: Risk, context: RequestContext, changes: dict[str, Any], now: datetime
+) -> history.HistoryEntry:
+    return history.HistoryEntry.of(
+        risk,
+        tenant_id=risk.tenant_id,
+        action=HistoryAction.DELETE,
+        prev_score=Decimal(risk.score),
+        prev_status=risk.status,
+        changed_by=context.user_id,
+        changes=changes,
+        created_at=now,
+    )
+
+
+async def delete_risk(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    risk_id: uuid.UUID,
+    events: EventBus | None = None,
+) -> None:
+    risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    context.require_on("risk:delete", risk.owner_id)
+    await soft_delete(session, context=context, risks=[risk])
+    await commit_and_publish(session, events, [deleted_event(context, risk)])

@@ -1,0 +1,336 @@
+"""Reading the register: records with their asset links, lists, search, matrix, counts, history.
+
+Every query is scoped to the caller's tenant; anything outside it is NotFound.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openrisk.assets.models import Asset
+from openrisk.core.errors import (
+    NotFound,
+    ValidationFailed,
+)
+from openrisk.custom_fields.models import CustomField
+from openrisk.custom_fields.values import InvalidValue, coerce
+from openrisk.risks import labels, queries
+from openrisk.risks.common import (
+    dialect_name,
+)
+from openrisk.risks.enums import SortField, SortOrder
+from openrisk.risks.models import (
+    Risk,
+    RiskAsset,
+    RiskCellCount,
+    RiskDayCount,
+    RiskHistory,
+    RiskLabel,
+)
+from openrisk.risks.queries import RiskFilters
+from openrisk.risks.schemas import (
+    RiskOut,
+)
+
+
+@dataclass
+class RiskRecord:
+    """A risk with the ids of its linked assets (what the API returns)."""
+
+    risk: Risk
+    asset_ids: list[uuid.UUID]
+
+    def out(self) -> RiskOut:
+        return RiskOut.model_validate(payload(self.risk, self.asset_ids))
+
+
+def payload(risk: Risk, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    return {
+        "id": risk.id,
+        "title": risk.title,
+        "description": risk.description,
+        "impact": risk.impact,
+        "probability": risk.probability,
+        "score": risk.score,
+        "severity": risk.severity,
+        "status": risk.status,
+        "treatment": risk.treatment,
+        "owner_id": risk.owner_id,
+        "tags": risk.tags,
+        "frameworks": risk.frameworks,
+        "asset_ids": list(asset_ids),
+        "custom_fields": risk.custom_fields,
+        "review_date": risk.review_date,
+        "version": risk.version,
+        "source": risk.source,
+        "external_id": risk.external_id,
+        "created_by": risk.created_by,
+        "created_at": risk.created_at,
+        "updated_at": risk.updated_at,
+    }
+
+
+async def asset_ids_for(
+    session: AsyncSession, risk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Linked asset ids of many risks in one query."""
+    links: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    if not risk_ids:
+        return links
+    rows = await session.execute(
+        select(RiskAsset.risk_id, RiskAsset.asset_id)
+        .where(RiskAsset.risk_id.in_(list(risk_ids)))
+        .order_by(RiskAsset.risk_id, RiskAsset.asset_id)
+    )
+    for risk_id, asset_id in rows:
+        links[risk_id].append(asset_id)
+    return links
+
+
+async def records(session: AsyncSession, risks: Sequence[Risk]) -> list[RiskRecord]:
+    links = await asset_ids_for(session, [r.id for r in risks])
+    return [RiskRecord(risk, links.get(risk.id, [])) for risk in risks]
+
+
+async def get_risk(session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID) -> Risk:
+    risk = await session.scalar(select(Risk).where(Risk.id == risk_id, *queries.live(tenant_id)))
+    if risk is None:
+        raise NotFound("Risk not found.")
+    return risk
+
+
+async def get_record(
+    session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID
+) -> RiskRecord:
+    risk = await get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
+    return (await records(session, [risk]))[0]
+
+
+async def custom_filters(
+    session: AsyncSession, *, tenant_id: uuid.UUID, raw: Mapping[str, str]
+) -> tuple[tuple[str, Any], ...]:
+    """``cf_<name>=value`` query parameters → typed (name, value); unknown names are ignored."""
+    if not raw:
+        return ()
+    fields = await session.scalars(
+        select(CustomField).where(
+            CustomField.tenant_id == tenant_id, CustomField.name.in_(list(raw))
+        )
+    )
+    parsed: list[tuple[str, Any]] = []
+    for field in fields:
+        try:
+            parsed.append((field.name, coerce(field, raw[field.name])))
+        except InvalidValue as problem:
+            raise ValidationFailed.field(f"cf_{field.name}", str(problem)) from None
+    return tuple(sorted(parsed))
+
+
+async def list_risks(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField = SortField.CREATED_AT,
+    order: SortOrder = SortOrder.DESC,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[RiskRecord], int]:
+    """One page and the total in one statement (the count and each risk's asset ids are
+    subqueries), whatever the page size or the number of links per risk."""
+    dialect = dialect_name(session)
+    where = queries.conditions(dialect, tenant_id, filters)
+    total_column = (
+        count_expression(dialect, tenant_id, filters)
+        .correlate(None)
+        .scalar_subquery()
+        .label("total")
+    )
+    rows = (
+        await session.execute(
+            select(Risk, _asset_ids_column(dialect), total_column)
+            .where(*where)
+            .order_by(*queries.order_by(sort, order))
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        total = int(rows[0][2] or 0)
+    else:  # a page past the end (or nothing matches): count on its own
+        total = await count_risks(session, tenant_id=tenant_id, filters=filters)
+    return [RiskRecord(risk, _parse_asset_ids(ids)) for risk, ids, _ in rows], total
+
+
+async def search_risks(
+    session: AsyncSession, *, tenant_id: uuid.UUID, q: str, offset: int = 0, limit: int = 20
+) -> tuple[list[tuple[RiskRecord, float]], int]:
+    """Ranked full-text search over title (weighted higher) and description."""
+    words = queries.search_words(q)
+    if not words:
+        return [], 0
+    dialect = dialect_name(session)
+    page = queries.ranked_page(dialect, tenant_id, words, offset=offset, limit=limit).subquery()
+    rows = (
+        await session.execute(
+            select(Risk, page.c.rank, page.c.total, _asset_ids_column(dialect))
+            .join(page, page.c.risk_id == Risk.id)
+            .where(*queries.live(tenant_id))
+            .order_by(page.c.rank.desc(), page.c.risk_id)
+        )
+    ).all()
+    if rows:
+        total = int(rows[0][2])
+    else:  # a page past the end: count on its own
+        found = queries.matches(dialect, tenant_id, words).subquery()
+        total = int(await session.scalar(select(func.count()).select_from(found)) or 0)
+    return [(RiskRecord(row[0], _parse_asset_ids(row[3])), float(row[1])) for row in rows], total
+
+
+async def matrix(
+    session: AsyncSession, *, tenant_id: uuid.UUID, filters: RiskFilters | None = None
+) -> dict[str, Any]:
+    """5×5 impact × probability counts, all 25 cells: from the cell roll-up (at most 125 rows)
+    when filtering by status at most, else GROUP BY over the matching risks."""
+    filters = filters or RiskFilters()
+    if filters.only_status():
+        where = [RiskCellCount.tenant_id == tenant_id]
+        if filters.status:
+            where.append(RiskCellCount.status.in_(filters.status))
+        rows = await session.execute(
+            select(RiskCellCount.impact, RiskCellCount.probability, func.sum(RiskCellCount.n))
+            .where(*where)
+            .group_by(RiskCellCount.impact, RiskCellCount.probability)
+        )
+    else:
+        where = queries.conditions(dialect_name(session), tenant_id, filters)
+        rows = await session.execute(
+            select(Risk.impact, Risk.probability, func.count())
+            .where(*where)
+            .group_by(Risk.impact, Risk.probability)
+        )
+    counts = {(int(i), int(p)): int(n or 0) for i, p, n in rows}
+    cells = [
+        {"impact": i, "probability": p, "count": counts.get((i, p), 0)}
+        for i in range(1, 6)
+        for p in range(1, 6)
+    ]
+    return {"cells": cells, "total": sum(counts.values())}
+
+
+def count_expression(dialect: str, tenant_id: uuid.UUID, filters: RiskFilters) -> Any:
+    """SQL for how many live risks match: from the label table when the only filter is one
+    tag/framework/custom value (an index range), from the day roll-up when filtering by
+    status and severity at most (a few hundred rows), else COUNT over the matching risks."""
+    label = filters.single_label()
+    if label is not None:
+        kind, value = label
+        return (
+            select(func.count())
+            .select_from(RiskLabel)
+            .where(
+                RiskLabel.tenant_id == tenant_id,
+                RiskLabel.kind == kind,
+                RiskLabel.value == labels.canonical(value),
+            )
+        )
+    if filters.only_status_and_severity():
+        where = [RiskDayCount.tenant_id == tenant_id]
+        if filters.status:
+            where.append(RiskDayCount.status.in_(filters.status))
+        if filters.severity:
+            where.append(RiskDayCount.severity.in_(filters.severity))
+        return select(func.coalesce(func.sum(RiskDayCount.n), 0)).where(*where)
+    where = queries.conditions(dialect, tenant_id, filters)
+    return select(func.count()).select_from(Risk).where(*where)
+
+
+async def count_risks(session: AsyncSession, *, tenant_id: uuid.UUID, filters: RiskFilters) -> int:
+    total = await session.scalar(count_expression(dialect_name(session), tenant_id, filters))
+    return int(total or 0)
+
+
+def _asset_ids_column(dialect: str) -> Any:
+    """The risk's linked asset ids, aggregated in a correlated subquery (no extra round trip)."""
+    if dialect == "postgresql":
+        aggregate: Any = func.array_agg(aggregate_order_by(RiskAsset.asset_id, RiskAsset.asset_id))
+    else:
+        aggregate = func.group_concat(RiskAsset.asset_id)
+    return (
+        select(aggregate)
+        .where(RiskAsset.risk_id == Risk.id)
+        .correlate(Risk)
+        .scalar_subquery()
+        .label("asset_ids")
+    )
+
+
+def _parse_asset_ids(value: Any) -> list[uuid.UUID]:
+    if not value:
+        return []
+    if isinstance(value, str):  # SQLite: comma-separated hex
+        return sorted(uuid.UUID(part) for part in value.split(","))
+    return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in value]
+
+
+async def list_history(
+    session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID, offset: int, limit: int
+) -> tuple[list[RiskHistory], int]:
+    """A live risk's history, newest first."""
+    await get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
+    where = (RiskHistory.tenant_id == tenant_id, RiskHistory.risk_id == risk_id)
+    total = await session.scalar(select(func.count()).select_from(RiskHistory).where(*where))
+    rows = await session.scalars(
+        select(RiskHistory)
+        .where(*where)
+        .order_by(RiskHistory.created_at.desc(), RiskHistory.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(rows), int(total or 0)
+
+
+async def asset_criticalities(
+    session: AsyncSession, *, tenant_id: uuid.UUID, asset_ids: Sequence[uuid.UUID]
+) -> list[str]:
+    """Criticalities of the given live assets of the tenant; 422 naming asset_ids otherwise."""
+    if not asset_ids:
+        return []
+    rows = (
+        await session.execute(
+            select(Asset.id, Asset.criticality).where(
+                Asset.tenant_id == tenant_id,
+                Asset.deleted_at.is_(None),
+                Asset.id.in_(list(asset_ids)),
+            )
+        )
+    ).all()
+    found = {asset_id: crit for asset_id, crit in rows}
+    missing = [str(a) for a in asset_ids if a not in found]
+    if missing:
+        raise ValidationFailed.field("asset_ids", "unknown asset(s): " + ", ".join(missing))
+    return [found[a] for a in asset_ids]
+
+
+async def linked_criticalities(
+    session: AsyncSession, risk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    crits: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if not risk_ids:
+        return crits
+    rows = await session.execute(
+        select(RiskAsset.risk_id, Asset.criticality)
+        .join(Asset, Asset.id == RiskAsset.asset_id)
+        .where(RiskAsset.risk_id.in_(list(risk_ids)), Asset.deleted_at.is_(None))
+    )
+    for risk_id, crit in rows:
+        crits[risk_id].append(crit)
+    return crits
