@@ -227,6 +227,6 @@ async def test_inviting_an_existing_account_and_an_unknown_email(
         "/api/v1/auth/invitations/accept",
         json={"token": body["invitation_token"], "password": TEST_PASSWORD},
     )
-    assert reuse.status_code == 404
+    assert reuse.status_code == 409  # the one-time link is spent
     members = (await client.get("/api/v1/members", headers=h)).json()
     assert members["total"] == 3

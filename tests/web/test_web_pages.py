@@ -382,7 +382,7 @@ async def test_invitations_from_the_members_page(
                 "password_confirm": "a-long-enough-password",
             },
         )
-        assert again.status_code == 404  # single use
+        assert again.status_code == 409  # single use: the link is spent
 
 
 async def test_tokens_page_shows_the_secret_once(client: httpx.AsyncClient, admin: Account) -> None:

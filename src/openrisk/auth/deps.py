@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openrisk.auth.service import get_active_user
+from openrisk.auth.service import get_active_user, session_is_active
 from openrisk.core.cache.hot_path import Authorization, vouch
 from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.db.tenancy import bind_session_to_tenant
@@ -54,6 +54,24 @@ def _decode_jwt(token: str, codec: TokenCodec) -> AccessClaims:
         return codec.decode_access(token)
     except InvalidToken as error:
         raise Unauthorized("Invalid or expired token") from error
+
+
+async def _check_session(
+    session: AsyncSession, authz: AuthzCache, claims: AccessClaims, generation: Generation
+) -> None:
+    """An access token lives only as long as its sign-in: logout and refresh-token reuse end it.
+
+    The answer is kept in the authorization cache, whose generation every revocation bumps, so
+    a revocation bites on the next request in every worker and host while a warm request pays
+    no database read.
+    """
+    active = await authz.get_or_load(
+        ("session", claims.session_id),
+        lambda: session_is_active(session, session_id=claims.session_id, user_id=claims.user_id),
+        generation=generation,
+    )
+    if not active:
+        raise Unauthorized("This session has ended; sign in again.")
 
 
 async def _token_identity(
@@ -120,6 +138,7 @@ async def resolve_context(
         )
     else:
         claims = _decode_jwt(bearer, codec)
+        await _check_session(session, authz, claims, generation)
         membership = await cached_membership(
             authz, session, claims.user_id, tenant_ref, generation=generation
         )
@@ -198,7 +217,9 @@ async def get_principal(
         identity = await _token_identity(session, request.app.state.authz, bearer)
         user_id, token_id = identity.user_id, identity.token_id
     else:
-        user_id = _decode_jwt(bearer, codec).user_id
+        claims = _decode_jwt(bearer, codec)
+        await _check_session(session, request.app.state.authz, claims, "read")
+        user_id = claims.user_id
     user = await get_active_user(session, user_id=user_id)
     return Principal(
         user_id=user.id, email=user.email, is_superuser=user.is_superuser, token_id=token_id

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request, status
@@ -15,9 +16,10 @@ from openrisk.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
+from openrisk.core.deps import CodecDep, EventsDep, SessionDep, SettingsDep
 from openrisk.core.errors import Forbidden
 from openrisk.core.routing import api_router
+from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.tenants import members
 from openrisk.tenants.member_schemas import AcceptInvitation
 
@@ -90,19 +92,37 @@ async def token(
     return _pair(tokens)
 
 
+async def _session_ended(events: EventsDep, family_id: uuid.UUID) -> None:
+    """Every worker's cached "this sign-in stands" answer is dropped: its access tokens die."""
+    await publish_authz_change(
+        events, kind="session_revoked", tenant_id=None, resource_id=family_id
+    )
+
+
 @router.post("/refresh")
 async def refresh(
-    body: RefreshRequest, session: SessionDep, codec: CodecDep, settings: SettingsDep
+    body: RefreshRequest,
+    session: SessionDep,
+    codec: CodecDep,
+    settings: SettingsDep,
+    events: EventsDep,
 ) -> TokenPair:
-    tokens = await service.refresh(
-        session, codec=codec, settings=settings, refresh_token=body.refresh_token
-    )
+    try:
+        tokens = await service.refresh(
+            session, codec=codec, settings=settings, refresh_token=body.refresh_token
+        )
+    except service.SessionRevoked as revoked:
+        await _session_ended(events, revoked.family_id)
+        raise
     return _pair(tokens)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: RefreshRequest, session: SessionDep) -> None:
-    await service.logout(session, refresh_token=body.refresh_token)
+async def logout(body: RefreshRequest, session: SessionDep, events: EventsDep) -> None:
+    """End the sign-in: its refresh tokens and, from the next request on, its access tokens."""
+    family_id = await service.logout(session, refresh_token=body.refresh_token)
+    if family_id is not None:
+        await _session_ended(events, family_id)
 
 
 @router.get("/me")

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from openrisk.auth.models import LoginAttempt, RefreshToken, User
 from openrisk.auth.schemas import MembershipOut
 from openrisk.config import Settings
 from openrisk.core.context import RequestOrigin
+from openrisk.core.db.atomic import flush_or_conflict
 from openrisk.core.errors import Conflict, TooManyRequests, Unauthorized
 from openrisk.core.security import (
     TokenCodec,
@@ -59,7 +61,8 @@ async def create_user(
         is_superuser=is_superuser,
     )
     session.add(user)
-    await session.flush()
+    # a parallel sign-up of the same email passed the check too: the unique index decides
+    await flush_or_conflict(session, "An account with this email already exists.")
     return user
 
 
@@ -199,35 +202,85 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 async def refresh(
     session: AsyncSession, *, codec: TokenCodec, settings: Settings, refresh_token: str
 ) -> IssuedTokens:
-    """Rotate: the presented token is spent; presenting a spent one revokes its whole family."""
-    token = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
-    )
+    """Rotate: the presented token is spent; presenting a spent one revokes its whole family.
+
+    The token is spent by one compare-and-swap UPDATE, so of parallel refreshes with one token
+    exactly one wins; every other is a reuse, and revokes the family (the winner's new tokens
+    included), as a replayed stolen token must.
+    """
+    token_hash = sha256_hex(refresh_token)
     now = datetime.now(UTC)
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
-        raise Unauthorized("Invalid refresh token.")
-    if token.used_at is not None:
-        await _revoke_family(session, token.family_id)
-        await session.commit()
-        raise Unauthorized("Refresh token reuse detected; the session has been revoked.")
-    user = await session.get(User, token.user_id)
+    spent = (
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(RefreshToken.family_id, RefreshToken.user_id)
+        )
+    ).first()
+    if spent is None:
+        await _refuse_refresh(session, token_hash=token_hash)
+    family_id, user_id = spent
+    user = await session.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("Invalid refresh token.")
-    token.used_at = now
     tokens = await issue_tokens(
-        session, codec=codec, settings=settings, user=user, family_id=token.family_id
+        session, codec=codec, settings=settings, user=user, family_id=family_id
     )
     await session.commit()
     return tokens
 
 
-async def logout(session: AsyncSession, *, refresh_token: str) -> None:
-    token = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
-    )
-    if token is not None:
+async def _refuse_refresh(session: AsyncSession, *, token_hash: str) -> NoReturn:
+    """Why a refresh token was not accepted; a spent one revokes its family on the way."""
+    token = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+    if token is not None and token.used_at is not None and token.revoked_at is None:
         await _revoke_family(session, token.family_id)
         await session.commit()
+        raise SessionRevoked(token.family_id)
+    raise Unauthorized("Invalid refresh token.")
+
+
+class SessionRevoked(Unauthorized):
+    """A spent refresh token was presented again: the whole sign-in is revoked."""
+
+    def __init__(self, family_id: uuid.UUID) -> None:
+        super().__init__("Refresh token reuse detected; the session has been revoked.")
+        self.family_id = family_id
+
+
+async def logout(session: AsyncSession, *, refresh_token: str) -> uuid.UUID | None:
+    """Revoke the sign-in of ``refresh_token``; its family id (None for an unknown token)."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+    )
+    if family_id is not None:
+        await _revoke_family(session, family_id)
+        await session.commit()
+    return family_id
+
+
+async def session_is_active(
+    session: AsyncSession, *, session_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    """Whether the sign-in (refresh-token family) behind an access token still stands.
+
+    The family's rows are the revocation record: logout and reuse detection revoke them all.
+    A family with no row at all is treated as ended (fail closed).
+    """
+    total, revoked = (
+        await session.execute(
+            select(func.count(RefreshToken.id), func.count(RefreshToken.revoked_at)).where(
+                RefreshToken.family_id == session_id, RefreshToken.user_id == user_id
+            )
+        )
+    ).one()
+    return bool(total) and not revoked
 
 
 async def get_active_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:

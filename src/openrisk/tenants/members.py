@@ -5,20 +5,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.service import record
 from openrisk.auth.models import User
 from openrisk.auth.service import create_user, find_user_by_email
 from openrisk.core.context import RequestContext
+from openrisk.core.db.atomic import lock_row
 from openrisk.core.errors import Conflict, Forbidden, NotFound
 from openrisk.core.security import new_secret, sha256_hex
 from openrisk.rbac.catalogue import ADMIN, OWN_SCOPE, split_grant
 from openrisk.rbac.models import Role
 from openrisk.rbac.roles import check_assignable_level, get_role, is_admin
-from openrisk.tenants.models import Membership
+from openrisk.tenants.models import Membership, Tenant
 from openrisk.tenants.service import add_member
 from openrisk.tokens.models import Invitation
 
@@ -116,8 +118,15 @@ async def _admin_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return int(count or 0)
 
 
-async def _check_not_last_admin(session: AsyncSession, tenant_id: uuid.UUID, role: Role) -> None:
-    if role.id == ADMIN.id and await _admin_count(session, tenant_id) <= 1:
+async def _lock_memberships(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Serialise membership changes of one tenant: two Admins demoting each other at once
+    must not both see "another Admin remains" (the tenant row is the lock)."""
+    await lock_row(session, cast(Table, Tenant.__table__), tenant_id)
+
+
+async def _check_an_admin_remains(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Run after the change, under the tenant lock: the change stands only if an Admin is left."""
+    if await _admin_count(session, tenant_id) < 1:
         raise Conflict("The last Admin of a tenant cannot be demoted or removed.")
 
 
@@ -183,22 +192,37 @@ async def _invite_unknown(
 async def accept_invitation(
     session: AsyncSession, *, token: str, password: str, full_name: str
 ) -> User:
-    """Turn a pending invitation into an account and a membership (the link is single-use)."""
-    invitation = await session.scalar(
-        select(Invitation).where(Invitation.token_hash == sha256_hex(token))
-    )
+    """Turn a pending invitation into an account and a membership (the link is single-use).
+
+    The link is claimed by one compare-and-swap UPDATE: of parallel acceptances exactly one
+    wins, the others get 409.
+    """
     now = datetime.now(UTC)
-    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= now:
+    token_hash = sha256_hex(token)
+    claimed = (
+        await session.execute(
+            update(Invitation)
+            .where(
+                Invitation.token_hash == token_hash,
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > now,
+            )
+            .values(accepted_at=now)
+            .returning(Invitation.tenant_id, Invitation.email, Invitation.role_id)
+        )
+    ).first()
+    if claimed is None:
+        accepted_at = await session.scalar(
+            select(Invitation.accepted_at).where(Invitation.token_hash == token_hash)
+        )
+        if accepted_at is not None:
+            raise Conflict("This invitation has already been accepted.")
         raise NotFound("This invitation is invalid or has expired.")
-    if await find_user_by_email(session, email=invitation.email):
+    tenant_id, email, role_id = claimed
+    if await find_user_by_email(session, email=email):
         raise Conflict("An account with this email exists; sign in and ask to be added.")
-    user = await create_user(
-        session, email=invitation.email, password=password, full_name=full_name
-    )
-    await add_member(
-        session, tenant_id=invitation.tenant_id, user_id=user.id, role_id=invitation.role_id
-    )
-    invitation.accepted_at = now
+    user = await create_user(session, email=email, password=password, full_name=full_name)
+    await add_member(session, tenant_id=tenant_id, user_id=user.id, role_id=role_id)
     await session.commit()
     return user
 
@@ -206,13 +230,16 @@ async def accept_invitation(
 async def change_role(
     session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID, role_id: uuid.UUID
 ) -> MemberRow:
+    await _lock_memberships(session, context.tenant_id)
     membership, current = await _membership(session, context=context, user_id=user_id)
     _check_manageable(context, current)
     new_role = await get_role(session, context=context, role_id=role_id)
     check_assignable_level(context, new_role.level)
     if new_role.id != current.id:
-        await _check_not_last_admin(session, context.tenant_id, current)
         membership.role_id = new_role.id
+        await session.flush()
+        if current.id == ADMIN.id:
+            await _check_an_admin_remains(session, context.tenant_id)
         record(
             session,
             context=context,
@@ -228,9 +255,13 @@ async def change_role(
 async def remove_member(
     session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
 ) -> None:
+    await _lock_memberships(session, context.tenant_id)
     membership, role = await _membership(session, context=context, user_id=user_id)
     _check_manageable(context, role)
-    await _check_not_last_admin(session, context.tenant_id, role)
+    await session.delete(membership)
+    await session.flush()
+    if role.id == ADMIN.id:
+        await _check_an_admin_remains(session, context.tenant_id)
     record(
         session,
         context=context,
@@ -239,7 +270,6 @@ async def remove_member(
         resource_id=user_id,
         changes={"role": {"before": role.name, "after": None}},
     )
-    await session.delete(membership)
     await session.commit()
 
 

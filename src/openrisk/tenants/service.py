@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.models import AuditEvent
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
-from openrisk.core.errors import NotFound
+from openrisk.core.db.atomic import flush_or_conflict, insert_unless_exists
+from openrisk.core.errors import Conflict, NotFound
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
 from openrisk.tokens.models import ApiToken
@@ -25,14 +26,52 @@ def slugify(name: str) -> str:
     return _NON_SLUG.sub("-", name.lower()).strip("-")[:60] or "tenant"
 
 
-async def _free_slug(session: AsyncSession, base: str) -> str:
-    taken = set(await session.scalars(select(Tenant.slug).where(Tenant.slug.like(f"{base}%"))))
-    if base not in taken:
-        return base
+SLUG_ATTEMPTS = 20
+
+
+def _slug_candidates(base: str, taken: set[str]) -> list[str]:
+    """``base``, then ``base-2``, ``base-3``… skipping those known to be taken."""
+    candidates = [base] if base not in taken else []
     suffix = 2
-    while f"{base}-{suffix}" in taken:
+    while len(candidates) < SLUG_ATTEMPTS:
+        if f"{base}-{suffix}" not in taken:
+            candidates.append(f"{base}-{suffix}")
         suffix += 1
-    return f"{base}-{suffix}"
+    return candidates
+
+
+async def _claim_slug(
+    session: AsyncSession, *, name: str, owner_id: uuid.UUID, slug: str | None
+) -> uuid.UUID:
+    """Insert the tenant under a free slug; the unique index decides between parallel writers.
+
+    A slug the caller asked for is that slug or a 409; a slug derived from the name takes the
+    next free suffix, even when another request took the previous one a moment ago.
+    """
+    if slug is not None:
+        candidates = [slug]
+    else:
+        base = slugify(name)
+        taken = set(await session.scalars(select(Tenant.slug).where(Tenant.slug.like(f"{base}%"))))
+        candidates = _slug_candidates(base, taken)
+    for candidate in candidates:
+        tenant_id = uuid.uuid4()
+        values = {
+            "id": tenant_id,
+            "name": name,
+            "slug": candidate,
+            "owner_id": owner_id,
+            "status": "active",
+            "settings": {},
+        }
+        if await insert_unless_exists(session, Tenant, values, unique=["slug"]):
+            return tenant_id
+    if slug is not None:
+        raise Conflict(
+            f"The slug {slug!r} is taken.",
+            errors=[{"field": "slug", "message": "is taken", "type": "conflict"}],
+        )
+    raise Conflict("No free slug for this name; choose a slug.")
 
 
 async def create_tenant(
@@ -45,16 +84,12 @@ async def create_tenant(
     slug: str | None = None,
 ) -> Tenant:
     """Create a tenant and make ``owner_id`` its member with ``role_id``."""
-    tenant = Tenant(
-        name=name, slug=await _free_slug(session, slug or slugify(name)), owner_id=owner_id
-    )
-    session.add(tenant)
-    await session.flush()
+    tenant_id = await _claim_slug(session, name=name, owner_id=owner_id, slug=slug)
     session.add(
-        Membership(user_id=owner_id, tenant_id=tenant.id, role_id=role_id, is_default=default)
+        Membership(user_id=owner_id, tenant_id=tenant_id, role_id=role_id, is_default=default)
     )
     await session.flush()
-    return tenant
+    return await get_tenant(session, tenant_id=tenant_id)
 
 
 async def find_tenant(session: AsyncSession, *, name: str) -> Tenant | None:
@@ -71,7 +106,7 @@ async def add_member(
         user_id=user_id, tenant_id=tenant_id, role_id=role_id, is_default=has_default is None
     )
     session.add(membership)
-    await session.flush()
+    await flush_or_conflict(session, "This person is already a member of the tenant.")
     return membership
 
 

@@ -1,0 +1,108 @@
+"""Access tokens end with their sign-in, on every host, on the next request.
+
+Two server processes share the database and Redis, as two hosts behind a load balancer. A
+logout or a refresh-token reuse through one ends the session's access tokens on the next
+request served by the other, although the other answers warm requests without any database
+read (its authorization cache holds "this session stands" under the shared generation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.integration.live import API, QUIET_LIMITS, client, server_dir, sign_up
+from tests.integration.server_process import Server, metric_value, running_server
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+# no background database reads while queries are counted
+QUIET = {**QUIET_LIMITS, "OPENRISK_POOL_HEALTH_INTERVAL_S": "3600"}
+
+
+@pytest.fixture(scope="module")
+def hosts(
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server]]:
+    directory = server_dir(tmp_path_factory)
+    with (
+        running_server(directory, live_database, env=QUIET) as first,
+        running_server(directory, live_database, env=QUIET) as second,
+    ):
+        yield first, second
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def queries(http: httpx.AsyncClient) -> float:
+    text = (await http.get("/metrics")).text
+    return metric_value(text, "openrisk_db_queries_total") or 0.0
+
+
+async def test_logout_on_one_host_ends_the_access_token_on_the_other(
+    hosts: tuple[Server, Server],
+) -> None:
+    first, second = hosts
+    async with client(first.base_url) as a, client(second.base_url) as b:
+        user = await sign_up(a)
+        for _ in range(2):  # the second request is warm on B
+            assert (
+                await b.get(f"{API}/permissions", headers=bearer(user.access_token))
+            ).status_code == 200
+        before = await queries(b)
+        for _ in range(5):
+            assert (
+                await b.get(f"{API}/permissions", headers=bearer(user.access_token))
+            ).status_code == 200
+        assert await queries(b) == before  # warm: no database read on the request path
+
+        logout = await a.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
+        assert logout.status_code == 204
+        for http in (b, a):
+            assert (
+                await http.get(f"{API}/permissions", headers=bearer(user.access_token))
+            ).status_code == 401
+            assert (
+                await http.get(f"{API}/auth/me", headers=bearer(user.access_token))
+            ).status_code == 401
+            assert (
+                await http.get(f"{API}/risks", headers=bearer(user.access_token))
+            ).status_code == 401
+
+
+async def test_refresh_token_reuse_on_one_host_ends_every_access_token_of_the_session(
+    hosts: tuple[Server, Server],
+) -> None:
+    first, second = hosts
+    async with client(first.base_url) as a, client(second.base_url) as b:
+        user = await sign_up(a)
+        rotated = await a.post(f"{API}/auth/refresh", json={"refresh_token": user.refresh_token})
+        assert rotated.status_code == 200
+        new_access = rotated.json()["access_token"]
+        for token in (user.access_token, new_access):  # rotation alone ends nothing
+            assert (await b.get(f"{API}/risks", headers=bearer(token))).status_code == 200
+            assert (await b.get(f"{API}/risks", headers=bearer(token))).status_code == 200
+
+        reused = await b.post(f"{API}/auth/refresh", json={"refresh_token": user.refresh_token})
+        assert reused.status_code == 401
+        for http in (a, b):
+            for token in (user.access_token, new_access):
+                assert (await http.get(f"{API}/risks", headers=bearer(token))).status_code == 401
+
+
+async def test_other_sessions_of_the_user_survive_a_logout(hosts: tuple[Server, Server]) -> None:
+    first, second = hosts
+    async with client(first.base_url) as a, client(second.base_url) as b:
+        user = await sign_up(a)
+        other = await a.post(
+            f"{API}/auth/login", json={"email": user.email, "password": "correct-horse-battery"}
+        )
+        assert other.status_code == 200
+        await a.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
+        assert (await b.get(f"{API}/risks", headers=bearer(user.access_token))).status_code == 401
+        assert (
+            await b.get(f"{API}/risks", headers=bearer(other.json()["access_token"]))
+        ).status_code == 200
