@@ -77,7 +77,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "cache_backend": "memory",
         "log_level": "WARNING",
         "pool_health_interval_s": 30,
-        "login_max_failures_per_ip": 50,
+        # many tests sign up and create tenants from one client address
+        "signup_limit_per_ip": "10000/minute",
+        "tenant_creation_limit": "10000/minute",
         # Refreshes after writes run in the background and would race the many tests that
         # check a write's next read is a MISS; tests/api/test_hot_path.py turns them on.
         "cache_refresh_top": 0,

@@ -34,6 +34,7 @@ from openrisk.core.metrics import (
     worker_metrics,
 )
 from openrisk.core.middleware import RequestContextMiddleware
+from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.security import TokenCodec
 from openrisk.custom_fields.router import router as custom_fields_router
 from openrisk.dashboard.router import router as dashboard_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.events = EventBus()
+    app.state.rate_limits = RateLimits(settings)
     caches = build_app_caches(settings)
     app.state.cache = caches.shared
     app.state.response_cache = caches.responses
@@ -153,6 +155,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = render_latest()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(HotPathMiddleware, hot_path=app.state.hot_path)  # inside the next one
+    app.add_middleware(HotPathMiddleware, hot_path=app.state.hot_path)  # inside the next ones
+    per_token, per_ip = settings.api_rate_limits
+    if per_token or per_ip:  # before the hot path: a cached answer is still a request
+        app.add_middleware(
+            RateLimitMiddleware,
+            limits=app.state.rate_limits,
+            per_token=per_token,
+            per_ip=per_ip,
+        )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -81,6 +81,9 @@ def serve(
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,
+            # X-Forwarded-For is believed only from the configured proxies (none by default)
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         )
     finally:
         if created_metrics_dir:

@@ -7,11 +7,33 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Self
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "openrisk-development-secret-do-not-use-in-production"
 MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class TenantCreation(StrEnum):
+    ANYONE = "anyone"
+    SUPERUSER = "superuser"
+
+
+# The general API rate limit where OPENRISK_RATE_LIMIT_PER_* is not set (development: off).
+RATE_LIMIT_DEFAULTS: dict[str, tuple[str, str]] = {
+    "development": ("", ""),
+    "staging": ("1200/minute", "600/minute"),
+    "production": ("1200/minute", "600/minute"),
+}
+LIMIT_FIELDS = (
+    "login_limit_account_ip",
+    "login_limit_ip",
+    "rate_limit_per_token",
+    "rate_limit_per_ip",
+    "tenant_creation_limit",
+    "signup_limit_per_ip",
+)
 
 
 class Environment(StrEnum):
@@ -93,9 +115,23 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=14, ge=1)
     allow_signup: bool = True
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=20, ge=1)
-    login_failure_window_s: int = Field(default=900, ge=1)
+    # Login throttling (limits syntax, ";"-separated tiers: each later tier is a longer backoff).
+    # Attempts per (account, client address), exact and atomic; cleared by a successful login.
+    login_limit_account_ip: str = "5/minute;20/hour;100/day"
+    # Failed attempts per client address, whatever the account.
+    login_limit_ip: str = "50/minute;500/hour"
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, "*" for any); empty: none, the peer address is the client address.
+    trusted_proxies: str = ""
+    # General API rate limit, per credential (Authorization) and per address for anonymous
+    # requests; None takes the environment's default (off in development), "" turns it off.
+    rate_limit_per_token: str | None = None
+    rate_limit_per_ip: str | None = None
+    # Who may create tenants with POST /tenants: anyone signed in, or platform operators only;
+    # None: anyone while sign-up is on (sign-up creates a tenant anyway), else superusers.
+    tenant_creation: TenantCreation | None = None
+    tenant_creation_limit: str = "10/hour"  # per user
+    signup_limit_per_ip: str = "20/hour"  # each sign-up creates a tenant too
 
     demo_password: str | None = None
     # web UI session cookie: lifetime, and the Secure flag (also set whenever served over https)
@@ -107,6 +143,32 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
     webhook_max_attempts: int = Field(default=5, ge=1, le=20)
     webhook_backoff_s: float = Field(default=2.0, ge=0, le=600)  # first retry; doubles each time
+
+    @field_validator(*LIMIT_FIELDS)
+    @classmethod
+    def _valid_limits(cls, value: str | None) -> str | None:
+        """Refuse at start-up what ``limits`` cannot parse (e.g. "5/minute;20/hour")."""
+        if value and value.strip():
+            try:
+                parse_many(value)
+            except ValueError as error:
+                raise ValueError(f"not a rate limit like '5/minute;20/hour': {value!r}") from error
+        return value
+
+    @property
+    def tenant_creation_policy(self) -> TenantCreation:
+        if self.tenant_creation is not None:
+            return self.tenant_creation
+        return TenantCreation.ANYONE if self.allow_signup else TenantCreation.SUPERUSER
+
+    @property
+    def api_rate_limits(self) -> tuple[str, str]:
+        """(per credential, per address) of the general API limit, defaults filled in."""
+        per_token, per_ip = RATE_LIMIT_DEFAULTS[self.env.value]
+        return (
+            per_token if self.rate_limit_per_token is None else self.rate_limit_per_token,
+            per_ip if self.rate_limit_per_ip is None else self.rate_limit_per_ip,
+        )
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Self:

@@ -54,7 +54,9 @@ def server(
     else:
         url = create_pg_database()
     upgrade(url)
-    app = create_app(make_settings(url, login_max_failures_per_ip=10_000))
+    app = create_app(
+        make_settings(url, login_limit_ip="10000/minute", login_limit_account_ip="10000/minute")
+    )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     instance = uvicorn.Server(config)

@@ -72,9 +72,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Si
     directory = tmp_path_factory.mktemp("web-e2e")
     url = migrated_sqlite(directory)
     data = asyncio.run(seed(make_settings(url)))
-    with running_server(
-        directory, url, env={"OPENRISK_LOGIN_MAX_FAILURES_PER_IP": "100"}
-    ) as server:
+    with running_server(directory, url, env={"OPENRISK_LOGIN_LIMIT_IP": "100/minute"}) as server:
         yield Site(server.base_url, data)
 
 

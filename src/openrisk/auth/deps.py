@@ -212,17 +212,21 @@ async def get_principal(
     """The authenticated user, for routes outside any tenant (``/auth/me``, ``/tenants``)."""
     if not bearer:
         raise Unauthorized("Not authenticated")
-    token_id = None
+    token_id = token_tenant_id = None
     if is_api_token(bearer):
         identity = await _token_identity(session, request.app.state.authz, bearer)
-        user_id, token_id = identity.user_id, identity.token_id
+        user_id, token_id, token_tenant_id = identity.user_id, identity.token_id, identity.tenant_id
     else:
         claims = _decode_jwt(bearer, codec)
         await _check_session(session, request.app.state.authz, claims, "read")
         user_id = claims.user_id
     user = await get_active_user(session, user_id=user_id)
     return Principal(
-        user_id=user.id, email=user.email, is_superuser=user.is_superuser, token_id=token_id
+        user_id=user.id,
+        email=user.email,
+        is_superuser=user.is_superuser,
+        token_id=token_id,
+        token_tenant_id=token_tenant_id,
     )
 
 

@@ -34,16 +34,3 @@ class RefreshToken(UUIDPrimaryKey, CreatedAt, Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
-
-
-class LoginAttempt(UUIDPrimaryKey, CreatedAt, Base):
-    """Failed logins, counted per account and per IP for throttling across workers."""
-
-    __tablename__ = "login_attempts"
-    __table_args__ = (
-        Index("ix_login_attempts_email_created", "email", "created_at"),
-        Index("ix_login_attempts_ip_created", "ip", "created_at"),
-    )
-
-    email: Mapped[str] = mapped_column(String(320))
-    ip: Mapped[str] = mapped_column(String(64))

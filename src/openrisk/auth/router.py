@@ -16,7 +16,7 @@ from openrisk.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from openrisk.core.deps import CodecDep, EventsDep, SessionDep, SettingsDep
+from openrisk.core.deps import CodecDep, EventsDep, RateLimitsDep, SessionDep, SettingsDep
 from openrisk.core.errors import Forbidden
 from openrisk.core.routing import api_router
 from openrisk.rbac.authz_cache import publish_authz_change
@@ -37,10 +37,16 @@ def _pair(tokens: service.IssuedTokens) -> TokenPair:
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
 async def register(
-    body: RegisterRequest, session: SessionDep, codec: CodecDep, settings: SettingsDep
+    body: RegisterRequest,
+    request: Request,
+    session: SessionDep,
+    codec: CodecDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TokenPair:
     if not settings.allow_signup:
         raise Forbidden("Sign-up is turned off on this server.")
+    await service.throttle_signup(limits, settings, origin=request_origin(request))
     tokens = await service.register(
         session,
         codec=codec,
@@ -60,11 +66,13 @@ async def login(
     session: SessionDep,
     codec: CodecDep,
     settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TokenPair:
     tokens = await service.login(
         session,
         codec=codec,
         settings=settings,
+        limits=limits,
         email=body.email,
         password=body.password,
         origin=request_origin(request),
@@ -79,12 +87,14 @@ async def token(
     session: SessionDep,
     codec: CodecDep,
     settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TokenPair:
     """OAuth2 password flow, for the Authorize button of the interactive docs."""
     tokens = await service.login(
         session,
         codec=codec,
         settings=settings,
+        limits=limits,
         email=form.username,
         password=form.password,
         origin=request_origin(request),
@@ -128,7 +138,9 @@ async def logout(body: RefreshRequest, session: SessionDep, events: EventsDep) -
 @router.get("/me")
 async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
     user = await service.get_active_user(session, user_id=principal.user_id)
-    memberships = await service.list_memberships(session, user_id=principal.user_id)
+    memberships = await service.list_memberships(
+        session, user_id=principal.user_id, only_tenant=principal.token_tenant_id
+    )
     return MeOut(
         id=user.id,
         email=user.email,

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.service import record_raw
-from openrisk.auth.models import LoginAttempt, RefreshToken, User
+from openrisk.auth.models import RefreshToken, User
 from openrisk.auth.schemas import MembershipOut
 from openrisk.config import Settings
 from openrisk.core.context import RequestOrigin
 from openrisk.core.db.atomic import flush_or_conflict
 from openrisk.core.errors import Conflict, TooManyRequests, Unauthorized
+from openrisk.core.ratelimit import RateLimits, parse_limits
 from openrisk.core.security import (
     TokenCodec,
     hash_password,
@@ -84,30 +85,36 @@ async def register(
     return tokens
 
 
-async def _recent_failures(
-    session: AsyncSession, *, column: str, value: str, since: datetime
-) -> int:
-    column_ref = getattr(LoginAttempt, column)
-    count = await session.scalar(
-        select(func.count()).where(column_ref == value, LoginAttempt.created_at >= since)
+async def _throttle(limits: RateLimits, settings: Settings, *, email: str, ip: str) -> None:
+    """Refuse before any password is checked when this (account, address) or this address has
+    used up its attempts.
+
+    The (account, address) attempt is consumed here, atomically: of 40 parallel guesses exactly
+    the limit's count reach the password check. No account-wide lock: someone else's guesses
+    from elsewhere never lock the owner out. Later tiers of a limit are the backoff.
+    """
+    exceeded = await limits.check(parse_limits(settings.login_limit_ip), "login-ip", ip)
+    if exceeded is None:
+        exceeded = await limits.hit(
+            parse_limits(settings.login_limit_account_ip), "login", email, ip
+        )
+    if exceeded is not None:
+        raise TooManyRequests(
+            f"Too many sign-in attempts; retry in {exceeded.retry_after} s.",
+            headers=exceeded.headers,
+        )
+
+
+async def throttle_signup(limits: RateLimits, settings: Settings, *, origin: RequestOrigin) -> None:
+    """Every sign-up creates a tenant: at most ``OPENRISK_SIGNUP_LIMIT_PER_IP`` per address."""
+    exceeded = await limits.hit(
+        parse_limits(settings.signup_limit_per_ip), "signup", origin.ip or "unknown"
     )
-    return int(count or 0)
-
-
-async def _check_throttle(
-    session: AsyncSession, *, settings: Settings, email: str, ip: str
-) -> None:
-    window = timedelta(seconds=settings.login_failure_window_s)
-    since = datetime.now(UTC) - window
-    retry = {"Retry-After": str(settings.login_failure_window_s)}
-    if await _recent_failures(session, column="email", value=email, since=since) >= (
-        settings.login_max_failures_per_account
-    ):
-        raise TooManyRequests("Too many failed logins for this account; try later.", headers=retry)
-    if await _recent_failures(session, column="ip", value=ip, since=since) >= (
-        settings.login_max_failures_per_ip
-    ):
-        raise TooManyRequests("Too many failed logins from this address; try later.", headers=retry)
+    if exceeded is not None:
+        raise TooManyRequests(
+            f"Too many sign-ups from this address; retry in {exceeded.retry_after} s.",
+            headers=exceeded.headers,
+        )
 
 
 async def login(
@@ -115,24 +122,25 @@ async def login(
     *,
     codec: TokenCodec,
     settings: Settings,
+    limits: RateLimits,
     email: str,
     password: str,
     origin: RequestOrigin,
 ) -> IssuedTokens:
     email = email.lower()
     ip = origin.ip or "unknown"
-    await _check_throttle(session, settings=settings, email=email, ip=ip)
+    await _throttle(limits, settings, email=email, ip=ip)
     user = await find_user_by_email(session, email=email)
     # verify_password hashes against a dummy when the user is unknown: equal cost either way.
     # argon2 releases the GIL: in a thread, its ~25-50 ms no longer stall the other requests.
     valid = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
     if user is None or not valid or not user.is_active:
-        session.add(LoginAttempt(email=email, ip=ip))
+        await limits.hit(parse_limits(settings.login_limit_ip), "login-ip", ip)
         await _audit_login(session, user=user, email=email, origin=origin, outcome="failure")
         await session.commit()
         raise Unauthorized("Invalid email or password.")
     user.last_login_at = datetime.now(UTC)
-    await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    await limits.clear(parse_limits(settings.login_limit_account_ip), "login", email, ip)
     await _audit_login(session, user=user, email=email, origin=origin, outcome="success")
     tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
     await session.commit()
@@ -290,14 +298,20 @@ async def get_active_user(session: AsyncSession, *, user_id: uuid.UUID) -> User:
     return user
 
 
-async def list_memberships(session: AsyncSession, *, user_id: uuid.UUID) -> list[MembershipOut]:
-    rows = await session.execute(
+async def list_memberships(
+    session: AsyncSession, *, user_id: uuid.UUID, only_tenant: uuid.UUID | None = None
+) -> list[MembershipOut]:
+    """The user's memberships; ``only_tenant`` narrows them to one (an API token's tenant)."""
+    query = (
         select(Membership, Tenant, Role)
         .join(Tenant, Tenant.id == Membership.tenant_id)
         .join(Role, Role.id == Membership.role_id)
         .where(Membership.user_id == user_id)
         .order_by(Membership.is_default.desc(), Tenant.name)
     )
+    if only_tenant is not None:
+        query = query.where(Membership.tenant_id == only_tenant)
+    rows = await session.execute(query)
     return [
         MembershipOut(
             tenant_id=tenant.id,

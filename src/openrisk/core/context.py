@@ -21,6 +21,8 @@ class Principal:
     email: str
     is_superuser: bool
     token_id: uuid.UUID | None = None  # set when the caller authenticated with an API token
+    # an API token's own tenant: such a caller sees and acts in that tenant only
+    token_tenant_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
 from openrisk.core.events import EventBus
+from openrisk.core.ratelimit import RateLimits
 from openrisk.core.security import TokenCodec
 
 
@@ -34,6 +35,11 @@ async def get_events(request: Request) -> EventBus:
     return events
 
 
+async def get_rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
     session = database.sessions()
@@ -51,3 +57,4 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]

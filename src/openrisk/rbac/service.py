@@ -62,6 +62,7 @@ class ResolvedMembership:
                 email=self.email,
                 is_superuser=self.is_superuser,
                 token_id=token_id,
+                token_tenant_id=self.tenant_id if token_id is not None else None,
             ),
             tenant_id=self.tenant_id,
             tenant_slug=self.tenant_slug,

@@ -6,11 +6,10 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import PrincipalDep, require_in_path_tenant
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import EventsDep, RateLimitsDep, SessionDep, SettingsDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.rbac.authz_cache import publish_authz_change
-from openrisk.rbac.catalogue import ADMIN
 from openrisk.tenants import service
 from openrisk.tenants.schemas import TenantCreate, TenantOut, TenantStats, TenantUpdate
 
@@ -25,7 +24,7 @@ async def list_tenants(
 ) -> Page[TenantOut]:
     """The tenants the caller is a member of."""
     tenants, total = await service.list_user_tenants(
-        session, user_id=principal.user_id, offset=page.offset, limit=page.page_size
+        session, principal=principal, offset=page.offset, limit=page.page_size
     )
     return Page(
         items=[TenantOut.model_validate(t) for t in tenants],
@@ -37,11 +36,20 @@ async def list_tenants(
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_tenant(
-    body: TenantCreate, principal: PrincipalDep, session: SessionDep
+    body: TenantCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
 ) -> TenantOut:
-    """Create a tenant; the caller becomes its Admin."""
-    tenant = await service.create_tenant(
-        session, name=body.name, owner_id=principal.user_id, role_id=ADMIN.id, slug=body.slug
+    """Create a tenant; the caller becomes its Admin (OPENRISK_TENANT_CREATION says who may)."""
+    tenant = await service.create_tenant_for(
+        session,
+        principal=principal,
+        settings=settings,
+        limits=limits,
+        name=body.name,
+        slug=body.slug,
     )
     await session.commit()
     return TenantOut.model_validate(tenant)

@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.models import AuditEvent
 from openrisk.audit.service import diff, record
-from openrisk.core.context import RequestContext
+from openrisk.config import Settings, TenantCreation
+from openrisk.core.context import Principal, RequestContext
 from openrisk.core.db.atomic import flush_or_conflict, insert_unless_exists
-from openrisk.core.errors import Conflict, NotFound
+from openrisk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from openrisk.core.ratelimit import RateLimits, parse_limits
+from openrisk.rbac.catalogue import ADMIN
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
 from openrisk.tokens.models import ApiToken
@@ -92,6 +95,36 @@ async def create_tenant(
     return await get_tenant(session, tenant_id=tenant_id)
 
 
+async def create_tenant_for(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    settings: Settings,
+    limits: RateLimits,
+    name: str,
+    slug: str | None,
+) -> Tenant:
+    """POST /tenants: who may create tenants is a setting, and each user creates few.
+
+    An API token acts in its own tenant only, so it never creates another.
+    """
+    if principal.token_tenant_id is not None:
+        raise Forbidden("An API token acts in its own tenant only; sign in to create tenants.")
+    if settings.tenant_creation_policy is TenantCreation.SUPERUSER and not principal.is_superuser:
+        raise Forbidden("Only platform operators can create tenants on this server.")
+    exceeded = await limits.hit(
+        parse_limits(settings.tenant_creation_limit), "tenant-create", str(principal.user_id)
+    )
+    if exceeded is not None:
+        raise TooManyRequests(
+            f"Too many tenants created; retry in {exceeded.retry_after} s.",
+            headers=exceeded.headers,
+        )
+    return await create_tenant(
+        session, name=name, owner_id=principal.user_id, role_id=ADMIN.id, slug=slug
+    )
+
+
 async def find_tenant(session: AsyncSession, *, name: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.name == name))
 
@@ -111,9 +144,12 @@ async def add_member(
 
 
 async def list_user_tenants(
-    session: AsyncSession, *, user_id: uuid.UUID, offset: int, limit: int
+    session: AsyncSession, *, principal: Principal, offset: int, limit: int
 ) -> tuple[list[Tenant], int]:
-    member_of = select(Membership.tenant_id).where(Membership.user_id == user_id)
+    """The caller's tenants; an API token's caller sees only the token's own tenant."""
+    member_of = select(Membership.tenant_id).where(Membership.user_id == principal.user_id)
+    if principal.token_tenant_id is not None:
+        member_of = member_of.where(Membership.tenant_id == principal.token_tenant_id)
     total = await session.scalar(select(func.count()).select_from(member_of.subquery()))
     tenants = await session.scalars(
         select(Tenant)

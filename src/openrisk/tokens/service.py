@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
-from openrisk.core.errors import NotFound
+from openrisk.core.errors import Forbidden, NotFound
 from openrisk.core.security import sha256_hex
 from openrisk.rbac.catalogue import split_grant
 from openrisk.rbac.roles import check_grantable
@@ -78,6 +78,13 @@ async def list_tokens(
     return list(tokens), int(total or 0)
 
 
+def _refuse_api_token_caller(context: RequestContext, action: str) -> None:
+    """Tokens cannot make tokens: a new secret is minted only by a signed-in person, so a
+    leaked token can never outlive itself or widen into another token's grants."""
+    if context.principal.token_id is not None:
+        raise Forbidden(f"An API token cannot {action} tokens; sign in to manage tokens.")
+
+
 async def create_token(
     session: AsyncSession,
     *,
@@ -86,6 +93,7 @@ async def create_token(
     permissions: list[str] | None,
     expires_in_days: int | None,
 ) -> NewToken:
+    _refuse_api_token_caller(context, "create")
     grants = check_grantable(
         context,
         permissions if permissions is not None else _callers_grants(context),
@@ -149,10 +157,17 @@ async def revoke_token(
 async def rotate_token(
     session: AsyncSession, *, context: RequestContext, token_id: uuid.UUID
 ) -> NewToken:
-    """Revoke the token and issue a new secret with the same name, grants and lifetime left."""
+    """Revoke the token and issue a new secret with the same name, grants and lifetime left.
+
+    Only the token's owner rotates it: the new secret acts as that owner, so anyone else
+    (an Admin included, who may still revoke it) would be taking the owner's identity.
+    """
+    _refuse_api_token_caller(context, "rotate")
     old = await _owned_token(session, context=context, token_id=token_id)
     if old.revoked_at is not None:
         raise NotFound("Token not found.")
+    if old.user_id != context.user_id:
+        raise Forbidden("Only the token's owner can rotate it; you may revoke it.")
     context.require("token:create")
     old.revoked_at = datetime.now(UTC)
     secret = _new_secret()

@@ -117,6 +117,7 @@ async def login(
             session,
             codec=codec,
             settings=settings,
+            limits=request.app.state.rate_limits,
             email=email,
             password=password,
             origin=request_origin(request),
