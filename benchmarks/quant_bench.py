@@ -176,9 +176,14 @@ def naive_numpy_portfolio(risks: Sequence[QuantifiedRisk], iterations: int) -> f
 # --- peak memory in a fresh process ------------------------------------------------------------
 
 
+def _current_rss_kib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+
+
 def _memory_probe(risks: int, iterations: int, queue: multiprocessing.Queue[tuple]) -> None:
     register = synthetic_register(risks)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _current_rss_kib()
     tracemalloc.start()
     simulate_portfolio(register, iterations=iterations, seed=SEED)
     _, traced_peak = tracemalloc.get_traced_memory()
@@ -188,7 +193,8 @@ def _memory_probe(risks: int, iterations: int, queue: multiprocessing.Queue[tupl
 
 
 def peak_memory(risks: int, iterations: int) -> tuple[float, float, float]:
-    """(RSS before the run, peak RSS, tracemalloc peak), in MiB, from a fresh process."""
+    """(RSS just before the run, the process's peak RSS, tracemalloc peak during the run), in
+    MiB, from a fresh process (the peak RSS includes the interpreter and its imports)."""
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[tuple] = context.Queue()
     process = context.Process(target=_memory_probe, args=(risks, iterations, queue))
@@ -309,9 +315,13 @@ def main() -> None:
         f"portfolio peak RSS {peak_rss:.0f} MiB (process before the run: {baseline_rss:.0f} MiB),"
         f" tracemalloc peak {traced:.0f} MiB"
     )
+    cpu = statistics.median(portfolio[0].cpu)
+    python_cpu = statistics.median(python.cpu) * python_scale
+    naive_cpu = statistics.median(naive.cpu) * count / len(tenth)
     console.print(
-        f"speed-up over the pure-Python loop: {python_full / best:,.0f}×;"
-        f" over the textbook numpy version: {naive_full / best:.1f}×"
+        f"speed-up over the pure-Python loop: {python_full / best:,.0f}× wall,"
+        f" {python_cpu / cpu:,.0f}× CPU; over the textbook numpy version:"
+        f" {naive_full / best:.1f}× wall, {naive_cpu / cpu:.1f}× CPU"
     )
     console.print(f"load average after: {os.getloadavg()}")
     verdicts = {
