@@ -3,8 +3,6 @@ delete anywhere: the trail is append-only."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from openrisk.audit.models import AuditEvent
 from openrisk.core.context import RequestContext
+from openrisk.core.spreadsheet import csv_line
 
 EXPORT_COLUMNS = (
     "created_at",
@@ -75,12 +74,6 @@ async def list_events(
     return list(events), int(total or 0)
 
 
-def _csv_line(values: list[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 async def export_csv(
     sessions: async_sessionmaker[AsyncSession], *, context: RequestContext, filters: AuditFilter
 ) -> AsyncIterator[str]:
@@ -88,7 +81,7 @@ async def export_csv(
 
     The stream owns its session: it outlives the request handler that returns the response.
     """
-    yield _csv_line(list(EXPORT_COLUMNS))
+    yield csv_line(list(EXPORT_COLUMNS))
     async with sessions() as session:
         result = await session.stream_scalars(
             select(AuditEvent)
@@ -99,4 +92,4 @@ async def export_csv(
         async for event in result:
             values: list[object] = [getattr(event, column) for column in EXPORT_COLUMNS[:-1]]
             values.append(orjson.dumps(event.changes).decode() if event.changes else "")
-            yield _csv_line(values)
+            yield csv_line(values)

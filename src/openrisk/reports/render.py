@@ -3,19 +3,19 @@ the service runs these in a worker thread, off the event loop.
 
 The register report's CSV and XLSX use the column names of the register's export, so that both
 can be imported back with ``POST /risks/import`` (unknown columns such as ``owner_email`` are
-ignored by the importer). Text cells that a spreadsheet would run as a formula are prefixed with
-a quote (the importer strips it again).
+ignored by the importer). Every CSV and XLSX cell goes through ``core.spreadsheet``, which
+neutralises text a spreadsheet would run as a formula (the importer strips the quote again).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from openrisk.core.spreadsheet import CsvWriter, xlsx_row
 from openrisk.reports.data import (
     MITIGATION_STATUSES,
     ReportData,
@@ -46,7 +46,6 @@ REGISTER_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MAX_PDF_REGISTER_ROWS = 2_000
 SEVERITY_COLOURS = {
     "CRITICAL": "#b71c1c",
@@ -66,11 +65,6 @@ def high_and_critical(data: ReportData) -> int:
     return data.by_severity.get("HIGH", 0) + data.by_severity.get("CRITICAL", 0)
 
 
-def safe_text(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV/XLSX injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -84,8 +78,8 @@ def register_values(row: RiskRow, *, for_xlsx: bool = False) -> list[Any]:
         review = review.isoformat()
     return [
         str(row.id),
-        safe_text(row.title),
-        safe_text(row.description),
+        row.title,
+        row.description,
         row.impact,
         row.probability,
         float(row.score) if for_xlsx else f"{row.score:.2f}",
@@ -94,10 +88,10 @@ def register_values(row: RiskRow, *, for_xlsx: bool = False) -> list[Any]:
         row.treatment,
         str(row.owner_id) if row.owner_id else "",
         row.owner_email or "",
-        safe_text(";".join(row.tags)),
-        safe_text(";".join(row.frameworks)),
+        ";".join(row.tags),
+        ";".join(row.frameworks),
         review,
-        safe_text(row.external_id or ""),
+        row.external_id or "",
         row.source,
         row.mitigations,
         row.mitigations_done,
@@ -112,7 +106,7 @@ def register_values(row: RiskRow, *, for_xlsx: bool = False) -> list[Any]:
 
 def _csv(write: Callable[[Any], None]) -> bytes:
     buffer = io.StringIO(newline="")
-    write(csv.writer(buffer, lineterminator="\r\n"))
+    write(CsvWriter(buffer))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -139,13 +133,13 @@ def _executive_tables(data: ReportData) -> list[tuple[str, list[str], list[list[
     ]
     heatmap = [[impact, *data.heatmap[impact - 1]] for impact in range(5, 0, -1)]
     top = [
-        [rank, safe_text(r.title), f"{r.score:.2f}", r.severity, r.status, r.owner_email or ""]
+        [rank, r.title, f"{r.score:.2f}", r.severity, r.status, r.owner_email or ""]
         for rank, r in enumerate(data.top_risks, start=1)
     ]
     overdue = [
         [
-            safe_text(m.title),
-            safe_text(m.risk_title),
+            m.title,
+            m.risk_title,
             m.status,
             m.progress,
             m.due_date.isoformat(),
@@ -198,20 +192,13 @@ def _xlsx_bytes(workbook: Any) -> bytes:
 
 def register_xlsx(data: ReportData) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Register")
-    bold = Font(bold=True)
-    header = []
-    for name in REGISTER_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
+    sheet.append(xlsx_row(sheet, REGISTER_COLUMNS, font=Font(bold=True)))
     for row in data.register:
-        sheet.append(register_values(row, for_xlsx=True))
+        sheet.append(xlsx_row(sheet, register_values(row, for_xlsx=True)))
     return _xlsx_bytes(workbook)
 
 
@@ -229,19 +216,16 @@ def executive_xlsx(data: ReportData) -> bytes:
         assert sheet is not None
         sheet.title = title[:31]
         first = False
-        sheet.append(header)
-        for cell in sheet[1]:
-            cell.font = bold
+        sheet.append(xlsx_row(sheet, header, font=bold))
         for row in rows:
-            sheet.append(row)
+            sheet.append(xlsx_row(sheet, row))
         if title == "Summary":
             for extra_title, extra_header, extra_rows in _executive_tables(data)[1:4]:
                 sheet.append([])
-                sheet.append([extra_title])
-                sheet.cell(row=sheet.max_row, column=1).font = bold
-                sheet.append(extra_header)
+                sheet.append(xlsx_row(sheet, [extra_title], font=bold))
+                sheet.append(xlsx_row(sheet, extra_header))
                 for extra in extra_rows:
-                    sheet.append(extra)
+                    sheet.append(xlsx_row(sheet, extra))
         if title == "Heatmap":
             for r_index, impact in enumerate(range(5, 0, -1), start=2):
                 for probability in range(1, 6):

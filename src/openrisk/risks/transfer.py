@@ -26,6 +26,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
 from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.spreadsheet import CsvWriter, unquote, xlsx_row
 from openrisk.custom_fields.models import CustomField
 from openrisk.risks import commands, queries, reads
 from openrisk.risks.common import dialect_name
@@ -71,8 +72,6 @@ COLUMNS = (
     "updated_at",
 )
 LIST_COLUMNS = ("tags", "frameworks", "asset_ids")
-TEXT_COLUMNS = ("title", "description", "tags", "frameworks", "external_id")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _IMPORTABLE = (
     "title",
     "description",
@@ -92,11 +91,6 @@ _IMPORTABLE = (
 # --------------------------------------------------------------------------- export
 
 
-def _cell_text(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection); import strips the quote again."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def _flat(out: RiskOut, custom_names: Sequence[str]) -> list[Any]:
     data = out.model_dump()
     values: list[Any] = []
@@ -110,15 +104,11 @@ def _flat(out: RiskOut, custom_names: Sequence[str]) -> list[Any]:
             value = value.isoformat()
         elif hasattr(value, "value"):
             value = value.value
-        if column in TEXT_COLUMNS and isinstance(value, str):
-            value = _cell_text(value)
         values.append(value)
     for name in custom_names:
         value = out.custom_fields.get(name)
         if isinstance(value, bool):
             value = "true" if value else "false"
-        elif isinstance(value, str):
-            value = _cell_text(value)
         values.append(value)
     return values
 
@@ -183,12 +173,12 @@ async def _csv(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> Async
     header_written = False
     async for names, outs in batches:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = CsvWriter(buffer)
         if not header_written:
             writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
             header_written = True
         for out in outs:
-            writer.writerow(["" if v is None else v for v in _flat(out, names)])
+            writer.writerow(_flat(out, names))
         if buffer.tell():
             yield buffer.getvalue().encode("utf-8")
 
@@ -213,10 +203,10 @@ async def _xlsx(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> Asyn
     header_written = False
     async for names, outs in batches:
         if not header_written:
-            sheet.append([*COLUMNS, *(f"cf_{n}" for n in names)])
+            sheet.append(xlsx_row(sheet, [*COLUMNS, *(f"cf_{n}" for n in names)]))
             header_written = True
         for out in outs:
-            sheet.append(_flat(out, names))
+            sheet.append(xlsx_row(sheet, _flat(out, names)))
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         await asyncio.to_thread(workbook.save, spool)
         spool.seek(0)
@@ -294,10 +284,7 @@ def _text(value: Any) -> str:
         value = int(value)
     if isinstance(value, datetime):
         return value.isoformat()
-    text = str(value).strip()
-    if text.startswith("'") and text[1:].startswith(_FORMULA_START):
-        text = text[1:]
-    return text
+    return unquote(str(value).strip())
 
 
 def _split(value: Any) -> list[str]:
