@@ -6,7 +6,6 @@ made through a request's session returns no row of another tenant.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
@@ -18,56 +17,18 @@ from sqlalchemy import text
 from openrisk.app import create_app
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.db.migrate import upgrade
 from openrisk.core.deps import SessionDep
-from tests.conftest import (
-    _pg_admin,
-    client_for,
-    create_pg_database,
-    drop_pg_database,
-    make_settings,
-    register,
-)
+from tests.conftest import client_for, make_settings, register
+from tests.integration.app_role import app_role_database
 
-APP_ROLE = "openrisk_rls_app"
 UNSCOPED = "/api/v1/test-probe/unscoped/{table}"
 PROBED_TABLES = ("memberships", "api_tokens", "audit_events", "roles")
 
 
 @pytest.fixture(scope="module")
 def restricted_url() -> Iterator[str]:
-    url = create_pg_database()
-    upgrade(url)
-    name = url.rsplit("/", 1)[1]
-    asyncio.run(
-        _pg_admin(
-            f"""
-            DO $$ BEGIN
-              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS;
-              END IF;
-            END $$;
-            GRANT CONNECT ON DATABASE "{name}" TO {APP_ROLE};
-            """
-        )
-    )
-    asyncio.run(_grant_in(url))
-    yield url.replace("://postgres@", f"://{APP_ROLE}@")
-    drop_pg_database(url)
-
-
-async def _grant_in(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(
-            f"GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};"
-            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};"
-        )
-    finally:
-        await conn.close()
+    with app_role_database() as url:
+        yield url
 
 
 @pytest_asyncio.fixture

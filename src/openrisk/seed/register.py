@@ -1,10 +1,11 @@
 """Realistic register data: assets, risks with their whole history, mitigations, custom fields.
 
 Used by the demo tenant (``populate_demo_tenant``) and by ``openrisk seed --risks N`` (bulk.py).
-Everything is generated in memory as rows and written with bulk statements: COPY on PostgreSQL,
-multi-row INSERTs on SQLite. Each risk's history is a coherent story (CREATE, then updates and
-status changes at later times) whose last row is the risk's current state, so the dashboard
-timeline computed from history moves the way the register did. The daily aggregates are then
+Everything is generated in memory as rows and written with bulk statements: COPY on PostgreSQL
+(through a staging table where row-level security applies), multi-row INSERTs on SQLite. Each
+risk's history is a coherent story (CREATE, then updates and status changes at later times)
+whose last row is the risk's current state, so the dashboard timeline computed from history
+moves the way the register did. The daily aggregates are then
 rebuilt from those history rows.
 """
 
@@ -612,7 +613,12 @@ _TABLES: tuple[tuple[str, Any], ...] = (
 
 
 async def write_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-write rows: COPY on PostgreSQL (JSON columns as text), INSERT … VALUES elsewhere."""
+    """Bulk-write rows: COPY on PostgreSQL (JSON columns as text), INSERT … VALUES elsewhere.
+
+    PostgreSQL refuses COPY FROM into a table whose row-level security applies to the role (the
+    recommended NOBYPASSRLS application role): the rows are then copied into a temporary
+    staging table and moved with one INSERT … SELECT, which the policies check row by row.
+    """
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
@@ -632,7 +638,19 @@ async def write_rows(session: AsyncSession, table: Table, rows: Sequence[dict[st
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    if not await driver.fetchval("SELECT row_security_active($1::regclass)", table.name):
+        await driver.copy_records_to_table(table.name, records=records, columns=columns)
+        return
+    stage = f"openrisk_stage_{table.name}"
+    names = ", ".join(f'"{c}"' for c in columns)
+    await driver.execute(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+    )
+    await driver.copy_records_to_table(stage, records=records, columns=columns)
+    await driver.execute(
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}"; TRUNCATE "{stage}"'
+    )
 
 
 async def write(session: AsyncSession, rows: Rows) -> None:
