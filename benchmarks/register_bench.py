@@ -125,7 +125,7 @@ async def drop_database(url: str) -> None:
 async def seed(
     settings: Settings, *, risks: int, noise_tenants: int, noise_risks: int, password: str
 ) -> None:
-    database = create_database(settings, pooled=False)
+    database = create_database(settings, pooled=False, bounded_statements=False)
     try:
         started = time.perf_counter()
         with console.status(f"seeding {risks} risks into the measured tenant"):

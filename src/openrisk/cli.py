@@ -166,7 +166,7 @@ async def _seed_bulk(settings: Settings, password: str, risks: int, tenants: int
     from openrisk.core.db.engine import create_database
     from openrisk.seed.bulk import seed_bulk
 
-    database = create_database(settings, pooled=False)
+    database = create_database(settings, pooled=False, bounded_statements=False)
     columns = (
         TextColumn("[bold]seeding risks"),
         BarColumn(),

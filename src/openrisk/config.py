@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     pool_pre_ping_after_s: float = Field(default=10.0, ge=0)
     pool_health_interval_s: float = Field(default=15.0, gt=0)
     check_schema_on_start: bool = True
+    # Every database statement is bounded in time (PostgreSQL; core/db/timeouts.py): the server
+    # cancels a statement running longer than this, and the client gives up one second later
+    # and drops the connection (a server that stops answering without closing connections).
+    # Either way the request is answered 503 with Retry-After. 0 turns both off. The bulk seed
+    # and benchmarks run without this bound.
+    db_statement_timeout_s: float = Field(default=5.0, ge=0, le=3600)
+    # Opening a connection (TCP, TLS, start-up and authentication) fails after this long.
+    db_connect_timeout_s: float = Field(default=3.0, gt=0, le=600)
+    # TCP keepalives on both ends of every connection (client socket options and the server's
+    # tcp_keepalives_*): a peer that vanished is detected after idle + interval × count.
+    db_keepalive_idle_s: int = Field(default=10, ge=1, le=7200)
+    db_keepalive_interval_s: int = Field(default=5, ge=1, le=600)
+    db_keepalive_count: int = Field(default=3, ge=1, le=50)
 
     cache_backend: str = "memory"
     cache_enabled: bool = True

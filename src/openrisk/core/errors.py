@@ -14,6 +14,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from openrisk.core.db.timeouts import StatementTimedOut
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -158,6 +160,13 @@ async def _pool_timeout(request: Request, error: Exception) -> Response:
     )
 
 
+async def _statement_timed_out(request: Request, error: Exception) -> Response:
+    log.error("database statement timed out: %s", type(error.__cause__ or error).__name__)
+    return problem_response(
+        503, "The database did not answer in time. Retry shortly.", headers={"Retry-After": "2"}
+    )
+
+
 async def _database_unreachable(request: Request, error: Exception) -> Response:
     log.error("database error: %s", error)
     return problem_response(
@@ -177,5 +186,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.TimeoutError, _pool_timeout)
     app.add_exception_handler(sa_exc.InterfaceError, _database_unreachable)
     app.add_exception_handler(sa_exc.OperationalError, _database_unreachable)
+    app.add_exception_handler(StatementTimedOut, _statement_timed_out)
     app.add_exception_handler(OSError, _database_unreachable)
     app.add_exception_handler(Exception, _unexpected)

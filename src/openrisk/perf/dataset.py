@@ -113,7 +113,7 @@ async def _ensure_accounts(
     from openrisk.seed.demo import DEMO_EMAIL, ensure_demo
     from openrisk.tenants.models import Membership, Tenant
 
-    database = create_database(settings, pooled=False)
+    database = create_database(settings, pooled=False, bounded_statements=False)
     password = secrets.token_urlsafe(18)
     password_hash = hash_password(password)  # one argon2 hash, shared by this run's accounts
     try:

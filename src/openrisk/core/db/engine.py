@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from openrisk.config import PoolProfile, Settings
+from openrisk.core.db import timeouts
 from openrisk.core.db.pool import InstrumentedPool, PoolStats, install_idle_policy, pool_stats
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,14 @@ def _enable_sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.close()
 
 
-def create_database(settings: Settings, *, pooled: bool = True) -> Database:
-    """Build the engine with the pool profile of ``OPENRISK_ENV`` (max open = idle + overflow)."""
+def create_database(
+    settings: Settings, *, pooled: bool = True, bounded_statements: bool = True
+) -> Database:
+    """Build the engine with the pool profile of ``OPENRISK_ENV`` (max open = idle + overflow).
+
+    Statements are bounded by ``OPENRISK_DB_STATEMENT_TIMEOUT_S`` unless ``bounded_statements``
+    is false (bulk seeding and benchmarks, whose statements are long on purpose).
+    """
     profile = settings.pool
     kwargs: dict[str, Any] = {}
     in_memory = settings.is_sqlite and ":memory:" in settings.database_url
@@ -74,10 +81,12 @@ def create_database(settings: Settings, *, pooled: bool = True) -> Database:
     elif not pooled:
         kwargs["poolclass"] = NullPool
     if not settings.is_sqlite:
-        kwargs["connect_args"] = {"timeout": settings.pool_timeout_s}
+        kwargs["connect_args"] = timeouts.connect_args(settings, bounded=bounded_statements)
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         _enable_sqlite_pragmas(engine)
+    else:
+        timeouts.install_timeout_policy(engine.sync_engine, settings)
     if pooled and not in_memory:
         install_idle_policy(
             engine.sync_engine,

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
 from openrisk.config import PoolProfile
+from openrisk.core.db.timeouts import terminate
 
 
 class InstrumentedPool(AsyncAdaptedQueuePool):
@@ -98,4 +99,5 @@ def install_idle_policy(engine: Engine, *, max_idle_time_s: float, pre_ping_afte
             try:
                 engine.dialect.do_ping(dbapi_conn)
             except Exception as error:
+                terminate(dbapi_conn)  # a ping that timed out: no graceful goodbye either
                 raise exc.DisconnectionError("connection failed its ping after idle") from error
