@@ -34,6 +34,7 @@ from openrisk.core.metrics import (
     worker_metrics,
 )
 from openrisk.core.middleware import RequestContextMiddleware
+from openrisk.core.pagination import CursorCodec
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.security import TokenCodec
 from openrisk.custom_fields.router import router as custom_fields_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_invalidation(app.state.events, caches.responses, after=app.state.hot_path.refresh_after)
     app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
+    app.state.cursors = CursorCodec(settings.secret_key)  # signs the lists' page cursors
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,
         algorithm=settings.jwt_algorithm,

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     db_keepalive_interval_s: int = Field(default=5, ge=1, le=600)
     db_keepalive_count: int = Field(default=3, ge=1, le=50)
 
+    # A list's `total` is exact up to this many matches; beyond it, on PostgreSQL, it is the
+    # planner's estimate (flagged `total_is_estimate`): counting every match of a broad filter
+    # exactly cost more than the page itself at 100,000 risks (docs/performance.md).
+    list_exact_count_limit: int = Field(default=1_000, ge=1, le=10_000_000)
+
     cache_backend: str = "memory"
     cache_enabled: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"

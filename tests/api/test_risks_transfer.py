@@ -72,6 +72,57 @@ async def test_export_formats(client: httpx.AsyncClient, admin: Account) -> None
     )
 
 
+def _import_file(count: int, *, prefix: str = "Risk") -> bytes:
+    """A CSV of ``count`` new risks, every fifth title a would-be formula."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["title", "impact", "probability", "tags", "cf_bu"])
+    for n in range(count):
+        title = f"=SUM({n})" if n % 5 == 0 else f"{prefix} {n:05d}"
+        writer.writerow([title, 1 + n % 5, 1 + n % 3, f"t{n % 7};bulk", ("Retail", "Corp")[n % 2]])
+    return buffer.getvalue().encode()
+
+
+async def test_export_of_more_rows_than_a_batch_in_every_format(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """1,200 risks (more than two export batches) arrive whole, in order, in each format."""
+    await _with_field(client, admin)
+    imported = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("many.csv", _import_file(1_200), "text/csv")},
+        headers=admin.headers,
+    )
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["created"] == 1_200
+    expected = sorted(imported.json()["ids"])
+    query = "sort=title&order=asc&tag=bulk"
+
+    as_csv = await client.get(f"{RISKS}/export?format=csv&{query}", headers=admin.headers)
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert sorted(r["id"] for r in rows) == expected
+    titles = [r["title"] for r in rows]
+    assert titles == sorted(titles, key=lambda t: t.removeprefix("'"))
+    assert sum(t.startswith("'=SUM(") for t in titles) == 240  # every formula neutralised
+    assert {r["cf_bu"] for r in rows} == {"Retail", "Corp"}
+
+    as_json = (
+        await client.get(f"{RISKS}/export?format=json&{query}", headers=admin.headers)
+    ).json()
+    assert sorted(r["id"] for r in as_json) == expected
+    assert [r["id"] for r in as_json] == [r["id"] for r in rows]
+    assert all(r["tags"][-1] == "bulk" for r in as_json)
+
+    xlsx = await client.get(f"{RISKS}/export?format=xlsx&{query}", headers=admin.headers)
+    workbook = load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    table = list(workbook.worksheets[0].iter_rows(values_only=True))
+    header = list(table[0])
+    assert header[:2] == ["id", "title"] and "cf_bu" in header
+    assert [row[0] for row in table[1:]] == [r["id"] for r in rows]
+    assert all(isinstance(row[header.index("impact")], int) for row in table[1:])
+    assert sum(str(row[1]).startswith("'=SUM(") for row in table[1:]) == 240
+
+
 async def test_round_trip_csv(client: httpx.AsyncClient, admin: Account) -> None:
     await _with_field(client, admin)
     original = await new_risk(

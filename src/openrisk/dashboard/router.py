@@ -18,7 +18,7 @@ from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
 from openrisk.dashboard import service
 from openrisk.dashboard.schemas import Period, Stats, Timeline, TopRisks
-from openrisk.risks import reads
+from openrisk.risks import documents, reads
 from openrisk.risks.responses import ERRORS
 from openrisk.risks.schemas import Matrix
 
@@ -54,7 +54,7 @@ async def dashboard_matrix(request: Request, context: Reader, session: SessionDe
     """The 5×5 heatmap: live risks per impact × probability (all 25 cells)."""
 
     async def compute() -> bytes:
-        return dump(Matrix.model_validate(await reads.matrix(session, tenant_id=context.tenant_id)))
+        return documents.dumps(await reads.matrix(session, tenant_id=context.tenant_id))
 
     return await cached_json(
         request,
@@ -100,7 +100,7 @@ async def dashboard_top_risks(
 
     async def compute() -> bytes:
         found = await service.top_risks(session, tenant_id=context.tenant_id, limit=limit)
-        return dump(TopRisks(items=[r.out() for r in found]))
+        return documents.dumps({"items": [r.document() for r in found]})
 
     return await cached_json(
         request,

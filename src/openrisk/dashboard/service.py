@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.dashboard.schemas import PERIOD_DAYS, Period
 from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.mitigations.schemas import OPEN_STATUSES
-from openrisk.risks import queries, reads
+from openrisk.risks import reads
 from openrisk.risks.common import dialect_name
-from openrisk.risks.enums import RiskStatus
+from openrisk.risks.enums import RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk, RiskDayCount
+from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Severity, global_risk_score
+
+_CLOSED = (RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value)
 
 
 def _today() -> date:
@@ -171,15 +174,16 @@ async def timeline(
 
 async def top_risks(
     session: AsyncSession, *, tenant_id: uuid.UUID, limit: int
-) -> list[reads.RiskRecord]:
-    """The highest-scored open risks (not MITIGATED or CLOSED)."""
-    rows = await session.scalars(
-        select(Risk)
-        .where(
-            *queries.live(tenant_id),
-            Risk.status.not_in([RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value]),
-        )
-        .order_by(Risk.score.desc(), Risk.id.desc())
-        .limit(limit)
+) -> list[reads.ListedRisk]:
+    """The highest-scored open risks (not MITIGATED or CLOSED), with their asset ids."""
+    open_risks = RiskFilters(status=tuple(s.value for s in RiskStatus if s.value not in _CLOSED))
+    found = await reads.list_risks(
+        session,
+        tenant_id=tenant_id,
+        filters=open_risks,
+        sort=SortField.SCORE,
+        order=SortOrder.DESC,
+        limit=limit,
+        with_total=False,
     )
-    return await reads.records(session, list(rows))
+    return found.items

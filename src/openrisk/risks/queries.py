@@ -12,7 +12,8 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -20,13 +21,15 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
+    literal,
     literal_column,
     select,
     table,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
-from sqlalchemy.types import String, Uuid
+from sqlalchemy.types import String, TypeDecorator, TypeEngine, Uuid
 
 from openrisk.risks import labels
 from openrisk.risks.enums import SortField, SortOrder
@@ -44,6 +47,10 @@ _SEARCH = table(
 _FTS = table("risks_fts", column("risk_id", Uuid()), column("tenant_id", Uuid()))
 # title counts twice as much as the description (columns: risk_id, tenant_id, title, description)
 _BM25: ColumnClause[Any] = literal_column("bm25(risks_fts, 0.0, 0.0, 10.0, 5.0)")
+# what a read selects of a risk: everything the API shows (documents.risk), as plain columns
+RISK_COLUMNS: tuple[Any, ...] = tuple(
+    c for c in Risk.__table__.c if c.name not in ("tenant_id", "deleted_at")
+)
 
 
 @dataclass(frozen=True)
@@ -126,9 +133,21 @@ def matches(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[
     )
 
 
+def matching_ids(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
+    """The ids of the tenant's live risks matching every word (no ranking: a filter)."""
+    if dialect == "postgresql":
+        query = _tsquery(words)
+        return select(_SEARCH.c.risk_id).where(
+            _SEARCH.c.tenant_id == tenant_id, _SEARCH.c.document.op("@@")(query)
+        )
+    match: BindParameter[str] = bindparam("fts", _fts_match(words), unique=True)
+    return select(_FTS.c.risk_id).where(
+        literal_column("risks_fts").op("MATCH")(match), _FTS.c.tenant_id == tenant_id
+    )
+
+
 def text_condition(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> ColumnElement[bool]:
-    found = matches(dialect, tenant_id, words).subquery()
-    return Risk.id.in_(select(found.c.risk_id))
+    return Risk.id.in_(matching_ids(dialect, tenant_id, words))
 
 
 def ranked_page(
@@ -198,7 +217,88 @@ _SORT_KEYS: dict[SortField, tuple[Any, ...]] = {
 }
 
 
-def order_by(sort: SortField, order: SortOrder) -> list[Any]:
+def sort_keys(sort: SortField) -> tuple[Any, ...]:
+    """The columns a sort orders by, the id last (unique: pages are stable on ties)."""
+    return _SORT_KEYS[sort]
+
+
+def order_by(sort: SortField, order: SortOrder, keys: Sequence[Any] | None = None) -> list[Any]:
     """Sort keys matching a composite index (same direction on every key)."""
+    columns = _SORT_KEYS[sort] if keys is None else keys
+    return [k.desc() if order is SortOrder.DESC else k.asc() for k in columns]
+
+
+def after(sort: SortField, order: SortOrder, values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` (the sort keys of the last row of the previous page) in
+    this order: one row-value comparison, which both databases answer as an index range."""
     keys = _SORT_KEYS[sort]
-    return [k.desc() if order is SortOrder.DESC else k.asc() for k in keys]
+    bound = tuple_(*(literal(v, type_=k.type) for k, v in zip(keys, values, strict=True)))
+    row = tuple_(*keys)
+    return row < bound if order is SortOrder.DESC else row > bound
+
+
+def keys_to_json(values: Sequence[Any]) -> list[Any]:
+    """Sort key values as JSON scalars (for a cursor)."""
+    return [
+        str(v)
+        if isinstance(v, Decimal | uuid.UUID)
+        else v.isoformat()
+        if isinstance(v, date)
+        else v
+        for v in values
+    ]
+
+
+def keys_from_json(sort: SortField, raw: Any) -> tuple[Any, ...]:
+    """The typed sort key values of ``sort`` back from ``keys_to_json``; ValueError when they
+    cannot be (a cursor of another sort, or altered)."""
+    keys = _SORT_KEYS[sort]
+    if not isinstance(raw, list) or len(raw) != len(keys):
+        raise ValueError("does not match the sort order")
+    return tuple(_typed(_python_type(key.type), v) for key, v in zip(keys, raw, strict=True))
+
+
+def _python_type(column_type: TypeEngine[Any]) -> type:
+    if isinstance(column_type, TypeDecorator):
+        return _python_type(column_type.impl_instance)
+    return column_type.python_type
+
+
+def _typed(kind: type, value: Any) -> Any:
+    try:
+        if kind is Decimal and isinstance(value, str):
+            return Decimal(value)
+        if kind is uuid.UUID and isinstance(value, str):
+            return uuid.UUID(value)
+        if kind is datetime and isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                raise ValueError("naive datetime")
+            return parsed
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is str and isinstance(value, str):
+            return value
+    except (InvalidOperation, ValueError):
+        pass
+    raise ValueError("does not match the sort order")
+
+
+def count_capped(where: Sequence[ColumnElement[bool]], cap: int) -> Select[Any]:
+    """How many live risks match, counting no further than ``cap + 1``."""
+    found = select(literal(1).label("one")).select_from(Risk).where(*where).limit(cap + 1)
+    return select(func.count()).select_from(found.subquery())
+
+
+def count_text_capped(
+    dialect: str, tenant_id: uuid.UUID, words: Sequence[str], cap: int
+) -> Select[Any]:
+    """Matches of a text filter alone, from the search table (live risks only), capped."""
+    found = matching_ids(dialect, tenant_id, words).limit(cap + 1)
+    return select(func.count()).select_from(found.subquery())
+
+
+def only_text(filters: RiskFilters) -> bool:
+    """The filters are a text query and nothing else."""
+    plain = RiskFilters(**{**filters.__dict__, "q": None})
+    return bool(filters.q and filters.q.strip()) and plain.only_status() and not plain.status

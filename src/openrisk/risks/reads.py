@@ -11,18 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
+from openrisk.core.db.estimates import planned_rows
 from openrisk.core.errors import (
     NotFound,
     ValidationFailed,
 )
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import InvalidValue, coerce
-from openrisk.risks import labels, queries
+from openrisk.risks import documents, labels, queries
 from openrisk.risks.common import (
     dialect_name,
 )
@@ -39,6 +40,10 @@ from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import (
     RiskOut,
 )
+
+# Beyond this many matches a list's total is the planner's estimate (PostgreSQL): counting every
+# match of a broad filter exactly cost more than the page itself (docs/performance.md).
+COUNT_LIMIT = 1_000  # the default of OPENRISK_LIST_EXACT_COUNT_LIMIT
 
 
 @dataclass
@@ -134,6 +139,28 @@ async def custom_filters(
     return tuple(sorted(parsed))
 
 
+@dataclass(frozen=True, slots=True)
+class ListedRisk:
+    """A risk as read for display: its columns (``queries.RISK_COLUMNS``) and asset ids."""
+
+    risk: Any  # a result Row: attribute access by column name, like the ORM object
+    asset_ids: list[uuid.UUID]
+
+    def document(self) -> dict[str, Any]:
+        return documents.risk(self.risk, self.asset_ids)
+
+
+@dataclass(frozen=True)
+class RiskPage:
+    """One page of a list: its risks, the total (exact or estimated) and, when more rows
+    follow, the sort key values of its last row (where the next page starts)."""
+
+    items: list[ListedRisk]
+    total: int
+    total_is_estimate: bool = False
+    next_after: tuple[Any, ...] | None = None
+
+
 async def list_risks(
     session: AsyncSession,
     *,
@@ -143,36 +170,98 @@ async def list_risks(
     order: SortOrder = SortOrder.DESC,
     offset: int = 0,
     limit: int = 20,
-) -> tuple[list[RiskRecord], int]:
-    """One page and the total in one statement (the count and each risk's asset ids are
-    subqueries), whatever the page size or the number of links per risk."""
+    after: Sequence[Any] | None = None,
+    count_limit: int = COUNT_LIMIT,
+    with_total: bool = True,
+) -> RiskPage:
+    """One page, its total and its risks' asset ids in one statement, whatever the page size,
+    the page number or the number of links per risk.
+
+    ``after`` (the sort key values of the previous page's last row) starts the page there
+    (keyset pagination), else ``offset`` rows are skipped. Either way the page's ids are found
+    first from the sort's index alone, and only the page's rows are then read and joined to
+    their asset links.
+    """
     dialect = dialect_name(session)
     where = queries.conditions(dialect, tenant_id, filters)
-    total_column = (
-        count_expression(dialect, tenant_id, filters)
-        .correlate(None)
-        .scalar_subquery()
-        .label("total")
+    keys = queries.sort_keys(sort)
+    page_where = [*where, queries.after(sort, order, after)] if after is not None else where
+    ids = (
+        select(*keys)
+        .where(*page_where)
+        .order_by(*queries.order_by(sort, order))
+        .offset(offset if after is None else 0)
+        .limit(limit + 1)
+        .subquery("page")
     )
+    limit_for_count = count_limit if dialect == "postgresql" else None
+    total_expression = count_expression(dialect, tenant_id, filters, limit=limit_for_count)
+    total_column = (
+        total_expression.correlate(None).scalar_subquery() if with_total else literal(0)
+    ).label("total")
     rows = (
         await session.execute(
-            select(Risk, _asset_ids_column(dialect), total_column)
-            .where(*where)
-            .order_by(*queries.order_by(sort, order))
-            .offset(offset)
-            .limit(limit)
+            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect), total_column)
+            .select_from(ids.join(Risk, Risk.id == ids.c.id))
+            .where(Risk.tenant_id == tenant_id)
+            .order_by(*queries.order_by(sort, order, [ids.c[k.key] for k in keys]))
         )
     ).all()
-    if rows:
-        total = int(rows[0][2] or 0)
+    if rows or not with_total:
+        counted = int(rows[0].total or 0) if rows else 0
     else:  # a page past the end (or nothing matches): count on its own
-        total = await count_risks(session, tenant_id=tenant_id, filters=filters)
-    return [RiskRecord(risk, _parse_asset_ids(ids)) for risk, ids, _ in rows], total
+        counted = int(await session.scalar(total_expression) or 0)
+    total, estimated = await _total(session, dialect, tenant_id, filters, counted, limit_for_count)
+    more = len(rows) > limit
+    page = rows[:limit]
+    return RiskPage(
+        items=[ListedRisk(row, _parse_asset_ids(row.asset_ids)) for row in page],
+        total=total,
+        total_is_estimate=estimated,
+        next_after=tuple(getattr(page[-1], k.key) for k in keys) if more else None,
+    )
+
+
+async def _total(
+    session: AsyncSession,
+    dialect: str,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    counted: int,
+    limit: int | None,
+) -> tuple[int, bool]:
+    """(total, is an estimate): the count when it stayed within ``limit``, else the planner's
+    estimate of the uncapped count, never below what was counted."""
+    if limit is None or counted <= limit or exact_count_is_cheap(filters):
+        return counted, False
+    if queries.only_text(filters):
+        words = queries.search_words(filters.q)
+        statement = queries.matching_ids(dialect, tenant_id, words)
+    else:
+        statement = select(Risk.id).where(*queries.conditions(dialect, tenant_id, filters))
+    estimate = await planned_rows(session, statement)
+    return max(estimate or 0, counted), True
+
+
+async def get_listed(
+    session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID
+) -> ListedRisk:
+    """One live risk with its asset ids, in one statement."""
+    row = (
+        await session.execute(
+            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect_name(session))).where(
+                Risk.id == risk_id, *queries.live(tenant_id)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Risk not found.")
+    return ListedRisk(row, _parse_asset_ids(row.asset_ids))
 
 
 async def search_risks(
     session: AsyncSession, *, tenant_id: uuid.UUID, q: str, offset: int = 0, limit: int = 20
-) -> tuple[list[tuple[RiskRecord, float]], int]:
+) -> tuple[list[tuple[ListedRisk, float]], int]:
     """Ranked full-text search over title (weighted higher) and description."""
     words = queries.search_words(q)
     if not words:
@@ -181,18 +270,19 @@ async def search_risks(
     page = queries.ranked_page(dialect, tenant_id, words, offset=offset, limit=limit).subquery()
     rows = (
         await session.execute(
-            select(Risk, page.c.rank, page.c.total, _asset_ids_column(dialect))
+            select(*queries.RISK_COLUMNS, page.c.rank, page.c.total, _asset_ids_column(dialect))
             .join(page, page.c.risk_id == Risk.id)
             .where(*queries.live(tenant_id))
             .order_by(page.c.rank.desc(), page.c.risk_id)
         )
     ).all()
     if rows:
-        total = int(rows[0][2])
+        total = int(rows[0].total)
     else:  # a page past the end: count on its own
         found = queries.matches(dialect, tenant_id, words).subquery()
         total = int(await session.scalar(select(func.count()).select_from(found)) or 0)
-    return [(RiskRecord(row[0], _parse_asset_ids(row[3])), float(row[1])) for row in rows], total
+    hits = [(ListedRisk(row, _parse_asset_ids(row.asset_ids)), float(row.rank)) for row in rows]
+    return hits, total
 
 
 async def matrix(
@@ -226,10 +316,19 @@ async def matrix(
     return {"cells": cells, "total": sum(counts.values())}
 
 
-def count_expression(dialect: str, tenant_id: uuid.UUID, filters: RiskFilters) -> Any:
+def exact_count_is_cheap(filters: RiskFilters) -> bool:
+    """Counted from the label table or the day roll-up: exact whatever the size."""
+    return filters.single_label() is not None or filters.only_status_and_severity()
+
+
+def count_expression(
+    dialect: str, tenant_id: uuid.UUID, filters: RiskFilters, *, limit: int | None = None
+) -> Any:
     """SQL for how many live risks match: from the label table when the only filter is one
     tag/framework/custom value (an index range), from the day roll-up when filtering by
-    status and severity at most (a few hundred rows), else COUNT over the matching risks."""
+    status and severity at most (a few hundred rows), else COUNT over the matching risks (over
+    the search table alone for a text filter alone), counting no further than ``limit + 1``
+    when given."""
     label = filters.single_label()
     if label is not None:
         kind, value = label
@@ -249,7 +348,13 @@ def count_expression(dialect: str, tenant_id: uuid.UUID, filters: RiskFilters) -
         if filters.severity:
             where.append(RiskDayCount.severity.in_(filters.severity))
         return select(func.coalesce(func.sum(RiskDayCount.n), 0)).where(*where)
+    if queries.only_text(filters):
+        words = queries.search_words(filters.q)
+        if words:
+            return queries.count_text_capped(dialect, tenant_id, words, limit or 2**62)
     where = queries.conditions(dialect, tenant_id, filters)
+    if limit is not None:
+        return queries.count_capped(where, limit)
     return select(func.count()).select_from(Risk).where(*where)
 
 
@@ -283,19 +388,28 @@ def _parse_asset_ids(value: Any) -> list[uuid.UUID]:
 
 async def list_history(
     session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID, offset: int, limit: int
-) -> tuple[list[RiskHistory], int]:
-    """A live risk's history, newest first."""
+) -> tuple[list[Row[Any]], int]:
+    """A live risk's history, newest first, and its length, in one statement (a second one
+    only to tell an unknown risk from a page past the end)."""
+    live_risk = exists().where(Risk.id == risk_id, *queries.live(tenant_id))
+    rows = (
+        await session.execute(
+            select(RiskHistory.__table__, func.count().over().label("total"))
+            .where(RiskHistory.tenant_id == tenant_id, RiskHistory.risk_id == risk_id, live_risk)
+            .order_by(RiskHistory.created_at.desc(), RiskHistory.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        return list(rows), int(rows[0].total)
     await get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
-    where = (RiskHistory.tenant_id == tenant_id, RiskHistory.risk_id == risk_id)
-    total = await session.scalar(select(func.count()).select_from(RiskHistory).where(*where))
-    rows = await session.scalars(
-        select(RiskHistory)
-        .where(*where)
-        .order_by(RiskHistory.created_at.desc(), RiskHistory.id.desc())
-        .offset(offset)
-        .limit(limit)
+    total = await session.scalar(
+        select(func.count())
+        .select_from(RiskHistory)
+        .where(RiskHistory.tenant_id == tenant_id, RiskHistory.risk_id == risk_id)
     )
-    return list(rows), int(total or 0)
+    return [], int(total or 0)
 
 
 async def asset_criticalities(

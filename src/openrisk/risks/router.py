@@ -14,14 +14,22 @@ from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
 from openrisk.auth.deps import ContextDep, require
-from openrisk.core.cache.http import cached_json, dump, reader_variant
+from openrisk.core.cache.http import cached_json, reader_variant
 from openrisk.core.cache.invalidation import ASSETS, CUSTOM_FIELDS, REGISTER_VIEWS, risk_key
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
-from openrisk.core.errors import Forbidden
-from openrisk.core.pagination import Page, PageParams, page_params
+from openrisk.core.errors import Forbidden, ValidationFailed
+from openrisk.core.pagination import (
+    CursorCodec,
+    CursorPage,
+    InvalidCursor,
+    Page,
+    PageParams,
+    cursor_page_params,
+    page_params,
+)
 from openrisk.core.routing import api_router
-from openrisk.risks import bulk, commands, reads, transfer
+from openrisk.risks import bulk, commands, cursors, documents, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.responses import ERRORS, errors
@@ -44,6 +52,7 @@ router.responses = dict(ERRORS)
 
 Reader = Annotated[RequestContext, Depends(require("risk:read"))]
 Pagination = Annotated[PageParams, Depends(page_params)]
+CursorPagination = Annotated[PageParams, Depends(cursor_page_params)]
 CUSTOM_PREFIX = "cf_"
 CUSTOM_NAME = re.compile(r"^cf_[a-z][a-z0-9_]{0,39}$")
 MAX_CUSTOM_FILTERS = 20
@@ -107,36 +116,58 @@ async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterPara
     return RiskFilters(**{**params.filters.__dict__, "custom": custom})
 
 
-@router.get("", response_model=Page[RiskOut])
+def _position(
+    request: Request, page: PageParams, sort: SortField, order: SortOrder
+) -> cursors.Position:
+    codec: CursorCodec = request.app.state.cursors
+    try:
+        return cursors.start(
+            codec, page.cursor, page=page.page, page_size=page.page_size, sort=sort, order=order
+        )
+    except InvalidCursor as problem:
+        raise ValidationFailed.field("cursor", str(problem)) from None
+
+
+@router.get("", response_model=CursorPage[RiskOut])
 async def list_risks(
     request: Request,
     context: Reader,
     session: SessionDep,
     params: Filters,
-    page: Pagination,
+    page: CursorPagination,
     sort: SortField = SortField.CREATED_AT,
     order: SortOrder = SortOrder.DESC,
 ) -> Response:
-    """The register: filter, sort and paginate (all in SQL). Cached (SPEC §5)."""
+    """The register: filter, sort and paginate (all in SQL). Cached (SPEC §5).
+
+    Pages by ``page`` (any page directly) or by ``cursor`` (the previous answer's
+    ``next_cursor``: constant cost however deep, stable while rows are written). ``total`` is
+    exact up to ``OPENRISK_LIST_EXACT_COUNT_LIMIT`` (1,000) matches; beyond that it may be the
+    database's estimate, flagged by ``total_is_estimate``."""
+    at = _position(request, page, sort, order)
 
     async def compute() -> bytes:
         filters = await _resolve(session, context.tenant_id, params)
-        found, total = await reads.list_risks(
+        found = await reads.list_risks(
             session,
             tenant_id=context.tenant_id,
             filters=filters,
             sort=sort,
             order=order,
-            offset=page.offset,
+            offset=at.offset,
             limit=page.page_size,
+            after=at.after,
+            count_limit=request.app.state.settings.list_exact_count_limit,
         )
-        return dump(
-            Page(
-                items=[r.out() for r in found],
-                total=total,
-                page=page.page,
-                page_size=page.page_size,
-            )
+        return documents.page(
+            [r.document() for r in found.items],
+            total=found.total,
+            page=at.page,
+            page_size=page.page_size,
+            cursor=(
+                cursors.following(request.app.state.cursors, found, at, sort=sort, order=order),
+                found.total_is_estimate,
+            ),
         )
 
     return await cached_json(
@@ -149,6 +180,7 @@ async def list_risks(
             **_key(params),
             "page": page.page,
             "size": page.page_size,
+            "cursor": page.cursor,
             "sort": sort,
             "order": order,
         },
@@ -183,16 +215,11 @@ async def search_risks(
         hits, total = await reads.search_risks(
             session, tenant_id=context.tenant_id, q=q, offset=page.offset, limit=page.page_size
         )
-        return dump(
-            Page(
-                items=[
-                    RiskSearchHit.model_validate({**rec.out().model_dump(), "rank": rank})
-                    for rec, rank in hits
-                ],
-                total=total,
-                page=page.page,
-                page_size=page.page_size,
-            )
+        return documents.page(
+            [{**hit.document(), "rank": rank} for hit, rank in hits],
+            total=total,
+            page=page.page,
+            page_size=page.page_size,
         )
 
     return await cached_json(
@@ -214,10 +241,8 @@ async def risk_matrix(
 
     async def compute() -> bytes:
         filters = await _resolve(session, context.tenant_id, params)
-        return dump(
-            Matrix.model_validate(
-                await reads.matrix(session, tenant_id=context.tenant_id, filters=filters)
-            )
+        return documents.dumps(
+            await reads.matrix(session, tenant_id=context.tenant_id, filters=filters)
         )
 
     return await cached_json(
@@ -316,8 +341,8 @@ async def get_risk(
     """One risk. Cached; a 404 is never cached."""
 
     async def compute() -> bytes:
-        found = await reads.get_record(session, tenant_id=context.tenant_id, risk_id=risk_id)
-        return dump(found.out())
+        found = await reads.get_listed(session, tenant_id=context.tenant_id, risk_id=risk_id)
+        return documents.dumps(found.document())
 
     return await cached_json(
         request,
@@ -365,10 +390,10 @@ async def delete_risk(
     await commands.delete_risk(session, context=context, risk_id=risk_id, events=events)
 
 
-@router.get("/{risk_id}/history", responses=errors(404))
+@router.get("/{risk_id}/history", responses=errors(404), response_model=Page[HistoryOut])
 async def risk_history(
     risk_id: uuid.UUID, context: Reader, session: SessionDep, page: Pagination
-) -> Page[HistoryOut]:
+) -> Response:
     """Every change of the risk, newest first, with before/after values."""
     rows, total = await reads.list_history(
         session,
@@ -377,9 +402,10 @@ async def risk_history(
         offset=page.offset,
         limit=page.page_size,
     )
-    return Page(
-        items=[HistoryOut.model_validate(r) for r in rows],
+    body = documents.page(
+        [documents.history(r) for r in rows],
         total=total,
         page=page.page,
         page_size=page.page_size,
     )
+    return Response(body, media_type="application/json")

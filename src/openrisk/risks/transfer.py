@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import tempfile
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
+from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
-from openrisk.core.spreadsheet import CsvWriter, unquote, xlsx_row
+from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.custom_fields.models import CustomField
-from openrisk.risks import commands, queries, reads
+from openrisk.risks import commands, documents, queries, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.enums import RiskSource, SortField, SortOrder
 from openrisk.risks.models import Risk
@@ -38,11 +37,10 @@ from openrisk.risks.schemas import (
     ImportResult,
     ImportRowError,
     RiskCreate,
-    RiskOut,
     RiskUpdate,
 )
 
-BATCH = 500
+BATCH = 1_000  # risks per exported page (one statement each)
 MAX_IMPORT_ROWS = 5_000
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {
@@ -91,25 +89,34 @@ _IMPORTABLE = (
 # --------------------------------------------------------------------------- export
 
 
-def _flat(out: RiskOut, custom_names: Sequence[str]) -> list[Any]:
-    data = out.model_dump()
-    values: list[Any] = []
-    for column in COLUMNS:
-        value = data[column]
-        if column in LIST_COLUMNS:
-            value = ";".join(str(v) for v in value)
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, datetime | date):
-            value = value.isoformat()
-        elif hasattr(value, "value"):
-            value = value.value
-        values.append(value)
+def _flat(item: reads.ListedRisk, custom_names: Sequence[str]) -> list[Any]:
+    """One exported row: the columns of ``COLUMNS`` then the custom fields, as cell values."""
+    r = item.risk
+    values: list[Any] = [
+        str(r.id),
+        r.title,
+        r.description,
+        r.impact,
+        r.probability,
+        float(r.score),
+        r.severity,
+        r.status,
+        r.treatment,
+        str(r.owner_id) if r.owner_id else None,
+        ";".join(r.tags),
+        ";".join(r.frameworks),
+        ";".join(str(a) for a in item.asset_ids),
+        r.review_date.isoformat() if r.review_date else None,
+        r.source,
+        r.external_id,
+        r.version,
+        r.created_at.isoformat(),
+        r.updated_at.isoformat(),
+    ]
+    custom = r.custom_fields or {}
     for name in custom_names:
-        value = out.custom_fields.get(name)
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        values.append(value)
+        value = custom.get(name)
+        values.append(("true" if value else "false") if isinstance(value, bool) else value)
     return values
 
 
@@ -120,9 +127,16 @@ async def _batches(
     filters: RiskFilters,
     sort: SortField,
     order: SortOrder,
-) -> AsyncIterator[tuple[list[str], list[RiskOut]]]:
-    """Risks in batches from one streaming query (server-side cursor on PostgreSQL)."""
+) -> AsyncIterator[tuple[list[str], list[reads.ListedRisk]]]:
+    """The custom field names, then the matching risks in keyset pages of ``BATCH``, all read
+    in one snapshot (one REPEATABLE READ transaction on PostgreSQL): each page is an index
+    range that starts where the previous one ended, so the 100th page costs what the first
+    did, and no statement runs longer than one page."""
     async with database.session() as session:
+        await bind_session_to_tenant(session, tenant_id)
+        if dialect_name(session) == "postgresql":
+            snapshot = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            await session.connection(execution_options=snapshot)
         names = list(
             await session.scalars(
                 select(CustomField.name)
@@ -130,22 +144,22 @@ async def _batches(
                 .order_by(CustomField.name)
             )
         )
-        where = queries.conditions(dialect_name(session), tenant_id, filters)
-        stmt = (
-            select(Risk)
-            .where(*where)
-            .order_by(*queries.order_by(sort, order))
-            .execution_options(yield_per=BATCH)
-        )
-        result = await session.stream_scalars(stmt)
-        async for partition in result.partitions(BATCH):
-            batch = list(partition)
-            links = await reads.asset_ids_for(session, [r.id for r in batch])
-            outs = [reads.RiskRecord(r, links.get(r.id, [])).out() for r in batch]
-            session.expunge_all()
-            yield names, outs
-        # an empty result still produces a header (and an empty JSON array)
-        yield names, []
+        after: tuple[Any, ...] | None = None
+        while True:
+            found = await reads.list_risks(
+                session,
+                tenant_id=tenant_id,
+                filters=filters,
+                sort=sort,
+                order=order,
+                limit=BATCH,
+                after=after,
+                with_total=False,
+            )
+            yield names, found.items
+            if found.next_after is None:
+                return
+            after = found.next_after
 
 
 async def export_stream(
@@ -157,61 +171,95 @@ async def export_stream(
     order: SortOrder,
     fmt: ExportFormat,
 ) -> AsyncIterator[bytes]:
+    """The export, chunk by chunk (one per page of ``BATCH`` risks); rows are formatted in a
+    worker thread so that other requests keep being served while a large export runs."""
     batches = _batches(database, tenant_id=tenant_id, filters=filters, sort=sort, order=order)
-    if fmt is ExportFormat.csv:
-        async for chunk in _csv(batches):
+    writer: _Export = _EXPORTS[fmt]()
+    first = await asyncio.to_thread(writer.start)
+    if first:
+        yield first
+    async for names, items in batches:
+        chunk = await asyncio.to_thread(writer.rows, names, items)
+        if chunk:
             yield chunk
-    elif fmt is ExportFormat.json:
-        async for chunk in _json(batches):
-            yield chunk
-    else:
-        async for chunk in _xlsx(batches):
-            yield chunk
+    yield await asyncio.to_thread(writer.finish)
 
 
-async def _csv(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
-    header_written = False
-    async for names, outs in batches:
+class _Export(Protocol):
+    """One export format: its first bytes, a page of rows, its last bytes."""
+
+    def start(self) -> bytes: ...
+
+    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class _CsvExport:
+    def __init__(self) -> None:
+        self._header = False
+
+    def start(self) -> bytes:
+        return b""
+
+    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
         buffer = io.StringIO()
         writer = CsvWriter(buffer)
-        if not header_written:
+        if not self._header:
             writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
-            header_written = True
-        for out in outs:
-            writer.writerow(_flat(out, names))
-        if buffer.tell():
-            yield buffer.getvalue().encode("utf-8")
+            self._header = True
+        writer.writerows(_flat(item, names) for item in items)
+        return buffer.getvalue().encode("utf-8")
+
+    def finish(self) -> bytes:
+        return b""
 
 
-async def _json(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
-    yield b"["
-    first = True
-    async for _, outs in batches:
-        if not outs:
-            continue
-        parts = [orjson.dumps(out.model_dump(mode="json")) for out in outs]
-        yield (b"" if first else b",") + b",".join(parts)
-        first = False
-    yield b"]"
+class _JsonExport:
+    """A JSON array of the risks as the API shows them (``RiskOut``)."""
+
+    def __init__(self) -> None:
+        self._empty = True
+
+    def start(self) -> bytes:
+        return b"["
+
+    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
+        if not items:
+            return b""
+        body = documents.dumps([item.document() for item in items])[1:-1]
+        chunk = body if self._empty else b"," + body
+        self._empty = False
+        return chunk
+
+    def finish(self) -> bytes:
+        return b"]"
 
 
-async def _xlsx(batches: AsyncIterator[tuple[list[str], list[RiskOut]]]) -> AsyncIterator[bytes]:
-    from openpyxl import Workbook
+class _XlsxExport:
+    def __init__(self) -> None:
+        self._book = XlsxStream("Risks")
+        self._header = False
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Risks")
-    header_written = False
-    async for names, outs in batches:
-        if not header_written:
-            sheet.append(xlsx_row(sheet, [*COLUMNS, *(f"cf_{n}" for n in names)]))
-            header_written = True
-        for out in outs:
-            sheet.append(xlsx_row(sheet, _flat(out, names)))
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-        await asyncio.to_thread(workbook.save, spool)
-        spool.seek(0)
-        while chunk := spool.read(64 * 1024):
-            yield chunk
+    def start(self) -> bytes:
+        return self._book.take()  # the workbook's fixed parts: the download starts now
+
+    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
+        if not self._header:
+            self._book.append_rows([[*COLUMNS, *(f"cf_{n}" for n in names)]])
+            self._header = True
+        self._book.append_rows(_flat(item, names) for item in items)
+        return self._book.take()
+
+    def finish(self) -> bytes:
+        return self._book.close()
+
+
+_EXPORTS: dict[ExportFormat, type[_Export]] = {
+    ExportFormat.csv: _CsvExport,
+    ExportFormat.json: _JsonExport,
+    ExportFormat.xlsx: _XlsxExport,
+}
 
 
 # --------------------------------------------------------------------------- import

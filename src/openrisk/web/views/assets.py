@@ -140,15 +140,16 @@ async def _detail_page(
 ) -> Response:
     web.require("asset:read")
     asset = await assets.get_asset(session, tenant_id=web.tenant_id, asset_id=asset_id)
-    linked: list[reads.RiskRecord] = []
+    linked: list[reads.ListedRisk] = []
     linked_total = 0
     if web.has("risk:read"):
-        linked, linked_total = await reads.list_risks(
+        found = await reads.list_risks(
             session,
             tenant_id=web.tenant_id,
             filters=RiskFilters(asset_id=asset.id),
             limit=LINKED_RISKS_LIMIT,
         )
+        linked, linked_total = found.items, found.total
     current = {name: str(getattr(asset, name) or "") for name in FIELDS}
     return render(
         request,

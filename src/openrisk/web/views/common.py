@@ -29,6 +29,8 @@ class Pager:
     page: int
     page_size: int
     total: int
+    next_cursor: str | None = None  # the next page by keyset (lists that offer it)
+    total_is_estimate: bool = False
 
     @property
     def offset(self) -> int:

@@ -20,6 +20,7 @@ from openrisk.assets.models import Asset
 from openrisk.assets.schemas import AssetSort
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
+from openrisk.core.pagination import InvalidCursor
 from openrisk.custom_fields import service as custom_fields
 from openrisk.custom_fields.models import CustomField
 from openrisk.mitigations import service as mitigations
@@ -30,7 +31,7 @@ from openrisk.mitigations.schemas import (
     SubActionCreate,
     SubActionUpdate,
 )
-from openrisk.risks import commands, reads
+from openrisk.risks import commands, cursors, reads
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import RiskCreate, RiskUpdate
@@ -39,6 +40,7 @@ from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views.common import (
+    Pager,
     choice,
     choices,
     member_directory,
@@ -90,21 +92,31 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
     sort = SortField(choice(request, "sort", SORTS, SortField.CREATED_AT.value))
     order = SortOrder(choice(request, "order", ["asc", "desc"], SortOrder.DESC.value))
     page = pager(request)
-    found, total = await reads.list_risks(
+    at = _page_start(request, page, sort, order)
+    found = await reads.list_risks(
         session,
         tenant_id=web.tenant_id,
         filters=filters,
         sort=sort,
         order=order,
-        offset=page.offset,
+        offset=at.offset,
         limit=page.page_size,
+        after=at.after,
+        count_limit=request.app.state.settings.list_exact_count_limit,
     )
+    codec = request.app.state.cursors
     return render(
         request,
         "risks/list.html",
         {
-            "records": found,
-            "pager": page.with_total(total),
+            "records": found.items,
+            "pager": Pager(
+                at.page,
+                page.page_size,
+                found.total,
+                next_cursor=cursors.following(codec, found, at, sort=sort, order=order),
+                total_is_estimate=found.total_is_estimate,
+            ),
             "filters": filters,
             "q": q,
             "tag": tag,
@@ -119,6 +131,32 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
         web=web,
         section="risks",
     )
+
+
+def _page_start(
+    request: Request, page: Pager, sort: SortField, order: SortOrder
+) -> cursors.Position:
+    """Next pages come by cursor (every page as fast as the first), numbered pages by offset;
+    a cursor that does not fit (edited, or of another sort) falls back to the page number."""
+    token = (request.query_params.get("cursor") or "")[:1000] or None
+    try:
+        return cursors.start(
+            request.app.state.cursors,
+            token,
+            page=page.page,
+            page_size=page.page_size,
+            sort=sort,
+            order=order,
+        )
+    except InvalidCursor:
+        return cursors.start(
+            request.app.state.cursors,
+            None,
+            page=page.page,
+            page_size=page.page_size,
+            sort=sort,
+            order=order,
+        )
 
 
 # --------------------------------------------------------------------------- forms

@@ -1,0 +1,92 @@
+"""JSON answers of the register built straight from result rows.
+
+A read answers with the bytes its response model (``RiskOut``, ``HistoryOut``, a page of them)
+serialises to, without building ORM objects or Pydantic models on the way: the rows' values go
+into plain dicts in the models' field order and orjson writes them (UUIDs, dates and UTC
+datetimes as Pydantic writes them). That took most of the Python time of an uncached list page
+(docs/performance.md). A test keeps these documents equal to the models' own serialisation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_UTC_Z
+
+
+def dumps(value: Any) -> bytes:
+    """orjson with Pydantic's rendering of UTC datetimes (``…Z``)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def _default(value: Any) -> Any:
+    # asyncpg hands over its own UUID subclass, which orjson leaves to this hook
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    """A risk as ``RiskOut`` shows it (``row`` has the columns of ``queries.RISK_COLUMNS``)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "description": row.description,
+        "impact": row.impact,
+        "probability": row.probability,
+        "score": float(row.score),
+        "severity": row.severity,
+        "status": row.status,
+        "treatment": row.treatment,
+        "owner_id": row.owner_id,
+        "tags": row.tags,
+        "frameworks": row.frameworks,
+        "asset_ids": list(asset_ids),
+        "custom_fields": row.custom_fields,
+        "review_date": row.review_date,
+        "version": row.version,
+        "source": row.source,
+        "external_id": row.external_id,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def history(row: Any) -> dict[str, Any]:
+    """A history row as ``HistoryOut`` shows it."""
+    return {
+        "id": row.id,
+        "risk_id": row.risk_id,
+        "action": row.action,
+        "impact": row.impact,
+        "probability": row.probability,
+        "score": float(row.score),
+        "severity": row.severity,
+        "status": row.status,
+        "changed_by": row.changed_by,
+        "changes": row.changes,
+        "created_at": row.created_at,
+    }
+
+
+def page(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    total: int,
+    page: int,
+    page_size: int,
+    cursor: tuple[str | None, bool] | None = None,
+) -> bytes:
+    """``Page`` (or, with ``cursor`` = (next_cursor, total_is_estimate), ``CursorPage``)."""
+    body: dict[str, Any] = {"items": items, "total": total, "page": page, "page_size": page_size}
+    if cursor is not None:
+        body["next_cursor"], body["total_is_estimate"] = cursor
+    return dumps(body)
