@@ -440,9 +440,61 @@ def bench(
         int, typer.Option("--concurrency", min=1, max=256, help="Concurrent connections.")
     ] = 8,
     server_env: PerfServerEnv = None,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            "--scale",
+            min=100,
+            max=10_000_000,
+            help="Measure the register's budgets at this many risks (benchmarks/scale.py, "
+            "PostgreSQL) instead of cache off vs on.",
+        ),
+    ] = None,
+    sizes: Annotated[
+        str | None,
+        typer.Option("--sizes", help="With --scale: several sizes side by side, e.g. 1000,10000"),
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="With --scale: measure the seeded databases again.")
+    ] = False,
+    write_docs: Annotated[
+        bool,
+        typer.Option("--write-docs", help="With --scale: write the tables into the docs."),
+    ] = False,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=5, help="With --scale: requests per endpoint.")
+    ] = 100,
+    import_rows: Annotated[
+        int, typer.Option("--import-rows", min=10, help="With --scale: rows per import.")
+    ] = 50_000,
+    owner_role: Annotated[
+        bool,
+        typer.Option("--owner-role", help="With --scale: connect as the owner, not an app role."),
+    ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option("--openrisk", help="With --scale: the openrisk executable to measure."),
+    ] = None,
+    label: Annotated[str, typer.Option("--label", help="With --scale: named in the report.")] = "",
 ) -> None:
     """Cache off vs on on the same data: list, detail, dashboard (and health as reference);
-    prints the table and writes reports/bench-<timestamp>.{md,json}."""
+    prints the table and writes reports/bench-<timestamp>.{md,json}. With ``--scale N``: the
+    register's latency, export, import and seeding budgets at N risks (see docs)."""
+    if scale is not None:
+        _scale_bench(
+            scale=scale,
+            sizes=sizes,
+            database_url=database_url,
+            output=output,
+            reuse=reuse,
+            write_docs=write_docs,
+            rounds=rounds,
+            import_rows=import_rows,
+            app_role=not owner_role,
+            against=against,
+            label=label,
+        )
+        return
     from openrisk.perf import bench as bn
     from openrisk.perf.scenarios import parse_duration
 
@@ -474,6 +526,61 @@ def bench(
         raise typer.Exit(3) from error
     for kind, path in data["files"].items():
         console.print(f"report ({kind}): {path}")
+
+
+def _scale_bench(
+    *,
+    scale: int,
+    sizes: str | None,
+    database_url: str | None,
+    output: Path,
+    reuse: bool,
+    write_docs: bool,
+    rounds: int,
+    import_rows: int,
+    app_role: bool,
+    against: str | None,
+    label: str,
+) -> None:
+    """benchmarks/scale.py lives beside the package in a checkout (it is not installed)."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks" / "scale.py").is_file():
+        err.print("[red]--scale runs benchmarks/scale.py from a checkout of the repository[/red]")
+        raise typer.Exit(2)
+    sys.path.insert(0, str(root))
+    scale_bench = importlib.import_module("benchmarks.scale")
+    try:
+        scales = [int(n) for n in sizes.split(",")] if sizes else [scale]
+    except ValueError as error:
+        err.print("[red]--sizes is a comma-separated list of numbers[/red]")
+        raise typer.Exit(2) from error
+    url = database_url or "postgresql+asyncpg://postgres@127.0.0.1:5432/openrisk_scale"
+    if not url.startswith("postgresql+asyncpg://"):
+        err.print("[red]--scale needs a postgresql+asyncpg:// --database-url[/red]")
+        raise typer.Exit(2)
+    options = scale_bench.ScaleOptions(
+        scales=scales,
+        database_url=url,
+        reuse=reuse,
+        rounds=rounds,
+        import_rows=import_rows,
+        app_role=app_role,
+        output_dir=output,
+        write_docs=root / "docs" / "performance.md" if write_docs else None,
+        label=label,
+        command="openrisk " + " ".join(sys.argv[1:]),
+    )
+    if against:
+        options.openrisk = [against]
+    data = scale_bench.run(options, console=console)
+    for kind, path in data["files"].items():
+        console.print(f"report ({kind}): {path}")
+    missed = scale_bench.failed(data)
+    if missed:
+        err.print("[red]budgets missed:[/red] " + "; ".join(missed))
+        raise typer.Exit(1)
 
 
 @app.command("check-config")

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,13 +154,19 @@ def _wait_ready(server: ServerProcess, timeout: float) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    *, env: Mapping[str, str], workers: int, log: Path, ready_timeout: float = 90
+    *,
+    env: Mapping[str, str],
+    workers: int,
+    log: Path,
+    ready_timeout: float = 90,
+    command: Sequence[str] | None = None,
 ) -> Iterator[ServerProcess]:
-    """Start ``openrisk serve --host 127.0.0.1 --port <free> --workers N``; yield once ready."""
+    """Start ``openrisk serve --host 127.0.0.1 --port <free> --workers N``; yield once ready.
+    ``command`` is the ``openrisk`` to run (another checkout's, to compare), else this one."""
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        *openrisk_command(),
+        *(command or openrisk_command()),
         "serve",
         "--host",
         LOOPBACK,

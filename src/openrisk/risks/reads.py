@@ -199,8 +199,9 @@ async def list_risks(
     total_column = (
         total_expression.correlate(None).scalar_subquery() if with_total else literal(0)
     ).label("total")
+    connection = await session.connection()  # plain rows: no ORM result machinery
     rows = (
-        await session.execute(
+        await connection.execute(
             select(*queries.RISK_COLUMNS, _asset_ids_column(dialect), total_column)
             .select_from(ids.join(Risk, Risk.id == ids.c.id))
             .where(Risk.tenant_id == tenant_id)

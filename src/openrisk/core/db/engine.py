@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -82,7 +84,9 @@ def create_database(
         kwargs["poolclass"] = NullPool
     if not settings.is_sqlite:
         kwargs["connect_args"] = timeouts.connect_args(settings, bounded=bounded_statements)
-    engine = create_async_engine(settings.database_url, **kwargs)
+    # orjson decodes the JSON columns (tags, frameworks, custom fields…) of every read row:
+    # with the standard library's decoder that was a tenth of an uncached list page's CPU
+    engine = create_async_engine(settings.database_url, json_deserializer=orjson.loads, **kwargs)
     if settings.is_sqlite:
         _enable_sqlite_pragmas(engine)
     else:
