@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export OPENRISK_PORT ?= 8000
 LINT_PATHS := src tests $(wildcard benchmarks loadtests)
 
-.PHONY: run test lint format typecheck install dev clean
+.PHONY: run test lint format typecheck install dev clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: dev
 
 test: lint typecheck
 	$(BIN)/pytest -n auto
+
+# the pictures of docs/screenshots: a seeded server, headless Chromium, 1366 and 390 px wide
+screenshots: dev
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_screenshots.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache openrisk.db*

@@ -51,6 +51,7 @@ from openrisk.tenants.members_router import router as members_router
 from openrisk.tenants.router import router as tenants_router
 from openrisk.tokens.router import router as tokens_router
 from openrisk.web import install_web
+from openrisk.web.docs import install_api_docs
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Multi-tenant risk register API.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by install_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.events = EventBus()
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router)
     install_web(app)
+    install_api_docs(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

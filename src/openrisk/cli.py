@@ -8,12 +8,14 @@ import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from openrisk.config import Settings
@@ -34,9 +36,21 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         for problem in error.errors():
-            name = "OPENRISK_" + "_".join(str(p) for p in problem["loc"]).upper()
-            err.print(f"[red]invalid configuration[/red] {name or 'OPENRISK_*'}: {problem['msg']}")
+            err.print(f"[red]invalid configuration[/red] {escape(problem_text(problem))}")
         raise typer.Exit(2) from error
+
+
+def problem_text(problem: Mapping[str, Any]) -> str:
+    """``OPENRISK_PORT: Input should be a valid integer (got 'abc')``: the variable first."""
+    loc = [str(p) for p in problem.get("loc", ())]
+    name = "OPENRISK_" + "_".join(loc).upper() if loc else "configuration"
+    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+    message = message.removeprefix(name + " ")
+    shown = problem.get("input")
+    secret = any(word in name.lower() for word in ("secret", "password", "key"))
+    if isinstance(shown, str | int | float) and not secret and loc:
+        message += f" (got {shown!r})"
+    return f"{name}: {message}"
 
 
 async def _schema_behind_message(settings: Settings) -> str | None:
@@ -68,7 +82,7 @@ def serve(
     settings = load_settings()
     problem = asyncio.run(_schema_behind_message(settings))
     if problem:
-        err.print(f"[red]{problem}[/red]")
+        err.print(f"[red]{escape(problem)}[/red]")
         raise typer.Exit(1)
     created_metrics_dir = prepare_metrics_dir(settings.workers)
     try:
@@ -259,6 +273,13 @@ def create_admin(
     tenant: Annotated[str | None, typer.Option(help="Also make them Admin of this tenant.")] = None,
 ) -> None:
     """Create (or update) a platform operator, optionally Admin of a tenant."""
+    from openrisk.auth.emails import InvalidEmail, normalise_email
+
+    try:
+        email = normalise_email(email)
+    except InvalidEmail as error:
+        err.print(f"[red]--email: {error}[/red]")
+        raise typer.Exit(2) from error
     if len(password) < 10:
         err.print("[red]--password must be at least 10 characters[/red]")
         raise typer.Exit(2)
@@ -278,13 +299,79 @@ async def _cache_command(settings: Settings, action: str) -> dict[str, object]:
         await caches.shared.close()
 
 
-@cache_app.command("stats")
-def cache_stats() -> None:
-    """Print the backend's statistics (keys, memory, breaker state)."""
-    stats = asyncio.run(_cache_command(load_settings(), "stats"))
-    table = Table("statistic", "value")
+def _flat(stats: Mapping[str, object], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     for name, value in stats.items():
-        table.add_row(name, str(value))
+        if isinstance(value, Mapping):
+            rows += _flat(value, f"{prefix}{name}.")
+        else:
+            rows.append((prefix + name, str(value)))
+    return rows
+
+
+def _server_cache_stats(server: str, email: str, password: str) -> dict[str, object]:
+    """``GET /api/v1/system/cache`` of the running server, signed in as a superuser."""
+    import httpx
+
+    with httpx.Client(base_url=server.rstrip("/"), timeout=10, trust_env=False) as http:
+        login = http.post("/api/v1/auth/login", json={"email": email, "password": password})
+        if login.status_code != 200:
+            raise RuntimeError(f"sign-in refused ({login.status_code}): {login.text[:200]}")
+        token = login.json()["access_token"]
+        answer = http.get("/api/v1/system/cache", headers={"Authorization": f"Bearer {token}"})
+        if answer.status_code != 200:
+            raise RuntimeError(f"/system/cache answered {answer.status_code}: {answer.text[:200]}")
+        stats: dict[str, object] = answer.json()["stats"]
+        return stats
+
+
+@cache_app.command("stats")
+def cache_stats(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of the running server (default http://OPENRISK_HOST:OPENRISK_PORT)."
+        ),
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="A superuser's email: read the server's /system/cache.")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="That superuser's password (prompted when missing).")
+    ] = None,
+) -> None:
+    """The cache's statistics as the running server sees them (with --email), or, without,
+    what can be read from the shared backend itself (Redis: keys and memory)."""
+    settings = load_settings()
+    url = server or f"http://{settings.host}:{settings.port}"
+    if email:
+        secret = password or typer.prompt("Password", hide_input=True)
+        try:
+            stats = _server_cache_stats(url, email, secret)
+        except Exception as error:
+            err.print(
+                f"[red]cannot read {escape(url)}/api/v1/system/cache: {escape(str(error))}[/red]"
+            )
+            raise typer.Exit(1) from error
+        title = f"cache of the server at {url} (the worker that answered)"
+    elif settings.cache_backend == "memory":
+        err.print(
+            "The memory cache lives inside each server process: this command cannot see it. "
+            "Pass --email (and --password) of a superuser to read the running server's "
+            f"/api/v1/system/cache at {escape(url)} (or use --server URL)."
+        )
+        raise typer.Exit(1)
+    else:
+        try:
+            stats = asyncio.run(_cache_command(settings, "stats"))
+        except Exception as error:
+            err.print(f"[red]cache unavailable: {escape(str(error))}[/red]")
+            raise typer.Exit(1) from error
+        stats = {k: v for k, v in stats.items() if k not in ("hits", "misses")}
+        title = f"{settings.cache_backend} backend (hit counts: --email, from the server)"
+    table = Table("statistic", "value", title=title)
+    for name, value in _flat(stats):
+        table.add_row(name, value)
     console.print(table)
 
 
@@ -296,7 +383,7 @@ def cache_clear() -> None:
     try:
         stats = asyncio.run(_cache_command(load_settings(), "clear"))
     except CacheError as error:
-        err.print(f"[red]cache unavailable: {error}[/red]")
+        err.print(f"[red]cache unavailable: {escape(str(error))}[/red]")
         raise typer.Exit(1) from error
     console.print(f"cleared the {stats.get('backend', 'cache')} cache")
 
@@ -349,7 +436,7 @@ def _server_env(pairs: list[str] | None) -> dict[str, str]:
 @app.command("loadtest")
 def loadtest(
     scenario: Annotated[
-        str, typer.Option("--scenario", help="baseline, warm or peak (SPEC §8).")
+        str, typer.Option("--scenario", help="baseline, warm or peak (docs/performance.md).")
     ] = "warm",
     quick: Annotated[bool, typer.Option("--quick", help="30-second version.")] = False,
     duration: Annotated[
@@ -411,7 +498,7 @@ def loadtest(
     try:
         data = lt.run_loadtest(options, log=console.print, progress=True)
     except Exception as error:  # the harness failed: not a threshold verdict
-        err.print(f"[red]load test failed to run: {error}[/red]")
+        err.print(f"[red]load test failed to run: {escape(str(error))}[/red]")
         raise typer.Exit(3) from error
     table = Table("metric", "value", title=f"loadtest {scenario}")
     for name, value in lt.summary_rows(data):
@@ -522,7 +609,7 @@ def bench(
     try:
         data = bn.run_bench(options, console=console)
     except Exception as error:
-        err.print(f"[red]bench failed to run: {error}[/red]")
+        err.print(f"[red]bench failed to run: {escape(str(error))}[/red]")
         raise typer.Exit(3) from error
     for kind, path in data["files"].items():
         console.print(f"report ({kind}): {path}")
@@ -585,16 +672,30 @@ def _scale_bench(
 
 @app.command("check-config")
 def check_config() -> None:
-    """Validate the OPENRISK_* configuration and print it (secrets masked)."""
+    """Validate the OPENRISK_* configuration, print it (secrets masked) and check that the
+    database, the cache and the SMTP relay it names can be reached. Exits 1 if one cannot."""
+    from openrisk.diagnostics import check_smtp, redact, run_checks
+
     settings = load_settings()
     table = Table("setting", "value")
     for name, value in settings.model_dump().items():
-        shown = "********" if "secret" in name or "password" in name else str(value)
-        table.add_row(f"OPENRISK_{name.upper()}", shown)
+        shown = "********" if "secret" in name or "password" in name else redact(str(value))
+        table.add_row(f"OPENRISK_{name.upper()}", escape(shown))
     pool = settings.pool
     table.add_row("pool (effective)", f"{pool}")
     console.print(table)
-    console.print("[green]configuration is valid[/green]")
+    smtp_host = getattr(settings, "smtp_host", None)
+    smtp_port = int(getattr(settings, "smtp_port", 25) or 25)
+    checks = asyncio.run(run_checks(settings, extra=(lambda: check_smtp(smtp_host, smtp_port),)))
+    reachable = Table("service", "reachable", "detail", title="reachability")
+    for check in checks:
+        verdict = "[green]yes[/green]" if check.ok else "[red]NO[/red]"
+        reachable.add_row(check.name, verdict, escape(check.detail))
+    console.print(reachable)
+    if not all(check.ok for check in checks):
+        err.print("[red]configuration is valid, but a service it names cannot be used[/red]")
+        raise typer.Exit(1)
+    console.print("[green]configuration is valid and every service answers[/green]")
 
 
 def main() -> None:  # pragma: no cover

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
 
 from limits import parse_many
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "openrisk-development-secret-do-not-use-in-production"
@@ -71,7 +70,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None  # None: JSON lines, or readable lines on a terminal
 
     database_url: str = "sqlite+aiosqlite:///./openrisk.db"
     # Pool profile values (SPEC §6); None means "take it from the profile of OPENRISK_ENV".
@@ -188,17 +187,18 @@ class Settings(BaseSettings):
             per_ip if self.rate_limit_per_ip is None else self.rate_limit_per_ip,
         )
 
-    @model_validator(mode="after")
-    def _refuse_weak_production_secret(self) -> Self:
-        if self.env is Environment.PRODUCTION:
-            for name in ("jwt_secret", "secret_key"):
-                value: str = getattr(self, name)
-                if value == DEFAULT_JWT_SECRET or len(value) < MIN_PRODUCTION_SECRET_LENGTH:
-                    raise ValueError(
-                        f"OPENRISK_{name.upper()} must be set to a random value of at least "
-                        f"{MIN_PRODUCTION_SECRET_LENGTH} characters in production"
-                    )
-        return self
+    @field_validator("jwt_secret", "secret_key")
+    @classmethod
+    def _refuse_weak_production_secret(cls, value: str, info: ValidationInfo) -> str:
+        """A field validator (not a model one) so that the error names its variable."""
+        if info.data.get("env") is Environment.PRODUCTION and (
+            value == DEFAULT_JWT_SECRET or len(value) < MIN_PRODUCTION_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"OPENRISK_{str(info.field_name).upper()} must be set to a random value of at "
+                f"least {MIN_PRODUCTION_SECRET_LENGTH} characters in production"
+            )
+        return value
 
     @property
     def pool(self) -> PoolProfile:

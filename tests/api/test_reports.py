@@ -127,6 +127,20 @@ async def test_executive_pdf_shows_the_tenants_numbers(
     assert "EDR rollout" not in text  # due in the future
 
 
+async def test_executive_top_risks_are_the_open_ones_like_the_dashboards(
+    client: httpx.AsyncClient, populated: Register
+) -> None:
+    _, download = await generate(client, populated.account, "executive", "pdf")
+    text = pdf_text(download.content)
+    assert "Laptop theft" not in text  # MITIGATED: settled, as on the dashboard
+    top = await client.get(
+        "/api/v1/dashboard/top-risks?limit=10", headers=populated.account.in_tenant()
+    )
+    assert top.status_code == 200, top.text
+    for item in top.json()["items"]:
+        assert item["title"] in text
+
+
 async def test_register_pdf_lists_every_risk(
     client: httpx.AsyncClient, populated: Register
 ) -> None:

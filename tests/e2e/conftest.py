@@ -2,11 +2,17 @@
 
 Chromium is Debian's (``/usr/bin/chromium``; ``.ci/run`` installs the ``chromium`` package):
 the tests never download a browser. Without Chromium they skip, except in CI where they fail.
+
+One server and one browser serve the whole session. While sync Playwright runs, its event loop
+is the thread's running loop, which async tests must not find: browser tests are therefore
+moved to the end of the run (with pytest-xdist too: tests are handed out in collection order,
+so a worker that got a browser test gets only browser tests after it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import make_settings
@@ -21,7 +28,13 @@ from tests.e2e.seed import PASSWORD, SeedInfo, seed
 from tests.integration.server_process import migrated_sqlite, running_server
 from tests.services import chromium_path, need
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "reports" / "screenshots")
+if not SCREENSHOTS.is_absolute():
+    SCREENSHOTS = ROOT / SCREENSHOTS
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SERIOUS = ("serious", "critical")
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -67,7 +80,12 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last (see the module docstring); their relative order is kept."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Site]:
     directory = tmp_path_factory.mktemp("web-e2e")
     url = migrated_sqlite(directory)
@@ -76,10 +94,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Si
         yield Site(server.base_url, data)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(chromium: str, site: Site) -> Iterator[Browser]:
-    """Module-scoped: while sync Playwright runs, its event loop is the thread's running loop,
-    which the rest of the suite's async tests must not find."""
+    """One Chromium for the session (browser tests run last: see the module docstring)."""
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield instance
@@ -88,7 +105,7 @@ def browser(chromium: str, site: Site) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, site: Site) -> Iterator[Page]:
-    context = browser.new_context(base_url=site.base_url, viewport={"width": 1366, "height": 900})
+    context = browser.new_context(base_url=site.base_url, viewport=DESKTOP)
     context.set_default_timeout(10_000)
     tab = context.new_page()
     tab.on("dialog", lambda dialog: dialog.accept())
@@ -109,3 +126,14 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the page as shown, one line each."""
+    results = Axe().run(page)
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}) {v['help']} — "
+        + "; ".join(", ".join(node["target"]) for node in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v.get("impact") in SERIOUS
+    ]

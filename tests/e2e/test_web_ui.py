@@ -1,4 +1,4 @@
-"""The web UI in a real browser (SPEC §9): sign-in, dashboard against the API, the risk forms,
+"""The web UI in a real browser: sign-in, dashboard against the API, the risk forms,
 permissions as the API applies them, the role matrix, the tenant switcher, screenshots."""
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-# Deliberately permissive (internal domains such as .local are valid logins); lower-cased.
-Email = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    ),
-]
+from openrisk.auth.emails import Email
 
 
 class RegisterRequest(BaseModel):

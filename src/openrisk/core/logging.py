@@ -1,4 +1,5 @@
-"""Structured JSON logs carrying the request id of the request being served (SPEC §7)."""
+"""Logs carrying the request id of the request being served: JSON lines for machines (files,
+pipes, log shippers), short readable lines for a person at a terminal."""
 
 from __future__ import annotations
 
@@ -33,11 +34,32 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
+class HumanFormatter(logging.Formatter):
+    """``12:04:05 INFO  GET /risks 200 3.1 ms``: one short line per record, for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        extra = record.__dict__
+        if record.name == "openrisk.access" and "status" in extra:
+            text = f"{extra['method']} {extra['path']} {extra['status']} {extra['duration_ms']} ms"
+        else:
+            text = f"{record.name}: {record.getMessage()}"
+        line = f"{when} {record.levelname:<5} {text}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def json_wanted(setting: bool | None) -> bool:
+    """``OPENRISK_LOG_JSON`` when set; otherwise JSON unless stderr is a terminal."""
+    if setting is not None:
+        return setting
+    return not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+
+
+def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if json else logging.Formatter("%(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json_wanted(json) else HumanFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -19,12 +19,12 @@ from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.mitigations.schemas import OPEN_STATUSES
 from openrisk.risks import reads
 from openrisk.risks.common import dialect_name
-from openrisk.risks.enums import RiskStatus, SortField, SortOrder
+from openrisk.risks.enums import SETTLED_STATUSES, RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk, RiskDayCount
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Severity, global_risk_score
 
-_CLOSED = (RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value)
+_CLOSED = SETTLED_STATUSES
 
 
 def _today() -> date:

@@ -19,6 +19,7 @@ from sqlalchemy.sql import ColumnElement
 from openrisk.auth.models import User
 from openrisk.mitigations.models import Mitigation
 from openrisk.mitigations.schemas import OPEN_STATUSES
+from openrisk.risks.enums import SETTLED_STATUSES
 from openrisk.risks.models import Risk
 from openrisk.risks.scoring import Severity, global_risk_score
 from openrisk.tenants.models import Tenant
@@ -105,7 +106,11 @@ def _live_risks(tenant_id: uuid.UUID) -> list[ColumnElement[bool]]:
     return [Risk.tenant_id == tenant_id, Risk.deleted_at.is_(None)]
 
 
-async def _risk_rows(session: AsyncSession, tenant_id: uuid.UUID, limit: int) -> list[RiskRow]:
+async def _risk_rows(
+    session: AsyncSession, tenant_id: uuid.UUID, limit: int, *, open_only: bool = False
+) -> list[RiskRow]:
+    """Live risks by score; ``open_only`` leaves out the settled ones, as the dashboard's top
+    risks do."""
     counts = (
         select(
             Mitigation.risk_id.label("risk_id"),
@@ -121,7 +126,10 @@ async def _risk_rows(session: AsyncSession, tenant_id: uuid.UUID, limit: int) ->
         select(Risk, owner.email, counts.c.total, counts.c.done)
         .outerjoin(owner, owner.id == Risk.owner_id)
         .outerjoin(counts, counts.c.risk_id == Risk.id)
-        .where(*_live_risks(tenant_id))
+        .where(
+            *_live_risks(tenant_id),
+            *([Risk.status.not_in(SETTLED_STATUSES)] if open_only else []),
+        )
         .order_by(Risk.score.desc(), Risk.title, Risk.id)
         .limit(limit)
     )
@@ -253,10 +261,9 @@ async def collect(
         if due is not None  # always true: overdue means a due date in the past
     ]
 
-    limit = MAX_REGISTER_ROWS if register else TOP_RISKS
-    rows = await _risk_rows(session, tenant_id, limit)
-    data.top_risks = rows[:TOP_RISKS]
+    data.top_risks = await _risk_rows(session, tenant_id, TOP_RISKS, open_only=True)
     if register:
+        rows = await _risk_rows(session, tenant_id, MAX_REGISTER_ROWS)
         data.register = rows
         data.truncated = data.total_risks > len(rows)
     return data

@@ -26,6 +26,10 @@ class RiskStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
+# Risks in these statuses are dealt with: "top risks" (dashboard, executive report) leave them out.
+SETTLED_STATUSES = (RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value)
+
+
 class Treatment(StrEnum):
     MITIGATE = "MITIGATE"
     ACCEPT = "ACCEPT"

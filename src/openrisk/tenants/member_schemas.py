@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from openrisk.auth.schemas import Email
+from openrisk.auth.emails import Email
 
 
 class MemberOut(BaseModel):

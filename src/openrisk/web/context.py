@@ -87,7 +87,7 @@ class WebContext:
         )
 
     def can_use_level(self, level: int) -> bool:
-        """SPEC §4 rules 3 and 4: roles (and members) below one's level; Admins: any."""
+        """Roles (and members) below one's level; Admins: any."""
         return self.is_admin or level < self.context.role_level
 
     def require(self, code: str) -> None:
@@ -120,7 +120,7 @@ async def _identity(
     request: Request, session: AsyncSession, state: WebSession, tenant_ref: str | None
 ) -> _Identity:
     """One authorization-cache lookup per page (one round trip to the shared cache); any
-    membership, role, token or session change empties it in every worker (SPEC §4 rule 6)."""
+    membership, role, token or session change empties it in every worker."""
     authz: AuthzCache = request.app.state.authz
     return await authz.get_or_load(
         ("web", state.session_id, state.user_id, tenant_ref),

@@ -8,17 +8,27 @@ form. The API's error handling is untouched.
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup
 from sqlalchemy import exc as sa_exc
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -67,16 +77,46 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
-def _datetime(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+TZ_COOKIE = "openrisk_tz"  # the browser's IANA time zone, set by app.js
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
 
 
-def _date(value: date | datetime | None) -> str:
+def time_zone(request: Request) -> ZoneInfo:
+    """The person's time zone (from their browser), UTC when unknown or invalid."""
+    name = request.cookies.get(TZ_COOKIE, "")
+    if _ZONE_NAME.fullmatch(name):
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo("UTC")
+
+
+@pass_context
+def _datetime(ctx: Context, value: datetime | None) -> Markup:
+    """``<time>`` in the viewer's zone: ``2026-03-01 14:05 CET``, never wrapped."""
     if value is None:
-        return "—"
-    return value.strftime("%Y-%m-%d")
+        return Markup("—")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone: ZoneInfo = ctx.get("tz") or ZoneInfo("UTC")
+    local = value.astimezone(zone)
+    return Markup('<time class="nowrap" datetime="{}">{}</time>').format(
+        value.astimezone(UTC).isoformat(timespec="seconds"),
+        local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC"),
+    )
+
+
+@pass_context
+def _date(ctx: Context, value: date | datetime | None) -> Markup:
+    if value is None:
+        return Markup("—")
+    if isinstance(value, datetime):
+        zone: ZoneInfo = ctx.get("tz") or ZoneInfo("UTC")
+        value = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return Markup('<time class="nowrap" datetime="{}">{}</time>').format(
+        value.isoformat(), value.strftime("%Y-%m-%d")
+    )
 
 
 def _severity_class(score: object) -> str:
@@ -113,6 +153,11 @@ def _pairs(values: Iterable[object]) -> list[tuple[str, str]]:
     return [(str(v), str(v)) for v in values]
 
 
+def _labelled(values: Iterable[object]) -> list[tuple[str, str]]:
+    """Select options whose text reads like the rest of the page: ``CRITICAL`` → ``Critical``."""
+    return [(str(v), _label(v)) for v in values]
+
+
 def _build_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -123,7 +168,13 @@ def _build_environment() -> Environment:
         auto_reload=False,
     )
     env.filters.update(
-        dt=_datetime, day=_date, sev_class=_severity_class, label=_label, pairs=_pairs, value=_value
+        dt=_datetime,
+        day=_date,
+        sev_class=_severity_class,
+        label=_label,
+        pairs=_pairs,
+        labelled=_labelled,
+        value=_value,
     )
     env.globals.update(
         people=_people,
@@ -168,6 +219,7 @@ def render(
         "path": request.url.path,
         "params": list(request.query_params.multi_items()),
         "query_url": query_url,
+        "tz": time_zone(request),
     }
     context.update(values or {})
     response = HTMLResponse(ENV.get_template(template).render(context), status_code=status)

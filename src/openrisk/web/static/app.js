@@ -27,3 +27,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const summary = document.querySelector("[data-autofocus]");
   if (summary instanceof HTMLElement) summary.focus();
 });
+// Times are rendered in the browser's time zone: tell the server which one it is.
+(() => {
+  let zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+  if (!zone || document.cookie.split("; ").includes("openrisk_tz=" + zone)) return;
+  if (!/^[A-Za-z0-9_+\/-]+$/.test(zone)) return;
+  document.cookie = "openrisk_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+})();

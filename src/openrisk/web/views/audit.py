@@ -7,8 +7,9 @@ from datetime import UTC, datetime, time, timedelta
 from fastapi import Request
 from starlette.responses import Response
 
-from openrisk.audit import queries
+from openrisk.audit import labels, queries
 from openrisk.core.deps import SessionDep
+from openrisk.web import changes
 from openrisk.web.context import WebDep
 from openrisk.web.rendering import render
 from openrisk.web.views.common import (
@@ -57,6 +58,13 @@ async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Respo
     events, total = await queries.list_events(
         session, context=web.context, filters=filters, offset=page.offset, limit=page.page_size
     )
+    directory = await member_directory(request, session, web)
+    resources = await labels.resource_labels(
+        session,
+        tenant_id=web.tenant_id,
+        refs=[(e.resource_type, e.resource_id) for e in events if e.resource_id],
+    )
+    names = {str(uid): row.full_name or row.email for uid, row in directory.items()}
     return render(
         request,
         "audit.html",
@@ -67,7 +75,9 @@ async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Respo
             "since": since_day.isoformat() if since_day else "",
             "until": until_day.isoformat() if until_day else "",
             "resource_types": RESOURCE_TYPES,
-            "directory": await member_directory(request, session, web),
+            "directory": directory,
+            "resources": resources,
+            "change_lines": {e.id: changes.change_lines(e.changes, names) for e in events},
         },
         web=web,
         section="audit",

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from openrisk.auth import service as auth
 from openrisk.auth.deps import request_origin
+from openrisk.auth.emails import InvalidEmail, normalise_email
 from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
 from openrisk.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from openrisk.core.events import DomainEvent
@@ -108,6 +109,11 @@ async def login(
     errors = {}
     if not email:
         errors["email"] = "Enter your email address."
+    else:
+        try:
+            email = normalise_email(email)
+        except InvalidEmail as error:
+            errors["email"] = str(error)
     if not password:
         errors["password"] = "Enter your password."
     if errors:

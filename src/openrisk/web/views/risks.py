@@ -18,6 +18,7 @@ from starlette.responses import Response
 from openrisk.assets import service as assets
 from openrisk.assets.models import Asset
 from openrisk.assets.schemas import AssetSort
+from openrisk.audit import labels
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
@@ -35,7 +36,7 @@ from openrisk.risks import commands, cursors, reads
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import RiskCreate, RiskUpdate
-from openrisk.web import forms
+from openrisk.web import changes, forms
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
@@ -427,6 +428,8 @@ async def _detail(
     history, history_total = await reads.list_history(
         session, tenant_id=web.tenant_id, risk_id=risk_id, offset=0, limit=HISTORY_LIMIT
     )
+    directory = await member_directory(request, session, web)
+    names = await _names(session, web, directory, [h.changes for h in history])
     return render(
         request,
         "risks/detail.html",
@@ -437,8 +440,12 @@ async def _detail(
             "mitigations": [v.out() for v in views],
             "mitigation_total": mitigation_total,
             "history": history,
+            "history_lines": {
+                h.id: changes.change_lines(h.changes, names, created=h.action == "CREATE")
+                for h in history
+            },
             "history_total": history_total,
-            "directory": await member_directory(request, session, web),
+            "directory": directory,
             "mitigation_statuses": MITIGATION_STATUSES,
             "mitigation_values": mitigation_values
             or {"status": "PLANNED", "cost": "2", "effort_days": "1"},
@@ -448,6 +455,22 @@ async def _detail(
         section="risks",
         status=status,
     )
+
+
+async def _names(
+    session: AsyncSession,
+    web: WebContext,
+    directory: dict[uuid.UUID, Any],
+    changes_list: list[dict[str, Any] | None],
+) -> dict[str, str]:
+    """``{id: name}`` of the assets and people a page of history mentions (one query)."""
+    ids = changes.referenced_ids(changes_list)
+    found = await labels.asset_names(session, tenant_id=web.tenant_id, asset_ids=sorted(ids))
+    names = {str(aid): f"“{name}”" for aid, name in found.items()}
+    for uid in ids & directory.keys():
+        row = directory[uid]
+        names[str(uid)] = row.full_name or row.email
+    return names
 
 
 @router.get("/risks/{risk_id}")

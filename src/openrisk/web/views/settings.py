@@ -1,6 +1,6 @@
 """Members, roles (the permission matrix grid) and API tokens of the current tenant.
 
-Role assignment follows SPEC §4: only roles below one's level (Admins: any), only members below
+Role assignment follows the permission rules: only roles below one's level (Admins: any), only members below
 one's level, only permissions one holds. The pages offer only what these rules allow; the
 services enforce them on submit.
 """
@@ -140,7 +140,7 @@ async def invite_member(request: Request, web: FormDep, session: SessionDep) -> 
 async def member_detail(
     request: Request, user_id: uuid.UUID, web: WebDep, session: SessionDep
 ) -> Response:
-    """Effective permissions of a member and where each comes from (SPEC §4 rule 8)."""
+    """Effective permissions of a member and where each comes from."""
     web.require("member:read")
     member, permissions = await members.effective_permissions(
         session, context=web.context, user_id=user_id

@@ -1,0 +1,45 @@
+"""Screenshots of the main pages on a desktop (1366 px) and a phone (390 px) screen.
+
+``make screenshots`` runs this file with ``SCREENSHOTS_DIR=docs/screenshots`` to refresh the
+pictures in the documentation; the suite writes them under reports/screenshots instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.e2e.conftest import DESKTOP, PHONE, SCREENSHOTS, login, screenshot
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "dashboard": "/",
+    "register": "/risks",
+    "roles": "/settings/roles",
+    "marketplace": "/marketplace",
+}
+
+
+def _risk_detail(page: Page) -> str:
+    page.goto("/risks?sort=created_at&order=asc")  # the oldest risk has mitigations
+    href = page.locator("table.risks tbody a").first.get_attribute("href")
+    assert href
+    return href
+
+
+def test_screenshots_at_desktop_and_phone_widths(page: Page) -> None:
+    login(page)
+    pages = {**PAGES, "risk-detail": _risk_detail(page)}
+    written = []
+    for width, viewport in (("1366", DESKTOP), ("390", PHONE)):
+        page.set_viewport_size(viewport)
+        for name, path in pages.items():
+            response = page.goto(path)
+            assert response is not None and response.status == 200, path
+            page.evaluate("document.fonts.ready")
+            written.append(screenshot(page, f"{name}-{width}"))
+    assert all(p.stat().st_size > 10_000 and p.parent == SCREENSHOTS for p in written)
+    # a phone-width page has no sideways scrolling
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{page.url} scrolls sideways by {overflow}px at 390 px"
