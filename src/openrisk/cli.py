@@ -463,7 +463,7 @@ def loadtest(
     if missing := missing_tools(LOADTEST_TOOLS):
         err.print(
             f"[red]openrisk loadtest needs {', '.join(missing)}, the optional perf tools: "
-            f"{PERF_EXTRA_HINT}[/red]"
+            f"{escape(PERF_EXTRA_HINT)}[/red]"
         )
         raise typer.Exit(2)
     from openrisk.perf import loadtest as lt

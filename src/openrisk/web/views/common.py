@@ -101,7 +101,8 @@ async def publish(request: Request, event: DomainEvent) -> None:
 async def authz_changed(
     request: Request, web: WebContext, kind: str, resource_id: uuid.UUID
 ) -> None:
-    """What the API routers publish after a membership, role or token change: the change bites on the next request."""
+    """What the API routers publish after a membership, role or token change: the change
+    bites on the next request."""
     await publish_authz_change(
         request.app.state.events,
         kind=kind,

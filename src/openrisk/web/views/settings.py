@@ -1,8 +1,8 @@
 """Members, roles (the permission matrix grid) and API tokens of the current tenant.
 
-Role assignment follows the permission rules: only roles below one's level (Admins: any), only members below
-one's level, only permissions one holds. The pages offer only what these rules allow; the
-services enforce them on submit.
+Role assignment follows the permission rules: only roles below one's level (Admins: any),
+only members below one's level, only permissions one holds. The pages offer only what these
+rules allow; the services enforce them on submit.
 """
 
 from __future__ import annotations
