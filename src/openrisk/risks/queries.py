@@ -65,10 +65,14 @@ class RiskFilters:
     owner_id: uuid.UUID | None = None
     asset_id: uuid.UUID | None = None
     custom: tuple[tuple[str, Any], ...] = ()
+    impact: tuple[int, ...] = ()  # any of (a heatmap cell is one impact and one probability)
+    probability: tuple[int, ...] = ()
 
     def only_status_and_severity(self) -> bool:
         return not (
             (self.q and self.q.strip())
+            or self.impact
+            or self.probability
             or self.min_score is not None
             or self.max_score is not None
             or self.tags
@@ -94,6 +98,8 @@ class RiskFilters:
             max_score=self.max_score,
             owner_id=self.owner_id,
             asset_id=self.asset_id,
+            impact=self.impact,
+            probability=self.probability,
         )
         if len(found) == 1 and others.only_status() and not others.status:
             return found[0]
@@ -176,6 +182,10 @@ def conditions(
         where.append(Risk.status.in_(filters.status))
     if filters.severity:
         where.append(Risk.severity.in_(filters.severity))
+    if filters.impact:
+        where.append(Risk.impact.in_(filters.impact))
+    if filters.probability:
+        where.append(Risk.probability.in_(filters.probability))
     if filters.min_score is not None:
         where.append(Risk.score >= filters.min_score)
     if filters.max_score is not None:

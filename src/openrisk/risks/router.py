@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends, File, Header, Query, Request, UploadFile, status
+from pydantic import Field
 from fastapi.responses import StreamingResponse
 from starlette.responses import Response
 
@@ -47,6 +48,7 @@ from openrisk.risks.schemas import (
 )
 from openrisk.risks.text import reject_nul
 
+Level = Annotated[int, Field(ge=1, le=5)]
 router = api_router("/risks", tags=["risks"])
 router.responses = dict(ERRORS)
 
@@ -75,6 +77,8 @@ async def filter_params(
     framework: Annotated[list[str] | None, Query(description="All of these")] = None,
     owner_id: uuid.UUID | None = None,
     asset_id: uuid.UUID | None = None,
+    impact: Annotated[list[Level] | None, Query(description="Any of (1..5)")] = None,
+    probability: Annotated[list[Level] | None, Query(description="Any of (1..5)")] = None,
 ) -> FilterParams:
     """List filters; ``cf_<name>=value`` filters on a custom field (unknown names ignored)."""
     reject_nul("q", q)
@@ -97,6 +101,8 @@ async def filter_params(
         frameworks=tuple(f.strip() for f in framework or [] if f.strip()),
         owner_id=owner_id,
         asset_id=asset_id,
+        impact=tuple(sorted(set(impact or []))),
+        probability=tuple(sorted(set(probability or []))),
     )
     return FilterParams(filters, dict(list(custom.items())[:MAX_CUSTOM_FILTERS]))
 

@@ -65,14 +65,21 @@ class LineChart:
     last: float
 
 
-def _nice_max(value: float) -> float:
-    if value <= 0:
+def _nice_step(value: float) -> float:
+    """The smallest 1, 2 or 5 × 10ⁿ step with four steps reaching ``value``, at least 1: an
+    axis of counts or scores reads 0, 1, 2… or 0, 5, 10…, never 0.2, 0.5."""
+    if value <= 4:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
+    rough = value / 4
+    magnitude = 10 ** math.floor(math.log10(rough))
+    for step in (1, 2, 5, 10):
+        if rough <= step * magnitude:
             return float(step * magnitude)
     return float(10 * magnitude)
+
+
+def _nice_max(value: float) -> float:
+    return 4 * _nice_step(value)
 
 
 def _fmt(value: float) -> str:

@@ -32,6 +32,12 @@ def _message(error: Mapping[str, Any]) -> str:
         return "Choose one of the options."
     if kind == "extra_forbidden":
         return "This field is not accepted here."
+    if kind in ("greater_than_equal", "greater_than") and "ge" in ctx:
+        return f"Enter {ctx['ge']} or more."
+    if kind in ("less_than_equal", "less_than") and "le" in ctx:
+        return f"Enter {ctx['le']} or less."
+    if kind == "string_too_long" and "max_length" in ctx:
+        return f"Use at most {ctx['max_length']} characters."
     return str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import urllib.parse
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from openrisk.audit import labels, queries
-from openrisk.core.deps import SessionDep
+from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.web import changes
 from openrisk.web.context import WebDep
 from openrisk.web.rendering import render
@@ -39,9 +40,7 @@ RESOURCE_TYPES = (
 )
 
 
-@router.get("/audit")
-async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Response:
-    web.require("audit:read")
+def _filters(request: Request) -> tuple[queries.AuditFilter, date | None, date | None]:
     params = request.query_params
     since_day = date_param(params.get("since"))
     until_day = date_param(params.get("until"))
@@ -54,6 +53,13 @@ async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Respo
         # "until" is a day the person wants included
         until=datetime.combine(until_day + timedelta(days=1), time.min, UTC) if until_day else None,
     )
+    return filters, since_day, until_day
+
+
+@router.get("/audit")
+async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Response:
+    web.require("audit:read")
+    filters, since_day, until_day = _filters(request)
     page = pager(request, default_size=50, sizes=(50, 100))
     events, total = await queries.list_events(
         session, context=web.context, filters=filters, offset=page.offset, limit=page.page_size
@@ -78,7 +84,22 @@ async def audit_log(request: Request, web: WebDep, session: SessionDep) -> Respo
             "directory": directory,
             "resources": resources,
             "change_lines": {e.id: changes.change_lines(e.changes, names) for e in events},
+            "export_query": urllib.parse.urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k not in ("page",)]
+            ),
         },
         web=web,
         section="audit",
+    )
+
+
+@router.get("/audit/export")
+async def export_audit_log(request: Request, web: WebDep, database: DatabaseDep) -> Response:
+    """The filtered trail as CSV: the API's streamed export, with the page's filters."""
+    web.require("audit:export")
+    filters, _, _ = _filters(request)
+    return StreamingResponse(
+        queries.export_csv(database.sessions, context=web.context, filters=filters),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
     )

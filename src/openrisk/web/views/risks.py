@@ -13,13 +13,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from openrisk.assets import service as assets
 from openrisk.assets.models import Asset
 from openrisk.assets.schemas import AssetSort
 from openrisk.audit import labels
-from openrisk.core.deps import SessionDep
+from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
 from openrisk.custom_fields import service as custom_fields
@@ -32,18 +32,16 @@ from openrisk.mitigations.schemas import (
     SubActionCreate,
     SubActionUpdate,
 )
-from openrisk.risks import commands, cursors, reads
+from openrisk.risks import commands, cursors, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
-from openrisk.risks.queries import RiskFilters
-from openrisk.risks.schemas import RiskCreate, RiskUpdate
-from openrisk.web import changes, forms
+from openrisk.risks.schemas import ExportFormat, RiskCreate, RiskUpdate
+from openrisk.web import changes, forms, register
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
+from openrisk.web.rendering import error_page, redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views.common import (
     Pager,
     choice,
-    choices,
     member_directory,
     page_router,
     pager,
@@ -77,60 +75,91 @@ def _score(raw: str | None) -> Decimal | None:
 @router.get("/risks")
 async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Response:
     web.require("risk:read")
-    params = request.query_params
-    q = (params.get("q") or "").strip()[:200]
-    tag = (params.get("tag") or "").strip().lower()[:64]
-    filters = RiskFilters(
-        q=q or None,
-        status=tuple(choices(request, "status", STATUSES)),
-        severity=tuple(choices(request, "severity", SEVERITIES)),
-        min_score=_score(params.get("min_score")),
-        max_score=_score(params.get("max_score")),
-        tags=(tag,) if tag else (),
-        owner_id=uuid_param(params.get("owner_id")),
-        asset_id=uuid_param(params.get("asset_id")),
-    )
-    sort = SortField(choice(request, "sort", SORTS, SortField.CREATED_AT.value))
-    order = SortOrder(choice(request, "order", ["asc", "desc"], SortOrder.DESC.value))
+    query = register.parse(request.query_params, request.cookies)
     page = pager(request)
-    at = _page_start(request, page, sort, order)
-    found = await reads.list_risks(
-        session,
-        tenant_id=web.tenant_id,
-        filters=filters,
-        sort=sort,
-        order=order,
-        offset=at.offset,
-        limit=page.page_size,
-        after=at.after,
-        count_limit=request.app.state.settings.list_exact_count_limit,
-    )
-    codec = request.app.state.cursors
-    return render(
+    records: list[reads.ListedRisk] = []
+    shown = page
+    if not query.errors:  # as the API answers 422: a bad filter lists nothing
+        at = _page_start(request, page, query.sort, query.order)
+        found = await reads.list_risks(
+            session,
+            tenant_id=web.tenant_id,
+            filters=query.filters,
+            sort=query.sort,
+            order=query.order,
+            offset=at.offset,
+            limit=page.page_size,
+            after=at.after,
+            count_limit=request.app.state.settings.list_exact_count_limit,
+        )
+        records = list(found.items)
+        shown = Pager(
+            at.page,
+            page.page_size,
+            found.total,
+            next_cursor=cursors.following(
+                request.app.state.cursors, found, at, sort=query.sort, order=query.order
+            ),
+            total_is_estimate=found.total_is_estimate,
+        )
+    response = render(
         request,
         "risks/list.html",
         {
-            "records": found.items,
-            "pager": Pager(
-                at.page,
-                page.page_size,
-                found.total,
-                next_cursor=cursors.following(codec, found, at, sort=sort, order=order),
-                total_is_estimate=found.total_is_estimate,
-            ),
-            "filters": filters,
-            "q": q,
-            "tag": tag,
-            "sort": sort.value,
-            "order": order.value,
-            "statuses": STATUSES,
-            "severities": SEVERITIES,
-            "min_score": params.get("min_score", ""),
-            "max_score": params.get("max_score", ""),
+            "records": records,
+            "pager": shown,
+            "query": query,
+            "filters": query.filters,
+            "values": query.values,
+            "errors": query.errors,
+            "sort": query.sort.value,
+            "order": query.order.value,
+            "statuses": register.STATUSES,
+            "severities": register.SEVERITIES,
+            "columns": [c for c in register.COLUMNS if c.key in query.columns],
+            "all_columns": register.COLUMNS,
             "directory": await member_directory(request, session, web),
         },
         web=web,
         section="risks",
+        status=422 if query.errors else 200,
+    )
+    if query.columns_chosen:
+        response.set_cookie(
+            register.COLUMNS_COOKIE,
+            ".".join(query.columns) or "title",
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+        )
+    return response
+
+
+EXPORT_FORMATS = [f.value for f in ExportFormat]
+
+
+@router.get("/risks/export")
+async def export_register(request: Request, web: WebDep, database: DatabaseDep) -> Response:
+    """The register as CSV, XLSX or JSON, with the filters and sort of the list page (the same
+    streamed export as the API's ``GET /risks/export``)."""
+    web.require("risk:export")
+    query = register.parse(request.query_params)
+    if query.errors:
+        return error_page(request, 422, "Correct the register's filters, then export again.")
+    fmt = ExportFormat(choice(request, "format", EXPORT_FORMATS, ExportFormat.csv.value))
+    stream = transfer.export_stream(
+        database,
+        tenant_id=web.tenant_id,
+        filters=query.filters,
+        sort=query.sort,
+        order=query.order,
+        fmt=fmt,
+    )
+    filename = f"risks-{web.context.tenant_slug}.{fmt.value}"
+    return StreamingResponse(
+        stream,
+        media_type=transfer.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -430,6 +459,11 @@ async def _detail(
     )
     directory = await member_directory(request, session, web)
     names = await _names(session, web, directory, [h.changes for h in history])
+    definitions: list[CustomField] = []
+    if record.risk.custom_fields:
+        definitions, _ = await custom_fields.list_fields(
+            session, tenant_id=web.tenant_id, offset=0, limit=CUSTOM_FIELDS_LIMIT
+        )
     return render(
         request,
         "risks/detail.html",
@@ -445,6 +479,7 @@ async def _detail(
                 for h in history
             },
             "history_total": history_total,
+            "field_labels": {d.name: d.label for d in definitions},
             "directory": directory,
             "mitigation_statuses": MITIGATION_STATUSES,
             "mitigation_values": mitigation_values
