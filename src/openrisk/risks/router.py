@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Depends, File, Header, Query, Request, UploadFile, status
-from pydantic import Field
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from starlette.responses import Response
 
 from openrisk.auth.deps import ContextDep, require
