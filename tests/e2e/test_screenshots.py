@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.conftest import DESKTOP, PHONE, SCREENSHOTS, login, screenshot
+from tests.e2e.conftest import DESKTOP, PHONE, SCREENSHOTS, Site, login, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -21,16 +21,20 @@ PAGES = {
 }
 
 
-def _risk_detail(page: Page) -> str:
-    page.goto("/risks?sort=created_at&order=asc")  # the oldest risk has mitigations
-    href = page.locator("table.risks tbody a").first.get_attribute("href")
-    assert href
-    return href
+def _risk_detail(site: Site) -> str:
+    """A high-scored risk with mitigations and sub-actions, so the page shows all it can."""
+    headers = site.api_headers()
+    risks = site.api("/api/v1/risks?sort=score&order=desc&page_size=50", headers).json()
+    for risk in risks["items"]:
+        planned = site.api(f"/api/v1/risks/{risk['id']}/mitigations", headers).json()["items"]
+        if any(m["sub_actions"] for m in planned):
+            return f"/risks/{risk['id']}"
+    raise AssertionError("no risk with mitigations and sub-actions in the seeded data")
 
 
-def test_screenshots_at_desktop_and_phone_widths(page: Page) -> None:
+def test_screenshots_at_desktop_and_phone_widths(page: Page, site: Site) -> None:
     login(page)
-    pages = {**PAGES, "risk-detail": _risk_detail(page)}
+    pages = {**PAGES, "risk-detail": _risk_detail(site)}
     written = []
     for width, viewport in (("1366", DESKTOP), ("390", PHONE)):
         page.set_viewport_size(viewport)
