@@ -25,7 +25,11 @@ document.addEventListener("change", (event) => {
 });
 document.addEventListener("DOMContentLoaded", () => {
   const summary = document.querySelector("[data-autofocus]");
-  if (summary instanceof HTMLElement) summary.focus();
+  if (summary instanceof HTMLElement) { summary.focus(); return; }
+  // back from a form posted for one item (a sub-action, a mitigation): focus that item, so
+  // keyboard and screen-reader users carry on where they were, not at the top of the page
+  const target = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+  if (target instanceof HTMLElement && target.tabIndex === -1) target.focus();
 });
 // Times are rendered in the browser's time zone: tell the server which one it is.
 (() => {

@@ -16,6 +16,7 @@ from openrisk.core.events import DomainEvent
 from openrisk.core.security import TokenCodec
 from openrisk.rbac.authz_cache import AuthzCache, cached_membership
 from openrisk.tenants import members
+from openrisk.tenants.service import get_tenant
 from openrisk.web import forms
 from openrisk.web.context import LoginRequired, signed_in
 from openrisk.web.csrf import (
@@ -30,6 +31,7 @@ from openrisk.web.session import (
     clear_session,
     new_session,
     revoke_session,
+    set_flash,
     write_session,
 )
 from openrisk.web.views.common import page_router, publish
@@ -160,6 +162,7 @@ async def logout(request: Request, session: SessionDep) -> Response:
         ),
     )
     clear_session(request, response)
+    set_flash(request, response, "You are signed out.", level="info")
     return response
 
 
@@ -180,6 +183,8 @@ async def switch_tenant(request: Request, session: SessionDep) -> Response:
     membership = await cached_membership(authz, session, state.user_id, str(tenant_id))
     response = redirect(safe_next(forms.text(form, "next")))
     write_session(request, response, state.in_tenant(membership.tenant_id))
+    name = (await get_tenant(session, tenant_id=membership.tenant_id)).name
+    set_flash(request, response, f"You are now working in {name}.", level="info")
     return response
 
 
@@ -246,4 +251,7 @@ async def accept_invitation(
     )
     response = redirect("/")
     _start_session(request, response, codec, tokens)
+    set_flash(
+        request, response, "Welcome to OpenRisk: your account is ready and you are signed in."
+    )
     return response

@@ -652,7 +652,9 @@ async def add_sub_action(
         return _failed(request, risk_id, "Sub-action " + _first(forms.pydantic_errors(error)))
     except ValidationFailed as error:
         return _failed(request, risk_id, error.detail)
-    return _back(request, risk_id, f"mitigation-{mitigation_id}")
+    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
+    set_flash(request, response, f"Sub-action “{data.title}” added.")
+    return response
 
 
 @router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/toggle")
@@ -666,7 +668,7 @@ async def toggle_sub_action(
     web.require("mitigation:update")
     assert web.form is not None
     completed = forms.text(web.form, "completed") == "true"
-    await mitigations.update_sub_action(
+    view = await mitigations.update_sub_action(
         session,
         context=web.context,
         mitigation_id=mitigation_id,
@@ -674,7 +676,18 @@ async def toggle_sub_action(
         data=SubActionUpdate(completed=completed),
         events=request.app.state.events,
     )
-    return _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
+    # back to the sub-action itself: the page focuses it, not the top of the page
+    response = _back(request, forms.text(web.form, "risk_id"), f"sub-{sub_id}")
+    set_flash(request, response, _toggled(view, sub_id, completed))
+    return response
+
+
+def _toggled(view: mitigations.MitigationView, sub_id: uuid.UUID, completed: bool) -> str:
+    title = next((s.title for s in view.mitigation.sub_actions if s.id == sub_id), "Sub-action")
+    state = "done" if completed else "to do again"
+    return (
+        f"“{title}” marked {state}; “{view.mitigation.title}” is {view.mitigation.progress} % done."
+    )
 
 
 @router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/delete")
@@ -694,4 +707,6 @@ async def delete_sub_action(
         sub_id=sub_id,
         events=request.app.state.events,
     )
-    return _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
+    response = _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
+    set_flash(request, response, "Sub-action removed.")
+    return response
