@@ -12,6 +12,7 @@ import io
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,7 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openrisk.assets.models import Asset
 from openrisk.audit.service import record
+from openrisk.auth.models import User
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
@@ -59,9 +62,11 @@ COLUMNS = (
     "status",
     "treatment",
     "owner_id",
+    "owner_email",
     "tags",
     "frameworks",
     "asset_ids",
+    "asset_names",
     "review_date",
     "source",
     "external_id",
@@ -69,7 +74,7 @@ COLUMNS = (
     "created_at",
     "updated_at",
 )
-LIST_COLUMNS = ("tags", "frameworks", "asset_ids")
+LIST_COLUMNS = ("tags", "frameworks", "asset_ids", "asset_names")
 _IMPORTABLE = (
     "title",
     "description",
@@ -89,7 +94,36 @@ _IMPORTABLE = (
 # --------------------------------------------------------------------------- export
 
 
-def _flat(item: reads.ListedRisk, custom_names: Sequence[str]) -> list[Any]:
+@dataclass(frozen=True)
+class Labels:
+    """What people read instead of ids in a page of the export: owners' emails, asset names."""
+
+    emails: Mapping[uuid.UUID, str] = field(default_factory=dict)
+    assets: Mapping[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def _labels(
+    session: AsyncSession, tenant_id: uuid.UUID, items: Sequence[reads.ListedRisk]
+) -> Labels:
+    """Two queries per page, whatever its size."""
+    owner_ids = {i.risk.owner_id for i in items if i.risk.owner_id}
+    asset_ids = {a for i in items for a in i.asset_ids}
+    emails: dict[uuid.UUID, str] = {}
+    names: dict[uuid.UUID, str] = {}
+    if owner_ids:
+        rows = await session.execute(select(User.id, User.email).where(User.id.in_(owner_ids)))
+        emails = dict(rows.tuples().all())
+    if asset_ids:
+        found = await session.execute(
+            select(Asset.id, Asset.name).where(
+                Asset.tenant_id == tenant_id, Asset.id.in_(asset_ids)
+            )
+        )
+        names = dict(found.tuples().all())
+    return Labels(emails, names)
+
+
+def _flat(item: reads.ListedRisk, custom_names: Sequence[str], labels: Labels) -> list[Any]:
     """One exported row: the columns of ``COLUMNS`` then the custom fields, as cell values."""
     r = item.risk
     values: list[Any] = [
@@ -103,9 +137,11 @@ def _flat(item: reads.ListedRisk, custom_names: Sequence[str]) -> list[Any]:
         r.status,
         r.treatment,
         str(r.owner_id) if r.owner_id else None,
+        labels.emails.get(r.owner_id) if r.owner_id else None,
         ";".join(r.tags),
         ";".join(r.frameworks),
         ";".join(str(a) for a in item.asset_ids),
+        ";".join(labels.assets.get(a, str(a)) for a in item.asset_ids),
         r.review_date.isoformat() if r.review_date else None,
         r.source,
         r.external_id,
@@ -127,7 +163,7 @@ async def _batches(
     filters: RiskFilters,
     sort: SortField,
     order: SortOrder,
-) -> AsyncIterator[tuple[list[str], list[reads.ListedRisk]]]:
+) -> AsyncIterator[tuple[list[str], list[reads.ListedRisk], Labels]]:
     """The custom field names, then the matching risks in keyset pages of ``BATCH``, all read
     in one snapshot (one REPEATABLE READ transaction on PostgreSQL): each page is an index
     range that starts where the previous one ended, so the 100th page costs what the first
@@ -156,7 +192,7 @@ async def _batches(
                 after=after,
                 with_total=False,
             )
-            yield names, found.items
+            yield names, found.items, await _labels(session, tenant_id, found.items)
             if found.next_after is None:
                 return
             after = found.next_after
@@ -178,8 +214,8 @@ async def export_stream(
     first = await asyncio.to_thread(writer.start)
     if first:
         yield first
-    async for names, items in batches:
-        chunk = await asyncio.to_thread(writer.rows, names, items)
+    async for names, items, labels in batches:
+        chunk = await asyncio.to_thread(writer.rows, names, items, labels)
         if chunk:
             yield chunk
     yield await asyncio.to_thread(writer.finish)
@@ -190,7 +226,9 @@ class _Export(Protocol):
 
     def start(self) -> bytes: ...
 
-    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes: ...
+    def rows(
+        self, names: Sequence[str], items: Sequence[reads.ListedRisk], labels: Labels
+    ) -> bytes: ...
 
     def finish(self) -> bytes: ...
 
@@ -202,13 +240,15 @@ class _CsvExport:
     def start(self) -> bytes:
         return b""
 
-    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
+    def rows(
+        self, names: Sequence[str], items: Sequence[reads.ListedRisk], labels: Labels
+    ) -> bytes:
         buffer = io.StringIO()
         writer = CsvWriter(buffer)
         if not self._header:
             writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
             self._header = True
-        writer.writerows(_flat(item, names) for item in items)
+        writer.writerows(_flat(item, names, labels) for item in items)
         return buffer.getvalue().encode("utf-8")
 
     def finish(self) -> bytes:
@@ -224,7 +264,9 @@ class _JsonExport:
     def start(self) -> bytes:
         return b"["
 
-    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
+    def rows(
+        self, names: Sequence[str], items: Sequence[reads.ListedRisk], labels: Labels
+    ) -> bytes:
         if not items:
             return b""
         body = documents.dumps([item.document() for item in items])[1:-1]
@@ -244,11 +286,13 @@ class _XlsxExport:
     def start(self) -> bytes:
         return self._book.take()  # the workbook's fixed parts: the download starts now
 
-    def rows(self, names: Sequence[str], items: Sequence[reads.ListedRisk]) -> bytes:
+    def rows(
+        self, names: Sequence[str], items: Sequence[reads.ListedRisk], labels: Labels
+    ) -> bytes:
         if not self._header:
             self._book.append_rows([[*COLUMNS, *(f"cf_{n}" for n in names)]])
             self._header = True
-        self._book.append_rows(_flat(item, names) for item in items)
+        self._book.append_rows(_flat(item, names, labels) for item in items)
         return self._book.take()
 
     def finish(self) -> bytes:
