@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record
+from openrisk.core.cache.response import compute_etag
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
@@ -104,17 +105,31 @@ def change_entry(
     )
 
 
-def parse_if_match(header: str | None) -> int | None:
-    """``"3"``, ``W/"3"`` or ``3`` → 3; ``*`` → None (any); anything else cannot match → 412."""
-    if header is None:
+STALE_IF_MATCH = (
+    "If-Match must carry the risk's current ETag (from GET /risks/{id} or the last write) or "
+    'its version, e.g. "3"; reload the risk and retry.'
+)
+
+
+def record_etag(record: RiskRecord) -> str:
+    """The strong ETag of a risk's JSON representation: what ``GET /risks/{id}`` answers (the
+    cached body's hash) and what writes answer, so that it can be sent back as If-Match."""
+    return compute_etag(record.out().__pydantic_serializer__.to_json(record.out()))
+
+
+def expected_version(header: str | None, current: RiskRecord) -> int | None:
+    """The version an If-Match header asks to change: ``*`` or absent → None (any); a list of
+    ETags and/or versions → the current version when one of them is current; else 412."""
+    if header is None or header.strip() == "*":
         return None
-    value = header.strip()
-    if value == "*":
-        return None
-    value = value.removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 10:
-        raise PreconditionFailed('If-Match must carry the risk\'s current version, e.g. "3".')
-    return int(value)
+    etag = record_etag(current)
+    for item in (part.strip() for part in header.split(",")):
+        if item.removeprefix("W/") == etag:
+            return current.risk.version
+        value = item.removeprefix("W/").strip('"')
+        if value.isdigit() and len(value) <= 10 and int(value) == current.risk.version:
+            return current.risk.version
+    raise PreconditionFailed(STALE_IF_MATCH)
 
 
 async def flush_or_412(session: AsyncSession, message: str) -> None:
@@ -349,10 +364,12 @@ async def update_risk(
 ) -> RiskRecord:
     """Partial update; ``if_match`` (a version or an If-Match header value) guards it (412)."""
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    current_assets = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
+    if isinstance(if_match, str):
+        if_match = expected_version(if_match, RiskRecord(risk, current_assets))
     _check_version(risk, if_match, data.version)
     context.require_on("risk:update", risk.owner_id)
     changes = _requested_changes(data)
-    current_assets = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
     before = snapshot(risk, current_assets)
     await _authorise_changes(session, context, risk, changes)
     new_assets = list(changes.pop("asset_ids", current_assets))
@@ -369,9 +386,8 @@ async def update_risk(
     return result
 
 
-def _check_version(risk: Risk, if_match: str | int | None, body_version: int | None) -> None:
-    header_version = parse_if_match(if_match) if isinstance(if_match, str) else if_match
-    for expected in (header_version, body_version):
+def _check_version(risk: Risk, if_match: int | None, body_version: int | None) -> None:
+    for expected in (if_match, body_version):
         if expected is not None and expected != risk.version:
             raise PreconditionFailed(
                 f"The risk was changed meanwhile (version {risk.version}, "

@@ -71,7 +71,7 @@ def payload(risk: Risk, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "owner_id": risk.owner_id,
         "tags": risk.tags,
         "frameworks": risk.frameworks,
-        "asset_ids": list(asset_ids),
+        "asset_ids": sorted(asset_ids),  # one order on both databases: a stable ETag
         "custom_fields": risk.custom_fields,
         "review_date": risk.review_date,
         "version": risk.version,

@@ -194,16 +194,28 @@ async def list_risks(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+def with_etag(record: reads.RiskRecord, status_code: int = 200) -> Response:
+    """The risk as JSON with its ETag: the token to send back as If-Match on the next PATCH."""
+    body = dump(record.out())
+    return Response(
+        body,
+        status_code=status_code,
+        media_type="application/json",
+        headers={"ETag": commands.record_etag(record)},
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RiskOut)
 async def create_risk(
     body: RiskCreate,
     context: Annotated[RequestContext, Depends(require("risk:create"))],
     session: SessionDep,
     events: EventsDep,
-) -> RiskOut:
-    """Create a risk; score and severity are computed (SPEC §2)."""
+) -> Response:
+    """Create a risk; score and severity are computed. The answer's ETag guards the next
+    PATCH (If-Match)."""
     created = await commands.create_risk(session, context=context, data=body, events=events)
-    return created.out()
+    return with_etag(created, status.HTTP_201_CREATED)
 
 
 @router.get("/search", response_model=Page[RiskSearchHit])
@@ -361,7 +373,7 @@ async def get_risk(
     )
 
 
-@router.patch("/{risk_id}", responses=errors(404, 412))
+@router.patch("/{risk_id}", responses=errors(404, 412), response_model=RiskOut)
 async def update_risk(
     risk_id: uuid.UUID,
     body: RiskUpdate,
@@ -369,11 +381,16 @@ async def update_risk(
     session: SessionDep,
     events: EventsDep,
     if_match: Annotated[
-        str | None, Header(max_length=100, description='The version, e.g. "3"')
+        str | None,
+        Header(
+            max_length=400,
+            description='The ETag of the last GET or write, or the version, e.g. "3"',
+        ),
     ] = None,
-) -> RiskOut:
-    """Partial update. A stale ``If-Match`` or body ``version`` is answered 412. Changing
-    ``owner_id`` needs risk:assign; setting status ACCEPTED needs risk:accept."""
+) -> Response:
+    """Partial update. A stale ``If-Match`` (ETag or version) or body ``version`` is answered
+    412. Changing ``owner_id`` needs risk:assign; setting status ACCEPTED needs risk:accept.
+    The answer carries the new ETag."""
     updated = await commands.update_risk(
         session,
         context=context,
@@ -382,7 +399,7 @@ async def update_risk(
         if_match=if_match,
         events=events,
     )
-    return updated.out()
+    return with_etag(updated)
 
 
 @router.delete("/{risk_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
