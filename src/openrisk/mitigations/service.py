@@ -353,9 +353,25 @@ async def _sub_action_written(
     before = m.progress
     recompute_progress(m)
     m.updated_at = utcnow()
+    started = m.status == MitigationStatus.PLANNED and m.progress > 0
+    if started:  # work has begun: "Planned" at 67 % would mislead
+        m.status = MitigationStatus.IN_PROGRESS.value
     await session.flush()
     if before != m.progress:
         changes = {**changes, "progress": {"before": before, "after": m.progress}}
+    if started:
+        changes = {
+            **changes,
+            "status": {"before": MitigationStatus.PLANNED.value, "after": m.status},
+        }
+        await rollups.apply_mitigation_changes(
+            session,
+            [
+                rollups.MitigationChange(
+                    context.tenant_id, m.created_at, MitigationStatus.PLANNED.value, m.status
+                )
+            ],
+        )
     record(
         session,
         context=context,
