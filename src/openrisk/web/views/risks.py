@@ -4,6 +4,7 @@ permission checks as the API routes."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response, StreamingResponse
 
 from openrisk.assets import service as assets
@@ -34,7 +35,7 @@ from openrisk.mitigations.schemas import (
 )
 from openrisk.risks import commands, cursors, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
-from openrisk.risks.schemas import ExportFormat, RiskCreate, RiskUpdate
+from openrisk.risks.schemas import ExportFormat, ImportResult, RiskCreate, RiskUpdate
 from openrisk.web import changes, forms, register
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import error_page, redirect, render
@@ -187,6 +188,93 @@ def _page_start(
             sort=sort,
             order=order,
         )
+
+
+MAX_IMPORT_PREVIEW_BYTES = 2 * 1024 * 1024  # the previewed file rides in the confirm form
+
+
+def _import_page(
+    request: Request,
+    web: WebContext,
+    *,
+    result: ImportResult | None = None,
+    filename: str = "",
+    content: bytes = b"",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "risks/import.html",
+        {
+            "result": result,
+            "filename": filename,
+            "content": base64.b64encode(content).decode() if content else "",
+            "error": error,
+            "max_mb": MAX_IMPORT_PREVIEW_BYTES // (1024 * 1024),
+        },
+        web=web,
+        section="risks",
+        status=status,
+    )
+
+
+@router.get("/risks/import")
+async def import_form(request: Request, web: WebDep) -> Response:
+    web.require("risk:create")
+    return _import_page(request, web)
+
+
+async def _uploaded(form: FormData) -> tuple[str, bytes]:
+    """The chosen file, or the previewed one sent back by the confirm form."""
+    upload = form.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        return upload.filename, await upload.read(MAX_IMPORT_PREVIEW_BYTES + 1)
+    try:
+        content = base64.b64decode(forms.text(form, "content"), validate=True)
+    except ValueError:
+        content = b""
+    return forms.text(form, "filename"), content
+
+
+@router.post("/risks/import")
+async def import_risks(request: Request, web: FormDep, session: SessionDep) -> Response:
+    """A dry run first (per-row errors, nothing written), then the import of the same file:
+    the API's import, all rows or none."""
+    web.require("risk:create")
+    assert web.form is not None
+    filename, content = await _uploaded(web.form)
+    if not content:
+        return _import_page(request, web, error="Choose a CSV or XLSX file.", status=422)
+    if len(content) > MAX_IMPORT_PREVIEW_BYTES:
+        mb = MAX_IMPORT_PREVIEW_BYTES // (1024 * 1024)
+        error = f"The file is over {mb} MB: import it with the API."
+        return _import_page(request, web, error=error, status=413)
+    dry_run = forms.text(web.form, "action") != "import"
+    try:
+        result = await transfer.import_file(
+            session,
+            context=web.context,
+            filename=filename,
+            content=content,
+            dry_run=dry_run,
+            events=request.app.state.events,
+        )
+    except ValidationFailed as error:
+        return _import_page(request, web, filename=filename, error=error.detail, status=422)
+    if dry_run or not result.committed:
+        status = 200 if not result.errors else 422
+        return _import_page(
+            request, web, result=result, filename=filename, content=content, status=status
+        )
+    response = redirect("/risks")
+    set_flash(
+        request,
+        response,
+        f"Imported {filename}: {result.created} risk{'' if result.created == 1 else 's'} "
+        f"created, {result.updated} updated.",
+    )
+    return response
 
 
 # --------------------------------------------------------------------------- forms
