@@ -39,3 +39,19 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!/^[A-Za-z0-9_+\/-]+$/.test(zone)) return;
   document.cookie = "openrisk_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
 })();
+// The register's "select every risk of this page" box.
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || !box.dataset.selectAll) return;
+  document.querySelectorAll(`input[type=checkbox][name="${box.dataset.selectAll}"]`).forEach((b) => {
+    if (b instanceof HTMLInputElement) b.checked = box.checked;
+  });
+});
+// Deleting a selection asks first, like every other delete button.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.id !== "bulk") return;
+  const action = form.querySelector("[name=bulk_action]");
+  if (action instanceof HTMLSelectElement && action.value === "delete" &&
+      !window.confirm("Delete the selected risks?")) event.preventDefault();
+});

@@ -33,9 +33,15 @@ from openrisk.mitigations.schemas import (
     SubActionCreate,
     SubActionUpdate,
 )
-from openrisk.risks import commands, cursors, reads, transfer
+from openrisk.risks import bulk, commands, cursors, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
-from openrisk.risks.schemas import ExportFormat, ImportResult, RiskCreate, RiskUpdate
+from openrisk.risks.schemas import (
+    BulkRequest,
+    ExportFormat,
+    ImportResult,
+    RiskCreate,
+    RiskUpdate,
+)
 from openrisk.web import changes, forms, register
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import error_page, redirect, render
@@ -275,6 +281,62 @@ async def import_risks(request: Request, web: FormDep, session: SessionDep) -> R
         f"created, {result.updated} updated.",
     )
     return response
+
+
+BULK_CODES = ("risk:update", "risk:assign", "risk:delete")
+
+
+def _bulk_body(form: FormData) -> dict[str, Any]:
+    """The API's bulk request for the register's action bar."""
+    action = forms.text(form, "bulk_action")
+    body: dict[str, Any] = {"ids": forms.strings(form, "ids")}
+    if action == "status":
+        body.update(action="update", changes={"status": forms.text(form, "bulk_status") or None})
+    elif action == "assign":
+        body.update(action="assign", owner_id=forms.text(form, "bulk_owner_id") or None)
+    else:
+        body["action"] = action
+    return body
+
+
+@router.post("/risks/bulk")
+async def bulk_risks(request: Request, web: FormDep, session: SessionDep) -> Response:
+    """Status, owner or deletion of the selected rows; the API's bulk service checks each row
+    and answers per row, so the page lists what was done and what was refused, and why."""
+    if not any(web.has(code) for code in BULK_CODES):
+        web.require("risk:update")
+    assert web.form is not None
+    back = forms.text(web.form, "back")
+    back = back if back.startswith("/risks") and not back.startswith("//") else "/risks"
+    try:
+        body = BulkRequest.model_validate(_bulk_body(web.form))
+    except ValidationError as error:
+        errors = forms.pydantic_errors(error)
+        message = (
+            "Select at least one risk."
+            if "ids" in errors
+            else "Choose what to do with the selected risks."
+        )
+        response = redirect(back)
+        set_flash(request, response, message, level="error")
+        return response
+    result = await bulk.bulk(
+        session, context=web.context, request=body, events=request.app.state.events
+    )
+    names = await labels.resource_labels(
+        session, tenant_id=web.tenant_id, refs=[("risk", str(item.id)) for item in result.results]
+    )
+    return render(
+        request,
+        "risks/bulk.html",
+        {
+            "result": result,
+            "titles": {item.id: names.get(("risk", str(item.id))) for item in result.results},
+            "back": back,
+        },
+        web=web,
+        section="risks",
+    )
 
 
 # --------------------------------------------------------------------------- forms
