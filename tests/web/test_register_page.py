@@ -75,7 +75,7 @@ async def test_a_heatmap_cell_lists_its_risks_and_its_count_matches(
     dashboard = await browser.get("/")
     assert 'href="/risks?impact=5&amp;probability=4"' in dashboard.text
     page = await browser.get("/risks?impact=5&probability=4")
-    assert page.text.count("Cell risk ") == 2 and "at 5x4" in page.text
+    assert page.text.count(">Cell risk ") == 2 and "at 5x4" in page.text
     assert 'data-total="2"' in page.text and "show every cell" in page.text
 
 

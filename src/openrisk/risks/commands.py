@@ -19,7 +19,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record
-from openrisk.core.cache.response import compute_etag
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
@@ -31,7 +30,14 @@ from openrisk.risks import history, labels, rollups
 from openrisk.risks.common import commit_and_publish, ensure_member, members_of, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
 from openrisk.risks.models import Risk, RiskAsset
-from openrisk.risks.reads import RiskRecord, asset_criticalities, asset_ids_for, get_risk
+from openrisk.risks.reads import (
+    ListedRisk,
+    RiskRecord,
+    asset_criticalities,
+    asset_ids_for,
+    get_listed,
+    get_risk,
+)
 from openrisk.risks.schemas import NOT_NULLABLE, RiskCreate, RiskUpdate
 from openrisk.risks.scoring import compute_score, severity_for
 
@@ -111,24 +117,18 @@ STALE_IF_MATCH = (
 )
 
 
-def record_etag(record: RiskRecord) -> str:
-    """The strong ETag of a risk's JSON representation: what ``GET /risks/{id}`` answers (the
-    cached body's hash) and what writes answer, so that it can be sent back as If-Match."""
-    return compute_etag(record.out().__pydantic_serializer__.to_json(record.out()))
-
-
-def expected_version(header: str | None, current: RiskRecord) -> int | None:
+def expected_version(header: str | None, current: ListedRisk) -> int | None:
     """The version an If-Match header asks to change: ``*`` or absent → None (any); a list of
     ETags and/or versions → the current version when one of them is current; else 412."""
     if header is None or header.strip() == "*":
         return None
-    etag = record_etag(current)
+    etag = current.etag()
     for item in (part.strip() for part in header.split(",")):
         if item.removeprefix("W/") == etag:
-            return current.risk.version
+            return int(current.risk.version)
         value = item.removeprefix("W/").strip('"')
         if value.isdigit() and len(value) <= 10 and int(value) == current.risk.version:
-            return current.risk.version
+            return int(current.risk.version)
     raise PreconditionFailed(STALE_IF_MATCH)
 
 
@@ -366,7 +366,8 @@ async def update_risk(
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     current_assets = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
     if isinstance(if_match, str):
-        if_match = expected_version(if_match, RiskRecord(risk, current_assets))
+        current = await get_listed(session, tenant_id=context.tenant_id, risk_id=risk_id)
+        if_match = expected_version(if_match, current)
     _check_version(risk, if_match, data.version)
     context.require_on("risk:update", risk.owner_id)
     changes = _requested_changes(data)

@@ -48,7 +48,7 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "owner_id": row.owner_id,
         "tags": row.tags,
         "frameworks": row.frameworks,
-        "asset_ids": list(asset_ids),
+        "asset_ids": sorted(asset_ids),  # one order on both databases: a stable ETag
         "custom_fields": row.custom_fields,
         "review_date": row.review_date,
         "version": row.version,

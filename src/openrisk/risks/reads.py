@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
+from openrisk.core.cache.response import compute_etag
 from openrisk.core.db.estimates import planned_rows
 from openrisk.core.errors import (
     NotFound,
@@ -148,6 +149,11 @@ class ListedRisk:
 
     def document(self) -> dict[str, Any]:
         return documents.risk(self.risk, self.asset_ids)
+
+    def etag(self) -> str:
+        """The strong ETag ``GET /risks/{id}`` answers for this state (the hash of the same
+        bytes): the optimistic-locking token a client sends back as If-Match."""
+        return compute_etag(documents.dumps(self.document()))
 
 
 @dataclass(frozen=True)

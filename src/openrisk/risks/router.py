@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, File, Header, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from openrisk.auth.deps import ContextDep, require
@@ -194,14 +195,17 @@ async def list_risks(
     )
 
 
-def with_etag(record: reads.RiskRecord, status_code: int = 200) -> Response:
-    """The risk as JSON with its ETag: the token to send back as If-Match on the next PATCH."""
-    body = dump(record.out())
+async def with_etag(
+    session: AsyncSession, tenant_id: uuid.UUID, record: reads.RiskRecord, status_code: int = 200
+) -> Response:
+    """The risk as ``GET /risks/{id}`` will show it, read back from the database, with its
+    ETag: the token to send as If-Match on the next PATCH."""
+    listed = await reads.get_listed(session, tenant_id=tenant_id, risk_id=record.risk.id)
     return Response(
-        body,
+        documents.dumps(listed.document()),
         status_code=status_code,
         media_type="application/json",
-        headers={"ETag": commands.record_etag(record)},
+        headers={"ETag": listed.etag()},
     )
 
 
@@ -215,7 +219,7 @@ async def create_risk(
     """Create a risk; score and severity are computed. The answer's ETag guards the next
     PATCH (If-Match)."""
     created = await commands.create_risk(session, context=context, data=body, events=events)
-    return with_etag(created, status.HTTP_201_CREATED)
+    return await with_etag(session, context.tenant_id, created, status.HTTP_201_CREATED)
 
 
 @router.get("/search", response_model=Page[RiskSearchHit])
@@ -399,7 +403,7 @@ async def update_risk(
         if_match=if_match,
         events=events,
     )
-    return with_etag(updated)
+    return await with_etag(session, context.tenant_id, updated)
 
 
 @router.delete("/{risk_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
