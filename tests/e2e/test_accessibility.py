@@ -22,6 +22,8 @@ SIGNED_IN_PAGES = (
     "/settings/roles",
     "/settings/tokens",
     "/audit",
+    "/reports",
+    "/risks/import",
     "/no-such-page",
 )
 

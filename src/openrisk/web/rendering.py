@@ -70,6 +70,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/risks", "Risks", "risk:read", "risks"),
     NavItem("/assets", "Assets", "asset:read", "assets"),
     NavItem("/marketplace", "Marketplace", "connector:read", "marketplace"),
+    NavItem("/reports", "Reports", "report:read", "reports"),
     NavItem("/settings/members", "Members", "member:read", "members"),
     NavItem("/settings/roles", "Roles", "role:read", "roles"),
     NavItem("/settings/tokens", "API tokens", "token:read", "tokens"),

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openrisk.web.views import assets, audit, auth, dashboard, marketplace, risks, settings
+from openrisk.web.views import (
+    assets,
+    audit,
+    auth,
+    dashboard,
+    marketplace,
+    reports,
+    risks,
+    settings,
+)
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
@@ -14,4 +23,5 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     marketplace.router,
     settings.router,
     audit.router,
+    reports.router,
 )
