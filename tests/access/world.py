@@ -127,6 +127,13 @@ class Tenant:
         body = {"connector_id": "csv-import", "name": unique(self.marker)}
         return str((await self.post("/marketplace/apps", body))["id"])
 
+    async def invitation(self) -> str:
+        """A pending invitation of the tenant (for a Viewer: any role may be given it)."""
+        email = f"{unique(self.marker)}@invitee.example.com"
+        await self.post("/members", {"email": email, "role_id": str(VIEWER.id)})
+        listed = await self.http.get(f"{API}/members/invitations", headers=self.admin.in_tenant())
+        return str(next(i["id"] for i in listed.json()["items"] if i["email"] == email))
+
     async def report(self) -> str:
         body = {"kind": "executive", "format": "csv"}
         return str((await self.post("/reports", body))["id"])
@@ -160,6 +167,7 @@ FACTORIES: dict[str, Factory] = {
     "token_id": lambda t, owner, ids: t.token(owner),
     "app_id": lambda t, owner, ids: t.app_id(),
     "report_id": lambda t, owner, ids: t.report(),
+    "invitation_id": lambda t, owner, ids: t.invitation(),
     "tenant_id": _tenant_id,
 }
 
@@ -183,6 +191,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
             "role_id": str(VIEWER.id),
         },
         ("PATCH", "/members/{user_id}"): {"role_id": str(VIEWER.id)},
+        ("POST", "/members/invitations/{invitation_id}/renew"): None,
         ("POST", "/roles"): {"name": unique("role"), "level": 0},
         ("PATCH", "/roles/{role_id}"): {"description": "changed"},
         ("PUT", "/roles/{role_id}/permissions"): {"permissions": ["risk:read"]},

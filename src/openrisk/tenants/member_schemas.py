@@ -52,3 +52,16 @@ class AcceptInvitation(BaseModel):
     token: str = Field(min_length=10, max_length=200)
     password: str = Field(min_length=10, max_length=256)
     full_name: str = Field(default="", max_length=200)
+
+
+class InvitationOut(BaseModel):
+    """A pending invitation (its link is shown only when it is made or renewed)."""
+
+    id: uuid.UUID
+    email: str
+    role_id: uuid.UUID
+    role_name: str
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+    expired: bool

@@ -296,3 +296,108 @@ async def effective_permissions(
                 code=code, scope=scope_name, origin=f"role {role.name} ({kind}, level {role.level})"
             )
     return member, sorted(by_code.values(), key=lambda p: p.code)
+
+
+# --------------------------------------------------------------------------- pending invitations
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    id: uuid.UUID
+    email: str
+    role_id: uuid.UUID
+    role_name: str
+    role_level: int
+    invited_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= datetime.now(UTC)
+
+
+async def list_invitations(
+    session: AsyncSession, *, context: RequestContext, offset: int, limit: int
+) -> tuple[list[PendingInvitation], int]:
+    """Invitations of the tenant not accepted yet (expired ones too, flagged), newest first."""
+    where = (Invitation.tenant_id == context.tenant_id, Invitation.accepted_at.is_(None))
+    total = await session.scalar(select(func.count()).select_from(Invitation).where(*where))
+    rows = await session.execute(
+        select(Invitation, Role.name, Role.level)
+        .join(Role, Role.id == Invitation.role_id)
+        .where(*where)
+        .order_by(Invitation.created_at.desc(), Invitation.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    found = [
+        PendingInvitation(
+            i.id, i.email, i.role_id, name, level, i.invited_by, i.created_at, i.expires_at
+        )
+        for i, name, level in rows.tuples()
+    ]
+    return found, int(total or 0)
+
+
+async def _pending(
+    session: AsyncSession, context: RequestContext, invitation_id: uuid.UUID
+) -> tuple[Invitation, Role]:
+    """A pending invitation of the tenant whose role the caller may give (else 404/403)."""
+    row = (
+        await session.execute(
+            select(Invitation, Role)
+            .join(Role, Role.id == Invitation.role_id)
+            .where(
+                Invitation.id == invitation_id,
+                Invitation.tenant_id == context.tenant_id,
+                Invitation.accepted_at.is_(None),
+            )
+            .with_for_update(of=Invitation)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Invitation not found (or already accepted).")
+    check_assignable_level(context, row[1].level)
+    return row[0], row[1]
+
+
+async def renew_invitation(
+    session: AsyncSession, *, context: RequestContext, invitation_id: uuid.UUID
+) -> InviteResult:
+    """A new one-time link (the old one stops working) valid for another full period: what
+    "resend" means while OpenRisk hands links to the inviter instead of mailing them."""
+    invitation, role = await _pending(session, context, invitation_id)
+    secret = new_secret()
+    invitation.token_hash = sha256_hex(secret)
+    invitation.expires_at = datetime.now(UTC) + INVITATION_TTL
+    await session.flush()
+    record(
+        session,
+        context=context,
+        action="member.invite_renew",
+        resource_type="invitation",
+        resource_id=invitation.id,
+        changes={"email": invitation.email, "role": role.name},
+    )
+    await session.commit()
+    return InviteResult(
+        member=None, invitation_token=secret, invitation_expires_at=invitation.expires_at
+    )
+
+
+async def revoke_invitation(
+    session: AsyncSession, *, context: RequestContext, invitation_id: uuid.UUID
+) -> None:
+    """The link stops working at once; the invitation is gone (the audit trail keeps it)."""
+    invitation, role = await _pending(session, context, invitation_id)
+    record(
+        session,
+        context=context,
+        action="member.invite_revoke",
+        resource_type="invitation",
+        resource_id=invitation.id,
+        changes={"email": invitation.email, "role": role.name},
+    )
+    await session.delete(invitation)
+    await session.commit()

@@ -18,6 +18,7 @@ from openrisk.tenants import members
 from openrisk.tenants.member_schemas import (
     EffectivePermissionOut,
     EffectivePermissionsOut,
+    InvitationOut,
     InviteOut,
     MemberInvite,
     MemberOut,
@@ -73,6 +74,50 @@ async def invite_member(
         invitation_url=f"/invitations/{result.invitation_token}",
         invitation_expires_at=result.invitation_expires_at,
     )
+
+
+@router.get("/invitations")
+async def list_invitations(
+    context: Annotated[RequestContext, Depends(require("member:read"))],
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[InvitationOut]:
+    """Invitations not accepted yet, newest first (expired ones flagged)."""
+    rows, total = await members.list_invitations(
+        session, context=context, offset=page.offset, limit=page.page_size
+    )
+    return Page(
+        items=[InvitationOut(**{**vars(r), "expired": r.expired}) for r in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )
+
+
+@router.post("/invitations/{invitation_id}/renew")
+async def renew_invitation(
+    invitation_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("member:invite"))],
+    session: SessionDep,
+) -> InviteOut:
+    """A new one-time link for a pending invitation; the previous link stops working."""
+    result = await members.renew_invitation(session, context=context, invitation_id=invitation_id)
+    return InviteOut(
+        status="invited",
+        invitation_token=result.invitation_token,
+        invitation_url=f"/invitations/{result.invitation_token}",
+        invitation_expires_at=result.invitation_expires_at,
+    )
+
+
+@router.delete("/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_invitation(
+    invitation_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("member:invite"))],
+    session: SessionDep,
+) -> None:
+    """Withdraw a pending invitation: its link stops working at once."""
+    await members.revoke_invitation(session, context=context, invitation_id=invitation_id)
 
 
 @router.get("/{user_id}")

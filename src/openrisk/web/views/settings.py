@@ -42,6 +42,7 @@ from openrisk.web.views.common import (
 router = page_router()
 
 ROLES_LIMIT = 100
+INVITATIONS_LIMIT = 100
 TOKEN_EXPIRY_DAYS = ("7", "30", "90", "365", "never")
 
 
@@ -77,11 +78,17 @@ async def _members_page(
         session, context=web.context, offset=page.offset, limit=page.page_size
     )
     all_roles = await _roles(session, web)
+    pending: list[members.PendingInvitation] = []
+    if web.has("member:invite"):
+        pending, _ = await members.list_invitations(
+            session, context=web.context, offset=0, limit=INVITATIONS_LIMIT
+        )
     return render(
         request,
         "settings/members.html",
         {
             "members": rows,
+            "pending": pending,
             "pager": page.with_total(total),
             "roles": all_roles,
             "assignable": [r for r in all_roles if web.can_use_level(r.level)],
@@ -133,6 +140,33 @@ async def invite_member(request: Request, web: FormDep, session: SessionDep) -> 
         return await _members_page(request, web, session, invitation=invitation)
     return await _members_page(
         request, web, session, invite_values=values, invite_errors=errors, status=422
+    )
+
+
+@router.post("/settings/invitations/{invitation_id}/renew")
+async def renew_invitation(
+    request: Request, invitation_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    """A fresh one-time link for a pending invitation, shown once (the old one stops working)."""
+    web.require("member:invite")
+    result = await members.renew_invitation(
+        session, context=web.context, invitation_id=invitation_id
+    )
+    pending = await members.list_invitations(session, context=web.context, offset=0, limit=1_000)
+    email = next((i.email for i in pending[0] if i.id == invitation_id), "")
+    link = str(request.base_url).rstrip("/") + f"/invitations/{result.invitation_token}"
+    invitation = {"email": email, "url": link, "expires_at": result.invitation_expires_at}
+    return await _members_page(request, web, session, invitation=invitation)
+
+
+@router.post("/settings/invitations/{invitation_id}/revoke")
+async def revoke_invitation(
+    request: Request, invitation_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("member:invite")
+    await members.revoke_invitation(session, context=web.context, invitation_id=invitation_id)
+    return _flash_back(
+        request, "/settings/members", "Invitation withdrawn: its link no longer works."
     )
 
 
