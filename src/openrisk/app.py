@@ -46,6 +46,7 @@ from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
 from openrisk.rbac.router import router as rbac_router
 from openrisk.reports.router import router as reports_router
 from openrisk.risks.router import router as risks_router
+from openrisk.saved_views.router import router as saved_views_router
 from openrisk.system.router import router as system_router
 from openrisk.tenants.members_router import router as members_router
 from openrisk.tenants.router import router as tenants_router
@@ -73,6 +74,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     marketplace_router,
     reports_router,
     custom_fields_router,
+    saved_views_router,
 )
 
 

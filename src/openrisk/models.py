@@ -12,6 +12,7 @@ from openrisk.mitigations import models as mitigation_models
 from openrisk.rbac import models as rbac_models
 from openrisk.reports import models as report_models
 from openrisk.risks import models as risk_models
+from openrisk.saved_views import models as saved_view_models
 from openrisk.tenants import models as tenant_models
 from openrisk.tokens import models as token_models
 
@@ -25,6 +26,7 @@ __all__ = [
     "rbac_models",
     "report_models",
     "risk_models",
+    "saved_view_models",
     "tenant_models",
     "token_models",
 ]

@@ -134,6 +134,11 @@ class Tenant:
         listed = await self.http.get(f"{API}/members/invitations", headers=self.admin.in_tenant())
         return str(next(i["id"] for i in listed.json()["items"] if i["email"] == email))
 
+    async def saved_view(self, owner: Account | None = None) -> str:
+        """A saved view of ``owner`` (the caller: views are personal)."""
+        body = {"name": unique(self.marker), "query": "status=ACTIVE"}
+        return str((await self.post("/saved-views", body, owner))["id"])
+
     async def report(self) -> str:
         body = {"kind": "executive", "format": "csv"}
         return str((await self.post("/reports", body))["id"])
@@ -168,6 +173,7 @@ FACTORIES: dict[str, Factory] = {
     "app_id": lambda t, owner, ids: t.app_id(),
     "report_id": lambda t, owner, ids: t.report(),
     "invitation_id": lambda t, owner, ids: t.invitation(),
+    "view_id": lambda t, owner, ids: t.saved_view(owner),
     "tenant_id": _tenant_id,
 }
 
@@ -192,6 +198,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         },
         ("PATCH", "/members/{user_id}"): {"role_id": str(VIEWER.id)},
         ("POST", "/members/invitations/{invitation_id}/renew"): None,
+        ("POST", "/saved-views"): {"name": unique("view"), "query": "severity=HIGH"},
         ("POST", "/roles"): {"name": unique("role"), "level": 0},
         ("PATCH", "/roles/{role_id}"): {"description": "changed"},
         ("PUT", "/roles/{role_id}/permissions"): {"permissions": ["risk:read"]},

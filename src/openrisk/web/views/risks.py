@@ -42,6 +42,8 @@ from openrisk.risks.schemas import (
     RiskCreate,
     RiskUpdate,
 )
+from openrisk.saved_views import service as saved_views
+from openrisk.saved_views.schemas import SavedViewCreate
 from openrisk.web import changes, forms, register
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import error_page, redirect, render
@@ -126,6 +128,8 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
             "columns": [c for c in register.COLUMNS if c.key in query.columns],
             "all_columns": register.COLUMNS,
             "directory": await member_directory(request, session, web),
+            "saved_views": await saved_views.list_views(session, context=web.context),
+            "current_query": saved_views.clean_query(request.url.query),
         },
         web=web,
         section="risks",
@@ -139,6 +143,42 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
             httponly=True,
             samesite="lax",
         )
+    return response
+
+
+@router.post("/risks/views")
+async def save_view(request: Request, web: FormDep, session: SessionDep) -> Response:
+    """Keep the register's current filters, sort and columns under a name (for this person)."""
+    assert web.form is not None
+    query = forms.text(web.form, "query")
+    back = "/risks" + (f"?{query}" if query else "")
+    try:
+        body = SavedViewCreate.model_validate(
+            {"name": forms.text(web.form, "name"), "query": query}
+        )
+        view = await saved_views.create_view(
+            session, context=web.context, name=body.name, query=body.query
+        )
+    except ValidationError as error:
+        message = "View name: " + next(iter(forms.pydantic_errors(error).values()))
+    except (ValidationFailed, Conflict) as error:
+        message = error.detail
+    else:
+        response = redirect(back)
+        set_flash(request, response, f"View “{view.name}” saved.")
+        return response
+    response = redirect(back)
+    set_flash(request, response, message, level="error")
+    return response
+
+
+@router.post("/risks/views/{view_id}/delete")
+async def delete_view(
+    request: Request, view_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    await saved_views.delete_view(session, context=web.context, view_id=view_id)
+    response = redirect("/risks")
+    set_flash(request, response, "View deleted.")
     return response
 
 
