@@ -684,9 +684,8 @@ def check_config() -> None:
     pool = settings.pool
     table.add_row("pool (effective)", f"{pool}")
     console.print(table)
-    smtp_host = getattr(settings, "smtp_host", None)
-    smtp_port = int(getattr(settings, "smtp_port", 25) or 25)
-    checks = asyncio.run(run_checks(settings, extra=(lambda: check_smtp(smtp_host, smtp_port),)))
+    smtp_url: str | None = getattr(settings, "smtp_url", None)  # set once e-mail is configured
+    checks = asyncio.run(run_checks(settings, extra=(lambda: check_smtp(smtp_url),)))
     reachable = Table("service", "reachable", "detail", title="reachability")
     for check in checks:
         verdict = "[green]yes[/green]" if check.ok else "[red]NO[/red]"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -79,21 +80,26 @@ async def check_cache(settings: Settings) -> Check:
     return Check(name, True, f"{where} answers")
 
 
-def _smtp_ehlo(host: str, port: int) -> str:
-    with smtplib.SMTP(host, port, timeout=TIMEOUT_S) as client:
+def _smtp_ehlo(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    secure = parts.scheme == "smtps"
+    host, port = parts.hostname or "", parts.port or (465 if secure else 25)
+    client_class = smtplib.SMTP_SSL if secure else smtplib.SMTP
+    with client_class(host, port, timeout=TIMEOUT_S) as client:
         code, _ = client.ehlo()
         return f"{host}:{port} answers EHLO ({code})"
 
 
-async def check_smtp(host: str | None, port: int) -> Check:
-    """The SMTP relay greets us (no message is sent, no login is tried)."""
-    name = "smtp"
-    if not host:
+async def check_smtp(url: str | None) -> Check:
+    """The SMTP relay of ``OPENRISK_SMTP_URL`` greets us (no message is sent, no login tried)."""
+    name = "smtp (OPENRISK_SMTP_URL)"
+    if not url:
         return Check(name, True, "not configured: email is not sent")
+    where = redact(url)
     try:
-        detail = await asyncio.wait_for(asyncio.to_thread(_smtp_ehlo, host, port), TIMEOUT_S + 1)
+        detail = await asyncio.wait_for(asyncio.to_thread(_smtp_ehlo, url), TIMEOUT_S + 1)
     except Exception as error:
-        return Check(name, False, f"{host}:{port} unreachable: " + _reason(error))
+        return Check(name, False, f"{where} unreachable: " + _reason(error))
     return Check(name, True, detail)
 
 

@@ -189,3 +189,42 @@ def test_logs_are_readable_on_a_terminal_and_json_otherwise() -> None:
     assert json.loads(JsonFormatter().format(record))["path"] == "/risks"
     assert json_wanted(True) and not json_wanted(False)
     assert json_wanted(None) is not sys.stderr.isatty()
+
+
+def test_the_smtp_check_greets_a_real_relay_and_names_a_dead_one() -> None:
+    """A small SMTP responder on loopback (greeting, EHLO, QUIT): the check says it answers;
+    a closed port is reported unreachable with the password masked."""
+    import asyncio
+    import socket
+    import threading
+
+    from openrisk.diagnostics import check_smtp
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rwb") as stream:
+            stream.write(b"220 relay.test ESMTP\r\n")
+            stream.flush()
+            for line in stream:
+                if line.upper().startswith((b"EHLO", b"HELO")):
+                    stream.write(b"250-relay.test\r\n250 OK\r\n")
+                elif line.upper().startswith(b"QUIT"):
+                    stream.write(b"221 bye\r\n")
+                    stream.flush()
+                    return
+                else:
+                    stream.write(b"502 no\r\n")
+                stream.flush()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    answered = asyncio.run(check_smtp(f"smtp://127.0.0.1:{port}"))
+    thread.join(5)
+    listener.close()
+    assert answered.ok and "answers EHLO (250)" in answered.detail
+    dead = asyncio.run(check_smtp(f"smtp://mailer:s3cret@127.0.0.1:{free_port()}"))
+    assert not dead.ok and "unreachable" in dead.detail and "s3cret" not in dead.detail
+    assert asyncio.run(check_smtp(None)).ok
