@@ -86,6 +86,11 @@ def iter_api_routes() -> Iterator[APIRoute]:
                 yield route
 
 
+def _memory_per_worker(settings: Settings) -> bool:
+    """The memory cache backend with several workers: each worker's memory is its own."""
+    return settings.cache_backend.strip().lower() == "memory" and settings.workers > 1
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -132,11 +137,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     caches = build_app_caches(settings)
     app.state.cache = caches.shared
     app.state.response_cache = caches.responses
-    app.state.authz = AuthzCache(caches.shared if caches.coherent else None)
+    # Authorization answers may be reused only where every worker sees every change: not from
+    # process memory when several workers each have their own (then: the database each time).
+    authz_coherent = caches.coherent and not _memory_per_worker(settings)
+    app.state.authz = AuthzCache(caches.shared if authz_coherent else None)
     app.state.hot_path = HotPath(
         caches.responses,
         authz_generation_key=app.state.authz.generation_key,
-        enabled=settings.cache_hot_path and caches.coherent,
+        enabled=settings.cache_hot_path and authz_coherent,
         refresh_top=settings.cache_refresh_top,
     )
     install_invalidation(app.state.events, caches.responses, after=app.state.hot_path.refresh_after)

@@ -13,7 +13,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.live import API, QUIET_LIMITS, client, server_dir, sign_up
+from tests.integration.live import (
+    API,
+    QUIET_LIMITS,
+    all_at_once,
+    client,
+    server_dir,
+    sign_up,
+    statuses,
+)
 from tests.integration.server_process import Server, metric_value, running_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -106,3 +114,23 @@ async def test_other_sessions_of_the_user_survive_a_logout(hosts: tuple[Server, 
         assert (
             await b.get(f"{API}/risks", headers=bearer(other.json()["access_token"]))
         ).status_code == 200
+
+
+async def test_with_the_memory_cache_several_workers_never_reuse_an_ended_session(
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each worker's memory is its own: authorization is then read from the database."""
+    env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
+    with running_server(server_dir(tmp_path_factory), live_database, workers=2, env=env) as s:
+        async with client(s.base_url) as http:
+            user = await sign_up(http)
+            # new connections, many at once, so that both workers answer and cache what they can
+            headers = {**bearer(user.access_token), "Connection": "close"}
+
+            async def burst() -> dict[int, int]:
+                requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
+                return dict(statuses(await all_at_once(requests)))
+
+            assert await burst() == {200: 24}
+            await http.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
+            assert await burst() == {401: 24}
