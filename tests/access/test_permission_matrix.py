@@ -5,11 +5,22 @@ its own (created or assigned) mitigations and its own tokens, and gets 403 on an
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from openrisk.rbac.catalogue import ADMIN, ANALYST, MANAGER, VIEWER, PredefinedRole
+from openrisk.rbac.catalogue import (
+    ADMIN,
+    ALL_PERMISSIONS,
+    ANALYST,
+    MANAGER,
+    OWN_SCOPED,
+    VIEWER,
+    PredefinedRole,
+)
+from openrisk.rbac.models import Role
 from openrisk.rbac.service import grant_sets
 from tests.access.world import (
     API,
@@ -172,3 +183,73 @@ async def test_bulk_checks_each_row(app: FastAPI, client: httpx.AsyncClient) -> 
     assert response.status_code in (200, 207), response.text
     results = {r["id"]: (r["status"], r["code"]) for r in response.json()["results"]}
     assert results == {mine: ("ok", 200), theirs: ("error", 403)}
+
+
+# --------------------------------------------------------------------------- "own" on reads
+# Reads and exports cover the whole tenant: an "own" grant on them is refused where roles and
+# tokens are made, and one stored before that rule grants nothing (never every row).
+
+
+def read_routes() -> list[tuple[str, str, str]]:
+    """(method, path, code) of every route guarded by a read or export code without "own"."""
+    found = []
+    for method, route in tenant_routes():
+        code = SPEC_PERMISSIONS[(method, route.path.removeprefix(API))]
+        if code and code.split(":")[1] in ("read", "export") and code not in OWN_SCOPED:
+            found.append((method, route.path, code))
+    return found
+
+
+def test_every_read_route_is_covered_by_the_own_rule() -> None:
+    codes = {code for _, _, code in read_routes()}
+    assert len(read_routes()) >= 30
+    assert {"risk:read", "risk:export", "mitigation:read", "report:read"} <= codes
+    assert "risk:read:own" not in ALL_PERMISSIONS
+
+
+async def test_own_grants_on_read_codes_are_refused_for_roles_and_tokens(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    for code in sorted({code for _, _, code in read_routes()}):
+        grant = f"{code}:own"
+        role = await client.post(
+            f"{API}/roles",
+            json={"name": f"own {code}", "level": 1, "permissions": [grant]},
+            headers=admin.in_tenant(),
+        )
+        token = await client.post(
+            f"{API}/tokens", json={"name": "t", "permissions": [grant]}, headers=admin.in_tenant()
+        )
+        for response in (role, token):
+            assert response.status_code == 422, (code, response.text)
+            assert response.json()["errors"][0]["field"] == "permissions"
+            assert "own" in response.json()["detail"]
+
+
+async def test_a_stored_own_grant_on_a_read_code_grants_nothing_on_any_read_route(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = Tenant(app, client, await register(client, tenant_name="Legacy"), "legacy")
+    codes = sorted({code for _, _, code in read_routes()})
+    async with app.state.db.session() as session:  # as written before the catalogue refused it
+        role = Role(
+            tenant_id=uuid.UUID(world.admin.tenant_id),
+            name="legacy own reads",
+            level=1,
+            permissions=[f"{code}:own" for code in codes],
+        )
+        session.add(role)
+        await session.commit()
+    caller = await world.member(ANALYST)  # creates the rows it will own, then loses the role
+    urls = [
+        (method, path, owner is caller, await fill_path(world, path, owner))
+        for method, path, _ in read_routes()
+        for owner in (caller, world.admin)
+    ]
+    await world.add_role(caller, role.id)
+    answers = {}
+    for method, path, own_row, url in urls:
+        answers[(method, path, own_row)] = (
+            await request(client, method, path, url, caller)
+        ).status_code
+    assert set(answers.values()) == {403}, answers

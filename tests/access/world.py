@@ -15,9 +15,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import update
 
 from openrisk.app import iter_api_routes
 from openrisk.rbac.catalogue import VIEWER, PredefinedRole
+from openrisk.tenants.models import Membership
 from openrisk.tenants.service import add_member
 from tests.conftest import Account, register
 
@@ -78,6 +80,20 @@ class Tenant:
         await self.add(account, role.id, uuid.UUID(self.admin.tenant_id))
         account.tenant_id = self.admin.tenant_id
         return account
+
+    async def add_role(self, account: Account, role_id: uuid.UUID) -> None:
+        """Give ``account`` (a member) ``role_id`` in this tenant, directly in the database."""
+        async with self.app.state.db.session() as session:
+            await session.execute(
+                update(Membership)
+                .where(
+                    Membership.tenant_id == uuid.UUID(self.admin.tenant_id),
+                    Membership.user_id == uuid.UUID(account.user_id),
+                )
+                .values(role_id=role_id)
+            )
+            await session.commit()
+        await self.app.state.authz.bump()  # as the API's role change would
 
     async def add(self, account: Account, role_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
         async with self.app.state.db.session() as session:

@@ -5,6 +5,7 @@ from openrisk.rbac.catalogue import (
     ALL_PERMISSIONS,
     ANALYST,
     MANAGER,
+    PREDEFINED_ROLES,
     VIEWER,
     is_valid_grant,
 )
@@ -44,3 +45,16 @@ def test_grants_are_validated() -> None:
     assert is_valid_grant("risk:update:own")
     assert not is_valid_grant("risk:fly")
     assert not is_valid_grant("risk:update:everyone")
+
+
+def test_own_scope_exists_only_where_a_row_owner_is_checked() -> None:
+    assert is_valid_grant("risk:update:own") and is_valid_grant("token:revoke:own")
+    for unenforced in ("risk:read:own", "risk:export:own", "report:read:own", "asset:update:own"):
+        assert not is_valid_grant(unenforced)
+    # every predefined "own" grant is one that is enforced
+    for role in PREDEFINED_ROLES:
+        assert all(is_valid_grant(grant) for grant in role.grants)
+    assert grant_sets(("risk:read:own", "risk:update:own")) == (
+        frozenset(),
+        frozenset({"risk:update"}),
+    )

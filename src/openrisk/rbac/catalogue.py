@@ -28,6 +28,25 @@ assert len(ALL_PERMISSIONS) == 44
 OWN_SCOPE = "own"
 """A grant written ``risk:update:own`` covers only rows the caller owns or is assigned to."""
 
+OWN_SCOPED: frozenset[str] = frozenset(
+    {
+        "risk:update",
+        "risk:delete",
+        "mitigation:update",
+        "token:read",
+        "token:create",
+        "token:revoke",
+    }
+)
+"""The codes an "own" grant exists for: each is checked against the row's owner or assignee.
+
+Reads and exports are not among them: the register is the tenant's shared record, and every
+member who may read it reads all of it (dashboards, searches, matrices, exports and reports
+are computed for the tenant). A tenant whose parts must not see each other's risks is two
+tenants. Refusing ``risk:read:own`` is honest where accepting it would promise a row filter
+that no list, dashboard or export applies.
+"""
+
 
 def split_grant(grant: str) -> tuple[str, str | None]:
     """Split a grant: ``risk:update:own`` → (``risk:update``, ``own``); no scope → None."""
@@ -36,11 +55,18 @@ def split_grant(grant: str) -> tuple[str, str | None]:
 
 
 def is_valid_grant(grant: str) -> bool:
+    """A catalogue code, alone or with the "own" scope (only where that scope exists)."""
     parts = grant.split(":")
     if len(parts) not in (2, 3):
         return False
     code, scope = split_grant(grant)
-    return code in ALL_PERMISSIONS and scope in (None, OWN_SCOPE)
+    return code in ALL_PERMISSIONS and (scope is None or is_own_scoped(grant))
+
+
+def is_own_scoped(grant: str) -> bool:
+    """Whether ``grant`` is an "own" grant the product enforces row by row."""
+    code, scope = split_grant(grant)
+    return scope == OWN_SCOPE and code in OWN_SCOPED
 
 
 @dataclass(frozen=True)

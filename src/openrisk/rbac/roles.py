@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from openrisk.rbac.catalogue import ADMIN, OWN_SCOPE, is_valid_grant, split_grant
+from openrisk.rbac.catalogue import (
+    ADMIN,
+    ALL_PERMISSIONS,
+    OWN_SCOPE,
+    OWN_SCOPED,
+    is_own_scoped,
+    is_valid_grant,
+    split_grant,
+)
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership
 
@@ -30,6 +38,19 @@ def holds_grant(context: RequestContext, grant: str) -> bool:
 def check_grantable(context: RequestContext, grants: Iterable[str], *, field: str) -> list[str]:
     """Rule 2: a caller can grant only valid permissions it holds itself."""
     cleaned = sorted(set(grants))
+    unscoped = [
+        g
+        for g in cleaned
+        if split_grant(g)[1] == OWN_SCOPE
+        and split_grant(g)[0] in ALL_PERMISSIONS
+        and not is_own_scoped(g)
+    ]
+    if unscoped:
+        raise ValidationFailed.field(
+            field,
+            f"the 'own' scope does not apply to {', '.join(unscoped)}: reads and exports cover "
+            f"the whole tenant; 'own' exists for {', '.join(sorted(OWN_SCOPED))}",
+        )
     invalid = [g for g in cleaned if not is_valid_grant(g)]
     if invalid:
         raise ValidationFailed.field(field, f"unknown permission(s): {', '.join(invalid)}")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.auth.models import User
 from openrisk.core.context import Principal, RequestContext, RequestOrigin
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
-from openrisk.rbac.catalogue import OWN_SCOPE, split_grant
+from openrisk.rbac.catalogue import is_own_scoped, split_grant
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
 
@@ -22,12 +22,17 @@ def grant_sets(grants: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]
     """Split grants into (codes on every row, codes on the caller's own rows only).
 
     Memoised: it runs on every request, and there are only as many grant sets as roles.
+    An "own" grant on a code without that scope (stored before the catalogue refused them)
+    grants nothing: it fails closed instead of widening to every row.
     """
     full: set[str] = set()
     own: set[str] = set()
     for grant in grants:
         code, scope = split_grant(grant)
-        (own if scope == OWN_SCOPE else full).add(code)
+        if scope is None:
+            full.add(code)
+        elif is_own_scoped(grant):
+            own.add(code)
     return frozenset(full), frozenset(own - full)
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
 from openrisk.rbac import roles as role_service
-from openrisk.rbac.catalogue import ALL_PERMISSIONS, CATALOGUE, OWN_SCOPE, split_grant
+from openrisk.rbac.catalogue import ALL_PERMISSIONS, CATALOGUE, OWN_SCOPE, OWN_SCOPED, split_grant
 from openrisk.rbac.models import Role
 from openrisk.rbac.schemas import RoleCreate, RoleUpdate
 from openrisk.tenants import members
@@ -301,6 +301,7 @@ async def _roles_page(
         {
             "columns": columns,
             "matrix": MATRIX,
+            "own_scoped": OWN_SCOPED,
             "levels": [lvl for lvl in range(10) if web.can_use_level(lvl)],
             "new_values": new_values,
             "new_scopes": new_values.get("scopes", {}),
