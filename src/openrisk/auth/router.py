@@ -46,7 +46,7 @@ async def register(
 ) -> TokenPair:
     if not settings.allow_signup:
         raise Forbidden("Sign-up is turned off on this server.")
-    await service.throttle_signup(limits, settings, origin=request_origin(request))
+    await service.throttle_signup(limits, settings=settings, origin=request_origin(request))
     tokens = await service.register(
         session,
         codec=codec,

@@ -85,7 +85,7 @@ async def register(
     return tokens
 
 
-async def _throttle(limits: RateLimits, settings: Settings, *, email: str, ip: str) -> None:
+async def _throttle(limits: RateLimits, *, settings: Settings, email: str, ip: str) -> None:
     """Refuse before any password is checked when this (account, address) or this address has
     used up its attempts.
 
@@ -105,7 +105,7 @@ async def _throttle(limits: RateLimits, settings: Settings, *, email: str, ip: s
         )
 
 
-async def throttle_signup(limits: RateLimits, settings: Settings, *, origin: RequestOrigin) -> None:
+async def throttle_signup(limits: RateLimits, *, settings: Settings, origin: RequestOrigin) -> None:
     """Every sign-up creates a tenant: at most ``OPENRISK_SIGNUP_LIMIT_PER_IP`` per address."""
     exceeded = await limits.hit(
         parse_limits(settings.signup_limit_per_ip), "signup", origin.ip or "unknown"
@@ -129,7 +129,7 @@ async def login(
 ) -> IssuedTokens:
     email = email.lower()
     ip = origin.ip or "unknown"
-    await _throttle(limits, settings, email=email, ip=ip)
+    await _throttle(limits, settings=settings, email=email, ip=ip)
     user = await find_user_by_email(session, email=email)
     # verify_password hashes against a dummy when the user is unknown: equal cost either way.
     # argon2 releases the GIL: in a thread, its ~25-50 ms no longer stall the other requests.
