@@ -1,4 +1,4 @@
-"""One typed settings object, read from ``OPENRISK_*`` environment variables (SPEC §1, §6)."""
+"""One typed settings object, read from ``OPENRISK_*`` environment variables."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     log_json: bool | None = None  # None: JSON lines, or readable lines on a terminal
 
     database_url: str = "sqlite+aiosqlite:///./openrisk.db"
-    # Pool profile values (SPEC §6); None means "take it from the profile of OPENRISK_ENV".
+    # Pool settings; None means "take it from the profile of OPENRISK_ENV".
     pool_max_open: int | None = Field(default=None, ge=1)
     pool_max_idle: int | None = Field(default=None, ge=0)
     pool_lifetime_s: int | None = Field(default=None, ge=1)
@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     cache_memory_max_entries: int = Field(default=50_000, ge=1)
     cache_memory_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     # Two levels: with a shared backend (redis, custom), answers are also kept in process
-    # memory; the generations are still read from the shared cache on every hit (SPEC §5).
+    # memory; the generations are still read from the shared cache on every hit,
+    # so a write in another process is seen at once (read-your-writes).
     cache_local_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # 0: one level
     cache_local_max_entries: int = Field(default=20_000, ge=1)
     # Repeated authorised GETs answered from the cache before routing (core/cache/hot_path.py).

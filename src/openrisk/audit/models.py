@@ -10,7 +10,7 @@ from openrisk.core.db.base import Base, CreatedAt, UUIDPrimaryKey
 
 
 class AuditEvent(UUIDPrimaryKey, CreatedAt, Base):
-    """Append-only record of a mutation, login or access change (SPEC §2)."""
+    """Append-only record of a mutation, login or access change."""
 
     __tablename__ = "audit_events"
     __table_args__ = (

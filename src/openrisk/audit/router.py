@@ -1,4 +1,4 @@
-"""The audit trail (SPEC §3 audit): read and export only, never written through the API."""
+"""The audit trail: read and export only, never written through the API."""
 
 from __future__ import annotations
 

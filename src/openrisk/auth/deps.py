@@ -102,7 +102,7 @@ async def _resolve_api_token(
     secret: str,
     tenant_ref: str | None,
 ) -> tuple[ResolvedMembership, uuid.UUID]:
-    """Rule 7: the token's grants narrowed by its user's current role, in its own tenant only."""
+    """A token acts with its grants narrowed by its user's current role, in its own tenant only."""
     identity = await _token_identity(session, authz, secret, generation)
     try:
         membership = await cached_membership(

@@ -1,4 +1,4 @@
-"""Start-up checks and background upkeep of the database pool (SPEC §6)."""
+"""Start-up checks and background upkeep of the database pool."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Application metrics of SPEC §7, multi-process safe when PROMETHEUS_MULTIPROC_DIR is set.
+"""Application metrics, multi-process safe when PROMETHEUS_MULTIPROC_DIR is set.
 
 Single process (no PROMETHEUS_MULTIPROC_DIR): the metrics live in prometheus-client's default
 registry and `/metrics` renders it. Several workers (`openrisk serve --workers N`, which sets

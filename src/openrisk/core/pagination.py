@@ -1,4 +1,4 @@
-"""Page parameters, the ``{items, total, page, page_size}`` envelope (SPEC §3) and cursors.
+"""Page parameters, the ``{items, total, page, page_size}`` envelope and cursors.
 
 Two ways through a long list: ``page=N`` (OFFSET: any page directly, its cost grows with N)
 and ``cursor=`` (keyset: the ``next_cursor`` of the previous answer; every page costs the same,

@@ -1,4 +1,4 @@
-"""Dashboard routes (SPEC §3). Every answer is cached (SPEC §5) and made stale by the writes
+"""Dashboard routes. Every answer is cached and made stale by the writes
 that change it: any risk or asset write; a mitigation write only for the statistics (the one
 answer reporting mitigations); custom field changes for the top risks (shown in full)."""
 

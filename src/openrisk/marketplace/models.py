@@ -1,4 +1,4 @@
-"""Connector catalogue (global), reviews, installed apps and their logs (SPEC §2)."""
+"""Connector catalogue (global), reviews, installed apps and their logs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Marketplace routes (SPEC §3): catalogue, reviews, installed apps, sync and logs.
+"""Marketplace routes: catalogue, reviews, installed apps, sync and logs.
 
-Permissions (SPEC §4): ``connector:read`` for every GET; ``connector:review`` to review;
+Permissions: ``connector:read`` for every GET; ``connector:review`` to review;
 ``connector:install`` to install; ``connector:configure`` for PATCH, enable and disable;
 ``connector:sync`` to sync; ``connector:uninstall`` for DELETE. App configurations are answered
 with each secret (write-only) setting replaced by ``"********"`` when it is set.

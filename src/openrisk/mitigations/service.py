@@ -151,7 +151,7 @@ def _priority_expression() -> Any:
 async def recommended(
     session: AsyncSession, *, tenant_id: uuid.UUID, offset: int, limit: int
 ) -> tuple[list[MitigationView], int]:
-    """Open mitigations of live risks, highest priority first (SPEC §2 formula, in SQL)."""
+    """Open mitigations of live risks, highest priority first (the priority formula, in SQL)."""
     base = _live(tenant_id).where(Mitigation.status.in_(OPEN_STATUSES))
     total = await session.scalar(
         select(func.count())

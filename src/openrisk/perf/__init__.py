@@ -1,4 +1,4 @@
-"""Performance tooling (SPEC §8): ``openrisk loadtest`` (Locust scenarios against a real server
+"""Performance tooling: ``openrisk loadtest`` (Locust scenarios against a real server
 subprocess, with reports) and ``openrisk bench`` (cache off vs on, same data, one run).
 
 Its heavier dependencies (Locust, matplotlib) are the optional ``perf`` extra, not runtime

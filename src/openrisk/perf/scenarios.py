@@ -1,4 +1,4 @@
-"""The load-test scenarios of SPEC §8 and their thresholds.
+"""The load-test scenarios and the thresholds each must meet.
 
 baseline: cache disabled, 5 users, 2 min; warm: cache enabled, 10 users, 4 min; peak: cache
 enabled, 10 → 50 → 25 → 0 users over 5 min. ``--quick`` runs each in 30 seconds (peak keeps its

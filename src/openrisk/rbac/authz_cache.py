@@ -1,7 +1,7 @@
 """Process-local cache of resolved memberships and API tokens, kept coherent across workers.
 
-A permission check on the hot path must cost microseconds (SPEC §4), yet a role, membership or
-token change must be seen on the caller's very next request in every worker and host (rule 6).
+A permission check on the hot path must cost microseconds, yet a role, membership or
+token change must be seen on the caller's very next request in every worker and host.
 Entries are keyed by a global *authorization generation* kept in the shared cache (Redis in
 production): each request reads that one small key, and every authorization change increments
 it, which makes every worker's local entries unreachable at once. Entries also expire after a

@@ -1,4 +1,4 @@
-"""The 44-permission catalogue and the four predefined roles, exactly as SPEC §4."""
+"""The 44-permission catalogue and the four predefined roles."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ _ANALYST = (
     "token:create:own",
     "token:revoke:own",
 )
-# SPEC §4 widens risk:update/delete to any risk for Managers; mitigation:update is widened too,
+# Managers may update and delete any risk, not only their own; mitigation:update is widened too,
 # since a Manager may already assign and delete any mitigation of the tenant.
 _MANAGER = (
     *(

@@ -11,7 +11,7 @@ from openrisk.core.db.base import Base, CreatedAt, UUIDPrimaryKey
 class Role(UUIDPrimaryKey, CreatedAt, Base):
     """A role: predefined (tenant_id NULL, immutable) or custom to one tenant.
 
-    ``permissions`` holds grants such as ``risk:read`` or ``risk:update:own`` (SPEC §4).
+    ``permissions`` holds grants such as ``risk:read`` or ``risk:update:own``.
     """
 
     __tablename__ = "roles"

@@ -1,4 +1,6 @@
-"""Custom roles and the escalation rules of SPEC §4 (rules 2, 3 and 5)."""
+"""Custom roles and the rules that stop privilege escalation: grant only what you hold,
+assign only levels below your own; predefined roles are never edited or deleted, and a role
+still assigned is never deleted."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def holds_grant(context: RequestContext, grant: str) -> bool:
 
 
 def check_grantable(context: RequestContext, grants: Iterable[str], *, field: str) -> list[str]:
-    """Rule 2: a caller can grant only valid permissions it holds itself."""
+    """A caller can grant only valid permissions it holds itself."""
     cleaned = sorted(set(grants))
     unscoped = [
         g
@@ -61,7 +63,7 @@ def check_grantable(context: RequestContext, grants: Iterable[str], *, field: st
 
 
 def check_assignable_level(context: RequestContext, level: int) -> None:
-    """Rule 3: roles below the caller's level; an Admin may use any level."""
+    """Roles below the caller's level; an Admin may use any level."""
     if not is_admin(context) and level >= context.role_level:
         raise Forbidden(f"You can only use roles below your own level ({context.role_level}).")
 

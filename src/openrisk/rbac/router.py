@@ -1,4 +1,4 @@
-"""Permissions catalogue and roles (SPEC §3 roles, §4)."""
+"""Permissions catalogue and custom roles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolving who the caller is in a tenant and what the caller may do there (SPEC §4)."""
+"""Resolving who the caller is in a tenant and what the caller may do there."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Reports (SPEC §3): ``GET /reports`` (list), ``POST /reports`` (generate),
+"""Reports: ``GET /reports`` (list), ``POST /reports`` (generate),
 ``GET /reports/{id}`` (download the file).
 
-Permissions (SPEC §4): ``report:create`` to generate (Analysts and up); ``report:read`` to list
+Permissions: ``report:create`` to generate (Analysts and up); ``report:read`` to list
 and to download (Viewers too: a stored report only shows data a Viewer can already read, and
 executive summaries are typically read by Viewers).
 """

@@ -1,4 +1,4 @@
-"""Closed vocabularies of the register (SPEC §2)."""
+"""Closed vocabularies of the register."""
 
 from __future__ import annotations
 

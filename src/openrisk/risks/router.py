@@ -1,4 +1,4 @@
-"""Risk register routes (SPEC §3): list/filter/sort, CRUD, search, matrix, history, import,
+"""Risk register routes: list/filter/sort, CRUD, search, matrix, history, import,
 export and bulk. Thin: parse, check the permission, call the service."""
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ async def list_risks(
     sort: SortField = SortField.CREATED_AT,
     order: SortOrder = SortOrder.DESC,
 ) -> Response:
-    """The register: filter, sort and paginate (all in SQL). Cached (SPEC §5).
+    """The register: filter, sort and paginate (all in SQL). Cached per tenant and parameters.
 
     Pages by ``page`` (any page directly) or by ``cursor`` (the previous answer's
     ``next_cursor``: constant cost however deep, stable while rows are written). ``total`` is

@@ -1,4 +1,4 @@
-"""Request and response bodies of the risk register (SPEC §3 shapes)."""
+"""Request and response bodies of the risk register."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Risk scoring of SPEC §2, pure and exact (Decimal arithmetic, no floating-point surprises).
+"""Risk scoring, pure and exact (Decimal arithmetic, no floating-point surprises).
 
 - base = impact × probability (1..25)
 - score = round(base × mean(asset factor), 2); factors LOW 0.8, MEDIUM 1.0, HIGH 1.25,

@@ -1,4 +1,4 @@
-"""The demo tenant that ``make run`` creates on first start (SPEC §1)."""
+"""The demo tenant that ``make run`` creates on first start, so a new user has data to look at."""
 
 from __future__ import annotations
 

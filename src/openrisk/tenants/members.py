@@ -1,4 +1,5 @@
-"""Members of a tenant: invitations, role changes and removals under SPEC §4 rules 3 and 4."""
+"""Members of a tenant: invitations, role changes and removals: a caller assigns only roles
+below its own level and manages only members below it (Admins may do both for Admins)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ async def _membership(
 
 
 def _check_manageable(context: RequestContext, target: Role) -> None:
-    """Rule 4: only members below the caller's level (Admins may manage Admins)."""
+    """Only members below the caller's level (Admins may manage Admins)."""
     if not is_admin(context) and target.level >= context.role_level:
         raise Forbidden("You cannot manage a member whose level is not below your own.")
 
@@ -283,7 +284,7 @@ class EffectivePermission:
 async def effective_permissions(
     session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
 ) -> tuple[MemberRow, list[EffectivePermission]]:
-    """Rule 8: every permission the member holds in this tenant, and where it comes from."""
+    """Every permission the member holds in this tenant, and where it comes from."""
     member = await get_member(session, context=context, user_id=user_id)
     _, role = await _membership(session, context=context, user_id=user_id)
     kind = "predefined" if role.is_predefined else "custom"

@@ -1,4 +1,4 @@
-"""Members of the current tenant (SPEC §3 members, §4 rules 3, 4 and 8)."""
+"""Members of the current tenant: list, invite, change roles, remove, explain."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ async def member_permissions(
     context: Annotated[RequestContext, Depends(require("member:read"))],
     session: SessionDep,
 ) -> EffectivePermissionsOut:
-    """Effective permissions of a member and where each comes from (SPEC §4 rule 8)."""
+    """Effective permissions of a member and where each comes from."""
     row, permissions = await members.effective_permissions(
         session, context=context, user_id=user_id
     )

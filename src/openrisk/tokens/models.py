@@ -10,7 +10,7 @@ from openrisk.core.db.base import Base, CreatedAt, UUIDPrimaryKey
 
 
 class ApiToken(UUIDPrimaryKey, CreatedAt, Base):
-    """A tenant-bound API token; only the sha256 of its secret is stored (SPEC §2)."""
+    """A tenant-bound API token; only the sha256 of its secret is stored."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (Index("ix_api_tokens_tenant_user", "tenant_id", "user_id"),)

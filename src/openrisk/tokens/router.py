@@ -1,4 +1,4 @@
-"""API tokens (SPEC §3 tokens, §4 rule 7)."""
+"""API tokens: create (secret shown once), list, revoke."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""API tokens: ``orsk_`` secrets shown once, stored hashed, bound to one tenant (SPEC §4 rule 7)."""
+"""API tokens: ``orsk_`` secrets shown once, stored hashed, bound to one tenant,
+acting with the intersection of their grants and their user's current permissions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Caching (SPEC §5): backends, circuit breaker, keys, generations and the response cache."""
+"""Caching: backends, circuit breaker, keys, generations and the response cache."""
 
 from openrisk.core.cache.base import Cache, CacheError, CacheUnavailable
 from openrisk.core.cache.factory import build_cache

@@ -1,4 +1,4 @@
-"""The one async cache interface every backend implements (SPEC §5)."""
+"""The one async cache interface every backend implements."""
 
 from __future__ import annotations
 

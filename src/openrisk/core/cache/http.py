@@ -1,4 +1,4 @@
-"""Response caching for GET routes: stored bytes, ``X-Cache``, strong ``ETag``, 304 (SPEC §5).
+"""Response caching for GET routes: stored bytes, ``X-Cache``, strong ``ETag``, 304.
 
 A route hands over the parameters that shape its answer and a function that computes the
 serialised body; a hit returns the stored bytes without touching the database, the ORM or

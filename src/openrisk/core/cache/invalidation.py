@@ -1,4 +1,4 @@
-"""Which cached answers a write makes stale: domain events → generation bumps (SPEC §5).
+"""Which cached answers a write makes stale: domain events → generation bumps.
 
 Cached routes declare the namespaces their answer depends on (``depends_on``); a write bumps
 them here, inline, before the write's response is sent: one INCR per namespace, never a scan.

@@ -1,4 +1,4 @@
-"""Cache key building (SPEC §5): namespaced, tenant-scoped, parameter-normalised.
+"""Cache key building: namespaced, tenant-scoped, parameter-normalised.
 
     openrisk:t:{tenant}:{namespace}:{part}:{part}...   tenant_key()
     openrisk:{namespace}:{part}...                      global_key()

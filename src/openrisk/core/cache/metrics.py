@@ -1,4 +1,4 @@
-"""The cache's Prometheus metrics (SPEC §7), on the default registry."""
+"""The cache's Prometheus metrics, on the default registry."""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 Routers and services call `get_or_compute` with a function producing the serialised body,
 and `invalidate` after a write has committed.
 
-Read-your-writes (SPEC §5). A key embeds the generation of every namespace the answer
-depends on, and the generations are read *before* computing. After computing, the body is
-stored under the key built from those earlier generations, never from fresh ones. A writer
+Read-your-writes: a reader never gets an answer older than its own last write. A key embeds
+the generation of every namespace the answer depends on, and the generations are read
+*before* computing. After computing, the body is stored under the key built from those
+earlier generations, never from fresh ones. A writer
 commits first and bumps the generation second, so:
 - a read that starts after the bump sees the new generation and computes from committed data;
 - a slow read that started before the write may compute an old answer, but it stores it under

@@ -1,4 +1,4 @@
-"""The async engine and session factory, built from Settings (SPEC §1, §6)."""
+"""The async engine and session factory, built from Settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Connection pool honouring SPEC §6: max open/idle, lifetime, idle time, waits and timeouts."""
+"""The connection pool: max open/idle, lifetime, idle time, waits and timeouts, per profile."""
 
 from __future__ import annotations
 
