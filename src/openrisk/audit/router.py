@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -14,6 +13,7 @@ from openrisk.audit.schemas import AuditEventOut
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import DatabaseDep, SessionDep
+from openrisk.core.inputs import Instant
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 
@@ -24,8 +24,8 @@ async def audit_filter(
     actor: Annotated[uuid.UUID | None, Query(description="actor user id")] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     resource: Annotated[str | None, Query(max_length=40, description="resource type")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="from this instant (with offset)")] = None,
+    until: Annotated[Instant | None, Query(description="until this instant (with offset)")] = None,
 ) -> queries.AuditFilter:
     return queries.AuditFilter(
         actor=actor, action=action, resource=resource, since=since, until=until

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -107,9 +108,11 @@ def problem_response(
     }
     if errors:
         body["errors"] = list(errors)
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
-    )
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # text orjson refuses (a lone surrogate): escaped by the standard library
+        content = json.dumps(body, ensure_ascii=True, default=str).encode()
+    return Response(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -147,6 +150,14 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     errors = validation_errors(error.errors())
+    unreadable = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if unreadable is not None:  # the body as a whole: say so rather than name a position
+        unreadable["field"] = "body"
+        message = str(unreadable["message"])
+        if "JSON" not in message:
+            message = f"The request body is not valid JSON: {message}"
+            unreadable["message"] = message
+        return problem_response(422, message, errors=[unreadable])
     fields = ", ".join(sorted({e["field"] for e in errors})) or "request"
     return problem_response(422, f"Invalid value for: {fields}", errors=errors)
 

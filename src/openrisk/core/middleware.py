@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openrisk.core.errors import PayloadTooLarge, problem_response
+from openrisk.core.errors import problem_response
 from openrisk.core.logging import request_id_var
 from openrisk.core.metrics import HTTP_DURATION, HTTP_IN_PROGRESS, HTTP_REQUESTS, method_label
 
@@ -59,13 +59,16 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if self._too_large(scope):
+            body_receive: Receive | None = receive
+            if _header(scope, b"content-length") is None and scope["method"] in _BODY_METHODS:
+                body_receive = await self._buffered(receive)  # chunked: measured before use
+            if body_receive is None or self._too_large(scope):
                 response = problem_response(
                     413, f"The request body exceeds {self.max_body_bytes} bytes."
                 )
-                await response(scope, receive, send_with_id)
+                await response(scope, _no_body, send_with_id)
             else:
-                await self.app(scope, self._limited(receive), send_with_id)
+                await self.app(scope, body_receive, send_with_id)
         finally:
             HTTP_IN_PROGRESS.dec()
             elapsed = time.perf_counter() - started
@@ -90,17 +93,47 @@ class RequestContextMiddleware:
         length = _header(scope, b"content-length")
         return bool(length and length.isdigit() and int(length) > self.max_body_bytes)
 
-    def _limited(self, receive: Receive) -> Receive:
-        received = 0
-        limit = self.max_body_bytes
+    async def _buffered(self, receive: Receive) -> Receive | None:
+        """A body sent without Content-Length, read whole up to the limit (None: over it).
 
-        async def receive_limited() -> Message:
-            nonlocal received
+        With a Content-Length the server delivers no more than announced, and ``_too_large``
+        refuses an announced size over the limit before anything is read.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return _replay([], final=message, downstream=receive)
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(body)
+            if not message.get("more_body", False):
+                return _replay(chunks, final=None, downstream=receive)
 
-        return receive_limited
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _replay(chunks: list[bytes], *, final: Message | None, downstream: Receive) -> Receive:
+    """A receive that hands out the buffered body once, then waits on the client as before."""
+    pending: Message | None = final or {
+        "type": "http.request",
+        "body": b"".join(chunks),
+        "more_body": False,
+    }
+
+    async def receive() -> Message:
+        nonlocal pending
+        if pending is not None:
+            message, pending = pending, None
+            return message
+        return await downstream()
+
+    return receive

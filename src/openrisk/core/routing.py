@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from openrisk.core.inputs import ValidatedRoute
+
 API_PREFIX = "/api/v1"
 
 
 def api_router(prefix: str = "", *, tags: list[str]) -> APIRouter:
-    return APIRouter(prefix=f"{API_PREFIX}{prefix}", tags=list(tags))
+    return APIRouter(prefix=f"{API_PREFIX}{prefix}", tags=list(tags), route_class=ValidatedRoute)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openrisk.core.inputs import FreeJson
 from openrisk.marketplace.configuration import MASK
 
 
@@ -81,7 +82,7 @@ class ConnectorDetail(ConnectorOut):
 class AppCreate(BaseModel):
     connector_id: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    configuration: dict[str, Any] = Field(default_factory=dict)
+    configuration: Annotated[dict[str, Any], FreeJson] = Field(default_factory=dict)
     auto_sync: bool = False
     sync_interval_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
@@ -90,7 +91,7 @@ class AppUpdate(BaseModel):
     """``configuration`` is a JSON merge patch: null removes a key, MASK keeps a secret."""
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    configuration: dict[str, Any] | None = None
+    configuration: Annotated[dict[str, Any], FreeJson] | None = None
     auto_sync: bool | None = None
     sync_interval_s: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
 

@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from openrisk.core.inputs import FreeJson
 from openrisk.risks.enums import HistoryAction, RiskSource, RiskStatus, Severity, Treatment
 from openrisk.risks.text import NoNul
 
@@ -32,6 +33,7 @@ ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 CustomValues = Annotated[
     dict[Annotated[str, StringConstraints(max_length=64), NoNul], Any],
     Field(max_length=100, description="Values of the tenant's custom fields, by name"),
+    FreeJson,
 ]
 
 

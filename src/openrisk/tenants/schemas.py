@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from openrisk.core.inputs import FreeJson
 
 
 class TenantCreate(BaseModel):
@@ -15,7 +17,7 @@ class TenantCreate(BaseModel):
 class TenantUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "suspended"] | None = None
-    settings: dict[str, Any] | None = None
+    settings: Annotated[dict[str, Any], FreeJson] | None = None
 
 
 class TenantOut(BaseModel):

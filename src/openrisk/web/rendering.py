@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from openrisk import __version__
 from openrisk.core.errors import AppError, Unauthorized
+from openrisk.core.inputs import InputRefused, check_request
 from openrisk.risks.scoring import severity_for
 from openrisk.web.context import LoginRequired, WebContext
 from openrisk.web.csrf import CSRF_FIELD
@@ -270,7 +271,12 @@ class WebRoute(APIRoute):
 
         async def page_handler(request: Request) -> Response:
             try:
+                await check_request(request, has_body=request.method == "POST")
                 response = await handler(request)
+            except InputRefused as refused:
+                field = ".".join(str(p) for p in refused.errors()[0]["loc"][1:]) or "the request"
+                message = f"{field}: {refused.errors()[0]['msg']}"
+                response = error_page(request, 400, message, "Bad Request")
             except LoginRequired:
                 response = login_redirect(request)
             except Unauthorized:

@@ -51,7 +51,11 @@ def _filters(request: Request) -> tuple[queries.AuditFilter, date | None, date |
         resource=resource if resource in RESOURCE_TYPES else None,
         since=datetime.combine(since_day, time.min, UTC) if since_day else None,
         # "until" is a day the person wants included
-        until=datetime.combine(until_day + timedelta(days=1), time.min, UTC) if until_day else None,
+        until=(
+            datetime.combine(until_day + timedelta(days=1), time.min, UTC)
+            if until_day and until_day < date.max
+            else None
+        ),
     )
     return filters, since_day, until_day
 
