@@ -79,6 +79,7 @@ async def test_lists_searches_exports_and_dashboards_show_nothing_of_another_ten
         await alpha.token(),
         await alpha.app_id(),
         await alpha.report(),
+        await alpha.deleted_risk(),  # the bin lists nothing of another tenant either
     ]
     beta = Tenant(app, client, await register(client, tenant_name="Beta"), "beta")
     await beta.risk()

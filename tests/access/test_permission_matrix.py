@@ -90,6 +90,8 @@ SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/risks/{risk_id}"): "risk:read",
     ("PATCH", "/risks/{risk_id}"): "risk:update",
     ("DELETE", "/risks/{risk_id}"): "risk:delete",
+    ("GET", "/risks/deleted"): "risk:delete",  # the bin: who may delete may restore
+    ("POST", "/risks/{risk_id}/restore"): "risk:delete",
     ("GET", "/risks/{risk_id}/history"): "risk:read",
     ("GET", "/mitigations/recommended"): "mitigation:read",
     ("GET", "/mitigations/{mitigation_id}"): "mitigation:read",

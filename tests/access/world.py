@@ -108,6 +108,13 @@ class Tenant:
         body = {"title": unique(self.marker), "impact": 3, "probability": 4}
         return str((await self.post("/risks", body, owner))["id"])
 
+    async def deleted_risk(self, owner: Account | None = None) -> str:
+        """A risk of ``owner`` in the bin (deleted by the Admin), for the restore route."""
+        risk_id = await self.risk(owner)
+        response = await self.http.delete(f"{API}/risks/{risk_id}", headers=self.admin.in_tenant())
+        assert response.status_code == 204, response.text
+        return risk_id
+
     async def mitigation(self, owner: Account | None = None) -> str:
         risk_id = await self.risk()
         return str(
@@ -194,11 +201,20 @@ FACTORIES: dict[str, Factory] = {
 }
 
 
+# Routes whose object must be in a given state: restoring takes a deleted risk.
+STATE_FACTORIES: dict[tuple[str, str], Factory] = {
+    (f"{API}/risks/{{risk_id}}/restore", "risk_id"): lambda t, owner, ids: t.deleted_risk(owner),
+}
+
+
 async def fill_path(t: Tenant, path: str, owner: Account | None) -> str:
     ids: dict[str, str] = {}
     for name in path_params(path):
         if name in GLOBAL_PARAMS:
             ids[name] = GLOBAL_PARAMS[name]
+            continue
+        if (path, name) in STATE_FACTORIES:
+            ids[name] = await STATE_FACTORIES[(path, name)](t, owner, ids)
             continue
         assert name in FACTORIES, f"no factory for path parameter {{{name}}} of {path}"
         ids[name] = await FACTORIES[name](t, owner, ids)
@@ -231,6 +247,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         ("POST", "/risks"): {"title": unique("risk"), "impact": 2, "probability": 2},
         ("POST", "/risks/import"): None,  # multipart, see request()
         ("POST", "/risks/bulk"): None,  # ids from the world, see request()
+        ("POST", "/risks/{risk_id}/restore"): None,
         ("PATCH", "/risks/{risk_id}"): {"description": "changed"},
         ("PATCH", "/mitigations/{mitigation_id}"): {"description": "changed"},
         ("POST", "/mitigations/{mitigation_id}/subactions"): {"title": "step"},

@@ -24,6 +24,7 @@ SIGNED_IN_PAGES = (
     "/audit",
     "/reports",
     "/risks/import",
+    "/risks/bin",
     "/no-such-page",
 )
 

@@ -194,3 +194,34 @@ async def test_parallel_acceptances_of_one_invitation_have_one_winner(server: Se
             outcome = statuses(responses)
             record("invitation", trial, dict(outcome))
             assert outcome == {201: 1, 409: PARALLEL - 1}, outcome
+
+
+async def test_parallel_restores_of_one_deleted_risk_have_one_winner(server: Server) -> None:
+    async with client(server.base_url) as http:
+        admin = await sign_up(http)
+        h = admin.headers()
+        for trial in range(TRIALS):
+            risk = await http.post(
+                f"{API}/risks",
+                json={"title": f"r{trial}", "impact": 3, "probability": 3},
+                headers=h,
+            )
+            assert risk.status_code == 201, risk.text
+            risk_id = risk.json()["id"]
+            mitigation = await http.post(
+                f"{API}/risks/{risk_id}/mitigations", json={"title": "fix"}, headers=h
+            )
+            assert mitigation.status_code == 201, mitigation.text
+            assert (await http.delete(f"{API}/risks/{risk_id}", headers=h)).status_code == 204
+            responses = await all_at_once(
+                [http.post(f"{API}/risks/{risk_id}/restore", headers=h) for _ in range(PARALLEL)]
+            )
+            assert_no_server_error(responses)
+            outcome = statuses(responses)
+            record("restore", trial, dict(outcome))
+            assert outcome[200] == 1 and outcome[409] + outcome[412] == PARALLEL - 1, outcome
+            stats = (await http.get(f"{API}/dashboard/stats", headers=h)).json()
+            assert stats["total_risks"] == trial + 1  # counted back once, not once per request
+            assert stats["mitigations"]["total"] == trial + 1
+            history = (await http.get(f"{API}/risks/{risk_id}/history", headers=h)).json()
+            assert [e["action"] for e in history["items"]].count("RESTORE") == 1

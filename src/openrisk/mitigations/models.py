@@ -9,7 +9,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openrisk.core.db.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey
-from openrisk.risks.models import live_index
+from openrisk.risks.models import DELETED, live_index
 
 
 class Mitigation(UUIDPrimaryKey, Timestamps, Base):
@@ -19,6 +19,15 @@ class Mitigation(UUIDPrimaryKey, Timestamps, Base):
         # overdue counts (open status, due date, period) with an index-only scan
         live_index("ix_mitigations_live_status", "status", "due_date", "created_at"),
         Index("ix_mitigations_tenant_assignee", "tenant_id", "assignee_id"),
+        # restoring a risk finds the mitigations deleted with it (migration 0021)
+        Index(
+            "ix_mitigations_deleted_risk",
+            "tenant_id",
+            "risk_id",
+            "deleted_at",
+            postgresql_where=DELETED,
+            sqlite_where=DELETED,
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

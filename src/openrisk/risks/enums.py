@@ -49,6 +49,7 @@ class HistoryAction(StrEnum):
     STATUS_CHANGE = "STATUS_CHANGE"
     SCORE_CHANGE = "SCORE_CHANGE"
     DELETE = "DELETE"
+    RESTORE = "RESTORE"  # back from the bin: counts again, like a creation
 
 
 class SortField(StrEnum):

@@ -69,7 +69,7 @@ class HistoryEntry:
             self.impact, self.probability, self.status, self.severity, Decimal(self.score)
         )
         before = None
-        if self.action != HistoryAction.CREATE:
+        if self.action not in (HistoryAction.CREATE, HistoryAction.RESTORE):
             prev_score = Decimal(self.prev_score if self.prev_score is not None else self.score)
             before = rollups.RiskState(
                 self.prev_impact if self.prev_impact is not None else self.impact,
@@ -116,6 +116,8 @@ def daily_delta(
         return 1, Decimal(score), 1, int(status == MITIGATED)
     if action == HistoryAction.DELETE:
         return -1, -Decimal(score), 0, 0
+    if action == HistoryAction.RESTORE:
+        return 1, Decimal(score), 0, 0
     score_delta = Decimal(score) - Decimal(prev_score if prev_score is not None else score)
     became_mitigated = status == MITIGATED and prev_status != MITIGATED
     return 0, score_delta, 0, int(became_mitigated)
@@ -180,14 +182,15 @@ async def rebuild_daily_stats(session: AsyncSession, *, tenant_ids: Iterable[uui
     day = _history_day(session).label("day")
     is_create = h.action == HistoryAction.CREATE.value
     is_delete = h.action == HistoryAction.DELETE.value
+    is_restore = h.action == HistoryAction.RESTORE.value
     query = (
         select(
             h.tenant_id,
             day,
-            func.sum(case((is_create, 1), (is_delete, -1), else_=0)),
+            func.sum(case((is_create | is_restore, 1), (is_delete, -1), else_=0)),
             func.sum(
                 case(
-                    (is_create, h.score),
+                    (is_create | is_restore, h.score),
                     (is_delete, -h.score),
                     else_=h.score - func.coalesce(h.prev_score, h.score),
                 )

@@ -25,6 +25,7 @@ from openrisk.core.db.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey
 SCORE_TYPE = Numeric(5, 2)
 
 LIVE = text("deleted_at IS NULL")
+DELETED = text("deleted_at IS NOT NULL")
 
 
 def live_index(name: str, *columns: str) -> Index:
@@ -46,6 +47,15 @@ _LIST_INDEXES = (
     live_index("ix_risks_live_status", "status", "score", "id"),
     live_index("ix_risks_live_severity", "severity", "score", "id"),
     Index("ix_risks_tenant_owner", "tenant_id", "owner_id"),
+    # the bin: deleted risks, newest deletion first (migration 0021)
+    Index(
+        "ix_risks_deleted",
+        "tenant_id",
+        "deleted_at",
+        "id",
+        postgresql_where=DELETED,
+        sqlite_where=DELETED,
+    ),
 )
 
 

@@ -161,7 +161,7 @@ async def live_mitigations_of(
     return [
         MitigationChange(
             tenant_id=tenant_id,
-            created=datetime.combine(_as_date(d), datetime.min.time()),
+            created=datetime.combine(as_date(d), datetime.min.time()),
             before=status,
             after=None,
             count=int(n),
@@ -170,7 +170,7 @@ async def live_mitigations_of(
     ]
 
 
-def _as_date(value: Any) -> date:
+def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 

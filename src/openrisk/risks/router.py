@@ -31,6 +31,7 @@ from openrisk.core.pagination import (
     page_params,
 )
 from openrisk.core.routing import api_router
+from openrisk.risks import bin as risk_bin
 from openrisk.risks import bulk, commands, cursors, documents, reads, transfer
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
@@ -38,6 +39,7 @@ from openrisk.risks.responses import ERRORS, errors
 from openrisk.risks.schemas import (
     BulkRequest,
     BulkResult,
+    DeletedRiskOut,
     ExportFormat,
     HistoryOut,
     ImportResult,
@@ -357,6 +359,26 @@ async def bulk_risks(
     return await bulk.bulk(session, context=context, request=body, events=events)
 
 
+Deleter = Annotated[RequestContext, Depends(require("risk:delete"))]
+
+
+@router.get("/deleted")
+async def list_deleted_risks(
+    context: Deleter, session: SessionDep, page: Pagination
+) -> Page[DeletedRiskOut]:
+    """The bin: the tenant's deleted risks, most recently deleted first, with who deleted each
+    and how many mitigations went with it. With ``risk:delete:own``, only the caller's own."""
+    rows, total = await risk_bin.list_deleted(
+        session, context=context, offset=page.offset, limit=page.page_size
+    )
+    return Page[DeletedRiskOut](
+        items=[DeletedRiskOut.model_validate(row) for row in rows],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+    )
+
+
 @router.get("/{risk_id}", responses=errors(404), response_model=RiskOut)
 async def get_risk(
     request: Request, risk_id: uuid.UUID, context: Reader, session: SessionDep
@@ -416,6 +438,17 @@ async def delete_risk(
 ) -> None:
     """Soft-delete a risk (and its mitigations)."""
     await commands.delete_risk(session, context=context, risk_id=risk_id, events=events)
+
+
+@router.post("/{risk_id}/restore", responses=errors(404, 409, 412), response_model=RiskOut)
+async def restore_risk(
+    risk_id: uuid.UUID, context: Deleter, session: SessionDep, events: EventsDep
+) -> Response:
+    """Take a risk out of the bin, with the mitigations deleted together with it, rescored
+    from its assets as they are now. 409 when the risk is not deleted. The answer is the risk
+    as ``GET /risks/{id}`` shows it, with its ETag."""
+    restored = await risk_bin.restore_risk(session, context=context, risk_id=risk_id, events=events)
+    return await with_etag(session, context.tenant_id, restored)
 
 
 @router.get("/{risk_id}/history", responses=errors(404), response_model=Page[HistoryOut])

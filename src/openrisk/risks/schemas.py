@@ -168,6 +168,27 @@ class HistoryOut(BaseModel):
         return float(value)
 
 
+class DeletedRiskOut(BaseModel):
+    """A risk in the bin: deleted, restorable with ``POST /risks/{id}/restore``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    severity: Severity
+    score: float
+    status: RiskStatus
+    owner_id: uuid.UUID | None
+    deleted_at: datetime
+    deleted_by: uuid.UUID | None = Field(description="Who deleted it (null if unknown)")
+    mitigations: int = Field(description="Mitigations deleted with it; a restore brings them back")
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _score_number(cls, value: Any) -> float:
+        return float(value)
+
+
 class MatrixCell(BaseModel):
     impact: int
     probability: int

@@ -11,6 +11,7 @@ from openrisk.web.views import (
     dashboard,
     marketplace,
     reports,
+    risk_bin,
     risks,
     settings,
 )
@@ -18,6 +19,7 @@ from openrisk.web.views import (
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     dashboard.router,
+    risk_bin.router,  # before risks: /risks/bin is not a risk id
     risks.router,
     assets.router,
     marketplace.router,

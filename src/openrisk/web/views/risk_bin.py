@@ -1,0 +1,58 @@
+"""The bin: deleted risks, newest deletion first, each with a Restore button (the API's bin
+service: who may delete a risk may bring it back, with the mitigations deleted with it)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request
+from starlette.responses import Response
+
+from openrisk.core.deps import SessionDep
+from openrisk.core.errors import Conflict
+from openrisk.risks import bin as risk_bin
+from openrisk.web.context import FormDep, WebDep
+from openrisk.web.rendering import redirect, render
+from openrisk.web.session import set_flash
+from openrisk.web.views.common import member_directory, page_router, pager
+
+router = page_router()
+
+
+@router.get("/risks/bin")
+async def bin_page(request: Request, web: WebDep, session: SessionDep) -> Response:
+    web.require("risk:delete")
+    page = pager(request)
+    rows, total = await risk_bin.list_deleted(
+        session, context=web.context, offset=page.offset, limit=page.page_size
+    )
+    return render(
+        request,
+        "risks/bin.html",
+        {
+            "rows": rows,
+            "pager": page.with_total(total),
+            "directory": await member_directory(request, session, web),
+            "only_own": not web.has_all("risk:delete"),
+        },
+        web=web,
+        section="risks",
+    )
+
+
+@router.post("/risks/{risk_id}/restore")
+async def restore_risk(
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+) -> Response:
+    web.require("risk:delete")
+    try:
+        restored = await risk_bin.restore_risk(
+            session, context=web.context, risk_id=risk_id, events=request.app.state.events
+        )
+    except Conflict:  # restored meanwhile (another tab, another person)
+        response = redirect(f"/risks/{risk_id}")
+        set_flash(request, response, "This risk was already restored.", level="error")
+        return response
+    response = redirect(f"/risks/{restored.risk.id}")
+    set_flash(request, response, f"“{restored.risk.title}” is back in the register.")
+    return response
