@@ -124,3 +124,17 @@ async def test_the_audit_log_exports_its_filtered_events(
     rows = exported.text.strip().splitlines()
     assert rows[0].startswith("created_at,action") and len(rows) == 2
     assert ",risk.create," in rows[1]
+
+
+async def test_the_global_score_of_an_empty_tenant_says_what_100_means(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    browser = await sign_in(client, admin)
+    empty = await browser.get("/")
+    assert re.search(r'data-testid="global-score">100<', empty.text)
+    assert "No risks recorded yet, so nothing is exposed: 100 is the safest value." in empty.text
+    assert 'optimum="100"' in empty.text  # the meter's scale: higher is better
+    await _risk(client, admin, "Exposed", 5, 5)  # score 25: 100 - 4 x 25 = 0
+    exposed = await browser.get("/")
+    assert re.search(r'data-testid="global-score">0<', exposed.text)
+    assert "Higher is safer: 100 − 4 × the mean score (25.00 over 1 risk)." in exposed.text
