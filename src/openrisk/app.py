@@ -42,6 +42,7 @@ from openrisk.dashboard.router import router as dashboard_router
 from openrisk.marketplace.router import router as marketplace_router
 from openrisk.marketplace.wiring import install_marketplace
 from openrisk.mitigations.router import ROUTERS as mitigation_routers
+from openrisk.quantification.router import ROUTERS as quantification_routers
 from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
 from openrisk.rbac.router import router as rbac_router
 from openrisk.reports.router import router as reports_router
@@ -64,6 +65,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     dashboard_router,
     risks_router,
     *mitigation_routers,
+    *quantification_routers,
     assets_router,
     auth_router,
     tenants_router,

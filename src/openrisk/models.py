@@ -9,6 +9,7 @@ from openrisk.auth import models as auth_models
 from openrisk.custom_fields import models as custom_field_models
 from openrisk.marketplace import models as marketplace_models
 from openrisk.mitigations import models as mitigation_models
+from openrisk.quantification import models as quantification_models
 from openrisk.rbac import models as rbac_models
 from openrisk.reports import models as report_models
 from openrisk.risks import models as risk_models
@@ -23,6 +24,7 @@ __all__ = [
     "custom_field_models",
     "marketplace_models",
     "mitigation_models",
+    "quantification_models",
     "rbac_models",
     "report_models",
     "risk_models",

@@ -72,6 +72,7 @@ async def test_lists_searches_exports_and_dashboards_show_nothing_of_another_ten
     alpha = Tenant(app, client, await register(client, tenant_name="Alpha"), marker)
     alpha_ids = [
         await alpha.risk(),
+        await alpha.quantified_risk(),
         await alpha.mitigation(),
         await alpha.asset(),
         await alpha.custom_field(),
@@ -83,6 +84,7 @@ async def test_lists_searches_exports_and_dashboards_show_nothing_of_another_ten
     ]
     beta = Tenant(app, client, await register(client, tenant_name="Beta"), "beta")
     await beta.risk()
+    await beta.quantified_risk()
     await beta.asset()
     listed = 0
     for method, route in tenant_routes():

@@ -116,6 +116,13 @@ SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/dashboard/matrix"): "dashboard:read",
     ("GET", "/dashboard/timeline"): "dashboard:read",
     ("GET", "/dashboard/top-risks"): "dashboard:read",
+    ("GET", "/dashboard/quantitative"): "dashboard:read",
+    ("GET", "/risks/{risk_id}/quantification"): "risk:read",
+    ("PUT", "/risks/{risk_id}/quantification"): "risk:update",
+    ("DELETE", "/risks/{risk_id}/quantification"): "risk:update",
+    ("GET", "/quantitative/appetite"): "dashboard:read",
+    ("PUT", "/quantitative/appetite"): "tenant:update",
+    ("DELETE", "/quantitative/appetite"): "tenant:update",
 }
 
 

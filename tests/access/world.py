@@ -115,6 +115,17 @@ class Tenant:
         assert response.status_code == 204, response.text
         return risk_id
 
+    async def quantified_risk(self) -> str:
+        """A risk with a frequency and loss (its title carries the marker into the
+        register's annual loss, as a top contributor)."""
+        risk_id = await self.risk()
+        body = body_for("PUT", "/risks/{risk_id}/quantification")
+        response = await self.http.put(
+            f"{API}/risks/{risk_id}/quantification", json=body, headers=self.admin.in_tenant()
+        )
+        assert response.status_code == 200, response.text
+        return risk_id
+
     async def mitigation(self, owner: Account | None = None) -> str:
         risk_id = await self.risk()
         return str(
@@ -253,6 +264,11 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         ("POST", "/mitigations/{mitigation_id}/subactions"): {"title": "step"},
         ("PATCH", "/mitigations/{mitigation_id}/subactions/{sub_id}"): {"completed": True},
         ("POST", "/risks/{risk_id}/mitigations"): {"title": "fix it"},
+        ("PUT", "/risks/{risk_id}/quantification"): {
+            "frequency": {"min": 0.5, "most_likely": 1, "max": 3},
+            "loss": {"low": 10_000, "high": 500_000},
+        },
+        ("PUT", "/quantitative/appetite"): {"threshold": 1_000_000, "max_probability": 0.05},
         ("POST", "/assets"): {"name": unique("asset"), "type": "server"},
         ("PATCH", "/assets/{asset_id}"): {"name": unique("asset")},
         ("POST", "/custom-fields"): {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from openrisk.core.db.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey
@@ -42,6 +42,10 @@ class Mitigation(UUIDPrimaryKey, Timestamps, Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     cost: Mapped[int] = mapped_column(SmallInteger, default=2)
     effort_days: Mapped[int] = mapped_column(Integer, default=1)
+    # what the mitigation does to the risk's quantified loss, and what it costs a year
+    frequency_reduction: Mapped[float] = mapped_column(Float, default=0.0)
+    loss_reduction: Mapped[float] = mapped_column(Float, default=0.0)
+    annual_cost: Mapped[float] = mapped_column(Float, default=0.0)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

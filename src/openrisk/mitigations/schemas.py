@@ -16,6 +16,19 @@ Description = Annotated[str, Field(max_length=20_000), NoNul]
 Cost = Annotated[int, Field(ge=1, le=3, description="1 low, 2 medium, 3 high")]
 Effort = Annotated[int, Field(ge=1, le=3650, description="Estimated effort in days")]
 Progress = Annotated[int, Field(ge=0, le=100)]
+Reduction = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share cut from the risk's quantified loss (0 nothing, 1 all)",
+    ),
+]
+AnnualCost = Annotated[
+    float,
+    Field(ge=0, le=1e12, allow_inf_nan=False, description="What the mitigation costs a year"),
+]
 MAX_SUBACTIONS = 100
 
 
@@ -68,6 +81,9 @@ class MitigationCreate(BaseModel):
     due_date: date | None = None
     cost: Cost = 2
     effort_days: Effort = 1
+    frequency_reduction: Reduction = 0.0
+    loss_reduction: Reduction = 0.0
+    annual_cost: AnnualCost = 0.0
     sub_actions: Annotated[list[SubActionCreate], Field(max_length=MAX_SUBACTIONS)] = []
 
 
@@ -82,9 +98,24 @@ class MitigationUpdate(BaseModel):
     due_date: date | None = None
     cost: Cost | None = None
     effort_days: Effort | None = None
+    frequency_reduction: Reduction | None = None
+    loss_reduction: Reduction | None = None
+    annual_cost: AnnualCost | None = None
 
 
-NOT_NULLABLE = frozenset({"title", "description", "status", "progress", "cost", "effort_days"})
+NOT_NULLABLE = frozenset(
+    {
+        "title",
+        "description",
+        "status",
+        "progress",
+        "cost",
+        "effort_days",
+        "frequency_reduction",
+        "loss_reduction",
+        "annual_cost",
+    }
+)
 
 
 class MitigationOut(BaseModel):
@@ -100,6 +131,9 @@ class MitigationOut(BaseModel):
     due_date: date | None
     cost: int
     effort_days: int
+    frequency_reduction: float
+    loss_reduction: float
+    annual_cost: float
     overdue: bool
     risk_score: float
     priority: float = Field(description="round(risk score / max(cost + effort_days, 2), 2)")

@@ -43,6 +43,9 @@ _FIELDS = (
     "due_date",
     "cost",
     "effort_days",
+    "frequency_reduction",
+    "loss_reduction",
+    "annual_cost",
 )
 
 
@@ -68,6 +71,9 @@ class MitigationView:
             due_date=m.due_date,
             cost=m.cost,
             effort_days=m.effort_days,
+            frequency_reduction=m.frequency_reduction,
+            loss_reduction=m.loss_reduction,
+            annual_cost=m.annual_cost,
             overdue=bool(m.due_date and m.due_date < today() and m.status in OPEN_STATUSES),
             risk_score=float(self.risk_score),
             priority=float(mitigation_priority(self.risk_score, m.cost, m.effort_days)),
@@ -211,6 +217,9 @@ async def create_mitigation(
         due_date=data.due_date,
         cost=data.cost,
         effort_days=data.effort_days,
+        frequency_reduction=data.frequency_reduction,
+        loss_reduction=data.loss_reduction,
+        annual_cost=data.annual_cost,
         created_by=context.user_id,
         sub_actions=[
             SubAction(tenant_id=context.tenant_id, title=s.title, completed=s.completed, position=i)

@@ -16,6 +16,7 @@ RISKS = "risks"  # any risk's score, status, tags, owner…: lists, search, matr
 ASSETS = "assets"  # asset criticality feeds risk scores
 MITIGATIONS = "mitigations"  # dashboard mitigation statistics
 CUSTOM_FIELDS = "custom_fields"  # risks' custom field values and filters
+QUANTIFICATION = "quantification"  # risks' quantitative inputs and the loss appetite
 CONNECTORS = "connectors"  # global: the catalogue and its ratings
 APPS = "apps"
 
@@ -34,6 +35,8 @@ REGISTER_VIEWS = (RISKS, ASSETS, CUSTOM_FIELDS)
 RISK_FIGURES = (RISKS, ASSETS)
 # Dashboard statistics also report mitigation progress; nothing else reads mitigations.
 DASHBOARD_STATS = (RISKS, ASSETS, MITIGATIONS)
+# The register's annual loss: quantified risks (live ones), their mitigations, the appetite.
+QUANTITATIVE_VIEWS = (RISKS, MITIGATIONS, QUANTIFICATION)
 
 
 def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
@@ -46,6 +49,8 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [ASSETS])]
         case "mitigation":
             return [(tenant, [MITIGATIONS])]
+        case "quantification":
+            return [(tenant, [QUANTIFICATION])]
         case "custom_field":
             return [(tenant, [CUSTOM_FIELDS])]
         case "connector":

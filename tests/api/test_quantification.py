@@ -1,0 +1,304 @@
+"""Quantified risks through the API: inputs validated field by field, results stored with the
+digest of their inputs and simulated again when a mitigation changes, ROSI per mitigation,
+the register's annual loss (bounded, reproducible, cached) and the loss appetite verdict."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from openrisk.quantification.schemas import MAX_PORTFOLIO_ITERATIONS
+from tests.conftest import Account
+
+API = "/api/v1"
+Z90 = 1.6448536269514722
+
+
+def interval_body(rate: float, low: float, high: float) -> dict[str, Any]:
+    return {
+        "frequency": {"min": rate, "most_likely": rate, "max": rate},
+        "loss": {"low": low, "high": high, "currency": "EUR"},
+    }
+
+
+async def new_risk(client: httpx.AsyncClient, admin: Account, title: str = "Ransomware") -> str:
+    made = await client.post(
+        f"{API}/risks",
+        json={"title": f"{title} {uuid.uuid4().hex[:6]}", "impact": 4, "probability": 3},
+        headers=admin.in_tenant(),
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+async def quantify(
+    client: httpx.AsyncClient, admin: Account, risk_id: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await client.put(
+        f"{API}/risks/{risk_id}/quantification", json=body, headers=admin.in_tenant()
+    )
+
+
+async def test_results_match_the_closed_forms_and_are_stored_with_their_digest(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk_id = await new_risk(client, admin)
+    unquantified = await client.get(
+        f"{API}/risks/{risk_id}/quantification", headers=admin.in_tenant()
+    )
+    assert unquantified.status_code == 200
+    assert unquantified.json()["quantification"] is None
+    assert unquantified.json()["results"] is None
+
+    rate, low, high = 2.0, 10_000.0, 1_000_000.0
+    answer = await quantify(client, admin, risk_id, interval_body(rate, low, high))
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    mu = (math.log(low) + math.log(high)) / 2
+    sigma = (math.log(high) - math.log(low)) / (2 * Z90)
+    ale = rate * math.exp(mu + sigma**2 / 2)
+    assert results["iterations"] == 100_000
+    assert results["inherent"]["mean"] == pytest.approx(ale, rel=0.03)
+    assert results["inherent"]["p_at_least_one"] == pytest.approx(1 - math.exp(-rate), abs=0.01)
+    inherent = results["inherent"]
+    assert inherent["median"] <= inherent["p90"] <= inherent["p95"] <= inherent["p99"]
+    assert results["residual"] == results["inherent"]  # no mitigation yet
+    curve = results["curve"]
+    assert len(curve["thresholds"]) >= 50
+    assert len(curve["inherent"]) == len(curve["residual"]) == len(curve["thresholds"])
+    assert curve["inherent"] == sorted(curve["inherent"], reverse=True)
+
+    again = await client.get(f"{API}/risks/{risk_id}/quantification", headers=admin.in_tenant())
+    assert again.json()["results"] == results  # stored: same digest, same computation time
+    assert again.json()["quantification"]["loss"] == {"low": low, "high": high, "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {
+                "frequency": {"min": 2, "most_likely": 1, "max": 3},
+                "loss": {"low": 1, "high": 2},
+            },
+            "frequency.most_likely",
+        ),
+        (
+            {
+                "frequency": {"min": 1, "most_likely": 2, "max": 1.5},
+                "loss": {"low": 1, "high": 2},
+            },
+            "frequency.max",
+        ),
+        (
+            {"frequency": {"min": 0, "most_likely": 0, "max": 0}, "loss": {"low": 1, "high": 2}},
+            "frequency.max",
+        ),
+        (
+            {"frequency": {"min": 1, "most_likely": 2, "max": 1e6}, "loss": {"low": 1, "high": 2}},
+            "frequency.max",
+        ),
+        (
+            {"frequency": {"min": -1, "most_likely": 2, "max": 3}, "loss": {"low": 1, "high": 2}},
+            "frequency.min",
+        ),
+        (
+            {"frequency": {"min": 1, "most_likely": 2, "max": 3}, "loss": {"low": 5, "high": 5}},
+            "loss.high",
+        ),
+        (
+            {"frequency": {"min": 1, "most_likely": 2, "max": 3}, "loss": {"low": 0, "high": 5}},
+            "loss.low",
+        ),
+        (
+            {
+                "frequency": {"min": 1, "most_likely": 2, "max": 3},
+                "loss": {"low": 1, "high": 1e13},
+            },
+            "loss.high",
+        ),
+        (
+            {"frequency": {"min": 1, "most_likely": 2, "max": 3}, "loss": {"low": 1}},
+            "loss.high",
+        ),
+        (
+            {
+                "frequency": {"min": 1, "most_likely": 2, "max": 3},
+                "loss": {"min": 10, "most_likely": 5, "max": 20},
+            },
+            "loss.most_likely",
+        ),
+        (
+            {
+                "frequency": {"min": 1, "most_likely": 2, "max": 3},
+                "loss": {"low": 1, "high": 2, "max": 3},
+            },
+            "loss",
+        ),
+        (
+            {
+                "frequency": {"min": 1, "most_likely": 2, "max": 3},
+                "loss": {"low": 1, "high": 2, "currency": "euro"},
+            },
+            "loss.currency",
+        ),
+    ],
+)
+async def test_bad_inputs_are_422_naming_the_field_and_never_stored(
+    client: httpx.AsyncClient, admin: Account, body: dict[str, Any], field: str
+) -> None:
+    risk_id = await new_risk(client, admin)
+    answer = await quantify(client, admin, risk_id, body)
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in answer.json()["errors"]]
+    stored = await client.get(f"{API}/risks/{risk_id}/quantification", headers=admin.in_tenant())
+    assert stored.json()["quantification"] is None
+
+
+async def test_mitigations_make_results_stale_and_give_their_rosi(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    h = admin.in_tenant()
+    risk_id = await new_risk(client, admin)
+    pert_loss = {
+        "frequency": {"min": 1, "most_likely": 3, "max": 6},
+        "loss": {"min": 20_000, "most_likely": 50_000, "max": 200_000, "currency": "USD"},
+    }
+    first = (await quantify(client, admin, risk_id, pert_loss)).json()["results"]
+    bad = await client.post(
+        f"{API}/risks/{risk_id}/mitigations",
+        json={"title": "Backups", "frequency_reduction": 1.5},
+        headers=h,
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "frequency_reduction"
+    made = await client.post(
+        f"{API}/risks/{risk_id}/mitigations",
+        json={
+            "title": "Offline backups",
+            "frequency_reduction": 0.5,
+            "loss_reduction": 0.2,
+            "annual_cost": 10_000,
+        },
+        headers=h,
+    )
+    assert made.status_code == 201, made.text
+    mitigation = made.json()
+    assert (mitigation["frequency_reduction"], mitigation["loss_reduction"]) == (0.5, 0.2)
+    assert mitigation["annual_cost"] == 10_000
+
+    second = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    results = second["results"]
+    assert results["digest"] != first["digest"]  # simulated again: the mitigation is new
+    assert results["inherent"] == first["inherent"]  # same seed, same inherent years
+    # half the events, each 20 % smaller: 40 % of the loss remains
+    assert results["residual"]["mean"] == pytest.approx(0.4 * first["inherent"]["mean"], rel=0.03)
+    [control] = results["controls"]
+    assert control["mitigation_id"] == mitigation["id"] and control["title"] == "Offline backups"
+    expected_rosi = (control["ale_before"] - control["ale_after"] - 10_000) / 10_000
+    assert control["rosi"] == pytest.approx(expected_rosi, rel=1e-12)
+    assert control["ale_after"] < control["ale_before"]
+
+    patched = await client.patch(
+        f"{API}/mitigations/{mitigation['id']}", json={"annual_cost": 0}, headers=h
+    )
+    assert patched.status_code == 200, patched.text
+    free = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    assert free["results"]["controls"][0]["rosi"] is None  # undefined for a free control
+    await client.patch(
+        f"{API}/mitigations/{mitigation['id']}", json={"status": "CANCELLED"}, headers=h
+    )
+    cancelled = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    assert cancelled["results"]["controls"] == []
+    assert cancelled["results"]["residual"] == first["residual"]
+    assert cancelled["results"]["digest"] == first["digest"]
+
+    deleted = await client.delete(f"{API}/risks/{risk_id}/quantification", headers=h)
+    assert deleted.status_code == 204
+    gone = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    assert gone["quantification"] is None
+    again = await client.delete(f"{API}/risks/{risk_id}/quantification", headers=h)
+    assert again.status_code == 404
+
+
+async def test_the_register_sums_its_risks_and_judges_the_appetite(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    h = admin.in_tenant()
+    url = f"{API}/dashboard/quantitative"
+    empty = await client.get(url, params={"iterations": 20_000}, headers=h)
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["risk_count"] == 0 and empty.json()["residual"] is None
+
+    small, large = await new_risk(client, admin, "Phishing"), await new_risk(client, admin, "Fire")
+    ales = {}
+    for risk_id, body in (
+        (small, interval_body(4, 1_000, 50_000)),
+        (large, interval_body(0.2, 100_000, 5_000_000)),
+    ):
+        answer = await quantify(client, admin, risk_id, body)
+        ales[risk_id] = answer.json()["results"]["inherent"]["mean"]
+    params = {"iterations": 50_000, "seed": 7}
+    first = await client.get(url, params=params, headers=h)
+    assert first.status_code == 200, first.text
+    register = first.json()
+    assert register["risk_count"] == 2 and register["currencies"] == ["EUR"]
+    assert register["iterations"] == 50_000 and register["seed"] == 7
+    assert register["residual"]["mean"] == pytest.approx(sum(ales.values()), rel=0.06)
+    assert register["var_p95"] == register["residual"]["p95"]
+    assert register["var_p99"] >= register["var_p95"]
+    assert len(register["curve"]["thresholds"]) >= 50
+    contributors = register["contributors"]
+    assert {c["risk_id"] for c in contributors} == {small, large}
+    assert contributors[0]["ale_residual"] >= contributors[1]["ale_residual"]
+    assert sum(c["share"] for c in contributors) == pytest.approx(1.0)
+    assert register["appetite"] is None
+
+    cached = await client.get(url, params=params, headers=h)
+    assert cached.json() == register and cached.headers.get("x-cache") == "HIT"
+    other_seed = await client.get(url, params={**params, "seed": 8}, headers=h)
+    assert other_seed.json()["residual"]["mean"] != register["residual"]["mean"]
+    correlated = await client.get(url, params={**params, "correlation": 0.5}, headers=h)
+    assert correlated.json()["correlation"] == 0.5
+
+    too_many = await client.get(url, params={"iterations": MAX_PORTFOLIO_ITERATIONS + 1}, headers=h)
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "iterations"
+
+    appetite = {"threshold": 1_000_000, "max_probability": 0.05, "currency": "EUR"}
+    bad = await client.put(
+        f"{API}/quantitative/appetite", json={**appetite, "max_probability": 1.5}, headers=h
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "max_probability"
+    assert (await client.get(f"{API}/quantitative/appetite", headers=h)).json() == {
+        "loss_appetite": None
+    }
+    stored = await client.put(f"{API}/quantitative/appetite", json=appetite, headers=h)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["loss_appetite"]["threshold"] == 1_000_000
+    judged = (await client.get(url, params=params, headers=h)).json()
+    verdict = judged["appetite"]
+    assert verdict["threshold"] == 1_000_000 and verdict["max_probability"] == 0.05
+    assert verdict["verdict"] == ("within" if verdict["probability_residual"] <= 0.05 else "above")
+    assert judged["digest"] != register["digest"]
+
+    strict = await client.put(
+        f"{API}/quantitative/appetite",
+        json={"threshold": 1_000, "max_probability": 0.01},
+        headers=h,
+    )
+    assert strict.status_code == 200
+    above = (await client.get(url, params=params, headers=h)).json()["appetite"]
+    assert above["verdict"] == "above" and above["probability_residual"] > 0.01
+
+    await client.delete(f"{API}/risks/{large}", headers=h)
+    after = (await client.get(url, params=params, headers=h)).json()
+    assert after["risk_count"] == 1
+    assert [c["risk_id"] for c in after["contributors"]] == [small]
+    removed = await client.delete(f"{API}/quantitative/appetite", headers=h)
+    assert removed.status_code == 204
+    assert (await client.get(url, params=params, headers=h)).json()["appetite"] is None
