@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from starlette.responses import Response
 
 from openrisk.auth.deps import require
-from openrisk.core.cache.http import cached_json, dump
+from openrisk.core.cache.http import cached_json
 from openrisk.core.cache.invalidation import QUANTITATIVE_VIEWS
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import EventsDep, SessionDep
 from openrisk.core.routing import api_router
-from openrisk.quantification import service
+from openrisk.quantification import cached, service
 from openrisk.quantification.schemas import (
     DEFAULT_PORTFOLIO_ITERATIONS,
     DEFAULT_PORTFOLIO_SEED,
@@ -117,22 +117,13 @@ async def dashboard_quantitative(
         seed=seed,
         correlation=correlation,
     )
-
-    async def compute() -> bytes:
-        return dump(await service.portfolio(inputs))
-
     return await cached_json(
         request,
         tenant_id=context.tenant_id,
-        namespace="dashboard:quantitative",
+        namespace=cached.NAMESPACE,
         depends_on=QUANTITATIVE_VIEWS,
-        compute=compute,
-        params={
-            "iterations": iterations,
-            "seed": seed,
-            "correlation": correlation,
-            "digest": inputs.digest,
-        },
+        compute=cached.computer(inputs),
+        params=cached.params(inputs),
     )
 
 

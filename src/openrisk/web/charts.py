@@ -140,3 +140,103 @@ def line_chart(
         bars=drawn,
         last=values[-1] if values else 0.0,
     )
+
+
+def money(value: float | None) -> str:
+    """A loss for people: ``1.2 M``, ``350 k``, ``980``."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    magnitude = abs(value)
+    for limit, suffix in ((1e12, " T"), (1e9, " B"), (1e6, " M"), (1e3, " k")):
+        if magnitude >= limit:
+            scaled = value / limit
+            return f"{scaled:.{0 if abs(scaled) >= 100 else 1}f}{suffix}"
+    return f"{value:.0f}"
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    shown = value * 100
+    return f"{shown:.1f} %" if shown >= 1 or shown == 0 else f"{shown:.2f} %"
+
+
+@dataclass(frozen=True)
+class AppetiteMark:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ExceedanceChart:
+    """A loss exceedance curve: P(annual loss > x) for x on a log scale, inherent and
+    residual, and the loss appetite as a point with its guide lines."""
+
+    width: int
+    height: int
+    left: int
+    top: int
+    bottom: float
+    right: float
+    inherent: str
+    residual: str
+    y_ticks: list[Tick]
+    x_ticks: list[Tick]
+    appetite: AppetiteMark | None
+
+
+def exceedance_chart(
+    thresholds: Sequence[float],
+    inherent: Sequence[float],
+    residual: Sequence[float],
+    *,
+    appetite: tuple[float, float] | None = None,
+    width: int = 640,
+    height: int = 260,
+) -> ExceedanceChart:
+    """Geometry of a loss exceedance curve; ``appetite`` is (threshold, max probability)."""
+    left, top, right_pad, bottom_pad = 52, 12, 16, 30
+    plot_w, plot_h = width - left - right_pad, height - top - bottom_pad
+    losses = [t for t in thresholds if t > 0]
+    if appetite is not None:
+        losses.append(appetite[0])
+    low = math.floor(math.log10(min(losses))) if losses else 0
+    high = math.ceil(math.log10(max(losses))) if losses else 1
+    if high <= low:
+        high = low + 1
+
+    def x(value: float) -> float:
+        position = (math.log10(max(value, 10.0**low)) - low) / (high - low)
+        return round(left + plot_w * position, 1)
+
+    def y(probability: float) -> float:
+        return round(top + plot_h - plot_h * min(max(probability, 0.0), 1.0), 1)
+
+    def polyline(values: Sequence[float]) -> str:
+        return " ".join(f"{x(t)},{y(p)}" for t, p in zip(thresholds, values, strict=True))
+
+    step = max(1, math.ceil((high - low) / 7))
+    x_ticks = [Tick(x(10.0**k), money(10.0**k)) for k in range(low, high + 1, step)]
+    y_ticks = [Tick(y(k / 4), f"{25 * k} %") for k in range(5)]
+    mark = None
+    if appetite is not None:
+        threshold, probability = appetite
+        mark = AppetiteMark(
+            x=x(threshold),
+            y=y(probability),
+            label=f"Appetite: P(loss > {money(threshold)}) ≤ {percent(probability)}",
+        )
+    return ExceedanceChart(
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        bottom=round(top + plot_h, 1),
+        right=width - right_pad,
+        inherent=polyline(inherent),
+        residual=polyline(residual),
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        appetite=mark,
+    )

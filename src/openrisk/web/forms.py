@@ -50,11 +50,14 @@ def _field(loc: Iterable[Any], nested: tuple[str, ...] = ("custom_fields", "conf
     return parts[0]
 
 
-def pydantic_errors(error: ValidationError) -> dict[str, str]:
-    """``{field: message}``, first message per field (a list's items count for the list)."""
+def pydantic_errors(
+    error: ValidationError, *, nested: tuple[str, ...] = ("custom_fields", "configuration")
+) -> dict[str, str]:
+    """``{field: message}``, first message per field (a list's items count for the list);
+    ``nested`` objects name their fields ``object.field``."""
     found: dict[str, str] = {}
     for item in error.errors():
-        found.setdefault(_field(item.get("loc", ())), _message(item))
+        found.setdefault(_field(item.get("loc", ()), nested), _message(item))
     return found
 
 

@@ -37,6 +37,7 @@ from openrisk import __version__
 from openrisk.core.errors import AppError, Unauthorized
 from openrisk.core.inputs import InputRefused, check_request
 from openrisk.risks.scoring import severity_for
+from openrisk.web import charts
 from openrisk.web.context import LoginRequired, WebContext
 from openrisk.web.csrf import CSRF_FIELD
 from openrisk.web.session import FLASH_COOKIE, read_flash, write_session
@@ -69,6 +70,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "Dashboard", "dashboard:read", "dashboard"),
     NavItem("/risks", "Risks", "risk:read", "risks"),
+    NavItem("/quantitative", "Loss exposure", "dashboard:read", "quantitative"),
     NavItem("/assets", "Assets", "asset:read", "assets"),
     NavItem("/marketplace", "Marketplace", "connector:read", "marketplace"),
     NavItem("/reports", "Reports", "report:read", "reports"),
@@ -177,6 +179,8 @@ def _build_environment() -> Environment:
         pairs=_pairs,
         labelled=_labelled,
         value=_value,
+        money=charts.money,
+        percent=charts.percent,
     )
     env.globals.update(
         people=_people,

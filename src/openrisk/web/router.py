@@ -10,6 +10,7 @@ from openrisk.web.views import (
     auth,
     dashboard,
     marketplace,
+    quantitative,
     reports,
     risk_bin,
     risks,
@@ -20,6 +21,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     dashboard.router,
     risk_bin.router,  # before risks: /risks/bin is not a risk id
+    quantitative.router,
     risks.router,
     assets.router,
     marketplace.router,

@@ -44,7 +44,7 @@ from openrisk.risks.schemas import (
 )
 from openrisk.saved_views import service as saved_views
 from openrisk.saved_views.schemas import SavedViewCreate
-from openrisk.web import changes, forms, register
+from openrisk.web import changes, forms, quantification, register
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import error_page, redirect, render
 from openrisk.web.session import set_flash
@@ -634,6 +634,8 @@ async def _detail(
     *,
     mitigation_values: dict[str, str] | None = None,
     mitigation_errors: dict[str, str] | None = None,
+    quant_values: dict[str, str] | None = None,
+    quant_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     web.require("risk:read")
@@ -675,6 +677,9 @@ async def _detail(
             "mitigation_values": mitigation_values
             or {"status": "PLANNED", "cost": "2", "effort_days": "1"},
             "mitigation_errors": mitigation_errors or {},
+            **await quantification.panel(
+                session, web, risk_id, values=quant_values, errors=quant_errors
+            ),
         },
         web=web,
         section="risks",
@@ -696,6 +701,28 @@ async def _names(
         row = directory[uid]
         names[str(uid)] = row.full_name or row.email
     return names
+
+
+async def risk_detail_page(
+    request: Request,
+    web: WebContext,
+    session: AsyncSession,
+    risk_id: uuid.UUID,
+    *,
+    quant_values: dict[str, str] | None = None,
+    quant_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The risk page, with the quantification form as typed and its errors."""
+    return await _detail(
+        request,
+        web,
+        session,
+        risk_id,
+        quant_values=quant_values,
+        quant_errors=quant_errors,
+        status=status,
+    )
 
 
 @router.get("/risks/{risk_id}")
@@ -740,6 +767,10 @@ async def create_mitigation(
         "effort_days": values["effort_days"] or 1,
         "assignee_id": values["assignee_id"] or None,
     }
+    for name in ("frequency_reduction", "loss_reduction", "annual_cost"):
+        values[name] = forms.text(form, name)
+        if values[name]:
+            body[name] = values[name]
     try:
         data = MitigationCreate.model_validate(body)
         await mitigations.create_mitigation(
@@ -777,7 +808,14 @@ async def update_mitigation(
     assert form is not None
     risk_id = forms.text(form, "risk_id")
     body: dict[str, Any] = {}
-    for name in ("status", "progress", "assignee_id"):
+    for name in (
+        "status",
+        "progress",
+        "assignee_id",
+        "frequency_reduction",
+        "loss_reduction",
+        "annual_cost",
+    ):
         if value := forms.text(form, name):
             body[name] = value
     if "due_date" in form:
