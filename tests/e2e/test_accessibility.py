@@ -15,6 +15,7 @@ SIGNED_IN_PAGES = (
     "/risks",
     "/risks?q=nothing-matches-this",
     "/risks/new",
+    "/quantitative",
     "/assets",
     "/marketplace",
     "/marketplace/connectors/webhook",

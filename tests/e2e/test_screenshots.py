@@ -18,6 +18,7 @@ PAGES = {
     "register": "/risks",
     "roles": "/settings/roles",
     "marketplace": "/marketplace",
+    "loss-exposure": "/quantitative",
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.auth.models import User
 from openrisk.auth.service import create_user, find_user_by_email
+from openrisk.quantification.demo import quantify_sample
 from openrisk.rbac.catalogue import ADMIN, ANALYST, MANAGER, VIEWER, PredefinedRole
 from openrisk.seed.register import populate
 from openrisk.tenants.service import add_member, create_tenant
@@ -70,3 +71,4 @@ async def populate_demo_tenant(
         span_days=DEMO_HISTORY_DAYS,
         seed=20240901,
     )
+    await quantify_sample(session, tenant_id=tenant_id)
