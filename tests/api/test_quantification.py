@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from openrisk.quantification.schemas import MAX_PORTFOLIO_ITERATIONS
+from tests.api.test_risks_helpers import count_queries
 from tests.conftest import Account
 
 API = "/api/v1"
@@ -302,3 +304,33 @@ async def test_the_register_sums_its_risks_and_judges_the_appetite(
     removed = await client.delete(f"{API}/quantitative/appetite", headers=h)
     assert removed.status_code == 204
     assert (await client.get(url, params=params, headers=h)).json()["appetite"] is None
+
+
+async def test_the_registers_queries_do_not_grow_with_its_risks(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    h = admin.in_tenant()
+
+    async def add(n: int) -> None:
+        for _ in range(n):
+            risk_id = await new_risk(client, admin)
+            await quantify(client, admin, risk_id, interval_body(1, 1_000, 10_000))
+            made = await client.post(
+                f"{API}/risks/{risk_id}/mitigations",
+                json={"title": "Patch", "frequency_reduction": 0.3, "annual_cost": 100},
+                headers=h,
+            )
+            assert made.status_code == 201
+
+    counts = []
+    for n, seed in ((2, 101), (4, 102)):
+        await add(n)
+        with count_queries(app) as statements:
+            answer = await client.get(
+                f"{API}/dashboard/quantitative",
+                params={"iterations": 2_000, "seed": seed},
+                headers=h,
+            )
+        assert answer.status_code == 200 and answer.headers["x-cache"] == "MISS"
+        counts.append(len(statements))
+    assert counts[0] == counts[1]

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
-from openrisk.core.db.base import utcnow
+from openrisk.core.db.base import Base, utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.mitigations.models import Mitigation
@@ -60,7 +61,7 @@ from openrisk.quantification.schemas import (
     problems,
 )
 from openrisk.risks import queries, reads
-from openrisk.risks.common import commit_and_publish
+from openrisk.risks.common import commit_and_publish, dialect_name
 from openrisk.risks.models import Risk
 
 ENGINE_VERSION = 1  # part of every digest: a change of the model makes every result stale
@@ -317,18 +318,37 @@ async def set_quantification(
     data: QuantificationIn,
     events: EventBus | None = None,
 ) -> QuantificationOut:
-    """Store the risk's inputs and simulate them (the caller needs risk:update on the risk)."""
+    """Store the risk's inputs and simulate them (the caller needs risk:update on the risk).
+    Writers of one risk are serialised on its row, so the stored result is always of the
+    stored inputs."""
     risk = await reads.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:update", risk.owner_id)
     inputs = as_json(validated(data))
-    row = await _row(session, tenant_id=context.tenant_id, risk_id=risk_id)
-    before = dict(row.inputs) if row is not None else {}
-    if row is None:
-        row = RiskQuantification(risk_id=risk.id, tenant_id=context.tenant_id, inputs=inputs)
-        session.add(row)
+    now = utcnow()
+    created = await _insert_unless_exists(
+        session,
+        RiskQuantification,
+        {
+            "risk_id": risk.id,
+            "tenant_id": context.tenant_id,
+            "inputs": inputs,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    row = await session.scalar(
+        select(RiskQuantification)
+        .where(
+            RiskQuantification.tenant_id == context.tenant_id,
+            RiskQuantification.risk_id == risk_id,
+        )
+        .with_for_update()
+    )
+    assert row is not None
+    before = {} if created else dict(row.inputs)
     row.inputs = inputs
     row.updated_by = context.user_id
-    row.updated_at = utcnow()
+    row.updated_at = now
     controls = (await controls_of(session, tenant_id=context.tenant_id, risk_id=risk_id)).get(
         risk_id, []
     )
@@ -347,6 +367,23 @@ async def set_quantification(
     out = _out(row, controls)
     await commit_and_publish(session, events, [_event(EVENT_UPDATED, context, risk.id)])
     return out
+
+
+async def _insert_unless_exists(
+    session: AsyncSession, model: type[Base], values: dict[str, Any]
+) -> bool:
+    """``INSERT … ON CONFLICT (primary key) DO NOTHING``: True when this call inserted it (a
+    lost race leaves the transaction usable; the winner's row is then locked and updated)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    module: Any = postgresql if dialect_name(session) == "postgresql" else sqlite
+    statement = (
+        module.insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[c.name for c in table.primary_key.columns])
+    )
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def delete_quantification(
@@ -413,12 +450,20 @@ async def set_appetite(
     data: AppetiteIn,
     events: EventBus | None = None,
 ) -> AppetiteOut:
-    row = await session.get(LossAppetiteSetting, context.tenant_id)
-    before = {}
-    if row is None:
-        row = LossAppetiteSetting(tenant_id=context.tenant_id)
-        session.add(row)
-    else:
+    now = utcnow()
+    created = await _insert_unless_exists(
+        session,
+        LossAppetiteSetting,
+        {"tenant_id": context.tenant_id, **data.model_dump(), "created_at": now, "updated_at": now},
+    )
+    row = await session.scalar(
+        select(LossAppetiteSetting)
+        .where(LossAppetiteSetting.tenant_id == context.tenant_id)
+        .with_for_update()
+    )
+    assert row is not None
+    before: dict[str, Any] = {}
+    if not created:
         before = {
             "threshold": row.threshold,
             "max_probability": row.max_probability,
@@ -428,7 +473,7 @@ async def set_appetite(
     row.max_probability = data.max_probability
     row.currency = data.currency
     row.updated_by = context.user_id
-    row.updated_at = utcnow()
+    row.updated_at = now
     await session.flush()
     changed = diff(before, data.model_dump())
     if changed:
