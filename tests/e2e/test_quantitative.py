@@ -36,6 +36,7 @@ def test_a_risk_is_quantified_and_the_register_judged(page: Page, site: Site) ->
     page.goto(f"/risks/{risk_id}")
     panel = page.locator("section#quantification")
     expect(panel).to_contain_text("Not quantified.")
+    panel.get_by_text("Quantify this risk").click()  # the form unfolds
     problems += serious_violations(page)
     panel.get_by_label("At least (per year)").fill("0.5")
     panel.get_by_label("Most likely (per year)").fill("2")

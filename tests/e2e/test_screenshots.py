@@ -23,14 +23,20 @@ PAGES = {
 
 
 def _risk_detail(site: Site) -> str:
-    """A high-scored risk with mitigations and sub-actions, so the page shows all it can."""
+    """A high-scored risk with mitigations and sub-actions (quantified if one is), so the page
+    shows all it can."""
     headers = site.api_headers()
     risks = site.api("/api/v1/risks?sort=score&order=desc&page_size=50", headers).json()
+    found = []
     for risk in risks["items"]:
         planned = site.api(f"/api/v1/risks/{risk['id']}/mitigations", headers).json()["items"]
         if any(m["sub_actions"] for m in planned):
-            return f"/risks/{risk['id']}"
-    raise AssertionError("no risk with mitigations and sub-actions in the seeded data")
+            found.append(f"/risks/{risk['id']}")
+            estimate = site.api(f"/api/v1/risks/{risk['id']}/quantification", headers).json()
+            if estimate["quantification"] is not None:  # its loss curve and ROSI too
+                return found[-1]
+    assert found, "no risk with mitigations and sub-actions in the seeded data"
+    return found[0]
 
 
 def test_screenshots_at_desktop_and_phone_widths(page: Page, site: Site) -> None:

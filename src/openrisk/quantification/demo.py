@@ -13,8 +13,8 @@ from openrisk.quantification.models import LossAppetiteSetting, RiskQuantificati
 from openrisk.risks import queries
 from openrisk.risks.models import Risk
 
-EVENTS_BY_PROBABILITY = (0.05, 0.2, 0.5, 1.5, 4.0)
-LOSS_BY_IMPACT = (2_000.0, 10_000.0, 50_000.0, 200_000.0, 1_000_000.0)
+EVENTS_BY_PROBABILITY = (0.02, 0.05, 0.1, 0.3, 0.8)
+LOSS_BY_IMPACT = (1_000.0, 5_000.0, 20_000.0, 50_000.0, 150_000.0)
 
 
 async def quantify_sample(session: AsyncSession, *, tenant_id: uuid.UUID, every: int = 4) -> int:
@@ -28,9 +28,9 @@ async def quantify_sample(session: AsyncSession, *, tenant_id: uuid.UUID, every:
     for index, row in enumerate(chosen):
         events = EVENTS_BY_PROBABILITY[row.probability - 1]
         low = LOSS_BY_IMPACT[row.impact - 1]
-        loss: dict[str, object] = {"low": low, "high": low * (20 + 10 * (index % 5))}
+        loss: dict[str, object] = {"low": low, "high": low * (10 + 5 * (index % 5))}
         if index % 5 == 4:
-            loss = {"min": low, "most_likely": low * 4, "max": low * 25}
+            loss = {"min": low, "most_likely": low * 3, "max": low * 15}
         session.add(
             RiskQuantification(
                 risk_id=row.id,
@@ -56,7 +56,7 @@ async def quantify_sample(session: AsyncSession, *, tenant_id: uuid.UUID, every:
         )
     session.add(
         LossAppetiteSetting(
-            tenant_id=tenant_id, threshold=2_000_000.0, max_probability=0.05, currency="EUR"
+            tenant_id=tenant_id, threshold=5_000_000.0, max_probability=0.05, currency="EUR"
         )
     )
     await session.flush()

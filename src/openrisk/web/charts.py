@@ -150,7 +150,8 @@ def money(value: float | None) -> str:
     for limit, suffix in ((1e12, " T"), (1e9, " B"), (1e6, " M"), (1e3, " k")):
         if magnitude >= limit:
             scaled = value / limit
-            return f"{scaled:.{0 if abs(scaled) >= 100 else 1}f}{suffix}"
+            digits = 0 if abs(scaled) >= 100 or scaled == int(scaled) else 1
+            return f"{scaled:.{digits}f}{suffix}"
     return f"{value:.0f}"
 
 
