@@ -181,5 +181,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             per_token=per_token,
             per_ip=per_ip,
         )
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        larger={"/api/v1/risks/import": settings.max_import_bytes},
+    )
     return app

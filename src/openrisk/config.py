@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     web_session_hours: int = Field(default=12, ge=1, le=24 * 30)
     web_cookie_secure: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # POST /risks/import: a file of up to 100,000 rows with every exported column fits
+    max_import_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     secret_key: str = DEFAULT_JWT_SECRET  # encrypts connector secrets at rest
     webhook_allow_private: bool = False
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)

@@ -485,3 +485,36 @@ async def test_risk_writes_through_the_api_are_delivered(
             request.headers["X-OpenRisk-Timestamp"],
             request.headers["X-OpenRisk-Signature"],
         )
+
+
+async def test_an_import_delivers_each_risk_it_creates_or_updates(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """An import's risks reach the webhook one event each, as the API's writes do."""
+    account = await register(hook_client)
+    await install_webhook(hook_client, account, receiver.url)
+    h = account.in_tenant()
+    kept = await hook_client.post(
+        "/api/v1/risks", json={"title": "Before", "impact": 1, "probability": 1}, headers=h
+    )
+    await hook_app.state.events.drain()
+    receiver.requests.clear()
+    rows = "\n".join(
+        ["id,title,impact,probability", f"{kept.json()['id']},After,2,2"]
+        + [f",Imported {n},3,3" for n in range(3)]
+    )
+    imported = await hook_client.post(
+        "/api/v1/risks/import", files={"file": ("r.csv", rows.encode(), "text/csv")}, headers=h
+    )
+    assert imported.status_code == 200, imported.text
+    await hook_app.state.events.drain()
+    await hook_app.state.events.drain()
+    delivered = sorted((r.json()["type"], r.json()["data"]["title"]) for r in receiver.requests)
+    assert delivered == [
+        ("risk.created", "Imported 0"),
+        ("risk.created", "Imported 1"),
+        ("risk.created", "Imported 2"),
+        ("risk.updated", "After"),
+    ]
+    updated = next(r.json() for r in receiver.requests if r.json()["type"] == "risk.updated")
+    assert updated["data"]["version"] == 2 and updated["data"]["impact"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,9 +36,13 @@ def _route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Assigns the request id, enforces the body limit, records metrics and one access log line."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
+        """``larger``: paths that take bigger bodies (file uploads), with their limit."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,14 +63,13 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        limit = self.larger.get(scope["path"], self.max_body_bytes)
         try:
             body_receive: Receive | None = receive
             if _header(scope, b"content-length") is None and scope["method"] in _BODY_METHODS:
-                body_receive = await self._buffered(receive)  # chunked: measured before use
-            if body_receive is None or self._too_large(scope):
-                response = problem_response(
-                    413, f"The request body exceeds {self.max_body_bytes} bytes."
-                )
+                body_receive = await self._buffered(receive, limit)  # chunked: measured first
+            if body_receive is None or self._too_large(scope, limit):
+                response = problem_response(413, f"The request body exceeds {limit} bytes.")
                 await response(scope, _no_body, send_with_id)
             else:
                 await self.app(scope, body_receive, send_with_id)
@@ -89,11 +93,11 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
-    def _too_large(self, scope: Scope) -> bool:
+    def _too_large(self, scope: Scope, limit: int) -> bool:
         length = _header(scope, b"content-length")
-        return bool(length and length.isdigit() and int(length) > self.max_body_bytes)
+        return bool(length and length.isdigit() and int(length) > limit)
 
-    async def _buffered(self, receive: Receive) -> Receive | None:
+    async def _buffered(self, receive: Receive, limit: int) -> Receive | None:
         """A body sent without Content-Length, read whole up to the limit (None: over it).
 
         With a Content-Length the server delivers no more than announced, and ``_too_large``
@@ -107,7 +111,7 @@ class RequestContextMiddleware:
                 return _replay([], final=message, downstream=receive)
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(body)
             if not message.get("more_body", False):

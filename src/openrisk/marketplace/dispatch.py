@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -80,18 +81,40 @@ async def dispatch_event(
     event: DomainEvent, *, database: Database, runtime: MarketplaceRuntime
 ) -> None:
     """Send ``event`` to every enabled notifier app of its tenant, concurrently."""
-    if event.tenant_id is None:
-        return
+    await dispatch_events([event], database=database, runtime=runtime)
+
+
+async def _notifier_apps(database: Database, tenant_id: object) -> list[App]:
     async with database.session() as session:
-        apps = list(
+        return list(
             await session.scalars(
                 select(App).where(
-                    App.tenant_id == event.tenant_id,
+                    App.tenant_id == tenant_id,
                     App.connector_id.in_(notifier_ids()),
                     App.status != "disabled",
                 )
             )
         )
+
+
+async def dispatch_events(
+    events: Sequence[DomainEvent], *, database: Database, runtime: MarketplaceRuntime
+) -> None:
+    """Send each event to every enabled notifier app of its tenant (the apps of a tenant are
+    read once for the whole batch: an import's thousands of events cost one query when the
+    tenant has no notifier); the deliveries of one event run concurrently."""
+    apps_of: dict[object, list[App]] = {}
+    for event in events:
+        if event.tenant_id is None:
+            continue
+        if event.tenant_id not in apps_of:
+            apps_of[event.tenant_id] = await _notifier_apps(database, event.tenant_id)
+        await _dispatch(event, apps_of[event.tenant_id], database=database, runtime=runtime)
+
+
+async def _dispatch(
+    event: DomainEvent, apps: Sequence[App], *, database: Database, runtime: MarketplaceRuntime
+) -> None:
     jobs = []
     for app in apps:
         driver = driver_for(app.connector_id)

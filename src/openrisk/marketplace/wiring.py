@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
 from openrisk.core.events import DomainEvent
-from openrisk.marketplace.dispatch import dispatch_event
+from openrisk.marketplace.dispatch import dispatch_events
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.service import sync_catalogue
 
@@ -42,11 +42,11 @@ def install_marketplace(app: FastAPI, settings: Settings) -> None:
     runtime.events = app.state.events
     app.state.marketplace = runtime
 
-    async def on_risk_event(event: DomainEvent) -> None:
+    async def on_risk_events(events: Sequence[DomainEvent]) -> None:
         database: Database = app.state.db
-        await dispatch_event(event, database=database, runtime=runtime)
+        await dispatch_events(events, database=database, runtime=runtime)
 
-    app.state.events.subscribe(RISK_EVENT_PREFIX, on_risk_event)
+    app.state.events.subscribe_many(RISK_EVENT_PREFIX, on_risk_events)
 
     inner = app.router.lifespan_context
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from openrisk.assets.models import Asset
-from openrisk.audit.service import diff, record
+from openrisk.audit.service import diff, record, record_many
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
@@ -26,7 +26,7 @@ from openrisk.core.events import DomainEvent, EventBus
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
 from openrisk.mitigations.models import Mitigation
-from openrisk.risks import history, labels, rollups
+from openrisk.risks import batch, history, labels, rollups
 from openrisk.risks.common import commit_and_publish, ensure_member, members_of, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
 from openrisk.risks.models import Risk, RiskAsset
@@ -88,27 +88,7 @@ def deleted_event(context: RequestContext, risk: Risk) -> DomainEvent:
     )
 
 
-def change_entry(
-    risk: Risk,
-    *,
-    before: Mapping[str, Any],
-    changes: dict[str, Any],
-    changed_by: uuid.UUID,
-    at: datetime,
-) -> history.HistoryEntry:
-    """The history row of an update: STATUS_CHANGE when the status moved, else UPDATE."""
-    return history.HistoryEntry.of(
-        risk,
-        tenant_id=risk.tenant_id,
-        action=HistoryAction.STATUS_CHANGE if "status" in changes else HistoryAction.UPDATE,
-        prev_score=Decimal(str(before["score"])),
-        prev_status=before["status"],
-        prev_impact=before["impact"],
-        prev_probability=before["probability"],
-        changed_by=changed_by,
-        changes=changes,
-        created_at=at,
-    )
+change_entry = history.change_entry
 
 
 STALE_IF_MATCH = (
@@ -168,10 +148,12 @@ async def create_many(
     context: RequestContext,
     items: Sequence[RiskCreate],
     source: str | None = None,
+    write: bool = True,
 ) -> tuple[list[RiskRecord], list[RowError]]:
     """Validate and insert many risks with a fixed number of queries; nothing is committed.
 
     Invalid items are reported (by index) and skipped; the caller decides whether to commit.
+    ``write=False`` validates only (a dry run).
     """
     lookups = await _load_lookups(session, context=context, items=items)
     errors: list[RowError] = []
@@ -186,7 +168,7 @@ async def create_many(
             continue
         risk = _new_risk(data, context, lookups, custom=custom, source=source, now=now)
         created.append(RiskRecord(risk, list(data.asset_ids)))
-    if created:
+    if created and write:
         await _insert_created(session, context=context, created=created, now=now)
     return created, errors
 
@@ -278,18 +260,14 @@ async def _insert_created(
     created: Sequence[RiskRecord],
     now: datetime,
 ) -> None:
-    """Insert the risks, their labels and asset links, one CREATE history and audit row each."""
-    session.add_all([c.risk for c in created])
-    await session.flush()
-    await labels.add(session, [c.risk for c in created])
-    links = [
-        {"risk_id": c.risk.id, "asset_id": a, "tenant_id": context.tenant_id}
-        for c in created
-        for a in c.asset_ids
-    ]
-    if links:
-        await session.execute(insert(RiskAsset), links)
+    """Insert the risks, their labels and asset links, one CREATE history and audit row each:
+    one multi-row statement per table (``risks.batch``)."""
+    risks = [c.risk for c in created]
+    await batch.insert_risks(session, risks)
+    await batch.insert_labels(session, risks)
+    await batch.insert_links(session, context.tenant_id, {c.risk.id: c.asset_ids for c in created})
     entries = []
+    audited = []
     for c in created:
         changes = diff({}, snapshot(c.risk, c.asset_ids))
         entries.append(
@@ -302,8 +280,11 @@ async def _insert_created(
                 created_at=now,
             )
         )
-        _audit(session, context, "risk.create", c.risk.id, changes)
+        audited.append((c.risk.id, changes))
     await history.append(session, entries)
+    await record_many(
+        session, context=context, action="risk.create", resource_type="risk", items=audited
+    )
 
 
 def _audit(
@@ -368,9 +349,9 @@ async def update_risk(
     if isinstance(if_match, str):
         current = await get_listed(session, tenant_id=context.tenant_id, risk_id=risk_id)
         if_match = expected_version(if_match, current)
-    _check_version(risk, if_match, data.version)
+    check_version(risk, if_match, data.version)
     context.require_on("risk:update", risk.owner_id)
-    changes = _requested_changes(data)
+    changes = requested_changes(data)
     before = snapshot(risk, current_assets)
     await _authorise_changes(session, context, risk, changes)
     new_assets = list(changes.pop("asset_ids", current_assets))
@@ -387,7 +368,7 @@ async def update_risk(
     return result
 
 
-def _check_version(risk: Risk, if_match: int | None, body_version: int | None) -> None:
+def check_version(risk: Risk, if_match: int | None, body_version: int | None) -> None:
     for expected in (if_match, body_version):
         if expected is not None and expected != risk.version:
             raise PreconditionFailed(
@@ -396,7 +377,7 @@ def _check_version(risk: Risk, if_match: int | None, body_version: int | None) -
             )
 
 
-def _requested_changes(data: RiskUpdate) -> dict[str, Any]:
+def requested_changes(data: RiskUpdate) -> dict[str, Any]:
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
     for name in NOT_NULLABLE & set(changes):
         if changes[name] is None:

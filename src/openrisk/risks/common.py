@@ -57,8 +57,18 @@ async def members_of(
     return set(found)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json(value: Any) -> Any:
     """A JSON-able copy: UUIDs and dates as strings, Decimals as numbers."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, without abstract-class checks
+        return value
+    if kind is dict:
+        return {str(k): to_json(v) for k, v in value.items()}
+    if kind is list:
+        return [to_json(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

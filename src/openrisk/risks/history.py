@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Self, cast
 
-from sqlalchemy import case, delete, func, insert, literal, select
+from sqlalchemy import Table, case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.core.db.base import utcnow
+from openrisk.core.db.bulk import insert_rows
 from openrisk.risks import rollups
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
@@ -28,6 +29,7 @@ from openrisk.risks.models import RiskDailyStat, RiskHistory
 from openrisk.risks.scoring import severity_for
 
 MITIGATED = RiskStatus.MITIGATED.value
+HISTORY = cast(Table, RiskHistory.__table__)
 
 
 @dataclass
@@ -104,6 +106,29 @@ class HistoryEntry:
         }
 
 
+def change_entry(
+    risk: Any,
+    *,
+    before: Mapping[str, Any],
+    changes: dict[str, Any],
+    changed_by: uuid.UUID,
+    at: datetime,
+) -> HistoryEntry:
+    """The history row of an update: STATUS_CHANGE when the status moved, else UPDATE."""
+    return HistoryEntry.of(
+        risk,
+        tenant_id=risk.tenant_id,
+        action=HistoryAction.STATUS_CHANGE if "status" in changes else HistoryAction.UPDATE,
+        prev_score=Decimal(str(before["score"])),
+        prev_status=before["status"],
+        prev_impact=before["impact"],
+        prev_probability=before["probability"],
+        changed_by=changed_by,
+        changes=changes,
+        created_at=at,
+    )
+
+
 def daily_delta(
     action: str,
     score: Decimal,
@@ -132,7 +157,7 @@ async def append(session: AsyncSession, entries: Sequence[HistoryEntry]) -> None
     the dashboard roll-ups."""
     if not entries:
         return
-    await session.execute(insert(RiskHistory), [entry.row() for entry in entries])
+    await insert_rows(session, HISTORY, [entry.row() for entry in entries])
     await rollups.apply_risk_changes(session, [entry.change() for entry in entries])
     totals: dict[tuple[uuid.UUID, date], list[Any]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
     for entry in entries:

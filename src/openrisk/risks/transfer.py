@@ -11,28 +11,31 @@ import csv
 import io
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
-from openrisk.audit.service import record
+from openrisk.audit.service import diff, record
 from openrisk.auth.models import User
 from openrisk.core.context import RequestContext
+from openrisk.core.db.base import utcnow
 from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.custom_fields.models import CustomField
-from openrisk.risks import commands, documents, queries, reads
-from openrisk.risks.common import dialect_name
-from openrisk.risks.enums import RiskSource, SortField, SortOrder
+from openrisk.custom_fields.values import validate_values
+from openrisk.risks import batch, commands, documents, reads
+from openrisk.risks.common import dialect_name, members_of
+from openrisk.risks.enums import RiskSource, RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import (
@@ -42,9 +45,11 @@ from openrisk.risks.schemas import (
     RiskCreate,
     RiskUpdate,
 )
+from openrisk.risks.scoring import compute_score, severity_for
 
 BATCH = 1_000  # risks per exported page (one statement each)
-MAX_IMPORT_ROWS = 5_000
+CHUNK = 1_000  # imported rows validated and written together
+MAX_IMPORT_ROWS = 100_000
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {
     ExportFormat.csv: "text/csv; charset=utf-8",
@@ -437,10 +442,40 @@ def _version(row: Mapping[str, Any]) -> int | None:
 
 
 def _existing_id(row: Mapping[str, Any]) -> uuid.UUID | None:
+    text = _text(row.get("id"))
+    if not text:
+        return None
     try:
-        return uuid.UUID(_text(row.get("id")))
+        return uuid.UUID(text)
     except ValueError:
         return None
+
+
+@dataclass
+class _Import:
+    """What an import has found so far, chunk by chunk."""
+
+    context: RequestContext
+    definitions: list[CustomField]
+    dry_run: bool
+    errors: list[ImportRowError] = field(default_factory=list)
+    seen: set[uuid.UUID] = field(default_factory=set)
+    created: list[reads.RiskRecord] = field(default_factory=list)
+    updated: list[reads.RiskRecord] = field(default_factory=list)
+
+    @property
+    def writing(self) -> bool:
+        """Rows are written while the import can still succeed (never in a dry run)."""
+        return not self.dry_run and not self.errors
+
+    def fail(self, number: int, error: AppError) -> None:
+        fallback = "version" if isinstance(error, PreconditionFailed) else "id"
+        for item in error.errors or [{"field": fallback, "message": error.detail}]:
+            self.errors.append(
+                ImportRowError(
+                    row=number, field=_column(str(item["field"])), message=item["message"]
+                )
+            )
 
 
 async def import_file(
@@ -452,70 +487,27 @@ async def import_file(
     dry_run: bool,
     events: EventBus | None = None,
 ) -> ImportResult:
-    """Validate every row; write all of them or none (a dry run always writes none)."""
+    """Validate every row; write all of them or none (a dry run always writes none).
+
+    The rows are handled in chunks of ``CHUNK``: each chunk is validated with a fixed number
+    of lookups and, while no row has failed, written with a fixed number of set-based
+    statements (``risks.batch``); the first invalid row stops the writing (the transaction is
+    rolled back at the end) but every row is still validated, so the report names them all.
+    """
     rows = _read_rows(filename, content)
-    errors: list[ImportRowError] = []
-    ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
-    existing: set[uuid.UUID] = set()
-    if ids:
-        existing = set(
-            await session.scalars(
-                select(Risk.id).where(Risk.id.in_(ids), *queries.live(context.tenant_id))
-            )
-        )
-
-    creates: list[tuple[int, RiskCreate]] = []
-    updates: list[tuple[int, uuid.UUID, RiskUpdate, int | None]] = []
-    for row in rows:
-        number = int(row["__row__"])
-        data = _candidate(row)
-        risk_id = _existing_id(row)
-        try:
-            if risk_id is not None and risk_id in existing:
-                updates.append((number, risk_id, RiskUpdate(**data), _version(row)))
-            else:
-                creates.append((number, RiskCreate(**data)))
-        except ValidationError as error:
-            errors.extend(_pydantic_errors(number, error))
-
-    created, row_errors = await commands.create_many(
-        session,
-        context=context,
-        items=[c for _, c in creates],
-        source=RiskSource.IMPORT.value,
+    definitions = list(
+        await session.scalars(select(CustomField).where(CustomField.tenant_id == context.tenant_id))
     )
-    errors.extend(
-        ImportRowError(row=creates[e.index][0], field=_column(e.field), message=e.message)
-        for e in row_errors
-    )
-    updated: list[reads.RiskRecord] = []
-    for number, risk_id, update, version in updates:
-        try:
-            updated.append(
-                await commands.update_risk(
-                    session,
-                    context=context,
-                    risk_id=risk_id,
-                    data=update,
-                    if_match=version,
-                    commit=False,
-                )
-            )
-        except AppError as error:
-            fallback = "version" if isinstance(error, PreconditionFailed) else "id"
-            for item in error.errors or [{"field": fallback, "message": error.detail}]:
-                errors.append(
-                    ImportRowError(
-                        row=number, field=_column(str(item["field"])), message=item["message"]
-                    )
-                )
-    errors.sort(key=lambda e: (e.row, e.field))
+    state = _Import(context=context, definitions=definitions, dry_run=dry_run)
+    for start in range(0, len(rows), CHUNK):
+        await _import_chunk(session, state, rows[start : start + CHUNK])
+    errors = sorted(state.errors, key=lambda e: (e.row, e.field))
     result = ImportResult(
         dry_run=dry_run,
         committed=False,
         total_rows=len(rows),
-        created=len(created),
-        updated=len(updated),
+        created=len(state.created),
+        updated=len(state.updated),
         failed=len({e.row for e in errors}),
         errors=errors,
         ids=[],
@@ -535,17 +527,195 @@ async def import_file(
         action="risk.import",
         resource_type="risk",
         resource_id=None,
-        changes={"filename": filename, "created": len(created), "updated": len(updated)},
+        changes={"filename": filename, "created": result.created, "updated": result.updated},
     )
     await session.commit()
     if events is not None:
-        for rec in created:
-            await events.publish(_risk_event("risk.created", context, rec))
-        for rec in updated:
-            await events.publish(_risk_event("risk.updated", context, rec))
+        await _announce(events, context, state.created, state.updated)
     result.committed = True
-    result.ids = [r.risk.id for r in (*created, *updated)]
+    result.ids = [r.risk.id for r in (*state.created, *state.updated)]
     return result
+
+
+async def _import_chunk(
+    session: AsyncSession, state: _Import, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Validate (and, while the import can succeed, write) one chunk of rows."""
+    context = state.context
+    ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
+    current: dict[uuid.UUID, Risk] = {}
+    if ids:
+        query = select(*batch.RISKS.c).where(
+            batch.RISKS.c.id.in_(ids),
+            batch.tenant_guard(context.tenant_id),
+            batch.RISKS.c.deleted_at.is_(None),
+        )
+        if state.writing and dialect_name(session) == "postgresql":
+            query = query.with_for_update()  # the versions read stay current until commit
+        current = {row.id: Risk(**row._mapping) for row in await session.execute(query)}
+    creates: list[tuple[int, RiskCreate]] = []
+    updates: list[tuple[int, Risk, RiskUpdate, int | None]] = []
+    for row in rows:
+        number = int(row["__row__"])
+        data = _candidate(row)
+        risk_id = _existing_id(row)
+        try:
+            if risk_id is not None and risk_id in current:
+                if risk_id in state.seen:
+                    state.errors.append(
+                        ImportRowError(row=number, field="id", message="appears more than once")
+                    )
+                    continue
+                state.seen.add(risk_id)
+                updates.append((number, current[risk_id], RiskUpdate(**data), _version(row)))
+            else:
+                creates.append((number, RiskCreate(**data)))
+        except ValidationError as error:
+            state.errors.extend(_pydantic_errors(number, error))
+    created, row_errors = await commands.create_many(
+        session,
+        context=context,
+        items=[c for _, c in creates],
+        source=RiskSource.IMPORT.value,
+        write=state.writing,
+    )
+    state.errors.extend(
+        ImportRowError(row=creates[e.index][0], field=_column(e.field), message=e.message)
+        for e in row_errors
+    )
+    state.created.extend(created)
+    if updates:
+        await _update_chunk(session, state, updates)
+
+
+async def _update_chunk(
+    session: AsyncSession,
+    state: _Import,
+    updates: Sequence[tuple[int, Risk, RiskUpdate, int | None]],
+) -> None:
+    """The rules of ``commands.update_risk``, applied to many risks in memory with one lookup
+    of each kind, then written with ``batch.write_updates``."""
+    context = state.context
+    links = await reads.asset_ids_for(session, [risk.id for _, risk, _, _ in updates])
+    owners = {
+        data.owner_id
+        for _, risk, data, _ in updates
+        if data.owner_id is not None and data.owner_id != risk.owner_id
+    }
+    members = await members_of(session, tenant_id=context.tenant_id, user_ids=owners)
+    wanted = {a for assets in links.values() for a in assets}
+    wanted |= {a for _, _, data, _ in updates for a in data.asset_ids or ()}
+    criticality: dict[uuid.UUID, str] = {}
+    if wanted:
+        found = await session.execute(
+            select(Asset.id, Asset.criticality).where(
+                Asset.tenant_id == context.tenant_id,
+                Asset.deleted_at.is_(None),
+                Asset.id.in_(list(wanted)),
+            )
+        )
+        criticality = dict(found.tuples().all())
+    now = utcnow()
+    changed: list[batch.Changed] = []
+    for number, risk, data, version in updates:
+        current_assets = links.get(risk.id, [])
+        try:
+            item = _apply_update(
+                state, risk, data, version, current_assets, members, criticality, now
+            )
+        except AppError as error:
+            state.fail(number, error)
+            continue
+        if item is not None:
+            changed.append(item)
+        state.updated.append(
+            reads.RiskRecord(risk, item.asset_ids if item is not None else current_assets)
+        )
+    if state.writing:
+        await batch.write_updates(session, context=context, changed=changed, action="risk.update")
+
+
+def _apply_update(
+    state: _Import,
+    risk: Risk,
+    data: RiskUpdate,
+    version: int | None,
+    current_assets: list[uuid.UUID],
+    members: set[uuid.UUID],
+    criticality: Mapping[uuid.UUID, str],
+    now: datetime,
+) -> batch.Changed | None:
+    """Apply one row to ``risk`` in memory (raising what ``update_risk`` would raise); None
+    when nothing changes."""
+    context = state.context
+    commands.check_version(risk, version, data.version)
+    context.require_on("risk:update", risk.owner_id)
+    changes = commands.requested_changes(data)
+    before = commands.snapshot(risk, current_assets)
+    if "owner_id" in changes and changes["owner_id"] != risk.owner_id:
+        context.require("risk:assign")
+        if changes["owner_id"] not in members:
+            raise ValidationFailed.field("owner_id", "must be a member of this tenant")
+    if changes.get("status") == RiskStatus.ACCEPTED and risk.status != RiskStatus.ACCEPTED:
+        context.require("risk:accept")
+    new_assets = list(changes.pop("asset_ids", current_assets))
+    if "custom_fields" in changes:
+        merged, problems = validate_values(
+            state.definitions,
+            changes["custom_fields"],
+            current=risk.custom_fields,
+            enforce_required=True,
+        )
+        if problems:
+            raise ValidationFailed("Invalid custom field value", errors=problems)
+        changes["custom_fields"] = merged
+    for name, value in changes.items():
+        setattr(risk, name, value.value if hasattr(value, "value") else value)
+    relink = sorted(new_assets) != sorted(current_assets)
+    if relink or "impact" in changes or "probability" in changes:
+        missing = [str(a) for a in new_assets if a not in criticality]
+        if missing:
+            raise ValidationFailed.field("asset_ids", "unknown asset(s): " + ", ".join(missing))
+        score = compute_score(risk.impact, risk.probability, [criticality[a] for a in new_assets])
+        risk.score, risk.severity = score, severity_for(score).value
+    delta = diff(before, commands.snapshot(risk, new_assets))
+    if not delta:
+        return None
+    read_version = risk.version
+    risk.version = read_version + 1
+    risk.updated_at = now
+    return batch.Changed(risk, read_version, before, delta, new_assets, relink)
+
+
+async def _announce(
+    events: EventBus,
+    context: RequestContext,
+    created: Sequence[reads.RiskRecord],
+    updated: Sequence[reads.RiskRecord],
+) -> None:
+    """After the commit: one event for the whole import (its cache invalidation: the register
+    and the detail of every updated risk), then each risk's event for the background
+    subscribers (webhooks), handed over in order by one task."""
+    await events.publish(
+        DomainEvent(
+            type="risk.imported",
+            tenant_id=context.tenant_id,
+            resource_id=None,
+            data={
+                "created": len(created),
+                "updated": len(updated),
+                "updated_ids": [str(r.risk.id) for r in updated],
+            },
+            actor_id=context.user_id,
+        )
+    )
+
+    def risk_events() -> Iterator[DomainEvent]:
+        for kind, records in (("risk.created", created), ("risk.updated", updated)):
+            for rec in records:
+                yield _risk_event(kind, context, rec)
+
+    events.deliver_all(risk_events())
 
 
 def _risk_event(kind: str, context: RequestContext, rec: reads.RiskRecord) -> DomainEvent:
@@ -553,6 +723,6 @@ def _risk_event(kind: str, context: RequestContext, rec: reads.RiskRecord) -> Do
         type=kind,
         tenant_id=context.tenant_id,
         resource_id=rec.risk.id,
-        data=rec.out().model_dump(mode="json"),
+        data=orjson.loads(documents.dumps(documents.risk(rec.risk, rec.asset_ids))),
         actor_id=context.user_id,
     )

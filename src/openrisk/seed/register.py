@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-import orjson
-from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
+from openrisk.core.db.bulk import insert_rows
 from openrisk.custom_fields.models import CustomField
 from openrisk.mitigations.models import Mitigation, SubAction
 from openrisk.risks import labels, rollups
@@ -612,45 +612,7 @@ _TABLES: tuple[tuple[str, Any], ...] = (
 )
 
 
-async def write_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-write rows: COPY on PostgreSQL (JSON columns as text), INSERT … VALUES elsewhere.
-
-    PostgreSQL refuses COPY FROM into a table whose row-level security applies to the role (the
-    recommended NOBYPASSRLS application role): the rows are then copied into a temporary
-    staging table and moved with one INSERT … SELECT, which the policies check row by row.
-    """
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        for start in range(0, len(rows), 2_000):
-            await session.execute(insert(table), list(rows[start : start + 2_000]))
-        return
-    columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [
-        tuple(
-            orjson.dumps(row[c]).decode() if c in json_columns and row[c] is not None else row[c]
-            for c in columns
-        )
-        for row in rows
-    ]
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    if not await driver.fetchval("SELECT row_security_active($1::regclass)", table.name):
-        await driver.copy_records_to_table(table.name, records=records, columns=columns)
-        return
-    stage = f"openrisk_stage_{table.name}"
-    names = ", ".join(f'"{c}"' for c in columns)
-    await driver.execute(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
-    await driver.copy_records_to_table(stage, records=records, columns=columns)
-    await driver.execute(
-        f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}"; TRUNCATE "{stage}"'
-    )
+write_rows = insert_rows
 
 
 async def write(session: AsyncSession, rows: Rows) -> None:

@@ -21,8 +21,14 @@ CONNECTORS = "connectors"  # global: the catalogue and its ratings
 APPS = "apps"
 
 
+RISK_KEY_BUCKETS = 256
+
+
 def risk_key(risk_id: object) -> str:
-    return f"risk.{risk_id}"
+    """The namespace of one risk's own answers (its detail). Risks share it in 256 buckets (by
+    the end of the id): a write makes 1/256 of the cached details stale, and an import that
+    updates thousands of risks bumps at most 256 namespaces, not one per risk."""
+    return f"risk.{str(risk_id)[-2:]}"
 
 
 def app_key(app_id: object) -> str:
@@ -43,6 +49,9 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
     """[(tenant, or None for global; namespaces to bump)] for a domain event."""
     tenant = str(event.tenant_id) if event.tenant_id else None
     match event.resource:
+        case "risk" if event.resource_id is None:  # a batch (an import): its updated risks
+            updated = event.data.get("updated_ids") or []
+            return [(tenant, [RISKS, *dict.fromkeys(risk_key(i) for i in updated)])]
         case "risk":
             return [(tenant, [RISKS, risk_key(event.resource_id)])]
         case "asset":

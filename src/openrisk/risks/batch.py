@@ -1,0 +1,180 @@
+"""Writing many risks in a few statements (imports, creates): set-based SQL, no ORM flush.
+
+A batch of new risks is one multi-row INSERT per table (risks, labels, asset links, history,
+audit) and one upsert per aggregate; a batch of updates is one UPDATE statement executed for
+all its rows (guarded by the version that was read), one DELETE and one INSERT of the changed
+risks' labels and asset links, then the same history, aggregate and audit statements. The
+statements name the tables' columns, so a column added to ``risks`` is written by adding it to
+``risk_row`` / ``UPDATABLE``. The rows are plain INSERT/UPDATE statements, which the row-level
+security policies check like any other write (COPY is refused under RLS for the app role).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from openrisk.audit.service import record_many
+from openrisk.core.context import RequestContext
+from openrisk.core.db.bulk import insert_rows
+from openrisk.core.errors import PreconditionFailed
+from openrisk.risks import history, labels
+from openrisk.risks.models import Risk, RiskAsset, RiskLabel
+
+RISKS = cast(Table, Risk.__table__)
+LINKS = cast(Table, RiskAsset.__table__)
+LABELS = cast(Table, RiskLabel.__table__)
+COLUMNS = tuple(c.name for c in RISKS.columns)
+# what an update may change (besides the version, which it increments)
+UPDATABLE = (
+    "title",
+    "description",
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "status",
+    "treatment",
+    "owner_id",
+    "tags",
+    "frameworks",
+    "custom_fields",
+    "review_date",
+    "external_id",
+    "updated_at",
+)
+CHANGED_MEANWHILE = "A risk of the file was changed meanwhile; nothing was imported. Retry."
+
+
+def tenant_guard(tenant_id: Any) -> ColumnElement[bool]:
+    """``risks.tenant_id = tenant_id``, written so that no index can serve it: a statement that
+    also names the risk's id then always finds it by the primary key. (Written as ``=``, the
+    tenant's partial indexes look as cheap as the primary key to PostgreSQL's planner whenever
+    its statistics lag behind a large import, and scanning all of the tenant's index entries
+    for each row made one UPDATE of an imported row cost ~30 ms instead of ~0.1 ms.)"""
+    return RISKS.c.tenant_id.is_not_distinct_from(tenant_id)
+
+
+def risk_row(risk: Risk) -> dict[str, Any]:
+    """The ``risks`` row of a risk built in memory (every column; unset ones are NULL)."""
+    values = risk.__dict__
+    return {name: values.get(name) for name in COLUMNS}
+
+
+async def insert_risks(session: AsyncSession, risks: Sequence[Risk]) -> None:
+    await insert_rows(session, RISKS, [risk_row(r) for r in risks])
+
+
+def _links(tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> list[Any]:
+    return [
+        {"risk_id": risk_id, "asset_id": asset_id, "tenant_id": tenant_id}
+        for risk_id, asset_ids in links.items()
+        for asset_id in asset_ids
+    ]
+
+
+async def insert_links(
+    session: AsyncSession, tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]
+) -> None:
+    await insert_rows(session, LINKS, _links(tenant_id, links))
+
+
+async def insert_labels(session: AsyncSession, risks: Iterable[Risk]) -> None:
+    await insert_rows(session, LABELS, [row for risk in risks for row in labels.rows_of(risk)])
+
+
+@dataclass
+class Changed:
+    """An update of one risk, applied in memory: ``risk`` holds the new values and version."""
+
+    risk: Risk
+    read_version: int
+    before: dict[str, Any]
+    changes: dict[str, Any]
+    asset_ids: list[uuid.UUID]
+    relink: bool
+
+
+_UPDATE = (
+    update(RISKS)
+    .where(
+        RISKS.c.id == bindparam("b_id"),
+        tenant_guard(bindparam("b_tenant_id")),
+        RISKS.c.version == bindparam("b_read_version"),
+        RISKS.c.deleted_at.is_(None),
+    )
+    .values(
+        {name: bindparam(f"v_{name}", type_=RISKS.c[name].type) for name in UPDATABLE}
+        | {"version": bindparam("v_version", type_=RISKS.c.version.type)}
+    )
+)
+
+
+async def update_risks(session: AsyncSession, changed: Sequence[Changed]) -> None:
+    """The new values of the risks: one UPDATE statement executed for every row (pipelined by
+    the driver), each found by its primary key and guarded by the version that was read. The
+    rows were read FOR UPDATE on PostgreSQL; where the driver counts the rows of a batch
+    (SQLite), a row changed meanwhile is a 412 for the whole batch. (An UPDATE … FROM a COPYed
+    staging table cost the same per row: the time goes to the indexes and the search trigger,
+    and its join plan depends on statistics that lag behind a large import.)"""
+    if not changed:
+        return
+    params = [
+        {
+            "b_id": c.risk.id,
+            "b_tenant_id": c.risk.tenant_id,
+            "b_read_version": c.read_version,
+            "v_version": c.risk.version,
+            **{f"v_{name}": getattr(c.risk, name) for name in UPDATABLE},
+        }
+        for c in changed
+    ]
+    result = cast(CursorResult[Any], await session.execute(_UPDATE, params))
+    sane = session.get_bind().dialect.supports_sane_multi_rowcount or len(params) == 1
+    count = result.rowcount if sane else len(params)
+    if count != len(changed):
+        raise PreconditionFailed(CHANGED_MEANWHILE)
+
+
+async def write_updates(
+    session: AsyncSession, *, context: RequestContext, changed: Sequence[Changed], action: str
+) -> None:
+    """The risks' new values, their labels and asset links, one history and audit row each."""
+    if not changed:
+        return
+    await update_risks(session, changed)
+    relabel = [c.risk for c in changed if {"tags", "frameworks", "custom_fields"} & set(c.changes)]
+    if relabel:
+        await labels.remove(session, [r.id for r in relabel])
+        await insert_labels(session, relabel)
+    relinked = {c.risk.id: c.asset_ids for c in changed if c.relink}
+    if relinked:
+        await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(list(relinked))))
+        await insert_links(session, context.tenant_id, relinked)
+    await history.append(
+        session,
+        [
+            history.change_entry(
+                c.risk,
+                before=c.before,
+                changes=c.changes,
+                changed_by=context.user_id,
+                at=c.risk.updated_at,
+            )
+            for c in changed
+        ],
+    )
+    await record_many(
+        session,
+        context=context,
+        action=action,
+        resource_type="risk",
+        items=[(c.risk.id, c.changes) for c in changed],
+    )

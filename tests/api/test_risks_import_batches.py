@@ -1,0 +1,187 @@
+"""Imports larger than one batch: every risk, label, asset link, history and audit row arrives,
+for new rows and for updates (rows with an id), and a refused import leaves nothing behind."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from openrisk.audit.models import AuditEvent
+from openrisk.risks.models import Risk, RiskAsset, RiskCellCount, RiskHistory, RiskLabel
+from openrisk.risks.transfer import CHUNK
+from tests.api.test_risks_helpers import RISKS, new_asset
+from tests.conftest import Account
+
+ROWS = 1_200
+assert ROWS > CHUNK
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+async def _import(
+    client: httpx.AsyncClient, admin: Account, content: bytes, **params: str
+) -> httpx.Response:
+    return await client.post(
+        f"{RISKS}/import",
+        params=params,
+        files={"file": ("batch.csv", content, "text/csv")},
+        headers=admin.headers,
+    )
+
+
+async def _counts(app: FastAPI, tenant_id: str) -> dict[str, Any]:
+    tenant = uuid.UUID(tenant_id)
+    async with app.state.db.session() as session:
+
+        async def count(model: Any, *where: Any) -> int:
+            found = await session.scalar(
+                select(func.count()).select_from(model).where(model.tenant_id == tenant, *where)
+            )
+            return int(found or 0)
+
+        cells = await session.scalar(
+            select(func.coalesce(func.sum(RiskCellCount.n), 0)).where(
+                RiskCellCount.tenant_id == tenant
+            )
+        )
+        return {
+            "risks": await count(Risk, Risk.deleted_at.is_(None)),
+            "version 2": await count(Risk, Risk.version == 2),
+            "labels": await count(RiskLabel),
+            "tag second": await count(RiskLabel, RiskLabel.value == "second"),
+            "links": await count(RiskAsset),
+            "creates": await count(RiskHistory, RiskHistory.action == "CREATE"),
+            "updates": await count(RiskHistory, RiskHistory.action != "CREATE"),
+            "audited creates": await count(AuditEvent, AuditEvent.action == "risk.create"),
+            "audited updates": await count(AuditEvent, AuditEvent.action == "risk.update"),
+            "imports": await count(AuditEvent, AuditEvent.action == "risk.import"),
+            "matrix": int(cells or 0),
+        }
+
+
+async def test_import_of_more_rows_than_a_batch_writes_every_row(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    field = await client.post(
+        "/api/v1/custom-fields",
+        json={"name": "bu", "label": "BU", "type": "choice", "options": ["Retail", "Corp"]},
+        headers=admin.headers,
+    )
+    assert field.status_code == 201, field.text
+    asset = await new_asset(client, admin, criticality="HIGH")
+    new = [
+        {
+            "title": f"Batch risk {n:04d}",
+            "impact": 1 + n % 5,
+            "probability": 1 + n % 3,
+            "tags": f"t{n % 7};bulk",
+            "cf_bu": ("Retail", "Corp")[n % 2],
+            "asset_ids": asset["id"] if n % 4 == 0 else "",
+        }
+        for n in range(ROWS)
+    ]
+    dry = await _import(client, admin, _csv(new), dry_run="true")
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["created"], dry.json()["committed"]) == (ROWS, False)
+    assert (await _counts(app, admin.tenant_id))["risks"] == 0  # a dry run writes nothing
+
+    created = await _import(client, admin, _csv(new))
+    assert created.status_code == 200, created.text
+    assert (created.json()["created"], len(set(created.json()["ids"]))) == (ROWS, ROWS)
+    counts = await _counts(app, admin.tenant_id)
+    assert counts == {
+        "risks": ROWS,
+        "version 2": 0,
+        "labels": ROWS * 3,  # two tags and one custom field value each
+        "tag second": 0,
+        "links": ROWS // 4,
+        "creates": ROWS,
+        "updates": 0,
+        "audited creates": ROWS,
+        "audited updates": 0,
+        "imports": 1,
+        "matrix": ROWS,
+    }
+    listed = await client.get(f"{RISKS}?tag=bulk&cf_bu=Corp&page_size=1", headers=admin.headers)
+    assert listed.json()["total"] == ROWS // 2
+    linked = await client.get(f"{RISKS}?asset_id={asset['id']}&page_size=1", headers=admin.headers)
+    assert linked.json()["total"] == ROWS // 4
+
+    exported = await client.get(f"{RISKS}/export?format=csv", headers=admin.headers)
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(rows) == ROWS
+    changed = [
+        {
+            "id": r["id"],
+            "version": r["version"],
+            "title": r["title"] + " (reviewed)",
+            "impact": "5",
+            "probability": r["probability"],
+            "tags": "second",
+            "cf_bu": r["cf_bu"],
+            "asset_ids": asset["id"],
+        }
+        for r in rows
+    ]
+    updated = await _import(client, admin, _csv(changed))
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["created"], updated.json()["updated"]) == (0, ROWS)
+    counts = await _counts(app, admin.tenant_id)
+    assert counts == {
+        "risks": ROWS,
+        "version 2": ROWS,
+        "labels": ROWS * 2,  # one tag and one custom field value each
+        "tag second": ROWS,
+        "links": ROWS,
+        "creates": ROWS,
+        "updates": ROWS,
+        "audited creates": ROWS,
+        "audited updates": ROWS,
+        "imports": 2,
+        "matrix": ROWS,
+    }
+    one = (await client.get(f"{RISKS}/{rows[7]['id']}", headers=admin.headers)).json()
+    assert (one["title"], one["impact"], one["tags"]) == (
+        rows[7]["title"] + " (reviewed)",
+        5,
+        ["second"],
+    )
+    assert one["asset_ids"] == [asset["id"]] and one["score"] > 5 * int(rows[7]["probability"])
+    history = (await client.get(f"{RISKS}/{rows[7]['id']}/history", headers=admin.headers)).json()
+    assert [h["action"] for h in history["items"]] == ["UPDATE", "CREATE"]
+    assert history["items"][0]["changes"]["impact"]["after"] == 5
+
+    # the same file again carries the old versions: every row is refused, nothing changes
+    stale = await _import(client, admin, _csv(changed))
+    assert stale.status_code == 422
+    errors = stale.json()["errors"]
+    assert len(errors) == ROWS and {e["field"] for e in errors} == {"version"}
+    assert await _counts(app, admin.tenant_id) == counts
+
+
+async def test_a_risk_named_twice_in_a_file_is_refused(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    created = await _import(client, admin, _csv([{"title": "Once", "impact": 2, "probability": 2}]))
+    risk_id = created.json()["ids"][0]
+    twice = [
+        {"id": risk_id, "title": "First", "impact": 2, "probability": 2},
+        {"id": risk_id, "title": "Second", "impact": 3, "probability": 2},
+    ]
+    refused = await _import(client, admin, _csv(twice))
+    assert refused.status_code == 422
+    assert [(e["row"], e["field"]) for e in refused.json()["errors"]] == [(3, "id")]
+    after = (await client.get(f"{RISKS}/{risk_id}", headers=admin.headers)).json()
+    assert (after["title"], after["version"]) == ("Once", 1)
