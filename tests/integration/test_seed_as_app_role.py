@@ -36,16 +36,19 @@ def _seed(url: str, cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-async def _stored_risks(admin_url: str, email: str) -> tuple[int, int]:
-    """(all risks, live risks) of the tenant ``email`` administers, read as the admin role."""
+async def _stored_risks(admin_url: str, email: str) -> tuple[int, int, int]:
+    """(all risks, live risks, search documents) of the tenant ``email`` administers, read as
+    the admin role."""
     import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         row = await conn.fetchrow(
             """
-            SELECT count(*) AS total, count(*) FILTER (WHERE r.deleted_at IS NULL) AS live
+            SELECT count(*) AS total, count(*) FILTER (WHERE r.deleted_at IS NULL) AS live,
+                   count(s.risk_id) AS searchable
             FROM risks r
+            LEFT JOIN risk_search s ON s.risk_id = r.id
             JOIN memberships m ON m.tenant_id = r.tenant_id
             JOIN users u ON u.id = m.user_id
             WHERE u.email = $1
@@ -53,7 +56,7 @@ async def _stored_risks(admin_url: str, email: str) -> tuple[int, int]:
             email,
         )
         assert row is not None
-        return int(row["total"]), int(row["live"])
+        return int(row["total"]), int(row["live"]), int(row["searchable"])
     finally:
         await conn.close()
 
@@ -77,8 +80,9 @@ def test_bulk_and_demo_seed_run_as_the_app_role(tmp_path: Path) -> None:
         logins = re.findall(r"login: (seed-[0-9a-f]+@openrisk\.local)", output)
         assert len(logins) == 2, output
         for email in logins:
-            total, live = asyncio.run(_stored_risks(admin_url, email))
+            total, live, searchable = asyncio.run(_stored_risks(admin_url, email))
             assert total == RISKS and 0 < live <= RISKS
+            assert searchable == live  # every live risk has its search document
             assert asyncio.run(_visible_risks(url, email)) == (live, live)
 
         demo = _seed(url, tmp_path)

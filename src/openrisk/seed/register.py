@@ -620,11 +620,12 @@ async def write(session: AsyncSession, rows: Rows) -> None:
         await write_rows(session, model.__table__, getattr(rows, attribute))
 
 
-async def _fast_bulk_load(session: AsyncSession) -> None:
+async def _fast_bulk_load(session: AsyncSession) -> bool:
     """PostgreSQL, for this transaction only: skip per-row FK trigger checks (the generated
-    rows are consistent by construction) when the role may, and defer GIN maintenance."""
+    rows are consistent by construction) when the role may, and defer GIN maintenance.
+    True when the row triggers are off (then the search documents are filled afterwards)."""
     if session.get_bind().dialect.name != "postgresql":
-        return
+        return False
     await session.execute(text("SET LOCAL gin_pending_list_limit = '32MB'"))
     await session.execute(text("SET LOCAL synchronous_commit = off"))
     try:
@@ -632,6 +633,8 @@ async def _fast_bulk_load(session: AsyncSession) -> None:
             await session.execute(text("SET LOCAL session_replication_role = replica"))
     except DBAPIError:
         log.info("not allowed to set session_replication_role; FK checks stay on")
+        return False
+    return True
 
 
 async def populate(
@@ -651,7 +654,7 @@ async def populate(
 
     The next batch is generated in a worker thread while the current one is being written.
     """
-    await _fast_bulk_load(session)
+    triggers_off = await _fast_bulk_load(session)
     rng = random.Random(seed)
     now = now_utc()
     assets_ = asset_rows(rng, tenant_id=tenant_id, count=assets, now=now)
@@ -681,7 +684,8 @@ async def populate(
         await write(session, rows)
         if on_progress is not None:
             on_progress(len(rows))
-    await _index_for_search(session, tenant_id)
+    if triggers_off:  # else the search trigger has indexed every risk as it was written
+        await _index_for_search(session, tenant_id)
     await rebuild_daily_stats(session, tenant_ids=[tenant_id])
     await rollups.rebuild(session, tenant_ids=[tenant_id])
 
