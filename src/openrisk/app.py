@@ -34,8 +34,10 @@ from openrisk.core.metrics import (
     worker_metrics,
 )
 from openrisk.core.middleware import RequestContextMiddleware
+from openrisk.core.openapi import install_openapi
 from openrisk.core.pagination import CursorCodec
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
+from openrisk.core.routing import API_PREFIX, MethodNotAllowedMiddleware
 from openrisk.core.security import TokenCodec
 from openrisk.custom_fields.router import router as custom_fields_router
 from openrisk.dashboard.router import router as dashboard_router
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     install_web(app)
     install_api_docs(app)
+    install_openapi(app, iter_api_routes)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -173,6 +176,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     app.add_middleware(HotPathMiddleware, hot_path=app.state.hot_path)  # inside the next ones
+    app.add_middleware(
+        MethodNotAllowedMiddleware, routes=list(iter_api_routes()), prefix=API_PREFIX
+    )
     per_token, per_ip = settings.api_rate_limits
     if per_token or per_ip:  # before the hot path: a cached answer is still a request
         app.add_middleware(

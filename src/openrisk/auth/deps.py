@@ -20,6 +20,7 @@ from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.deps import CodecDep, SessionDep
 from openrisk.core.errors import Forbidden, NotFound, Unauthorized
 from openrisk.core.logging import request_id_var
+from openrisk.core.openapi import answers
 from openrisk.core.security import AccessClaims, InvalidToken, TokenCodec, sha256_hex
 from openrisk.rbac.authz_cache import AuthzCache, cached_membership, member_key
 from openrisk.rbac.service import ResolvedMembership
@@ -155,6 +156,7 @@ async def resolve_context(
     return context
 
 
+@answers(401, 403, 404)  # unknown, suspended or foreign tenant
 async def get_context(
     request: Request,
     session: SessionDep,
@@ -206,6 +208,7 @@ def require_in_path_tenant(
     return check_permission
 
 
+@answers(401)
 async def get_principal(
     request: Request, session: SessionDep, codec: CodecDep, bearer: BearerToken
 ) -> Principal:
@@ -233,6 +236,7 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+@answers(403)
 async def require_superuser(principal: PrincipalDep) -> Principal:
     if not principal.is_superuser:
         raise Forbidden("Platform operators only.")

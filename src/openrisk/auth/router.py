@@ -23,7 +23,8 @@ from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.tenants import members
 from openrisk.tenants.member_schemas import AcceptInvitation
 
-router = api_router("/auth", tags=["auth"])
+# credentials and refresh tokens refused, sign-up turned off, unknown invitations
+router = api_router("/auth", tags=["auth"], answers=(401, 403, 404))
 
 
 def _pair(tokens: service.IssuedTokens) -> TokenPair:

@@ -28,7 +28,7 @@ import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -206,5 +206,11 @@ def _representable(value: datetime) -> datetime:
         raise ValueError("is outside the range of representable instants") from error
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_representable)]
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, str) and "-" not in value[:10]:  # not a number of seconds either
+        raise ValueError("must be an ISO 8601 date-time with an offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_representable)]
 """A date-time with a UTC offset (``2026-01-01T00:00:00Z``), normalised to UTC."""

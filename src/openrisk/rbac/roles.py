@@ -43,7 +43,8 @@ def check_grantable(context: RequestContext, grants: Iterable[str], *, field: st
     unscoped = [
         g
         for g in cleaned
-        if split_grant(g)[1] == OWN_SCOPE
+        if ":" in g  # a malformed grant is reported as unknown below
+        and split_grant(g)[1] == OWN_SCOPE
         and split_grant(g)[0] in ALL_PERMISSIONS
         and not is_own_scoped(g)
     ]

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# a permission code, alone or with its scope: ``risk:update`` or ``risk:update:own``
+Grant = Annotated[str, Field(min_length=3, max_length=64)]
 
 
 class PermissionOut(BaseModel):
@@ -26,7 +30,7 @@ class RoleCreate(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     description: str = Field(default="", max_length=2000)
     level: int = Field(ge=0, le=9)
-    permissions: list[str] = Field(default_factory=list, max_length=200)
+    permissions: list[Grant] = Field(default_factory=list, max_length=200)
 
 
 class RoleUpdate(BaseModel):
@@ -36,4 +40,4 @@ class RoleUpdate(BaseModel):
 
 
 class RolePermissions(BaseModel):
-    permissions: list[str] = Field(max_length=200)
+    permissions: list[Grant] = Field(max_length=200)

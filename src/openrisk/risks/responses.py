@@ -5,21 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from openrisk.core.errors import PROBLEM_JSON
-
-
-class Problem(BaseModel):
-    """An error (RFC 9457); validation errors list one entry per field in ``errors``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, Any]] | None = None
+from openrisk.core.openapi import Problem
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

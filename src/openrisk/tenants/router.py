@@ -13,7 +13,8 @@ from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.tenants import service
 from openrisk.tenants.schemas import TenantCreate, TenantOut, TenantStats, TenantUpdate
 
-router = api_router("/tenants", tags=["tenants"])
+# tenant creation reserved to operators, or to a token's own tenant
+router = api_router("/tenants", tags=["tenants"], answers=(403,))
 
 
 @router.get("")

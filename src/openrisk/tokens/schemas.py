@@ -5,10 +5,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openrisk.rbac.schemas import Grant
+
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    permissions: list[str] | None = Field(
+    permissions: list[Grant] | None = Field(
         default=None,
         max_length=200,
         description="Grants for the token (subset of yours); default: all of yours.",
