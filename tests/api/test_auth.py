@@ -167,16 +167,17 @@ async def test_unknown_email_costs_as_much_as_a_wrong_password(
 ) -> None:
     async def mean_login_seconds(email: str) -> float:
         samples = []
-        for _ in range(4):
+        for _ in range(5):
             async with client_for(app) as http:
                 started = time.perf_counter()
                 response = await http.post(LOGIN, json={"email": email, "password": "nope-nope-1"})
                 samples.append(time.perf_counter() - started)
                 assert response.status_code == 401
-        return sorted(samples)[1]  # a low sample, robust to scheduler noise
+        return min(samples)  # the least disturbed sample: scheduler noise only adds time
 
     unknown = await mean_login_seconds("nobody-at-all@example.com")
     wrong_password = await mean_login_seconds(admin.email)
-    # both paths run one argon2 verification; without the dummy hash, unknown would be ~100x faster
-    assert unknown > 0.4 * wrong_password
-    assert wrong_password > 0.4 * unknown
+    # both paths run one argon2 verification; without the dummy hash, unknown would be ~100x
+    # faster, so a 4x band still catches that while a loaded CI host cannot break it
+    assert unknown > 0.25 * wrong_password
+    assert wrong_password > 0.25 * unknown
