@@ -188,6 +188,9 @@ def prepare(options: ScaleOptions, url: str, risks: int, say: Callable[[str], No
     noise = max(100, min(10_000, risks // 10))
     say(f"seeding 2 other tenants × {noise:,} risks…")
     _run_openrisk(options, ["seed", "--risks", str(noise), "--tenants", "2"], env)
+    # The app role may not ANALYZE tables it does not own (the seed's ANALYZE is skipped for
+    # it), and autovacuum, which would, may be off on a test server: the owner does it here.
+    asyncio.run(_admin(url, "ANALYZE"))
     limit = 20.0 * max(1.0, risks / 100_000)
     return Row(
         f"seed {risks:,} risks",
