@@ -450,7 +450,7 @@ async def test_slack_posts_risk_events_above_the_severity(
 async def test_risk_writes_through_the_api_are_delivered(
     hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    """The register's own writes (create, update, delete) reach the webhook, signed."""
+    """The register's own writes (create, update, delete, restore) reach the webhook, signed."""
     account = await register(hook_client)
     await install_webhook(hook_client, account, receiver.url)
     h = account.in_tenant()
@@ -462,11 +462,15 @@ async def test_risk_writes_through_the_api_are_delivered(
     updated = await hook_client.patch(f"/api/v1/risks/{risk_id}", json={"impact": 2}, headers=h)
     assert updated.status_code == 200, updated.text
     assert (await hook_client.delete(f"/api/v1/risks/{risk_id}", headers=h)).status_code == 204
+    restored = await hook_client.post(f"/api/v1/risks/{risk_id}/restore", headers=h)
+    assert restored.status_code == 200, restored.text
     await hook_app.state.events.drain()
 
     # deliveries run concurrently: the order of arrival is not guaranteed (see the docs)
     payloads = {r.json()["type"]: r.json() for r in receiver.requests}
-    assert sorted(payloads) == ["risk.created", "risk.deleted", "risk.updated"]
+    assert sorted(payloads) == ["risk.created", "risk.deleted", "risk.restored", "risk.updated"]
+    assert payloads["risk.restored"]["data"]["title"] == "Webhook me"
+    assert payloads["risk.restored"]["data"]["version"] == restored.json()["version"]
     assert {p["resource_id"] for p in payloads.values()} == {risk_id}
     assert payloads["risk.created"]["data"]["title"] == "Webhook me"
     assert payloads["risk.created"]["data"]["severity"] == "CRITICAL"
@@ -475,7 +479,8 @@ async def test_risk_writes_through_the_api_are_delivered(
     assert (
         created_at
         < payloads["risk.updated"]["occurred_at"]
-        < (payloads["risk.deleted"]["occurred_at"])
+        < payloads["risk.deleted"]["occurred_at"]
+        < payloads["risk.restored"]["occurred_at"]
     )
     verify = documented_verify()
     for request in receiver.requests:

@@ -24,7 +24,7 @@ from openrisk.marketplace.models import App
 from openrisk.marketplace.netguard import UnsafeURL, check_url
 from openrisk.marketplace.runtime import MarketplaceRuntime
 
-RISK_EVENTS = ("risk.created", "risk.updated", "risk.deleted")
+RISK_EVENTS = ("risk.created", "risk.updated", "risk.deleted", "risk.restored")
 SEVERITY_RANK = {"LOW": 0, "MEDIUM": 1, "HIGH": 2, "CRITICAL": 3}
 
 
