@@ -43,6 +43,7 @@ from openrisk.custom_fields.router import router as custom_fields_router
 from openrisk.dashboard.router import router as dashboard_router
 from openrisk.marketplace.router import router as marketplace_router
 from openrisk.marketplace.wiring import install_marketplace
+from openrisk.methodology.router import router as risk_model_router
 from openrisk.mitigations.router import ROUTERS as mitigation_routers
 from openrisk.quantification.router import ROUTERS as quantification_routers
 from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
@@ -79,6 +80,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     reports_router,
     custom_fields_router,
     saved_views_router,
+    risk_model_router,
 )
 
 

@@ -8,6 +8,7 @@ from openrisk.audit import models as audit_models
 from openrisk.auth import models as auth_models
 from openrisk.custom_fields import models as custom_field_models
 from openrisk.marketplace import models as marketplace_models
+from openrisk.methodology import models as methodology_models
 from openrisk.mitigations import models as mitigation_models
 from openrisk.quantification import models as quantification_models
 from openrisk.rbac import models as rbac_models
@@ -23,6 +24,7 @@ __all__ = [
     "auth_models",
     "custom_field_models",
     "marketplace_models",
+    "methodology_models",
     "mitigation_models",
     "quantification_models",
     "rbac_models",

@@ -123,6 +123,8 @@ SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/quantitative/appetite"): "dashboard:read",
     ("PUT", "/quantitative/appetite"): "tenant:update",
     ("DELETE", "/quantitative/appetite"): "tenant:update",
+    ("GET", "/risk-model"): "risk:read",
+    ("PUT", "/risk-model"): "tenant:update",
 }
 
 

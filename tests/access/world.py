@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import update
 
 from openrisk.app import iter_api_routes
+from openrisk.methodology.store import default_definition
 from openrisk.rbac.catalogue import VIEWER, PredefinedRole
 from openrisk.tenants.models import Membership
 from openrisk.tenants.service import add_member
@@ -277,6 +278,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
             "type": "text",
         },
         ("PATCH", "/custom-fields/{field_id}"): {"label": "M"},
+        ("PUT", "/risk-model"): {**default_definition(), "version": 1},
     }
     key = (method, path.removeprefix(API))
     if method in ("GET", "DELETE"):

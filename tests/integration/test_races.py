@@ -225,3 +225,50 @@ async def test_parallel_restores_of_one_deleted_risk_have_one_winner(server: Ser
             assert stats["mitigations"]["total"] == trial + 1
             history = (await http.get(f"{API}/risks/{risk_id}/history", headers=h)).json()
             assert [e["action"] for e in history["items"]].count("RESTORE") == 1
+
+
+async def test_parallel_risk_model_changes_from_one_version_have_one_winner(
+    server: Server,
+) -> None:
+    """Each writer sends other bands from the same version: one re-scores, the others get 409
+    and change nothing (each risk has one SCORE_CHANGE row per applied change)."""
+    async with client(server.base_url) as http:
+        admin = await sign_up(http)
+        risk_ids = []
+        for impact in (2, 3, 4, 5):
+            created = await http.post(
+                f"{API}/risks",
+                json={"title": f"r{impact}", "impact": impact, "probability": impact},
+                headers=admin.headers(),
+            )
+            assert created.status_code == 201, created.text
+            risk_ids.append(created.json()["id"])
+        for trial in range(TRIALS):
+            model = (await http.get(f"{API}/risk-model", headers=admin.headers())).json()
+            model.pop("updated_at", None)
+            bodies = []
+            for i in range(PARALLEL):
+                bands = [
+                    {"name": "LOW", "min_score": 0},
+                    {"name": "HIGH", "min_score": 5 + i + trial},
+                ]
+                body = {**model, "bands": bands, "appetite_score": i + 1, "review_days": {}}
+                bodies.append(body)
+            responses = await all_at_once(
+                [http.put(f"{API}/risk-model", json=b, headers=admin.headers()) for b in bodies]
+            )
+            assert_no_server_error(responses)
+            outcome = statuses(responses)
+            record("risk model", trial, dict(outcome))
+            assert outcome == {200: 1, 409: PARALLEL - 1}, outcome
+            [winner] = [r.json() for r in responses if r.status_code == 200]
+            stored = (await http.get(f"{API}/risk-model", headers=admin.headers())).json()
+            assert stored["version"] == model["version"] + 1 == winner["version"]
+            assert stored["appetite_score"] == winner["appetite_score"]
+            threshold = stored["bands"][1]["min_score"]
+            for risk_id in risk_ids:
+                risk = (await http.get(f"{API}/risks/{risk_id}", headers=admin.headers())).json()
+                assert risk["severity"] == ("HIGH" if risk["score"] >= threshold else "LOW")
+        history = await http.get(f"{API}/risks/{risk_ids[-1]}/history", headers=admin.headers())
+        changes = [h for h in history.json()["items"] if h["action"] == "SCORE_CHANGE"]
+        assert len(changes) <= TRIALS  # never one per losing writer

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from openrisk.risks.schemas import RiskOut
 
@@ -19,6 +19,10 @@ PERIOD_DAYS = {Period.d7: 7, Period.d30: 30, Period.d90: 90, Period.all: None}
 
 
 class SeverityCounts(BaseModel):
+    """Live risks per band of the tenant's risk model (the default bands always present)."""
+
+    model_config = ConfigDict(extra="allow")
+
     CRITICAL: int = 0
     HIGH: int = 0
     MEDIUM: int = 0

@@ -27,6 +27,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound
 from openrisk.core.events import EventBus
+from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import history, labels, rollups
 from openrisk.risks.commands import flush_or_412, risk_event, snapshot
@@ -34,7 +35,6 @@ from openrisk.risks.common import commit_and_publish
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.models import Risk, RiskHistory
 from openrisk.risks.reads import RiskRecord, asset_criticalities, asset_ids_for
-from openrisk.risks.scoring import compute_score, severity_for
 
 DELETE_CODE = "risk:delete"
 
@@ -153,9 +153,13 @@ async def restore_risk(
     criticalities = await asset_criticalities(
         session, tenant_id=context.tenant_id, asset_ids=asset_ids
     )
-    score = compute_score(risk.impact, risk.probability, criticalities)
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    # the tenant's model may have lost levels while the risk was in the bin: the top one
+    risk.impact = min(risk.impact, scoring.impact_levels)
+    risk.probability = min(risk.probability, scoring.probability_levels)
+    score = scoring.score(risk.impact, risk.probability, criticalities)
     now = utcnow()
-    risk.score, risk.severity = score, severity_for(score).value
+    risk.score, risk.severity = score, scoring.severity(score)
     risk.deleted_at = None
     risk.updated_at = now
     await flush_or_412(session, "The risk was changed meanwhile; reload the bin and retry.")

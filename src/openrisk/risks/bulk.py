@@ -15,9 +15,11 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Forbidden, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
+from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, labels, queries
 from openrisk.risks.commands import (
     change_entry,
+    check_levels,
     deleted_event,
     flush_or_412,
     risk_event,
@@ -29,7 +31,7 @@ from openrisk.risks.enums import RiskStatus
 from openrisk.risks.models import Risk
 from openrisk.risks.reads import RiskRecord, asset_ids_for, linked_criticalities
 from openrisk.risks.schemas import BulkAction, BulkItem, BulkRequest, BulkResult
-from openrisk.risks.scoring import compute_score, severity_for
+from openrisk.risks.scoring import ScoringModel
 
 _PERMISSION = {
     BulkAction.update: "risk:update",
@@ -54,6 +56,7 @@ class _Batch:
     found: dict[uuid.UUID, Risk]
     links: Mapping[uuid.UUID, list[uuid.UUID]]
     criticalities: Mapping[uuid.UUID, list[str]]
+    scoring: ScoringModel | None = None
 
 
 async def bulk(
@@ -73,6 +76,13 @@ async def bulk(
             session, tenant_id=context.tenant_id, user_id=request.owner_id, field="owner_id"
         )
     batch = await _load(session, context, request.ids, rescoring=_rescores(changes))
+    if batch.scoring is not None:
+        try:
+            check_levels(batch.scoring, changes.get("impact") or 1, changes.get("probability") or 1)
+        except ValidationFailed as bad_level:
+            field = (bad_level.errors or [{}])[0].get("field", "changes")
+            message = (bad_level.errors or [{}])[0].get("message", bad_level.detail)
+            raise ValidationFailed.field(f"changes.{field}", message) from None
     results: list[BulkItem] = []
     done: list[_Done] = []
     seen: set[uuid.UUID] = set()
@@ -130,7 +140,8 @@ async def _load(
     }
     links = await asset_ids_for(session, list(found))
     criticalities = await linked_criticalities(session, list(found)) if rescoring else {}
-    return _Batch(found=found, links=links, criticalities=criticalities)
+    scoring = await scoring_for(session, tenant_id=context.tenant_id) if rescoring else None
+    return _Batch(found=found, links=links, criticalities=criticalities, scoring=scoring)
 
 
 def _row_problem(
@@ -165,13 +176,15 @@ def _apply(request: BulkRequest, changes: Mapping[str, Any], batch: _Batch, risk
     asset_ids = batch.links.get(risk.id, [])
     before = snapshot(risk, asset_ids)
     if request.action is BulkAction.update:
-        _apply_changes(risk, changes, batch.criticalities.get(risk.id, []))
+        _apply_changes(risk, changes, batch.criticalities.get(risk.id, []), batch.scoring)
     elif request.action is BulkAction.assign:
         risk.owner_id = request.owner_id
     return _Done(risk=risk, before=before, after=snapshot(risk, asset_ids))
 
 
-def _apply_changes(risk: Risk, changes: Mapping[str, Any], crits: list[str]) -> None:
+def _apply_changes(
+    risk: Risk, changes: Mapping[str, Any], crits: list[str], scoring: ScoringModel | None
+) -> None:
     for name in ("impact", "probability", "status", "treatment", "review_date"):
         if name in changes:
             value = changes[name]
@@ -184,8 +197,9 @@ def _apply_changes(risk: Risk, changes: Mapping[str, Any], crits: list[str]) -> 
                 tags.append(tag.lower())
         risk.tags = tags
     if _rescores(changes):
-        score = compute_score(risk.impact, risk.probability, crits)
-        risk.score, risk.severity = score, severity_for(score).value
+        assert scoring is not None  # loaded whenever the changes rescore
+        score = scoring.score(risk.impact, risk.probability, crits)
+        risk.score, risk.severity = score, scoring.severity(score)
 
 
 async def _write_changes(

@@ -25,6 +25,7 @@ from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
+from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import batch, history, labels, rollups
 from openrisk.risks.common import commit_and_publish, ensure_member, members_of, to_json
@@ -39,7 +40,7 @@ from openrisk.risks.reads import (
     get_risk,
 )
 from openrisk.risks.schemas import NOT_NULLABLE, RiskCreate, RiskUpdate
-from openrisk.risks.scoring import compute_score, severity_for
+from openrisk.risks.scoring import ScoringModel
 
 _SNAPSHOT_FIELDS = (
     "title",
@@ -140,6 +141,7 @@ class _Lookups:
     definitions: list[CustomField]
     members: set[uuid.UUID]
     criticality: dict[uuid.UUID, str]
+    scoring: ScoringModel
 
 
 async def create_many(
@@ -192,7 +194,10 @@ async def _load_lookups(
             )
         )
         criticality = {asset_id: crit for asset_id, crit in rows}
-    return _Lookups(definitions=definitions, members=members, criticality=criticality)
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    return _Lookups(
+        definitions=definitions, members=members, criticality=criticality, scoring=scoring
+    )
 
 
 def _row_problems(
@@ -200,6 +205,12 @@ def _row_problems(
 ) -> list[RowError]:
     """Permission and reference problems of one new risk (custom values are checked apart)."""
     problems: list[RowError] = []
+    for name, value, top in (
+        ("impact", data.impact, lookups.scoring.impact_levels),
+        ("probability", data.probability, lookups.scoring.probability_levels),
+    ):
+        if value > top:
+            problems.append(RowError(index, 422, name, level_message(name, top)))
     if data.status is RiskStatus.ACCEPTED and not context.has("risk:accept"):
         problems.append(RowError(index, 403, "status", "Missing permission risk:accept"))
     owner_id = data.owner_id or context.user_id
@@ -225,7 +236,7 @@ def _new_risk(
     source: str | None,
     now: datetime,
 ) -> Risk:
-    score = compute_score(
+    score = lookups.scoring.score(
         data.impact, data.probability, [lookups.criticality[a] for a in data.asset_ids]
     )
     return Risk(
@@ -236,7 +247,7 @@ def _new_risk(
         impact=data.impact,
         probability=data.probability,
         score=score,
-        severity=severity_for(score).value,
+        severity=lookups.scoring.severity(score),
         status=data.status.value,
         treatment=data.treatment.value,
         owner_id=data.owner_id or context.user_id,
@@ -415,11 +426,27 @@ async def _apply_changes(
         setattr(risk, name, value.value if hasattr(value, "value") else value)
     assets_changed = sorted(new_assets) != sorted(current_assets)
     if assets_changed or any(k in changes for k in ("impact", "probability")):
+        scoring = await scoring_for(session, tenant_id=context.tenant_id)
+        check_levels(scoring, risk.impact, risk.probability)
         crits = await asset_criticalities(
             session, tenant_id=context.tenant_id, asset_ids=new_assets
         )
-        score = compute_score(risk.impact, risk.probability, crits)
-        risk.score, risk.severity = score, severity_for(score).value
+        score = scoring.score(risk.impact, risk.probability, crits)
+        risk.score, risk.severity = score, scoring.severity(score)
+
+
+def level_message(name: str, top: int) -> str:
+    return f"must be a level of the tenant's risk model: 1 to {top}"
+
+
+def check_levels(scoring: ScoringModel, impact: int, probability: int) -> None:
+    """422 naming the axis whose level the tenant's model does not have."""
+    for name, value, top in (
+        ("impact", impact, scoring.impact_levels),
+        ("probability", probability, scoring.probability_levels),
+    ):
+        if not 1 <= value <= top:
+            raise ValidationFailed.field(name, level_message(name, top))
 
 
 async def _custom_values(
@@ -525,6 +552,7 @@ def _deletion_entry(
         action=HistoryAction.DELETE,
         prev_score=Decimal(risk.score),
         prev_status=risk.status,
+        prev_severity=risk.severity,
         changed_by=context.user_id,
         changes=changes,
         created_at=now,

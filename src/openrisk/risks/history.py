@@ -50,6 +50,7 @@ class HistoryEntry:
     # not stored: what the roll-ups need (previous levels; the risk's creation time)
     prev_impact: int | None = None
     prev_probability: int | None = None
+    prev_severity: str | None = None
     risk_created_at: datetime | None = None
 
     @classmethod
@@ -77,7 +78,7 @@ class HistoryEntry:
                 self.prev_impact if self.prev_impact is not None else self.impact,
                 self.prev_probability if self.prev_probability is not None else self.probability,
                 self.prev_status or self.status,
-                severity_for(prev_score).value,
+                self.prev_severity or severity_for(prev_score).value,
                 prev_score,
             )
         return rollups.RiskChange(
@@ -123,6 +124,7 @@ def change_entry(
         prev_status=before["status"],
         prev_impact=before["impact"],
         prev_probability=before["probability"],
+        prev_severity=before["severity"],
         changed_by=changed_by,
         changes=changes,
         created_at=at,

@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff
 from openrisk.core.db.base import utcnow
 from openrisk.core.events import DomainEvent
+from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, queries
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.models import Risk, RiskAsset
 from openrisk.risks.reads import linked_criticalities
-from openrisk.risks.scoring import compute_score, severity_for
+from openrisk.risks.scoring import ScoringModel
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ async def rescore_for_assets(
     rows = await _linked_live_risks(session, tenant_id=tenant_id, asset_ids=asset_ids)
     if not rows:
         return []
-    rescored = await _new_scores(session, rows)
+    scoring = await scoring_for(session, tenant_id=tenant_id)
+    rescored = await _new_scores(session, rows, scoring)
     if not rescored:
         return []
     now = utcnow()
@@ -85,14 +87,16 @@ async def _linked_live_risks(
     return list(result.all())
 
 
-async def _new_scores(session: AsyncSession, rows: Sequence[Any]) -> list[Rescored]:
+async def _new_scores(
+    session: AsyncSession, rows: Sequence[Any], scoring: ScoringModel
+) -> list[Rescored]:
     """The risks whose score differs once recomputed from their linked assets."""
     crits = await linked_criticalities(session, [row.id for row in rows])
     rescored = []
     for row in rows:
-        score = compute_score(row.impact, row.probability, crits.get(row.id, []))
+        score = scoring.score(row.impact, row.probability, crits.get(row.id, []))
         if score != Decimal(row.score).quantize(Decimal("0.01")):
-            rescored.append(Rescored(row=row, score=score, severity=severity_for(score).value))
+            rescored.append(Rescored(row=row, score=score, severity=scoring.severity(score)))
     return rescored
 
 
@@ -130,6 +134,7 @@ def _history_entry(
         severity=item.severity,
         prev_score=Decimal(row.score),
         prev_status=row.status,
+        prev_severity=row.severity,
         changed_by=changed_by,
         changes={
             **diff(

@@ -11,13 +11,19 @@ from typing import Annotated
 
 from fastapi import Depends, File, Header, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from openrisk.auth.deps import ContextDep, require
 from openrisk.core.cache.http import cached_json, reader_variant
-from openrisk.core.cache.invalidation import ASSETS, CUSTOM_FIELDS, REGISTER_VIEWS, risk_key
+from openrisk.core.cache.invalidation import (
+    ASSETS,
+    CUSTOM_FIELDS,
+    REGISTER_VIEWS,
+    RISK_MODEL,
+    risk_key,
+)
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
 from openrisk.core.errors import Forbidden, ValidationFailed
@@ -31,9 +37,10 @@ from openrisk.core.pagination import (
     page_params,
 )
 from openrisk.core.routing import api_router
+from openrisk.methodology.store import scoring_for
 from openrisk.risks import bin as risk_bin
 from openrisk.risks import bulk, commands, cursors, documents, reads, transfer
-from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
+from openrisk.risks.enums import RiskStatus, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.responses import ERRORS, errors
 from openrisk.risks.schemas import (
@@ -51,7 +58,8 @@ from openrisk.risks.schemas import (
 )
 from openrisk.risks.text import reject_nul
 
-Level = Annotated[int, Field(ge=1, le=5)]
+Level = Annotated[int, Field(ge=1, le=10)]
+BandName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
 router = api_router("/risks", tags=["risks"])
 router.responses = dict(ERRORS)
 
@@ -73,15 +81,17 @@ async def filter_params(
     request: Request,
     q: Annotated[str | None, Query(max_length=200, description="Full-text filter")] = None,
     status: Annotated[list[RiskStatus] | None, Query(description="Any of")] = None,
-    severity: Annotated[list[Severity] | None, Query(description="Any of")] = None,
+    severity: Annotated[
+        list[BandName] | None, Query(description="Any of (bands of the tenant's risk model)")
+    ] = None,
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     tag: Annotated[list[str] | None, Query(description="Risks carrying all of these")] = None,
     framework: Annotated[list[str] | None, Query(description="All of these")] = None,
     owner_id: uuid.UUID | None = None,
     asset_id: uuid.UUID | None = None,
-    impact: Annotated[list[Level] | None, Query(description="Any of (1..5)")] = None,
-    probability: Annotated[list[Level] | None, Query(description="Any of (1..5)")] = None,
+    impact: Annotated[list[Level] | None, Query(description="Any of (1..10)")] = None,
+    probability: Annotated[list[Level] | None, Query(description="Any of (1..10)")] = None,
 ) -> FilterParams:
     """List filters; ``cf_<name>=value`` filters on a custom field (unknown names ignored)."""
     reject_nul("q", q)
@@ -97,7 +107,7 @@ async def filter_params(
     filters = RiskFilters(
         q=q,
         status=tuple(s.value for s in status or []),
-        severity=tuple(s.value for s in severity or []),
+        severity=tuple(severity or []),
         min_score=Decimal(str(min_score)) if min_score is not None else None,
         max_score=Decimal(str(max_score)) if max_score is not None else None,
         tags=tuple(t.strip().lower() for t in tag or [] if t.strip()),
@@ -119,6 +129,15 @@ def _key(params: FilterParams) -> dict[str, object]:
 
 
 async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterParams) -> RiskFilters:
+    if params.filters.severity:
+        bands = [b.name for b in (await scoring_for(session, tenant_id=tenant_id)).bands]
+        unknown = [s for s in params.filters.severity if s not in bands]
+        if unknown:
+            raise ValidationFailed.field(
+                "severity",
+                f"not a band of the tenant's risk model: {', '.join(unknown)} "
+                f"(bands: {', '.join(bands)})",
+            )
     custom = await reads.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
     if not custom:
         return params.filters
@@ -393,7 +412,7 @@ async def get_risk(
         request,
         tenant_id=context.tenant_id,
         namespace="risk:detail",
-        depends_on=(risk_key(risk_id), ASSETS, CUSTOM_FIELDS),
+        depends_on=(risk_key(risk_id), ASSETS, CUSTOM_FIELDS, RISK_MODEL),
         compute=compute,
         params={"id": risk_id},
         variant=reader_variant(context, "risk:read"),

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from openrisk.core.inputs import FreeJson
-from openrisk.risks.enums import HistoryAction, RiskSource, RiskStatus, Severity, Treatment
+from openrisk.risks.enums import HistoryAction, RiskSource, RiskStatus, Treatment
 from openrisk.risks.text import NoNul
 
 MAX_TAGS = 30
@@ -26,7 +26,10 @@ MAX_BULK = 500
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), NoNul
 ]
-Level = Annotated[int, Field(ge=1, le=5, description="1 (lowest) to 5 (highest)")]
+Level = Annotated[
+    int,
+    Field(ge=1, le=10, description="1 (lowest) to the top level of the tenant's risk model"),
+]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul]
 Description = Annotated[str, Field(max_length=20_000), NoNul]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255), NoNul]
@@ -121,7 +124,7 @@ class RiskOut(BaseModel):
     impact: int
     probability: int
     score: float
-    severity: Severity
+    severity: str = Field(description="The band of the tenant's risk model the score is in")
     status: RiskStatus
     treatment: Treatment
     owner_id: uuid.UUID | None
@@ -156,7 +159,7 @@ class HistoryOut(BaseModel):
     impact: int
     probability: int
     score: float
-    severity: Severity
+    severity: str = Field(description="The band of the tenant's risk model the score is in")
     status: RiskStatus
     changed_by: uuid.UUID | None
     changes: dict[str, Any] | None
@@ -175,7 +178,7 @@ class DeletedRiskOut(BaseModel):
 
     id: uuid.UUID
     title: str
-    severity: Severity
+    severity: str
     score: float
     status: RiskStatus
     owner_id: uuid.UUID | None

@@ -1,5 +1,8 @@
 """Risk scoring, pure and exact (Decimal arithmetic, no floating-point surprises).
 
+A tenant chooses its risk model (``ScoringModel``: N×M levels, bands, asset factors, appetite);
+``DEFAULT_MODEL`` is the one every tenant starts with, and the module-level functions use it:
+
 - base = impact × probability (1..25)
 - score = round(base × mean(asset factor), 2); factors LOW 0.8, MEDIUM 1.0, HIGH 1.25,
   CRITICAL 1.5; no assets → 1.0. Ties round half up (10.245 → 10.25).
@@ -10,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -74,6 +78,88 @@ def compute_score(impact: int, probability: int, criticalities: Iterable[str] = 
     # base × sum / n in one division keeps the result exact whenever it is representable
     raw = Decimal(base) * sum(factors, Decimal(0)) / len(factors)
     return raw.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Band:
+    """A severity band: every score from ``min_score`` up to the next band's minimum."""
+
+    name: str
+    min_score: Decimal
+    color: str
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """How a tenant scores risks: ``impact_levels`` × ``probability_levels`` (levels 1..N),
+    a factor per asset criticality, bands in ascending ``min_score`` (the first one at 0) and
+    the appetite (risks scoring above it are flagged)."""
+
+    impact_levels: int
+    probability_levels: int
+    factors: Mapping[str, Decimal]
+    bands: tuple[Band, ...]
+    appetite_score: Decimal
+
+    def check_levels(self, impact: int, probability: int) -> None:
+        for name, value, top in (
+            ("impact", impact, self.impact_levels),
+            ("probability", probability, self.probability_levels),
+        ):
+            if not 1 <= value <= top:
+                raise ValueError(f"{name} must be an integer from 1 to {top}, got {value!r}")
+
+    def score(self, impact: int, probability: int, criticalities: Iterable[str] = ()) -> Decimal:
+        """impact × probability × mean factor of the linked assets (1.0 without), 2 decimals,
+        ties half up."""
+        self.check_levels(impact, probability)
+        base = impact * probability
+        factors = [self.factors[Criticality(c)] for c in criticalities]
+        if not factors:
+            return Decimal(base).quantize(CENT)
+        raw = Decimal(base) * sum(factors, Decimal(0)) / len(factors)
+        return raw.quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def severity(self, score: Decimal | float) -> str:
+        value = Decimal(str(score))
+        for band in reversed(self.bands):
+            if value >= band.min_score:
+                return band.name
+        return self.bands[0].name
+
+    def band(self, name: str) -> Band | None:
+        return next((b for b in self.bands if b.name == name), None)
+
+    def within_appetite(self, score: Decimal | float) -> bool:
+        return Decimal(str(score)) <= self.appetite_score
+
+    @property
+    def max_score(self) -> Decimal:
+        top = max(self.factors.values())
+        return (Decimal(self.impact_levels * self.probability_levels) * top).quantize(CENT)
+
+
+DEFAULT_BAND_COLORS = {
+    "LOW": "#2e7d32",
+    "MEDIUM": "#f9a825",
+    "HIGH": "#ef6c00",
+    "CRITICAL": "#c62828",
+}
+# HIGH and CRITICAL risks (15 and more) are above the default appetite.
+DEFAULT_APPETITE = Decimal("14.99")
+DEFAULT_MODEL = ScoringModel(
+    impact_levels=5,
+    probability_levels=5,
+    factors=ASSET_FACTORS,
+    bands=(
+        Band("LOW", Decimal(0), DEFAULT_BAND_COLORS["LOW"]),
+        *(
+            Band(sev.value, threshold, DEFAULT_BAND_COLORS[sev.value])
+            for threshold, sev in reversed(SEVERITY_THRESHOLDS)
+        ),
+    ),
+    appetite_score=DEFAULT_APPETITE,
+)
 
 
 def severity_for(score: Decimal | float) -> Severity:

@@ -33,6 +33,7 @@ from openrisk.core.events import DomainEvent, EventBus
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
+from openrisk.methodology.store import scoring_for
 from openrisk.risks import batch, commands, documents, reads
 from openrisk.risks.common import dialect_name, members_of
 from openrisk.risks.enums import RiskSource, RiskStatus, SortField, SortOrder
@@ -45,7 +46,7 @@ from openrisk.risks.schemas import (
     RiskCreate,
     RiskUpdate,
 )
-from openrisk.risks.scoring import compute_score, severity_for
+from openrisk.risks.scoring import ScoringModel
 
 BATCH = 1_000  # risks per exported page (one statement each)
 CHUNK = 1_000  # imported rows validated and written together
@@ -616,12 +617,13 @@ async def _update_chunk(
         )
         criticality = dict(found.tuples().all())
     now = utcnow()
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
     changed: list[batch.Changed] = []
     for number, risk, data, version in updates:
         current_assets = links.get(risk.id, [])
         try:
             item = _apply_update(
-                state, risk, data, version, current_assets, members, criticality, now
+                state, risk, data, version, current_assets, members, criticality, now, scoring
             )
         except AppError as error:
             state.fail(number, error)
@@ -644,6 +646,7 @@ def _apply_update(
     members: set[uuid.UUID],
     criticality: Mapping[uuid.UUID, str],
     now: datetime,
+    scoring: ScoringModel,
 ) -> batch.Changed | None:
     """Apply one row to ``risk`` in memory (raising what ``update_risk`` would raise); None
     when nothing changes."""
@@ -676,8 +679,9 @@ def _apply_update(
         missing = [str(a) for a in new_assets if a not in criticality]
         if missing:
             raise ValidationFailed.field("asset_ids", "unknown asset(s): " + ", ".join(missing))
-        score = compute_score(risk.impact, risk.probability, [criticality[a] for a in new_assets])
-        risk.score, risk.severity = score, severity_for(score).value
+        commands.check_levels(scoring, risk.impact, risk.probability)
+        score = scoring.score(risk.impact, risk.probability, [criticality[a] for a in new_assets])
+        risk.score, risk.severity = score, scoring.severity(score)
     delta = diff(before, commands.snapshot(risk, new_assets))
     if not delta:
         return None

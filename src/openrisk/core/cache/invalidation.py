@@ -17,6 +17,7 @@ ASSETS = "assets"  # asset criticality feeds risk scores
 MITIGATIONS = "mitigations"  # dashboard mitigation statistics
 CUSTOM_FIELDS = "custom_fields"  # risks' custom field values and filters
 QUANTIFICATION = "quantification"  # risks' quantitative inputs and the loss appetite
+RISK_MODEL = "risk_model"  # the tenant's risk model: every risk's levels, score and severity
 CONNECTORS = "connectors"  # global: the catalogue and its ratings
 APPS = "apps"
 
@@ -62,6 +63,8 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [QUANTIFICATION])]
         case "custom_field":
             return [(tenant, [CUSTOM_FIELDS])]
+        case "risk_model":  # re-scored every risk: every risk answer and figure
+            return [(tenant, [RISKS, ASSETS, RISK_MODEL])]
         case "connector":
             return [(None, [CONNECTORS])]
         case "app":  # installs and uninstalls change the catalogue's install counts too

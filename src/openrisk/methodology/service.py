@@ -1,0 +1,469 @@
+"""Changing a tenant's risk model and re-scoring its register in the same transaction.
+
+``put_model`` checks the model (levels numbered 1..N, bands ascending from 0, an explicit
+mapping for every level an axis loses), takes the next version only if the caller's is still
+current (409 otherwise: of many concurrent writers exactly one wins), then recomputes every
+live risk's levels, score and severity with one UPDATE, computed by the database, and writes
+a SCORE_CHANGE history row for each risk it moved. A dry run answers the same re-mapping
+figures from the same SQL, without writing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Numeric,
+    Table,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from openrisk.assets.models import Asset
+from openrisk.audit.service import diff, record
+from openrisk.core.context import RequestContext
+from openrisk.core.db.base import utcnow
+from openrisk.core.errors import Conflict, ValidationFailed
+from openrisk.core.events import DomainEvent, EventBus
+from openrisk.methodology import store
+from openrisk.methodology.models import RiskModelRecord
+from openrisk.methodology.schemas import (
+    BandCount,
+    LevelMapping,
+    Remapping,
+    RiskModelFields,
+    RiskModelOut,
+    RiskModelUpdate,
+    Transition,
+)
+from openrisk.risks import history, queries
+from openrisk.risks.common import dialect_name, to_json
+from openrisk.risks.enums import HistoryAction
+from openrisk.risks.models import Risk, RiskAsset
+from openrisk.risks.scoring import ScoringModel
+
+EVENT = "risk_model.updated"
+
+
+def model_out(stored: store.StoredModel, **extra: Any) -> RiskModelOut:
+    return RiskModelOut.model_validate(
+        {**stored.definition, "version": stored.version, "updated_at": stored.updated_at, **extra}
+    )
+
+
+async def get_model(session: AsyncSession, *, context: RequestContext) -> RiskModelOut:
+    return model_out(await store.load(session, tenant_id=context.tenant_id))
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message, "type": "value_error"}
+
+
+def _check_shape(data: RiskModelFields) -> list[dict[str, str]]:
+    problems = []
+    for axis in ("impact_levels", "probability_levels"):
+        values = [level.value for level in getattr(data, axis)]
+        if values != list(range(1, len(values) + 1)):
+            problems.append(_problem(axis, "levels must be numbered 1, 2, 3… in order"))
+    bands = data.bands
+    if bands[0].min_score != 0:
+        problems.append(_problem("bands.0.min_score", "the first band must start at 0"))
+    for i in range(1, len(bands)):
+        if bands[i].min_score <= bands[i - 1].min_score:
+            problems.append(
+                _problem(f"bands.{i}.min_score", "bands must be in ascending min_score")
+            )
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        problems.append(_problem("bands", "band names must be unique"))
+    unknown = sorted(set(data.review_days) - set(names))
+    if unknown:
+        problems.append(_problem("review_days", "not a band of the model: " + ", ".join(unknown)))
+    return problems
+
+
+def _check_mapping(
+    old: ScoringModel, data: RiskModelFields, mapping: LevelMapping
+) -> list[dict[str, str]]:
+    """Every level an axis loses needs a target; targets must be levels of the new model."""
+    problems = []
+    for axis, old_count in (
+        ("impact", old.impact_levels),
+        ("probability", old.probability_levels),
+    ):
+        new_count = len(getattr(data, f"{axis}_levels"))
+        given: dict[int, int] = getattr(mapping, axis)
+        missing = [lv for lv in range(new_count + 1, old_count + 1) if lv not in given]
+        if missing:
+            levels = ", ".join(str(lv) for lv in missing)
+            example = ", ".join(f'"{lv}": {new_count}' for lv in missing)
+            problems.append(
+                _problem(
+                    f"level_mapping.{axis}",
+                    f"{axis} level(s) {levels} are not in the new model: say where their "
+                    f"risks go, e.g. {{{example}}}",
+                )
+            )
+        for source, target in sorted(given.items()):
+            if source > old_count:
+                problems.append(
+                    _problem(f"level_mapping.{axis}.{source}", f"not a current {axis} level")
+                )
+            if target > new_count:
+                problems.append(
+                    _problem(f"level_mapping.{axis}.{source}", f"{target} is not a new level")
+                )
+    return problems
+
+
+def normalised(data: RiskModelFields) -> dict[str, Any]:
+    """The stored definition: every criticality's factor and every band's review days."""
+    definition = cast(dict[str, Any], to_json(data.model_dump(mode="python")))
+    factors = store.default_definition()["asset_factors"]
+    definition["asset_factors"] = {**factors, **definition["asset_factors"]}
+    definition["review_days"] = {
+        b.name: data.review_days.get(
+            b.name, store.DEFAULT_REVIEW_DAYS.get(b.name, store.FALLBACK_REVIEW_DAYS)
+        )
+        for b in data.bands
+    }
+    return {k: v for k, v in definition.items() if k in RiskModelFields.model_fields}
+
+
+# --------------------------------------------------------------------------- re-scoring in SQL
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The new values of a risk row as SQL expressions over the ``risks`` table."""
+
+    impact: ColumnElement[Any]
+    probability: ColumnElement[Any]
+    cents: ColumnElement[Any]
+    score: ColumnElement[Any]
+    severity: ColumnElement[Any]
+    changed: ColumnElement[Any]
+
+
+def _mapped(column: Any, mapping: dict[int, int]) -> ColumnElement[Any]:
+    if not mapping:
+        return cast(ColumnElement[Any], column)
+    return case(
+        {source: target for source, target in sorted(mapping.items())},
+        value=column,
+        else_=column,
+    )
+
+
+def _plan(session: AsyncSession, model: ScoringModel, mapping: LevelMapping) -> _Plan:
+    """Levels mapped, base × mean asset factor in integer cents rounded half up (exactly the
+    Python scoring), then the band the score falls in."""
+    factor_cents = case(
+        {name: int(value * 100) for name, value in sorted(model.factors.items())},
+        value=Asset.criticality,
+        else_=100,
+    )
+    linked = (
+        select(RiskAsset.risk_id)
+        .join(Asset, Asset.id == RiskAsset.asset_id)
+        .where(RiskAsset.risk_id == Risk.id, Asset.deleted_at.is_(None))
+    )
+    factor_sum = type_coerce(
+        linked.with_only_columns(func.coalesce(func.sum(factor_cents), 0)).scalar_subquery(),
+        Integer,
+    )
+    links = type_coerce(linked.with_only_columns(func.count()).scalar_subquery(), Integer)
+    impact = _mapped(Risk.impact, mapping.impact)
+    probability = _mapped(Risk.probability, mapping.probability)
+    base = type_coerce(impact * probability, Integer)
+    cents = case(
+        (links == 0, base * 100),
+        else_=(base * factor_sum * 2 + links) // (links * 2),
+    )
+    if dialect_name(session) == "postgresql":
+        score: ColumnElement[Any] = func.cast(cents, Numeric(9, 2)) / literal(100)
+    else:
+        score = func.cast(cents, Float) / literal(100.0)
+    bands = model.bands
+    severity = case(
+        *[(cents >= int(b.min_score * 100), literal(b.name)) for b in reversed(bands[1:])],
+        else_=literal(bands[0].name),
+    )
+    old_cents = func.round(Risk.score * 100)
+    changed = or_(
+        impact != Risk.impact,
+        probability != Risk.probability,
+        cents != old_cents,
+        severity != Risk.severity,
+    )
+    return _Plan(impact, probability, cents, score, severity, changed)
+
+
+async def remapping(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    old: ScoringModel,
+    new: ScoringModel,
+    mapping: LevelMapping,
+) -> Remapping:
+    """What applying ``new`` does to the live risks: one GROUP BY, nothing written."""
+    plan = _plan(session, new, mapping)
+    new_severity = plan.severity.label("new_severity")
+    rows = (
+        await session.execute(
+            select(
+                Risk.severity,
+                new_severity,
+                func.count(),
+                func.sum(case((plan.changed, 1), else_=0)),
+            )
+            .where(*queries.live(tenant_id))
+            .group_by(Risk.severity, new_severity)
+        )
+    ).all()
+    before: dict[str, int] = defaultdict(int)
+    after: dict[str, int] = defaultdict(int)
+    transitions = []
+    total = rescored = moved = 0
+    for old_severity, severity, count, changed in rows:
+        before[old_severity] += count
+        after[severity] += count
+        total += count
+        rescored += int(changed or 0)
+        if old_severity != severity:
+            moved += count
+            transitions.append(Transition(before=old_severity, after=severity, count=count))
+    names = [b.name for b in new.bands] + [
+        b.name for b in old.bands if b.name not in {n.name for n in new.bands}
+    ]
+    names += sorted(set(before) - set(names))
+    return Remapping(
+        risks=total,
+        rescored=rescored,
+        severity_changed=moved,
+        by_band=[BandCount(name=n, before=before[n], after=after[n]) for n in names],
+        transitions=sorted(transitions, key=lambda t: (t.before, t.after)),
+    )
+
+
+async def _rescore(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    new: ScoringModel,
+    mapping: LevelMapping,
+    version: int,
+) -> int:
+    """Apply ``new`` to every live risk of the tenant; a SCORE_CHANGE row for each one moved."""
+    plan = _plan(session, new, mapping)
+    where = and_(*queries.live(context.tenant_id), plan.changed)
+    moved = (
+        await session.execute(
+            select(
+                Risk.id,
+                Risk.impact,
+                Risk.probability,
+                Risk.score,
+                Risk.severity,
+                Risk.status,
+                Risk.created_at,
+                plan.impact.label("new_impact"),
+                plan.probability.label("new_probability"),
+                plan.cents.label("new_cents"),
+                plan.severity.label("new_severity"),
+            ).where(where)
+        )
+    ).all()
+    if not moved:
+        return 0
+    now = utcnow()
+    table = cast(Table, Risk.__table__)
+    await session.execute(
+        update(Risk)
+        .where(where)
+        .values(
+            impact=plan.impact,
+            probability=plan.probability,
+            score=plan.score,
+            severity=plan.severity,
+            version=table.c.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    reason = f"risk model version {version}"
+    entries = []
+    for row in moved:
+        score = (Decimal(int(row.new_cents)) / 100).quantize(Decimal("0.01"))
+        old = {
+            "impact": row.impact,
+            "probability": row.probability,
+            "score": float(row.score),
+            "severity": row.severity,
+        }
+        new_values = {
+            "impact": int(row.new_impact),
+            "probability": int(row.new_probability),
+            "score": float(score),
+            "severity": row.new_severity,
+        }
+        entries.append(
+            history.HistoryEntry(
+                tenant_id=context.tenant_id,
+                risk_id=row.id,
+                action=HistoryAction.SCORE_CHANGE,
+                impact=int(row.new_impact),
+                probability=int(row.new_probability),
+                score=score,
+                severity=row.new_severity,
+                status=row.status,
+                prev_score=Decimal(str(row.score)).quantize(Decimal("0.01")),
+                prev_status=row.status,
+                changed_by=context.user_id,
+                changes={**diff(old, new_values), "reason": reason},
+                created_at=now,
+                prev_impact=row.impact,
+                prev_probability=row.probability,
+                prev_severity=row.severity,
+                risk_created_at=row.created_at,
+            )
+        )
+    await history.append(session, entries)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Risk):
+            session.expire(obj)
+    return len(entries)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+
+
+STALE = (
+    "The risk model was changed meanwhile (version {current}, you sent {sent}); "
+    "reload it (GET /risk-model) and retry."
+)
+
+
+async def _take_version(
+    session: AsyncSession, *, context: RequestContext, sent: int, definition: dict[str, Any]
+) -> int:
+    """Store ``definition`` as the next version if ``sent`` is still the current one (the
+    row is created at version 1 first: concurrent writers then race on one row)."""
+    await session.execute(
+        _insert(session)(RiskModelRecord)
+        .values(
+            tenant_id=context.tenant_id,
+            definition=store.default_definition(),
+            version=1,
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[RiskModelRecord.tenant_id])
+    )
+    result = await session.execute(
+        update(RiskModelRecord)
+        .where(RiskModelRecord.tenant_id == context.tenant_id, RiskModelRecord.version == sent)
+        .values(
+            definition=definition,
+            version=RiskModelRecord.version + 1,
+            updated_at=utcnow(),
+            updated_by=context.user_id,
+        )
+        .returning(RiskModelRecord.version)
+        .execution_options(synchronize_session=False)
+    )
+    version = result.scalar()
+    if version is None:
+        await session.rollback()
+        current = await store.load(session, tenant_id=context.tenant_id)
+        await session.rollback()
+        raise Conflict(STALE.format(current=current.version, sent=sent))
+    return int(version)
+
+
+async def put_model(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    data: RiskModelUpdate,
+    dry_run: bool = False,
+    events: EventBus | None = None,
+) -> RiskModelOut:
+    """Replace the tenant's model (or, with ``dry_run``, tell what it would change)."""
+    context.require("tenant:update")
+    current = await store.load(session, tenant_id=context.tenant_id)
+    old = current.scoring
+    problems = _check_shape(data)
+    if not problems:
+        problems = _check_mapping(old, data, data.level_mapping)
+    if problems:
+        raise ValidationFailed(
+            "Invalid value for: " + ", ".join(p["field"] for p in problems), errors=problems
+        )
+    definition = normalised(data)
+    new = store.to_scoring(definition)
+    if data.version != current.version:
+        raise Conflict(STALE.format(current=current.version, sent=data.version))
+    if dry_run:
+        figures = await remapping(
+            session, tenant_id=context.tenant_id, old=old, new=new, mapping=data.level_mapping
+        )
+        await session.rollback()
+        proposed = store.StoredModel(definition, current.version, current.updated_at)
+        return model_out(proposed, dry_run=True, remapping=figures)
+    version = await _take_version(
+        session, context=context, sent=data.version, definition=definition
+    )
+    figures = await remapping(
+        session, tenant_id=context.tenant_id, old=old, new=new, mapping=data.level_mapping
+    )
+    await _rescore(session, context=context, new=new, mapping=data.level_mapping, version=version)
+    changes = diff(current.definition, definition)
+    record(
+        session,
+        context=context,
+        action="risk_model.update",
+        resource_type="risk_model",
+        resource_id=context.tenant_id,
+        changes={
+            **changes,
+            "version": {"before": current.version, "after": version},
+            "rescored": figures.rescored,
+            "severity_changed": figures.severity_changed,
+        },
+    )
+    stored = await store.load(session, tenant_id=context.tenant_id)
+    await session.commit()
+    if events is not None:
+        await events.publish(
+            DomainEvent(
+                type=EVENT,
+                tenant_id=context.tenant_id,
+                resource_id=context.tenant_id,
+                data={"version": version, "rescored": figures.rescored},
+                actor_id=context.user_id,
+            )
+        )
+    return model_out(stored, dry_run=False, remapping=figures)
