@@ -17,30 +17,24 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
-    Float,
-    Integer,
-    Numeric,
     Table,
     and_,
     case,
     func,
-    literal,
     or_,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
-from openrisk.methodology import store
+from openrisk.methodology import levels, store
 from openrisk.methodology.models import RiskModelRecord
 from openrisk.methodology.schemas import (
     BandCount,
@@ -54,7 +48,7 @@ from openrisk.methodology.schemas import (
 from openrisk.risks import history, queries
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction
-from openrisk.risks.models import Risk, RiskAsset
+from openrisk.risks.models import Risk
 from openrisk.risks.scoring import ScoringModel
 
 EVENT = "risk_model.updated"
@@ -163,58 +157,21 @@ class _Plan:
     changed: ColumnElement[Any]
 
 
-def _mapped(column: Any, mapping: dict[int, int]) -> ColumnElement[Any]:
-    if not mapping:
-        return cast(ColumnElement[Any], column)
-    return case(
-        {source: target for source, target in sorted(mapping.items())},
-        value=column,
-        else_=column,
-    )
-
-
 def _plan(session: AsyncSession, model: ScoringModel, mapping: LevelMapping) -> _Plan:
     """Levels mapped, base × mean asset factor in integer cents rounded half up (exactly the
     Python scoring), then the band the score falls in."""
-    factor_cents = case(
-        {name: int(value * 100) for name, value in sorted(model.factors.items())},
-        value=Asset.criticality,
-        else_=100,
-    )
-    linked = (
-        select(RiskAsset.risk_id)
-        .join(Asset, Asset.id == RiskAsset.asset_id)
-        .where(RiskAsset.risk_id == Risk.id, Asset.deleted_at.is_(None))
-    )
-    factor_sum = type_coerce(
-        linked.with_only_columns(func.coalesce(func.sum(factor_cents), 0)).scalar_subquery(),
-        Integer,
-    )
-    links = type_coerce(linked.with_only_columns(func.count()).scalar_subquery(), Integer)
-    impact = _mapped(Risk.impact, mapping.impact)
-    probability = _mapped(Risk.probability, mapping.probability)
-    base = type_coerce(impact * probability, Integer)
-    cents = case(
-        (links == 0, base * 100),
-        else_=(base * factor_sum * 2 + links) // (links * 2),
-    )
-    if dialect_name(session) == "postgresql":
-        score: ColumnElement[Any] = func.cast(cents, Numeric(9, 2)) / literal(100)
-    else:
-        score = func.cast(cents, Float) / literal(100.0)
-    bands = model.bands
-    severity = case(
-        *[(cents >= int(b.min_score * 100), literal(b.name)) for b in reversed(bands[1:])],
-        else_=literal(bands[0].name),
-    )
+    scorer = levels.Scorer(session, model)
+    impact = levels.mapped(Risk.impact, mapping.impact)
+    probability = levels.mapped(Risk.probability, mapping.probability)
+    scored = scorer.score(impact, probability)
     old_cents = func.round(Risk.score * 100)
     changed = or_(
         impact != Risk.impact,
         probability != Risk.probability,
-        cents != old_cents,
-        severity != Risk.severity,
+        scored.cents != old_cents,
+        scored.severity != Risk.severity,
     )
-    return _Plan(impact, probability, cents, score, severity, changed)
+    return _Plan(impact, probability, scored.cents, scored.score, scored.severity, changed)
 
 
 async def remapping(
@@ -348,9 +305,6 @@ async def _rescore(
             )
         )
     await history.append(session, entries)
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Risk):
-            session.expire(obj)
     return len(entries)
 
 
@@ -440,6 +394,13 @@ async def put_model(
         session, tenant_id=context.tenant_id, old=old, new=new, mapping=data.level_mapping
     )
     await _rescore(session, context=context, new=new, mapping=data.level_mapping, version=version)
+    await levels.refresh(
+        session,
+        tenant_id=context.tenant_id,
+        model=new,
+        impact_mapping=data.level_mapping.impact,
+        probability_mapping=data.level_mapping.probability,
+    )
     changes = diff(current.definition, definition)
     record(
         session,

@@ -46,6 +46,10 @@ class Mitigation(UUIDPrimaryKey, Timestamps, Base):
     frequency_reduction: Mapped[float] = mapped_column(Float, default=0.0)
     loss_reduction: Mapped[float] = mapped_column(Float, default=0.0)
     annual_cost: Mapped[float] = mapped_column(Float, default=0.0)
+    # levels it takes off the risk's current impact and probability (residual while open;
+    # moved into current when it is done)
+    impact_reduction: Mapped[int] = mapped_column(SmallInteger, default=0)
+    probability_reduction: Mapped[int] = mapped_column(SmallInteger, default=0)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -15,6 +15,15 @@ Title = Annotated[
 Description = Annotated[str, Field(max_length=20_000), NoNul]
 Cost = Annotated[int, Field(ge=1, le=3, description="1 low, 2 medium, 3 high")]
 Effort = Annotated[int, Field(ge=1, le=3650, description="Estimated effort in days")]
+LevelReduction = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=9,
+        description="Levels it takes off the risk's current level (residual while planned or "
+        "in progress; moved into the current level when done)",
+    ),
+]
 Progress = Annotated[int, Field(ge=0, le=100)]
 Reduction = Annotated[
     float,
@@ -84,6 +93,8 @@ class MitigationCreate(BaseModel):
     frequency_reduction: Reduction = 0.0
     loss_reduction: Reduction = 0.0
     annual_cost: AnnualCost = 0.0
+    impact_reduction: LevelReduction = 0
+    probability_reduction: LevelReduction = 0
     sub_actions: Annotated[list[SubActionCreate], Field(max_length=MAX_SUBACTIONS)] = []
 
 
@@ -101,6 +112,8 @@ class MitigationUpdate(BaseModel):
     frequency_reduction: Reduction | None = None
     loss_reduction: Reduction | None = None
     annual_cost: AnnualCost | None = None
+    impact_reduction: LevelReduction | None = None
+    probability_reduction: LevelReduction | None = None
 
 
 NOT_NULLABLE = frozenset(
@@ -114,6 +127,8 @@ NOT_NULLABLE = frozenset(
         "frequency_reduction",
         "loss_reduction",
         "annual_cost",
+        "impact_reduction",
+        "probability_reduction",
     }
 )
 
@@ -134,6 +149,8 @@ class MitigationOut(BaseModel):
     frequency_reduction: float
     loss_reduction: float
     annual_cost: float
+    impact_reduction: int
+    probability_reduction: int
     overdue: bool
     risk_score: float
     priority: float = Field(description="round(risk score / max(cost + effort_days, 2), 2)")

@@ -17,6 +17,8 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
+from openrisk.methodology import levels
+from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation, SubAction
 from openrisk.mitigations.schemas import (
     NOT_NULLABLE,
@@ -29,7 +31,7 @@ from openrisk.mitigations.schemas import (
     SubActionOut,
     SubActionUpdate,
 )
-from openrisk.risks import reads, rollups
+from openrisk.risks import commands, reads, rollups
 from openrisk.risks.common import commit_and_publish, ensure_member, to_json
 from openrisk.risks.models import Risk
 from openrisk.risks.scoring import mitigation_priority
@@ -46,6 +48,8 @@ _FIELDS = (
     "frequency_reduction",
     "loss_reduction",
     "annual_cost",
+    "impact_reduction",
+    "probability_reduction",
 )
 
 
@@ -74,6 +78,8 @@ class MitigationView:
             frequency_reduction=m.frequency_reduction,
             loss_reduction=m.loss_reduction,
             annual_cost=m.annual_cost,
+            impact_reduction=m.impact_reduction,
+            probability_reduction=m.probability_reduction,
             overdue=bool(m.due_date and m.due_date < today() and m.status in OPEN_STATUSES),
             risk_score=float(self.risk_score),
             priority=float(mitigation_priority(self.risk_score, m.cost, m.effort_days)),
@@ -96,6 +102,42 @@ def _event(kind: str, context: RequestContext, view: MitigationView) -> DomainEv
         data=view.out().model_dump(mode="json"),
         actor_id=context.user_id,
     )
+
+
+async def _levels_follow(
+    session: AsyncSession,
+    context: RequestContext,
+    mitigation: Mitigation,
+    *,
+    became_done: bool,
+    reductions_moved: bool = False,
+) -> list[DomainEvent]:
+    """A done mitigation's reductions move into the risk's current levels; the residual level
+    of the risk follows its open mitigations. Returns the events of what moved (none for a
+    mitigation without reductions)."""
+    if not (reductions_moved or mitigation.impact_reduction or mitigation.probability_reduction):
+        return []
+    events = []
+    if became_done:
+        event = await commands.move_reduction_into_current(
+            session, context=context, risk_id=mitigation.risk_id, mitigation=mitigation
+        )
+        if event is not None:
+            events.append(event)
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    await levels.refresh(
+        session, tenant_id=context.tenant_id, model=scoring, risk_ids=[mitigation.risk_id]
+    )
+    events.append(
+        DomainEvent(
+            type="risk_levels.changed",
+            tenant_id=context.tenant_id,
+            resource_id=mitigation.risk_id,
+            data={"risk_id": str(mitigation.risk_id), "mitigation_id": str(mitigation.id)},
+            actor_id=context.user_id,
+        )
+    )
+    return events
 
 
 def _live(tenant_id: uuid.UUID) -> Select[Mitigation, Decimal]:
@@ -220,6 +262,8 @@ async def create_mitigation(
         frequency_reduction=data.frequency_reduction,
         loss_reduction=data.loss_reduction,
         annual_cost=data.annual_cost,
+        impact_reduction=data.impact_reduction,
+        probability_reduction=data.probability_reduction,
         created_by=context.user_id,
         sub_actions=[
             SubAction(tenant_id=context.tenant_id, title=s.title, completed=s.completed, position=i)
@@ -248,8 +292,11 @@ async def create_mitigation(
         resource_id=mitigation.id,
         changes=diff({}, _snapshot(mitigation)),
     )
+    follow = await _levels_follow(
+        session, context, mitigation, became_done=mitigation.status == MitigationStatus.DONE
+    )
     view = MitigationView(mitigation, risk.score)
-    await commit_and_publish(session, events, [_event("created", context, view)])
+    await commit_and_publish(session, events, [_event("created", context, view), *follow])
     return view
 
 
@@ -303,7 +350,17 @@ async def update_mitigation(
         resource_id=m.id,
         changes=changed,
     )
-    await commit_and_publish(session, events, [_event("updated", context, view)])
+    follow: list[DomainEvent] = []
+    if {"status", "impact_reduction", "probability_reduction"} & set(changed):
+        became_done = "status" in changed and m.status == MitigationStatus.DONE
+        follow = await _levels_follow(
+            session,
+            context,
+            m,
+            became_done=became_done,
+            reductions_moved=bool({"impact_reduction", "probability_reduction"} & set(changed)),
+        )
+    await commit_and_publish(session, events, [_event("updated", context, view), *follow])
     return view
 
 
@@ -336,7 +393,8 @@ async def delete_mitigation(
         data={"id": str(m.id), "risk_id": str(m.risk_id), "title": m.title},
         actor_id=context.user_id,
     )
-    await commit_and_publish(session, events, [event])
+    follow = await _levels_follow(session, context, m, became_done=False)
+    await commit_and_publish(session, events, [event, *follow])
 
 
 async def _editable(

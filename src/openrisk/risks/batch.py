@@ -32,6 +32,23 @@ RISKS = cast(Table, Risk.__table__)
 LINKS = cast(Table, RiskAsset.__table__)
 LABELS = cast(Table, RiskLabel.__table__)
 COLUMNS = tuple(c.name for c in RISKS.columns)
+# the levels other than current, derived with it (methodology.levels)
+LEVEL_COLUMNS = (
+    "inherent_impact",
+    "inherent_probability",
+    "inherent_score",
+    "inherent_severity",
+    "residual_impact",
+    "residual_probability",
+    "residual_score",
+    "residual_severity",
+    "target_impact",
+    "target_probability",
+    "target_score",
+    "target_severity",
+    "within_appetite",
+    "residual_within_appetite",
+)
 # what an update may change (besides the version, which it increments)
 UPDATABLE = (
     "title",
@@ -49,6 +66,7 @@ UPDATABLE = (
     "review_date",
     "external_id",
     "updated_at",
+    *LEVEL_COLUMNS,
 )
 CHANGED_MEANWHILE = "A risk of the file was changed meanwhile; nothing was imported. Retry."
 

@@ -27,6 +27,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound
 from openrisk.core.events import EventBus
+from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import history, labels, rollups
@@ -157,6 +158,11 @@ async def restore_risk(
     # the tenant's model may have lost levels while the risk was in the bin: the top one
     risk.impact = min(risk.impact, scoring.impact_levels)
     risk.probability = min(risk.probability, scoring.probability_levels)
+    risk.inherent_impact = min(risk.inherent_impact, scoring.impact_levels)
+    risk.inherent_probability = min(risk.inherent_probability, scoring.probability_levels)
+    if risk.target_impact is not None and risk.target_probability is not None:
+        risk.target_impact = min(risk.target_impact, scoring.impact_levels)
+        risk.target_probability = min(risk.target_probability, scoring.probability_levels)
     score = scoring.score(risk.impact, risk.probability, criticalities)
     now = utcnow()
     risk.score, risk.severity = score, scoring.severity(score)
@@ -165,6 +171,8 @@ async def restore_risk(
     await flush_or_412(session, "The risk was changed meanwhile; reload the bin and retry.")
     await labels.add(session, [risk])
     await _restore_mitigations(session, context=context, risk_id=risk.id, deleted_at=deleted_at)
+    # the other levels, with the reductions of the mitigations that came back
+    await levels.refresh(session, tenant_id=context.tenant_id, model=scoring, risk_ids=[risk.id])
     changes: dict[str, Any] = {
         "deleted_at": {"before": deleted_at.isoformat(), "after": None},
         **diff(before, snapshot(risk, asset_ids)),

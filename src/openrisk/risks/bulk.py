@@ -15,6 +15,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Forbidden, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
+from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, labels, queries
 from openrisk.risks.commands import (
@@ -57,6 +58,7 @@ class _Batch:
     links: Mapping[uuid.UUID, list[uuid.UUID]]
     criticalities: Mapping[uuid.UUID, list[str]]
     scoring: ScoringModel | None = None
+    reductions: Mapping[uuid.UUID, tuple[int, int]] | None = None
 
 
 async def bulk(
@@ -141,7 +143,18 @@ async def _load(
     links = await asset_ids_for(session, list(found))
     criticalities = await linked_criticalities(session, list(found)) if rescoring else {}
     scoring = await scoring_for(session, tenant_id=context.tenant_id) if rescoring else None
-    return _Batch(found=found, links=links, criticalities=criticalities, scoring=scoring)
+    reductions = (
+        await levels.open_reductions(session, tenant_id=context.tenant_id, risk_ids=list(found))
+        if rescoring
+        else None
+    )
+    return _Batch(
+        found=found,
+        links=links,
+        criticalities=criticalities,
+        scoring=scoring,
+        reductions=reductions,
+    )
 
 
 def _row_problem(
@@ -176,15 +189,13 @@ def _apply(request: BulkRequest, changes: Mapping[str, Any], batch: _Batch, risk
     asset_ids = batch.links.get(risk.id, [])
     before = snapshot(risk, asset_ids)
     if request.action is BulkAction.update:
-        _apply_changes(risk, changes, batch.criticalities.get(risk.id, []), batch.scoring)
+        _apply_changes(risk, changes, batch.criticalities.get(risk.id, []), batch)
     elif request.action is BulkAction.assign:
         risk.owner_id = request.owner_id
     return _Done(risk=risk, before=before, after=snapshot(risk, asset_ids))
 
 
-def _apply_changes(
-    risk: Risk, changes: Mapping[str, Any], crits: list[str], scoring: ScoringModel | None
-) -> None:
+def _apply_changes(risk: Risk, changes: Mapping[str, Any], crits: list[str], batch: _Batch) -> None:
     for name in ("impact", "probability", "status", "treatment", "review_date"):
         if name in changes:
             value = changes[name]
@@ -197,9 +208,8 @@ def _apply_changes(
                 tags.append(tag.lower())
         risk.tags = tags
     if _rescores(changes):
-        assert scoring is not None  # loaded whenever the changes rescore
-        score = scoring.score(risk.impact, risk.probability, crits)
-        risk.score, risk.severity = score, scoring.severity(score)
+        assert batch.scoring is not None and batch.reductions is not None  # loaded to rescore
+        levels.derive(risk, batch.scoring, crits, batch.reductions.get(risk.id, (0, 0)))
 
 
 async def _write_changes(

@@ -25,6 +25,7 @@ from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
+from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import batch, history, labels, rollups
@@ -57,6 +58,10 @@ _SNAPSHOT_FIELDS = (
     "custom_fields",
     "review_date",
     "external_id",
+    "inherent_impact",
+    "inherent_probability",
+    "target_impact",
+    "target_probability",
 )
 
 
@@ -211,6 +216,16 @@ def _row_problems(
     ):
         if value > top:
             problems.append(RowError(index, 422, name, level_message(name, top)))
+    for kind in ("inherent", "target"):
+        given = getattr(data, kind)
+        if given is None:
+            continue
+        for name, value, top in (
+            ("impact", given.impact, lookups.scoring.impact_levels),
+            ("probability", given.probability, lookups.scoring.probability_levels),
+        ):
+            if value > top:
+                problems.append(RowError(index, 422, f"{kind}.{name}", level_message(name, top)))
     if data.status is RiskStatus.ACCEPTED and not context.has("risk:accept"):
         problems.append(RowError(index, 403, "status", "Missing permission risk:accept"))
     owner_id = data.owner_id or context.user_id
@@ -236,18 +251,18 @@ def _new_risk(
     source: str | None,
     now: datetime,
 ) -> Risk:
-    score = lookups.scoring.score(
-        data.impact, data.probability, [lookups.criticality[a] for a in data.asset_ids]
-    )
-    return Risk(
+    inherent = data.inherent or data
+    risk = Risk(
         id=uuid.uuid4(),
         tenant_id=context.tenant_id,
         title=data.title,
         description=data.description,
         impact=data.impact,
         probability=data.probability,
-        score=score,
-        severity=lookups.scoring.severity(score),
+        inherent_impact=inherent.impact,
+        inherent_probability=inherent.probability,
+        target_impact=data.target.impact if data.target else None,
+        target_probability=data.target.probability if data.target else None,
         status=data.status.value,
         treatment=data.treatment.value,
         owner_id=data.owner_id or context.user_id,
@@ -262,6 +277,8 @@ def _new_risk(
         created_at=now,
         updated_at=now,
     )
+    levels.derive(risk, lookups.scoring, [lookups.criticality[a] for a in data.asset_ids])
+    return risk
 
 
 async def _insert_created(
@@ -422,31 +439,47 @@ async def _apply_changes(
         changes["custom_fields"] = await _custom_values(
             session, tenant_id=context.tenant_id, values=changes["custom_fields"], risk=risk
         )
+    for kind in ("inherent", "target"):
+        if kind in changes:
+            given = changes.pop(kind)
+            changes[f"{kind}_impact"] = given["impact"] if given else None
+            changes[f"{kind}_probability"] = given["probability"] if given else None
     for name, value in changes.items():
         setattr(risk, name, value.value if hasattr(value, "value") else value)
     assets_changed = sorted(new_assets) != sorted(current_assets)
-    if assets_changed or any(k in changes for k in ("impact", "probability")):
+    if assets_changed or set(changes) & LEVEL_FIELDS:
         scoring = await scoring_for(session, tenant_id=context.tenant_id)
         check_levels(scoring, risk.impact, risk.probability)
+        check_levels(scoring, risk.inherent_impact, risk.inherent_probability, "inherent.")
+        if risk.target_impact is not None and risk.target_probability is not None:
+            check_levels(scoring, risk.target_impact, risk.target_probability, "target.")
         crits = await asset_criticalities(
             session, tenant_id=context.tenant_id, asset_ids=new_assets
         )
-        score = scoring.score(risk.impact, risk.probability, crits)
-        risk.score, risk.severity = score, scoring.severity(score)
+        reductions = await levels.open_reductions(
+            session, tenant_id=context.tenant_id, risk_ids=[risk.id]
+        )
+        levels.derive(risk, scoring, crits, reductions.get(risk.id, (0, 0)))
+
+
+LEVEL_FIELDS = frozenset(
+    {"impact", "probability", "inherent_impact", "inherent_probability"}
+    | {"target_impact", "target_probability"}
+)
 
 
 def level_message(name: str, top: int) -> str:
     return f"must be a level of the tenant's risk model: 1 to {top}"
 
 
-def check_levels(scoring: ScoringModel, impact: int, probability: int) -> None:
+def check_levels(scoring: ScoringModel, impact: int, probability: int, prefix: str = "") -> None:
     """422 naming the axis whose level the tenant's model does not have."""
     for name, value, top in (
         ("impact", impact, scoring.impact_levels),
         ("probability", probability, scoring.probability_levels),
     ):
         if not 1 <= value <= top:
-            raise ValidationFailed.field(name, level_message(name, top))
+            raise ValidationFailed.field(prefix + name, level_message(name, top))
 
 
 async def _custom_values(
@@ -498,6 +531,54 @@ async def _relink_assets(
                 for a in asset_ids
             ],
         )
+
+
+async def move_reduction_into_current(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    risk_id: uuid.UUID,
+    mitigation: Mitigation,
+) -> DomainEvent | None:
+    """A mitigation is done: its reductions come off the risk's current levels (never below
+    1), with a SCORE_CHANGE history row naming it. No commit."""
+    risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    impact = levels.reduced(risk.impact, mitigation.impact_reduction)
+    probability = levels.reduced(risk.probability, mitigation.probability_reduction)
+    if (impact, probability) == (risk.impact, risk.probability):
+        return None
+    asset_ids = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
+    before = snapshot(risk, asset_ids)
+    risk.impact, risk.probability = impact, probability
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    crits = await asset_criticalities(session, tenant_id=context.tenant_id, asset_ids=asset_ids)
+    reductions = await levels.open_reductions(
+        session, tenant_id=context.tenant_id, risk_ids=[risk.id]
+    )
+    levels.derive(risk, scoring, crits, reductions.get(risk.id, (0, 0)))
+    risk.updated_at = utcnow()
+    await flush_or_412(session, "The risk was changed meanwhile; reload it and retry.")
+    changes = {
+        **diff(before, snapshot(risk, asset_ids)),
+        "reason": f"mitigation “{mitigation.title}” done",
+        "mitigation_id": str(mitigation.id),
+    }
+    entry = history.HistoryEntry.of(
+        risk,
+        tenant_id=risk.tenant_id,
+        action=HistoryAction.SCORE_CHANGE,
+        prev_score=Decimal(str(before["score"])),
+        prev_status=before["status"],
+        prev_impact=before["impact"],
+        prev_probability=before["probability"],
+        prev_severity=before["severity"],
+        changed_by=context.user_id,
+        changes=changes,
+        created_at=risk.updated_at,
+    )
+    await history.append(session, [entry])
+    _audit(session, context, "risk.update", risk.id, changes)
+    return risk_event("updated", context, RiskRecord(risk, asset_ids))
 
 
 # --------------------------------------------------------------------------- deleting

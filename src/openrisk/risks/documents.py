@@ -57,6 +57,30 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "created_by": row.created_by,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        **other_levels(row),
+    }
+
+
+def _level(row: Any, prefix: str) -> dict[str, Any] | None:
+    score = getattr(row, f"{prefix}_score")
+    if score is None:
+        return None
+    return {
+        "impact": getattr(row, f"{prefix}_impact"),
+        "probability": getattr(row, f"{prefix}_probability"),
+        "score": float(score),
+        "severity": getattr(row, f"{prefix}_severity"),
+    }
+
+
+def other_levels(row: Any) -> dict[str, Any]:
+    """``inherent``, ``residual``, ``target`` and the appetite flags of a risk row or object."""
+    return {
+        "inherent": _level(row, "inherent"),
+        "residual": _level(row, "residual"),
+        "target": _level(row, "target"),
+        "within_appetite": bool(row.within_appetite),
+        "residual_within_appetite": bool(row.residual_within_appetite),
     }
 
 

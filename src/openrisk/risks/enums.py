@@ -61,6 +61,7 @@ class SortField(StrEnum):
     PROBABILITY = "probability"
     STATUS = "status"
     SEVERITY = "severity"
+    RESIDUAL_SCORE = "residual_score"
 
 
 class SortOrder(StrEnum):

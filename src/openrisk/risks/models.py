@@ -46,6 +46,8 @@ _LIST_INDEXES = (
     live_index("ix_risks_live_probability", "probability", "impact", "id"),
     live_index("ix_risks_live_status", "status", "score", "id"),
     live_index("ix_risks_live_severity", "severity", "score", "id"),
+    live_index("ix_risks_live_residual", "residual_score", "id"),
+    live_index("ix_risks_live_appetite", "within_appetite", "score", "id"),
     Index("ix_risks_tenant_owner", "tenant_id", "owner_id"),
     # the bin: deleted risks, newest deletion first (migration 0021)
     Index(
@@ -74,6 +76,21 @@ class Risk(UUIDPrimaryKey, Timestamps, Base):
     probability: Mapped[int] = mapped_column(SmallInteger)
     score: Mapped[Decimal] = mapped_column(SCORE_TYPE)
     severity: Mapped[str] = mapped_column(String(16))
+    # the other levels of the risk (methodology.levels keeps them in step)
+    inherent_impact: Mapped[int] = mapped_column(SmallInteger)
+    inherent_probability: Mapped[int] = mapped_column(SmallInteger)
+    inherent_score: Mapped[Decimal] = mapped_column(SCORE_TYPE)
+    inherent_severity: Mapped[str] = mapped_column(String(16))
+    residual_impact: Mapped[int] = mapped_column(SmallInteger)
+    residual_probability: Mapped[int] = mapped_column(SmallInteger)
+    residual_score: Mapped[Decimal] = mapped_column(SCORE_TYPE)
+    residual_severity: Mapped[str] = mapped_column(String(16))
+    target_impact: Mapped[int | None] = mapped_column(SmallInteger)
+    target_probability: Mapped[int | None] = mapped_column(SmallInteger)
+    target_score: Mapped[Decimal | None] = mapped_column(SCORE_TYPE)
+    target_severity: Mapped[str | None] = mapped_column(String(16))
+    within_appetite: Mapped[bool] = mapped_column(default=True)
+    residual_within_appetite: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(12))
     treatment: Mapped[str] = mapped_column(String(10))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -67,10 +67,14 @@ class RiskFilters:
     custom: tuple[tuple[str, Any], ...] = ()
     impact: tuple[int, ...] = ()  # any of (a heatmap cell is one impact and one probability)
     probability: tuple[int, ...] = ()
+    above_appetite: bool | None = None
+    residual_above_appetite: bool | None = None
 
     def only_status_and_severity(self) -> bool:
         return not (
             (self.q and self.q.strip())
+            or self.above_appetite is not None
+            or self.residual_above_appetite is not None
             or self.impact
             or self.probability
             or self.min_score is not None
@@ -100,6 +104,8 @@ class RiskFilters:
             asset_id=self.asset_id,
             impact=self.impact,
             probability=self.probability,
+            above_appetite=self.above_appetite,
+            residual_above_appetite=self.residual_above_appetite,
         )
         if len(found) == 1 and others.only_status() and not others.status:
             return found[0]
@@ -186,6 +192,10 @@ def conditions(
         where.append(Risk.impact.in_(filters.impact))
     if filters.probability:
         where.append(Risk.probability.in_(filters.probability))
+    if filters.above_appetite is not None:
+        where.append(Risk.within_appetite.is_(not filters.above_appetite))
+    if filters.residual_above_appetite is not None:
+        where.append(Risk.residual_within_appetite.is_(not filters.residual_above_appetite))
     if filters.min_score is not None:
         where.append(Risk.score >= filters.min_score)
     if filters.max_score is not None:
@@ -224,6 +234,7 @@ _SORT_KEYS: dict[SortField, tuple[Any, ...]] = {
     SortField.IMPACT: (Risk.impact, Risk.probability, Risk.id),
     SortField.PROBABILITY: (Risk.probability, Risk.impact, Risk.id),
     SortField.STATUS: (Risk.status, Risk.score, Risk.id),
+    SortField.RESIDUAL_SCORE: (Risk.residual_score, Risk.id),
 }
 
 

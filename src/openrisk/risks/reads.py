@@ -81,6 +81,7 @@ def payload(risk: Risk, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "created_by": risk.created_by,
         "created_at": risk.created_at,
         "updated_at": risk.updated_at,
+        **documents.other_levels(risk),
     }
 
 

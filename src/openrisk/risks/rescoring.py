@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff
 from openrisk.core.db.base import utcnow
 from openrisk.core.events import DomainEvent
+from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, queries
 from openrisk.risks.enums import HistoryAction
@@ -55,10 +56,15 @@ async def rescore_for_assets(
         return []
     scoring = await scoring_for(session, tenant_id=tenant_id)
     rescored = await _new_scores(session, rows, scoring)
+    now = utcnow()
+    if rescored:
+        await _write_scores(session, rescored, now)
+    # the other levels are scored with the same factors, whether or not the current one moved
+    await levels.refresh(
+        session, tenant_id=tenant_id, model=scoring, risk_ids=[row.id for row in rows]
+    )
     if not rescored:
         return []
-    now = utcnow()
-    await _write_scores(session, rescored, now)
     await history.append(
         session, [_history_entry(tenant_id, item, changed_by, reason, now) for item in rescored]
     )

@@ -92,6 +92,12 @@ async def filter_params(
     asset_id: uuid.UUID | None = None,
     impact: Annotated[list[Level] | None, Query(description="Any of (1..10)")] = None,
     probability: Annotated[list[Level] | None, Query(description="Any of (1..10)")] = None,
+    above_appetite: Annotated[
+        bool | None, Query(description="true: current score above the tenant's appetite")
+    ] = None,
+    residual_above_appetite: Annotated[
+        bool | None, Query(description="true: residual score above the tenant's appetite")
+    ] = None,
 ) -> FilterParams:
     """List filters; ``cf_<name>=value`` filters on a custom field (unknown names ignored)."""
     reject_nul("q", q)
@@ -116,6 +122,8 @@ async def filter_params(
         asset_id=asset_id,
         impact=tuple(sorted(set(impact or []))),
         probability=tuple(sorted(set(probability or []))),
+        above_appetite=above_appetite,
+        residual_above_appetite=residual_above_appetite,
     )
     return FilterParams(filters, dict(list(custom.items())[:MAX_CUSTOM_FILTERS]))
 

@@ -40,6 +40,22 @@ CustomValues = Annotated[
 ]
 
 
+class Levels(BaseModel):
+    """Impact and probability of the inherent or target level of a risk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    impact: Level
+    probability: Level
+
+
+class LevelOut(BaseModel):
+    impact: int
+    probability: int
+    score: float
+    severity: str
+
+
 def _unique(values: list[str], *, lower: bool) -> list[str]:
     seen: dict[str, None] = {}
     for value in values:
@@ -83,6 +99,10 @@ class RiskCreate(_RiskFields):
     review_date: date | None = None
     source: RiskSource = RiskSource.MANUAL
     external_id: ExternalId | None = None
+    inherent: Levels | None = Field(
+        default=None, description="Without controls; defaults to impact and probability"
+    )
+    target: Levels | None = Field(default=None, description="The level the owner aims at")
 
 
 class RiskUpdate(_RiskFields):
@@ -105,13 +125,15 @@ class RiskUpdate(_RiskFields):
     )
     review_date: date | None = None
     external_id: ExternalId | None = None
+    inherent: Levels | None = None
+    target: Levels | None = Field(default=None, description="null removes the target")
     version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 # fields that may not be set to null in a PATCH
 NOT_NULLABLE = frozenset(
     {"title", "impact", "probability", "status", "treatment", "owner_id", "tags", "frameworks"}
-    | {"asset_ids", "custom_fields", "description"}
+    | {"asset_ids", "custom_fields", "description", "inherent"}
 )
 
 
@@ -139,6 +161,13 @@ class RiskOut(BaseModel):
     created_by: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+    inherent: LevelOut = Field(description="Without controls")
+    residual: LevelOut = Field(
+        description="Current less the reductions of the planned and in-progress mitigations"
+    )
+    target: LevelOut | None = Field(description="The level the owner aims at")
+    within_appetite: bool = Field(description="The current score is within the appetite")
+    residual_within_appetite: bool
 
     @field_validator("score", mode="before")
     @classmethod

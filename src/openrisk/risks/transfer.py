@@ -33,6 +33,7 @@ from openrisk.core.events import DomainEvent, EventBus
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
+from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import batch, commands, documents, reads
 from openrisk.risks.common import dialect_name, members_of
@@ -618,12 +619,24 @@ async def _update_chunk(
         criticality = dict(found.tuples().all())
     now = utcnow()
     scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    reductions = await levels.open_reductions(
+        session, tenant_id=context.tenant_id, risk_ids=[risk.id for _, risk, _, _ in updates]
+    )
     changed: list[batch.Changed] = []
     for number, risk, data, version in updates:
         current_assets = links.get(risk.id, [])
         try:
             item = _apply_update(
-                state, risk, data, version, current_assets, members, criticality, now, scoring
+                state,
+                risk,
+                data,
+                version,
+                current_assets,
+                members,
+                criticality,
+                now,
+                scoring,
+                reductions.get(risk.id, (0, 0)),
             )
         except AppError as error:
             state.fail(number, error)
@@ -647,6 +660,7 @@ def _apply_update(
     criticality: Mapping[uuid.UUID, str],
     now: datetime,
     scoring: ScoringModel,
+    reduction: tuple[int, int],
 ) -> batch.Changed | None:
     """Apply one row to ``risk`` in memory (raising what ``update_risk`` would raise); None
     when nothing changes."""
@@ -672,16 +686,23 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
+    for kind in ("inherent", "target"):
+        if kind in changes:
+            given = changes.pop(kind)
+            changes[f"{kind}_impact"] = given["impact"] if given else None
+            changes[f"{kind}_probability"] = given["probability"] if given else None
     for name, value in changes.items():
         setattr(risk, name, value.value if hasattr(value, "value") else value)
     relink = sorted(new_assets) != sorted(current_assets)
-    if relink or "impact" in changes or "probability" in changes:
+    if relink or set(changes) & commands.LEVEL_FIELDS:
         missing = [str(a) for a in new_assets if a not in criticality]
         if missing:
             raise ValidationFailed.field("asset_ids", "unknown asset(s): " + ", ".join(missing))
         commands.check_levels(scoring, risk.impact, risk.probability)
-        score = scoring.score(risk.impact, risk.probability, [criticality[a] for a in new_assets])
-        risk.score, risk.severity = score, scoring.severity(score)
+        commands.check_levels(scoring, risk.inherent_impact, risk.inherent_probability, "inherent.")
+        if risk.target_impact is not None and risk.target_probability is not None:
+            commands.check_levels(scoring, risk.target_impact, risk.target_probability, "target.")
+        levels.derive(risk, scoring, [criticality[a] for a in new_assets], reduction)
     delta = diff(before, commands.snapshot(risk, new_assets))
     if not delta:
         return None

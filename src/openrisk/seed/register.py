@@ -33,7 +33,7 @@ from openrisk.risks import labels, rollups
 from openrisk.risks.enums import HistoryAction, RiskStatus
 from openrisk.risks.history import rebuild_daily_stats
 from openrisk.risks.models import Risk, RiskAsset, RiskHistory, RiskLabel
-from openrisk.risks.scoring import compute_score, severity_for
+from openrisk.risks.scoring import DEFAULT_MODEL, compute_score, severity_for
 
 THREATS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
@@ -360,6 +360,29 @@ def _history(
     }
 
 
+def default_levels(impact: int, probability: int, score: Decimal) -> dict[str, Any]:
+    """Inherent and residual equal to current (seeded risks have no reductions), no target,
+    the default appetite."""
+    severity = severity_for(score).value
+    within = DEFAULT_MODEL.within_appetite(score)
+    return {
+        "inherent_impact": impact,
+        "inherent_probability": probability,
+        "inherent_score": score,
+        "inherent_severity": severity,
+        "residual_impact": impact,
+        "residual_probability": probability,
+        "residual_score": score,
+        "residual_severity": severity,
+        "target_impact": None,
+        "target_probability": None,
+        "target_score": None,
+        "target_severity": None,
+        "within_appetite": within,
+        "residual_within_appetite": within,
+    }
+
+
 def risk_rows(
     rng: random.Random,
     *,
@@ -501,6 +524,7 @@ def risk_rows(
                 "probability": probability,
                 "score": score,
                 "severity": severity_for(score).value,
+                **default_levels(current_impact, probability, score),
                 "status": current_status,
                 "treatment": _treatment(rng, current_status),
                 "owner_id": owner,

@@ -61,6 +61,8 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [MITIGATIONS])]
         case "quantification":
             return [(tenant, [QUANTIFICATION])]
+        case "risk_levels":  # a mitigation's reductions moved the risk's residual level
+            return [(tenant, [RISKS, risk_key(event.resource_id)])]
         case "custom_field":
             return [(tenant, [CUSTOM_FIELDS])]
         case "risk_model":  # re-scored every risk: every risk answer and figure

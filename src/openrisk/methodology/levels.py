@@ -1,0 +1,244 @@
+"""The four levels of a risk: inherent, current, residual and target.
+
+``current`` is the risk's own impact, probability, score and severity. ``inherent`` (without
+controls; the current levels at creation unless given) and ``target`` (set by the owner,
+optional) are levels the owner sets; ``residual`` is current minus the reductions of every
+planned or in-progress mitigation (never below level 1). Each level's score and severity come
+from the tenant's risk model, with the risk's asset factor; the appetite flags compare the
+current and the residual score with the model's appetite.
+
+They are stored on the risk (filtered, sorted, indexed). A write of one risk derives them in
+Python (``derive``); writes that move many risks at once (a model change, an asset's new
+criticality, a mitigation's change) recompute them with one UPDATE (``refresh``), computed by
+the database exactly like the Python scoring (integer cents, ties half up).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, Integer, Numeric, case, func, literal, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from openrisk.assets.models import Asset
+from openrisk.mitigations.models import Mitigation
+from openrisk.risks import queries
+from openrisk.risks.common import dialect_name
+from openrisk.risks.models import Risk, RiskAsset
+from openrisk.risks.scoring import ScoringModel
+
+OPEN_MITIGATIONS = ("PLANNED", "IN_PROGRESS")
+CENT = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------- in Python
+
+
+def reduced(level: int, reduction: int) -> int:
+    return max(1, level - reduction)
+
+
+def derive(
+    risk: Risk,
+    scoring: ScoringModel,
+    criticalities: Iterable[str],
+    reduction: tuple[int, int] = (0, 0),
+) -> None:
+    """Set the current score and severity, the other levels' scores and the appetite flags
+    of ``risk`` from its levels (``reduction``: the open mitigations' impact and probability
+    reductions)."""
+    crits = list(criticalities)
+
+    def scored(impact: int, probability: int) -> tuple[Decimal, str]:
+        score = scoring.score(impact, probability, crits)
+        return score, scoring.severity(score)
+
+    risk.score, risk.severity = scored(risk.impact, risk.probability)
+    risk.inherent_score, risk.inherent_severity = scored(
+        risk.inherent_impact, risk.inherent_probability
+    )
+    risk.residual_impact = reduced(risk.impact, reduction[0])
+    risk.residual_probability = reduced(risk.probability, reduction[1])
+    risk.residual_score, risk.residual_severity = scored(
+        risk.residual_impact, risk.residual_probability
+    )
+    if risk.target_impact is None or risk.target_probability is None:
+        risk.target_impact = risk.target_probability = None
+        risk.target_score = risk.target_severity = None
+    else:
+        risk.target_score, risk.target_severity = scored(
+            risk.target_impact, risk.target_probability
+        )
+    risk.within_appetite = scoring.within_appetite(risk.score)
+    risk.residual_within_appetite = scoring.within_appetite(risk.residual_score)
+
+
+async def open_reductions(
+    session: AsyncSession, *, tenant_id: uuid.UUID, risk_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    """Sum of the impact and probability reductions of each risk's open mitigations."""
+    if not risk_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Mitigation.risk_id,
+            func.sum(Mitigation.impact_reduction),
+            func.sum(Mitigation.probability_reduction),
+        )
+        .where(
+            Mitigation.tenant_id == tenant_id,
+            Mitigation.risk_id.in_(list(risk_ids)),
+            Mitigation.deleted_at.is_(None),
+            Mitigation.status.in_(OPEN_MITIGATIONS),
+        )
+        .group_by(Mitigation.risk_id)
+    )
+    return {risk_id: (int(i or 0), int(p or 0)) for risk_id, i, p in rows}
+
+
+# --------------------------------------------------------------------------- in SQL
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A level's score as SQL: in integer cents, as a stored score, and its band."""
+
+    cents: ColumnElement[Any]
+    score: ColumnElement[Any]
+    severity: ColumnElement[Any]
+
+
+class Scorer:
+    """SQL expressions over the ``risks`` row scoring any pair of levels with the model (the
+    mean factor of the risk's live linked assets, in hundredths)."""
+
+    def __init__(self, session: AsyncSession, model: ScoringModel) -> None:
+        self.model = model
+        self.postgresql = dialect_name(session) == "postgresql"
+        factor_cents = case(
+            {name: int(value * 100) for name, value in sorted(model.factors.items())},
+            value=Asset.criticality,
+            else_=100,
+        )
+        linked = (
+            select(RiskAsset.risk_id)
+            .join(Asset, Asset.id == RiskAsset.asset_id)
+            .where(RiskAsset.risk_id == Risk.id, Asset.deleted_at.is_(None))
+        )
+        self.factor_sum = type_coerce(
+            linked.with_only_columns(func.coalesce(func.sum(factor_cents), 0)).scalar_subquery(),
+            Integer,
+        )
+        self.links = type_coerce(linked.with_only_columns(func.count()).scalar_subquery(), Integer)
+
+    def score(self, impact: Any, probability: Any) -> Scored:
+        base = type_coerce(impact * probability, Integer)
+        cents = case(
+            (self.links == 0, base * 100),
+            else_=(base * self.factor_sum * 2 + self.links) // (self.links * 2),
+        )
+        return Scored(cents, self.as_score(cents), self.severity(cents))
+
+    def as_score(self, cents: Any) -> ColumnElement[Any]:
+        if self.postgresql:
+            return func.cast(cents, Numeric(9, 2)) / literal(100)
+        return func.cast(cents, Float) / literal(100.0)
+
+    def severity(self, cents: Any) -> ColumnElement[Any]:
+        bands = self.model.bands
+        return case(
+            *[(cents >= int(b.min_score * 100), literal(b.name)) for b in reversed(bands[1:])],
+            else_=literal(bands[0].name),
+        )
+
+    def within_appetite(self, cents: Any) -> ColumnElement[Any]:
+        return case((cents <= int(self.model.appetite_score * 100), True), else_=False)
+
+
+def mapped(column: Any, mapping: Mapping[int, int]) -> ColumnElement[Any]:
+    """A level column with levels an axis lost moved to their new level."""
+    if not mapping:
+        return type_coerce(column, Integer)
+    return case(
+        {source: target for source, target in sorted(mapping.items())},
+        value=column,
+        else_=column,
+    )
+
+
+def _open_sum(column: Any) -> ColumnElement[Any]:
+    return type_coerce(
+        select(func.coalesce(func.sum(column), 0))
+        .where(
+            Mitigation.risk_id == Risk.id,
+            Mitigation.deleted_at.is_(None),
+            Mitigation.status.in_(OPEN_MITIGATIONS),
+        )
+        .scalar_subquery(),
+        Integer,
+    )
+
+
+def _at_least_one(value: Any) -> ColumnElement[Any]:
+    return case((value < 1, 1), else_=value)
+
+
+async def refresh(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    model: ScoringModel,
+    risk_ids: Sequence[uuid.UUID] | None = None,
+    impact_mapping: Mapping[int, int] | None = None,
+    probability_mapping: Mapping[int, int] | None = None,
+) -> None:
+    """Recompute inherent, residual and target (levels and scores) and the appetite flags of
+    the given live risks (every live risk of the tenant without ``risk_ids``) from their
+    current levels, in one UPDATE. The mappings move inherent and target levels an axis lost.
+    """
+    if risk_ids is not None and not risk_ids:
+        return
+    scorer = Scorer(session, model)
+    inherent_i = mapped(Risk.inherent_impact, impact_mapping or {})
+    inherent_p = mapped(Risk.inherent_probability, probability_mapping or {})
+    target_i = mapped(Risk.target_impact, impact_mapping or {})
+    target_p = mapped(Risk.target_probability, probability_mapping or {})
+    residual_i = _at_least_one(Risk.impact - _open_sum(Mitigation.impact_reduction))
+    residual_p = _at_least_one(Risk.probability - _open_sum(Mitigation.probability_reduction))
+    inherent = scorer.score(inherent_i, inherent_p)
+    residual = scorer.score(residual_i, residual_p)
+    target = scorer.score(target_i, target_p)
+    no_target = Risk.target_impact.is_(None)
+    current_cents = func.round(Risk.score * 100)
+    where = list(queries.live(tenant_id))
+    if risk_ids is not None:
+        where.append(Risk.id.in_(list(risk_ids)))
+    await session.execute(
+        update(Risk)
+        .where(*where)
+        .values(
+            inherent_impact=inherent_i,
+            inherent_probability=inherent_p,
+            inherent_score=inherent.score,
+            inherent_severity=inherent.severity,
+            residual_impact=residual_i,
+            residual_probability=residual_p,
+            residual_score=residual.score,
+            residual_severity=residual.severity,
+            target_impact=target_i,
+            target_probability=target_p,
+            target_score=case((no_target, None), else_=target.score),
+            target_severity=case((no_target, None), else_=target.severity),
+            within_appetite=scorer.within_appetite(current_cents),
+            residual_within_appetite=scorer.within_appetite(residual.cents),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for obj in list(session.identity_map.values()):  # loaded risks read what was written
+        if isinstance(obj, Risk) and (risk_ids is None or obj.id in risk_ids):
+            await session.refresh(obj)
