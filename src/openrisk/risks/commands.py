@@ -468,6 +468,20 @@ LEVEL_FIELDS = frozenset(
 )
 
 
+def level_problems(scoring: ScoringModel, values: Mapping[str, Any]) -> dict[str, str]:
+    """Raw ``impact``/``probability`` values (numbers or digits) beyond the tenant's levels,
+    so a form or an import row names them along with its other errors."""
+    found = {}
+    for name, top in (
+        ("impact", scoring.impact_levels),
+        ("probability", scoring.probability_levels),
+    ):
+        text = str(values.get(name) or "").strip()
+        if text.isdigit() and len(text) < 4 and not 1 <= int(text) <= top:
+            found[name] = level_message(name, top)
+    return found
+
+
 def level_message(name: str, top: int) -> str:
     return f"must be a level of the tenant's risk model: 1 to {top}"
 

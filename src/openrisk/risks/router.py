@@ -137,15 +137,23 @@ def _key(params: FilterParams) -> dict[str, object]:
 
 
 async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterParams) -> RiskFilters:
-    if params.filters.severity:
-        bands = [b.name for b in (await scoring_for(session, tenant_id=tenant_id)).bands]
-        unknown = [s for s in params.filters.severity if s not in bands]
+    wanted = params.filters
+    if wanted.severity or wanted.impact or wanted.probability:
+        scoring = await scoring_for(session, tenant_id=tenant_id)
+        bands = [b.name for b in scoring.bands]
+        unknown = [s for s in wanted.severity if s not in bands]
         if unknown:
             raise ValidationFailed.field(
                 "severity",
                 f"not a band of the tenant's risk model: {', '.join(unknown)} "
                 f"(bands: {', '.join(bands)})",
             )
+        for name, chosen, top in (
+            ("impact", wanted.impact, scoring.impact_levels),
+            ("probability", wanted.probability, scoring.probability_levels),
+        ):
+            if any(level > top for level in chosen):
+                raise ValidationFailed.field(name, commands.level_message(name, top))
     custom = await reads.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
     if not custom:
         return params.filters

@@ -557,6 +557,7 @@ async def _import_chunk(
         current = {row.id: Risk(**row._mapping) for row in await session.execute(query)}
     creates: list[tuple[int, RiskCreate]] = []
     updates: list[tuple[int, Risk, RiskUpdate, int | None]] = []
+    scoring = await scoring_for(session, tenant_id=context.tenant_id)
     for row in rows:
         number = int(row["__row__"])
         data = _candidate(row)
@@ -573,7 +574,14 @@ async def _import_chunk(
             else:
                 creates.append((number, RiskCreate(**data)))
         except ValidationError as error:
-            state.errors.extend(_pydantic_errors(number, error))
+            found = _pydantic_errors(number, error)
+            named = {e.field for e in found}
+            found += [
+                ImportRowError(row=number, field=field, message=message)
+                for field, message in commands.level_problems(scoring, data).items()
+                if field not in named
+            ]
+            state.errors.extend(found)
     created, row_errors = await commands.create_many(
         session,
         context=context,

@@ -25,6 +25,7 @@ from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
 from openrisk.custom_fields import service as custom_fields
 from openrisk.custom_fields.models import CustomField
+from openrisk.methodology.store import scoring_for
 from openrisk.mitigations import service as mitigations
 from openrisk.mitigations.schemas import (
     MitigationCreate,
@@ -477,6 +478,14 @@ def _payload(values: dict[str, Any], *, web: WebContext, update: bool) -> dict[s
     return data
 
 
+async def _with_level_errors(
+    session: AsyncSession, web: WebContext, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, str]:
+    """The form's other errors do not hide levels beyond the tenant's risk model."""
+    scoring = await scoring_for(session, tenant_id=web.tenant_id)
+    return {**commands.level_problems(scoring, values), **errors}
+
+
 def _custom_keys(errors: dict[str, str]) -> dict[str, str]:
     """``custom_fields.<name>`` errors belong to the ``cf_<name>`` inputs."""
     return {
@@ -538,7 +547,7 @@ async def create_risk(request: Request, web: FormDep, session: SessionDep) -> Re
             session, context=web.context, data=data, events=request.app.state.events
         )
     except ValidationError as error:
-        errors = forms.pydantic_errors(error)
+        errors = await _with_level_errors(session, web, values, forms.pydantic_errors(error))
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     else:
@@ -578,7 +587,7 @@ async def update_risk(
             events=request.app.state.events,
         )
     except ValidationError as error:
-        errors = forms.pydantic_errors(error)
+        errors = await _with_level_errors(session, web, values, forms.pydantic_errors(error))
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     except PreconditionFailed:
