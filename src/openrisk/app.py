@@ -43,6 +43,7 @@ from openrisk.custom_fields.router import router as custom_fields_router
 from openrisk.dashboard.router import router as dashboard_router
 from openrisk.marketplace.router import router as marketplace_router
 from openrisk.marketplace.wiring import install_marketplace
+from openrisk.methodology.acceptance_router import ROUTERS as acceptance_routers
 from openrisk.methodology.router import router as risk_model_router
 from openrisk.mitigations.router import ROUTERS as mitigation_routers
 from openrisk.quantification.router import ROUTERS as quantification_routers
@@ -81,6 +82,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     custom_fields_router,
     saved_views_router,
     risk_model_router,
+    *acceptance_routers,
 )
 
 

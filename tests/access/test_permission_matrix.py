@@ -125,6 +125,12 @@ SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("DELETE", "/quantitative/appetite"): "tenant:update",
     ("GET", "/risk-model"): "risk:read",
     ("PUT", "/risk-model"): "tenant:update",
+    ("POST", "/risks/{risk_id}/acceptances"): "risk:update",
+    ("GET", "/acceptances"): "risk:read",
+    ("GET", "/acceptances/{acceptance_id}"): "risk:read",
+    ("POST", "/acceptances/{acceptance_id}/approve"): "risk:accept",
+    ("POST", "/acceptances/{acceptance_id}/reject"): "risk:accept",
+    ("POST", "/acceptances/{acceptance_id}/revoke"): "risk:accept",
 }
 
 

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from sqlalchemy import update
 
 from openrisk.app import iter_api_routes
 from openrisk.methodology.store import default_definition
-from openrisk.rbac.catalogue import VIEWER, PredefinedRole
+from openrisk.rbac.catalogue import MANAGER, VIEWER, PredefinedRole
 from openrisk.tenants.models import Membership
 from openrisk.tenants.service import add_member
 from tests.conftest import Account, register
@@ -178,6 +179,19 @@ class Tenant:
         body = {"kind": "executive", "format": "csv"}
         return str((await self.post("/reports", body))["id"])
 
+    async def acceptance(self) -> str:
+        """A submitted acceptance of a risk, requested by a Manager of the tenant (so that any
+        other caller may decide it: never the requester)."""
+        requester = getattr(self, "_requester", None)
+        if requester is None:
+            requester = await self.member(MANAGER)
+            self._requester = requester
+        risk_id = await self.risk()
+        expires = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+        body = {"justification": unique(self.marker), "expires_on": expires}
+        made = await self.post(f"/risks/{risk_id}/acceptances", body, requester)
+        return str(made["id"])
+
     async def fresh_tenant_for(self, account: Account, role: PredefinedRole) -> str:
         """A throw-away tenant where ``account`` holds ``role`` (for DELETE /tenants/{id})."""
         tenant = await self.http.post(
@@ -209,6 +223,7 @@ FACTORIES: dict[str, Factory] = {
     "report_id": lambda t, owner, ids: t.report(),
     "invitation_id": lambda t, owner, ids: t.invitation(),
     "view_id": lambda t, owner, ids: t.saved_view(owner),
+    "acceptance_id": lambda t, owner, ids: t.acceptance(),
     "tenant_id": _tenant_id,
 }
 
@@ -279,6 +294,13 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         },
         ("PATCH", "/custom-fields/{field_id}"): {"label": "M"},
         ("PUT", "/risk-model"): {**default_definition(), "version": 1},
+        ("POST", "/risks/{risk_id}/acceptances"): {
+            "justification": "Compensated by monitoring",
+            "expires_on": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+        },
+        ("POST", "/acceptances/{acceptance_id}/approve"): {"comment": "ok"},
+        ("POST", "/acceptances/{acceptance_id}/reject"): {"comment": "no"},
+        ("POST", "/acceptances/{acceptance_id}/revoke"): {"comment": "ended"},
     }
     key = (method, path.removeprefix(API))
     if method in ("GET", "DELETE"):

@@ -26,7 +26,7 @@ RISKS = [
     ("Phishing of finance staff", 4, 4, "ACTIVE", ["phishing"]),
     ("Cloud vendor outage", 3, 4, "DRAFT", []),
     ("Laptop theft", 2, 2, "MITIGATED", ["endpoint"]),
-    (FORMULA_TITLE, 1, 3, "ACCEPTED", []),
+    (FORMULA_TITLE, 1, 3, "ACTIVE", []),
 ]
 GLOBAL_SCORE = 56
 

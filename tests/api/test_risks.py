@@ -247,7 +247,7 @@ async def test_roles_and_ownership_scopes(
     )
     assert_problem(denied, 403)
     assert_problem(await client.delete(f"{RISKS}/{theirs['id']}", headers=analyst.in_tenant()), 403)
-    # changing the owner needs risk:assign; accepting needs risk:accept
+    # changing the owner needs risk:assign; accepting goes through the acceptance workflow
     assign = await client.patch(
         f"{RISKS}/{own['id']}",
         json={"owner_id": other_analyst.user_id},
@@ -257,10 +257,17 @@ async def test_roles_and_ownership_scopes(
     accept = await client.patch(
         f"{RISKS}/{own['id']}", json={"status": "ACCEPTED"}, headers=analyst.in_tenant()
     )
-    assert_problem(accept, 403)
+    assert_problem(accept, 409)
+    assert "acceptance workflow" in accept.json()["detail"]
     by_manager = await client.patch(
         f"{RISKS}/{own['id']}",
         json={"owner_id": other_analyst.user_id, "status": "ACCEPTED"},
+        headers=manager.in_tenant(),
+    )
+    assert_problem(by_manager, 409)
+    by_manager = await client.patch(
+        f"{RISKS}/{own['id']}",
+        json={"owner_id": other_analyst.user_id},
         headers=manager.in_tenant(),
     )
     assert by_manager.status_code == 200

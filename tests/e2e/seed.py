@@ -51,7 +51,8 @@ TITLES = (
     "Expired TLS certificates",
     "Backup restore never tested",
 )
-STATUSES = ("ACTIVE", "ACTIVE", "DRAFT", "MITIGATED", "ACCEPTED", "CLOSED")
+# ACCEPTED is reached through the acceptance workflow only (an approver other than the owner)
+STATUSES = ("ACTIVE", "ACTIVE", "DRAFT", "MITIGATED", "ACTIVE", "CLOSED")
 
 
 @dataclass(frozen=True)

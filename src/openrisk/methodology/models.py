@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openrisk.core.db.base import Base, utcnow
+from openrisk.core.db.base import Base, Timestamps, UUIDPrimaryKey, utcnow
 
 
 class RiskModelRecord(Base):
@@ -27,3 +27,30 @@ class RiskModelRecord(Base):
     updated_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+
+
+class RiskAcceptance(UUIDPrimaryKey, Timestamps, Base):
+    """A request to accept a risk until ``expires_on``: ``submitted`` → ``approved`` or
+    ``rejected``; an approved one ends ``revoked`` or ``expired``."""
+
+    __tablename__ = "risk_acceptances"
+    __table_args__ = (
+        Index("ix_risk_acceptances_tenant_status", "tenant_id", "status", "created_at"),
+        Index("ix_risk_acceptances_tenant_risk", "tenant_id", "risk_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    risk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("risks.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12), default="submitted")
+    justification: Mapped[str] = mapped_column(Text)
+    compensating_controls: Mapped[str] = mapped_column(Text, default="")
+    expires_on: Mapped[date] = mapped_column(Date)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None]
+    decision_comment: Mapped[str] = mapped_column(Text, default="")
+    ended_at: Mapped[datetime | None]

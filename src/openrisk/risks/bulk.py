@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
-from openrisk.core.errors import Forbidden, ValidationFailed
+from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, labels, queries
 from openrisk.risks.commands import (
+    ACCEPTANCE_WORKFLOW,
     change_entry,
     check_levels,
     deleted_event,
@@ -123,7 +124,7 @@ def _requested_changes(context: RequestContext, request: BulkRequest) -> dict[st
     if not changes:
         raise ValidationFailed.field("changes", "must change at least one field")
     if changes.get("status") == RiskStatus.ACCEPTED:
-        context.require("risk:accept")
+        raise Conflict(ACCEPTANCE_WORKFLOW)
     return changes
 
 

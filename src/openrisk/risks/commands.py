@@ -21,7 +21,7 @@ from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record, record_many
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
-from openrisk.core.errors import Forbidden, PreconditionFailed, ValidationFailed
+from openrisk.core.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
@@ -97,6 +97,10 @@ def deleted_event(context: RequestContext, risk: Risk) -> DomainEvent:
 change_entry = history.change_entry
 
 
+ACCEPTANCE_WORKFLOW = (
+    "A risk is accepted through the acceptance workflow: POST /risks/{id}/acceptances with a "
+    "justification and an expiry, then an approver's POST /acceptances/{id}/approve."
+)
 STALE_IF_MATCH = (
     "If-Match must carry the risk's current ETag (from GET /risks/{id} or the last write) or "
     'its version, e.g. "3"; reload the risk and retry.'
@@ -131,7 +135,8 @@ async def flush_or_412(session: AsyncSession, message: str) -> None:
 
 @dataclass
 class RowError:
-    """A problem with one item of a batch: ``status`` 403 (permission) or 422 (value)."""
+    """A problem with one item of a batch: ``status`` 403 (permission), 409 (a workflow's
+    state) or 422 (value)."""
 
     index: int
     status: int
@@ -226,8 +231,8 @@ def _row_problems(
         ):
             if value > top:
                 problems.append(RowError(index, 422, f"{kind}.{name}", level_message(name, top)))
-    if data.status is RiskStatus.ACCEPTED and not context.has("risk:accept"):
-        problems.append(RowError(index, 403, "status", "Missing permission risk:accept"))
+    if data.status is RiskStatus.ACCEPTED:
+        problems.append(RowError(index, 409, "status", ACCEPTANCE_WORKFLOW))
     owner_id = data.owner_id or context.user_id
     if owner_id != context.user_id:
         if not context.has_any_scope("risk:assign"):
@@ -335,6 +340,9 @@ def _audit(
 def raise_row_errors(errors: Sequence[RowError]) -> None:
     if not errors:
         return
+    conflicts = [e for e in errors if e.status == 409]
+    if conflicts:
+        raise Conflict(conflicts[0].message)
     forbidden = [e for e in errors if e.status == 403]
     if forbidden:
         raise Forbidden(forbidden[0].message)
@@ -423,7 +431,7 @@ async def _authorise_changes(
             session, tenant_id=context.tenant_id, user_id=changes["owner_id"], field="owner_id"
         )
     if changes.get("status") == RiskStatus.ACCEPTED and risk.status != RiskStatus.ACCEPTED:
-        context.require("risk:accept")
+        raise Conflict(ACCEPTANCE_WORKFLOW)
 
 
 async def _apply_changes(

@@ -51,6 +51,7 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "asset_ids": sorted(asset_ids),  # one order on both databases: a stable ETag
         "custom_fields": row.custom_fields,
         "review_date": row.review_date,
+        "acceptance_expires_on": row.acceptance_expires_on,
         "version": row.version,
         "source": row.source,
         "external_id": row.external_id,

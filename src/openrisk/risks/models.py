@@ -99,6 +99,7 @@ class Risk(UUIDPrimaryKey, Timestamps, Base):
     source: Mapped[str] = mapped_column(String(12), default="MANUAL")
     external_id: Mapped[str | None] = mapped_column(String(255))
     review_date: Mapped[date | None] = mapped_column(Date)
+    acceptance_expires_on: Mapped[date | None] = mapped_column(Date)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(

@@ -75,6 +75,7 @@ def payload(risk: Risk, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "asset_ids": sorted(asset_ids),  # one order on both databases: a stable ETag
         "custom_fields": risk.custom_fields,
         "review_date": risk.review_date,
+        "acceptance_expires_on": risk.acceptance_expires_on,
         "version": risk.version,
         "source": risk.source,
         "external_id": risk.external_id,

@@ -155,6 +155,9 @@ class RiskOut(BaseModel):
     asset_ids: list[uuid.UUID]
     custom_fields: dict[str, Any]
     review_date: date | None
+    acceptance_expires_on: date | None = Field(
+        description="While ACCEPTED: the last day of its approved acceptance"
+    )
     version: int
     source: RiskSource
     external_id: str | None

@@ -28,7 +28,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
-from openrisk.core.errors import AppError, PreconditionFailed, ValidationFailed
+from openrisk.core.errors import AppError, Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent, EventBus
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.custom_fields.models import CustomField
@@ -682,7 +682,10 @@ def _apply_update(
         if changes["owner_id"] not in members:
             raise ValidationFailed.field("owner_id", "must be a member of this tenant")
     if changes.get("status") == RiskStatus.ACCEPTED and risk.status != RiskStatus.ACCEPTED:
-        context.require("risk:accept")
+        raise Conflict(
+            commands.ACCEPTANCE_WORKFLOW,
+            errors=[{"field": "status", "message": commands.ACCEPTANCE_WORKFLOW}],
+        )
     new_assets = list(changes.pop("asset_ids", current_assets))
     if "custom_fields" in changes:
         merged, problems = validate_values(

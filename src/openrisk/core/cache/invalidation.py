@@ -61,6 +61,9 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [MITIGATIONS])]
         case "quantification":
             return [(tenant, [QUANTIFICATION])]
+        case "risk_acceptance":  # an expiry moved the risk's status
+            risk_id = event.data.get("risk_id")
+            return [(tenant, [RISKS, risk_key(risk_id)] if risk_id else [RISKS])]
         case "risk_levels":  # a mitigation's reductions moved the risk's residual level
             return [(tenant, [RISKS, risk_key(event.resource_id)])]
         case "custom_field":

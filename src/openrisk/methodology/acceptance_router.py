@@ -1,0 +1,191 @@
+"""Acceptance workflow routes: request on a risk, the approvers' queue, decide, revoke."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from openrisk.auth.deps import require
+from openrisk.core.context import RequestContext
+from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.pagination import Page, PageParams, page_params
+from openrisk.core.routing import api_router
+from openrisk.methodology import acceptance as service
+from openrisk.risks.responses import ERRORS, errors
+from openrisk.risks.text import NoNul
+
+risk_router = api_router("/risks", tags=["acceptances"])
+router = api_router("/acceptances", tags=["acceptances"])
+for _r in (risk_router, router):
+    _r.responses = dict(ERRORS)
+ROUTERS: tuple[APIRouter, ...] = (router, risk_router)
+
+Reader = Annotated[RequestContext, Depends(require("risk:read"))]
+Approver = Annotated[RequestContext, Depends(require("risk:accept"))]
+Text = Annotated[str, Field(max_length=5000), NoNul]
+Status = Literal["submitted", "approved", "rejected", "revoked", "expired"]
+
+
+def today(request: Request) -> date:
+    """Today by the application's clock (``app.state.today``, injected by tests)."""
+    clock: Callable[[], date] = getattr(request.app.state, "today", service.utc_today)
+    return clock()
+
+
+Today = Annotated[date, Depends(today)]
+
+
+class AcceptanceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    justification: Annotated[str, Field(min_length=1, max_length=5000), NoNul]
+    expires_on: date = Field(description="Last day of the acceptance (at most max_days ahead)")
+    compensating_controls: Text = ""
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Text = ""
+
+
+class AcceptanceOut(BaseModel):
+    id: uuid.UUID
+    risk_id: uuid.UUID
+    status: Status
+    justification: str
+    compensating_controls: str
+    expires_on: date
+    requested_by: uuid.UUID | None
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+    decision_comment: str
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _out(found: object) -> AcceptanceOut:
+    return AcceptanceOut.model_validate(service.out(found))  # type: ignore[arg-type]
+
+
+@risk_router.post(
+    "/{risk_id}/acceptances", status_code=status.HTTP_201_CREATED, responses=errors(404, 409)
+)
+async def request_acceptance(
+    risk_id: uuid.UUID,
+    body: AcceptanceCreate,
+    context: Annotated[RequestContext, Depends(require("risk:update"))],
+    session: SessionDep,
+    events: EventsDep,
+    day: Today,
+) -> AcceptanceOut:
+    """Ask for the risk to be accepted until ``expires_on`` (risk:update on the risk)."""
+    return _out(
+        await service.submit(
+            session,
+            context=context,
+            risk_id=risk_id,
+            justification=body.justification,
+            expires_on=body.expires_on,
+            compensating_controls=body.compensating_controls,
+            today=day,
+            events=events,
+        )
+    )
+
+
+@router.get("")
+async def list_acceptances(
+    context: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[Status | None, Query(description="e.g. submitted: the queue")] = None,
+    risk_id: uuid.UUID | None = None,
+) -> Page[AcceptanceOut]:
+    """Acceptances, oldest first; ``status=submitted`` is the approvers' queue."""
+    found, total = await service.list_acceptances(
+        session,
+        context=context,
+        status=status,
+        risk_id=risk_id,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Page(
+        items=[_out(a) for a in found], total=total, page=page.page, page_size=page.page_size
+    )
+
+
+@router.get("/{acceptance_id}", responses=errors(404))
+async def get_acceptance(
+    acceptance_id: uuid.UUID, context: Reader, session: SessionDep
+) -> AcceptanceOut:
+    return _out(await service.get_acceptance(session, context=context, acceptance_id=acceptance_id))
+
+
+@router.post("/{acceptance_id}/approve", responses=errors(404, 409))
+async def approve_acceptance(
+    acceptance_id: uuid.UUID,
+    body: Decision,
+    context: Approver,
+    session: SessionDep,
+    events: EventsDep,
+    day: Today,
+) -> AcceptanceOut:
+    """The risk becomes ACCEPTED until the acceptance's expiry. Never by the requester; above
+    the appetite only with a role level of at least ``acceptance.approver_min_level``."""
+    return _out(
+        await service.approve(
+            session,
+            context=context,
+            acceptance_id=acceptance_id,
+            comment=body.comment,
+            today=day,
+            events=events,
+        )
+    )
+
+
+@router.post("/{acceptance_id}/reject", responses=errors(404, 409))
+async def reject_acceptance(
+    acceptance_id: uuid.UUID,
+    body: Decision,
+    context: Approver,
+    session: SessionDep,
+    events: EventsDep,
+) -> AcceptanceOut:
+    return _out(
+        await service.reject(
+            session,
+            context=context,
+            acceptance_id=acceptance_id,
+            comment=body.comment,
+            events=events,
+        )
+    )
+
+
+@router.post("/{acceptance_id}/revoke", responses=errors(404, 409))
+async def revoke_acceptance(
+    acceptance_id: uuid.UUID,
+    body: Decision,
+    context: Approver,
+    session: SessionDep,
+    events: EventsDep,
+) -> AcceptanceOut:
+    """End an approved acceptance (the risk is ACTIVE again) or withdraw a submitted one."""
+    return _out(
+        await service.revoke(
+            session,
+            context=context,
+            acceptance_id=acceptance_id,
+            comment=body.comment,
+            events=events,
+        )
+    )
