@@ -131,6 +131,8 @@ SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/acceptances/{acceptance_id}/approve"): "risk:accept",
     ("POST", "/acceptances/{acceptance_id}/reject"): "risk:accept",
     ("POST", "/acceptances/{acceptance_id}/revoke"): "risk:accept",
+    ("POST", "/risks/{risk_id}/reviews"): "risk:update",
+    ("GET", "/risks/{risk_id}/reviews"): "risk:read",
 }
 
 

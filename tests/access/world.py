@@ -298,6 +298,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
             "justification": "Compensated by monitoring",
             "expires_on": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
         },
+        ("POST", "/risks/{risk_id}/reviews"): {"outcome": "unchanged", "comment": "seen"},
         ("POST", "/acceptances/{acceptance_id}/approve"): {"comment": "ok"},
         ("POST", "/acceptances/{acceptance_id}/reject"): {"comment": "no"},
         ("POST", "/acceptances/{acceptance_id}/revoke"): {"comment": "ended"},

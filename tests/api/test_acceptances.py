@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from openrisk.methodology import acceptance
+from openrisk.methodology import acceptance, clock
 from openrisk.rbac.catalogue import ANALYST, MANAGER
 from tests.api.test_risk_model import body_of, current, put
 from tests.api.test_risks_helpers import member, new_risk
@@ -197,7 +197,7 @@ async def test_today_comes_from_the_applications_clock(
     app: FastAPI, client: httpx.AsyncClient, admin: Account
 ) -> None:
     risk = await new_risk(client, admin, impact=2, probability=2)
-    app.state.today = lambda: date(2031, 3, 1)
+    clock.set_today(lambda: date(2031, 3, 1))
     try:
         body = {"justification": "j", "expires_on": "2031-04-01"}
         made = await client.post(
@@ -211,4 +211,4 @@ async def test_today_comes_from_the_applications_clock(
         )
         assert refused.status_code == 422 and "2032-02-29" in refused.text  # 365 days, a leap year
     finally:
-        del app.state.today
+        clock.set_today(None)

@@ -275,7 +275,15 @@ async def test_every_field_of_every_route_refuses_hostile_input(
     ids: dict[str, str] = dict(GLOBAL_PARAMS)
     for name in ("risk_id", "mitigation_id", "sub_id", "asset_id", "field_id", "role_id"):
         ids[name] = await FACTORIES[name](tenant, None, ids)
-    for name in ("user_id", "token_id", "app_id", "report_id", "invitation_id", "view_id"):
+    for name in (
+        "user_id",
+        "token_id",
+        "app_id",
+        "report_id",
+        "invitation_id",
+        "view_id",
+        "acceptance_id",
+    ):
         ids[name] = await FACTORIES[name](tenant, None, ids)
     ids["tenant_id"] = admin.tenant_id
     all_probes = probes(app.openapi(), ids)

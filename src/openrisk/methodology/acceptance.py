@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,10 +41,6 @@ SUBMITTED, APPROVED, REJECTED, REVOKED, EXPIRED = (
     "expired",
 )
 STATUSES = (SUBMITTED, APPROVED, REJECTED, REVOKED, EXPIRED)
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
 
 
 def out(acceptance: RiskAcceptance) -> dict[str, Any]:

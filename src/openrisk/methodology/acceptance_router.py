@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from openrisk.auth.deps import require
@@ -16,6 +15,7 @@ from openrisk.core.deps import EventsDep, SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.methodology import acceptance as service
+from openrisk.methodology import clock, reviews
 from openrisk.risks.responses import ERRORS, errors
 from openrisk.risks.text import NoNul
 
@@ -31,10 +31,9 @@ Text = Annotated[str, Field(max_length=5000), NoNul]
 Status = Literal["submitted", "approved", "rejected", "revoked", "expired"]
 
 
-def today(request: Request) -> date:
-    """Today by the application's clock (``app.state.today``, injected by tests)."""
-    clock: Callable[[], date] = getattr(request.app.state, "today", service.utc_today)
-    return clock()
+def today() -> date:
+    """Today by the methodology's clock (injected by tests)."""
+    return clock.today()
 
 
 Today = Annotated[date, Depends(today)]
@@ -188,4 +187,62 @@ async def revoke_acceptance(
             comment=body.comment,
             events=events,
         )
+    )
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["unchanged", "updated"]
+    comment: Text = ""
+
+
+class ReviewOut(BaseModel):
+    id: uuid.UUID
+    risk_id: uuid.UUID
+    reviewed_on: date
+    outcome: str
+    comment: str
+    reviewed_by: uuid.UUID | None
+    created_at: datetime
+
+
+@risk_router.post("/{risk_id}/reviews", status_code=status.HTTP_201_CREATED, responses=errors(404))
+async def review_risk(
+    risk_id: uuid.UUID,
+    body: ReviewCreate,
+    context: Annotated[RequestContext, Depends(require("risk:update"))],
+    session: SessionDep,
+    events: EventsDep,
+    day: Today,
+) -> ReviewOut:
+    """Record a review of the risk today: the next review is due the band's review days later."""
+    made = await reviews.record_review(
+        session,
+        context=context,
+        risk_id=risk_id,
+        outcome=body.outcome,
+        comment=body.comment,
+        today=day,
+        events=events,
+    )
+    return ReviewOut.model_validate(reviews.out(made))
+
+
+@risk_router.get("/{risk_id}/reviews", responses=errors(404))
+async def list_risk_reviews(
+    risk_id: uuid.UUID,
+    context: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[ReviewOut]:
+    """The risk's reviews, newest first."""
+    found, total = await reviews.list_reviews(
+        session, context=context, risk_id=risk_id, offset=page.offset, limit=page.page_size
+    )
+    return Page(
+        items=[ReviewOut.model_validate(reviews.out(r)) for r in found],
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
     )

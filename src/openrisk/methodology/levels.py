@@ -18,10 +18,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, Integer, Numeric, case, func, literal, select, type_coerce, update
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Numeric,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -76,6 +89,15 @@ def derive(
         )
     risk.within_appetite = scoring.within_appetite(risk.score)
     risk.residual_within_appetite = scoring.within_appetite(risk.residual_score)
+    risk.next_review_date = next_review(risk, scoring)
+
+
+def next_review(risk: Risk, scoring: ScoringModel) -> date:
+    """The last review (or the creation day) plus the band's review days, unless the owner's
+    ``review_date`` is earlier."""
+    base = risk.last_reviewed_on or risk.created_at.astimezone(UTC).date()
+    due = base + timedelta(days=scoring.days_between_reviews(risk.severity))
+    return risk.review_date if risk.review_date and risk.review_date < due else due
 
 
 async def open_reductions(
@@ -184,6 +206,27 @@ def _open_sum(column: Any) -> ColumnElement[Any]:
     )
 
 
+def next_review_sql(session: AsyncSession, model: ScoringModel) -> ColumnElement[Any]:
+    """``next_review`` in SQL, from the row's current severity."""
+    days = case(
+        {b.name: model.days_between_reviews(b.name) for b in model.bands},
+        value=Risk.severity,
+        else_=365,
+    )
+    if dialect_name(session) == "postgresql":
+        base = func.coalesce(
+            Risk.last_reviewed_on, func.date(func.timezone("UTC", Risk.created_at))
+        )
+        due: ColumnElement[Any] = type_coerce(base + type_coerce(days, Integer), Date)
+    else:
+        base = func.coalesce(Risk.last_reviewed_on, func.date(Risk.created_at))
+        due = func.date(base, func.printf("+%d days", days), type_=Date)
+    return case(
+        (and_(Risk.review_date.is_not(None), Risk.review_date < due), Risk.review_date),
+        else_=due,
+    )
+
+
 def _at_least_one(value: Any) -> ColumnElement[Any]:
     return case((value < 1, 1), else_=value)
 
@@ -236,6 +279,7 @@ async def refresh(
             target_severity=case((no_target, None), else_=target.severity),
             within_appetite=scorer.within_appetite(current_cents),
             residual_within_appetite=scorer.within_appetite(residual.cents),
+            next_review_date=next_review_sql(session, model),
         )
         .execution_options(synchronize_session=False)
     )

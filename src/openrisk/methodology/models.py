@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from openrisk.core.db.base import Base, Timestamps, UUIDPrimaryKey, utcnow
+from openrisk.core.db.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey, utcnow
 
 
 class RiskModelRecord(Base):
@@ -54,3 +54,19 @@ class RiskAcceptance(UUIDPrimaryKey, Timestamps, Base):
     decided_at: Mapped[datetime | None]
     decision_comment: Mapped[str] = mapped_column(Text, default="")
     ended_at: Mapped[datetime | None]
+
+
+class RiskReview(UUIDPrimaryKey, CreatedAt, Base):
+    """A recorded review of a risk: it restarts the risk's review clock."""
+
+    __tablename__ = "risk_reviews"
+    __table_args__ = (Index("ix_risk_reviews_tenant_risk", "tenant_id", "risk_id", "created_at"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    risk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("risks.id", ondelete="CASCADE"))
+    reviewed_on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(12))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )

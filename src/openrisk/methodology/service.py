@@ -49,7 +49,7 @@ from openrisk.risks import history, queries
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.models import Risk
-from openrisk.risks.scoring import ScoringModel
+from openrisk.risks.scoring import DEFAULT_REVIEW_DAYS, ScoringModel
 
 EVENT = "risk_model.updated"
 
@@ -135,7 +135,7 @@ def normalised(data: RiskModelFields) -> dict[str, Any]:
     definition["asset_factors"] = {**factors, **definition["asset_factors"]}
     definition["review_days"] = {
         b.name: data.review_days.get(
-            b.name, store.DEFAULT_REVIEW_DAYS.get(b.name, store.FALLBACK_REVIEW_DAYS)
+            b.name, DEFAULT_REVIEW_DAYS.get(b.name, store.FALLBACK_REVIEW_DAYS)
         )
         for b in data.bands
     }

@@ -16,6 +16,7 @@ from openrisk.risks.scoring import (
     ASSET_FACTORS,
     DEFAULT_APPETITE,
     DEFAULT_MODEL,
+    DEFAULT_REVIEW_DAYS,
     Band,
     Criticality,
     ScoringModel,
@@ -23,7 +24,6 @@ from openrisk.risks.scoring import (
 
 DEFAULT_IMPACT_NAMES = ("Negligible", "Minor", "Moderate", "Major", "Severe")
 DEFAULT_PROBABILITY_NAMES = ("Rare", "Unlikely", "Possible", "Likely", "Almost certain")
-DEFAULT_REVIEW_DAYS = {"CRITICAL": 30, "HIGH": 90, "MEDIUM": 180, "LOW": 365}
 FALLBACK_REVIEW_DAYS = 365
 DEFAULT_ACCEPTANCE = {"max_days": 365, "approver_min_level": 6}
 
@@ -79,6 +79,9 @@ def to_scoring(definition: dict[str, Any]) -> ScoringModel:
             for b in definition["bands"]
         ),
         appetite_score=_decimal(definition.get("appetite_score", DEFAULT_APPETITE)),
+        review_days={
+            str(k): int(v) for k, v in definition.get("review_days", DEFAULT_REVIEW_DAYS).items()
+        },
     )
 
 

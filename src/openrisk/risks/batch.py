@@ -48,6 +48,7 @@ LEVEL_COLUMNS = (
     "target_severity",
     "within_appetite",
     "residual_within_appetite",
+    "next_review_date",
 )
 # what an update may change (besides the version, which it increments)
 UPDATABLE = (

@@ -129,7 +129,7 @@ def _requested_changes(context: RequestContext, request: BulkRequest) -> dict[st
 
 
 def _rescores(changes: Mapping[str, Any]) -> bool:
-    return any(k in changes for k in ("impact", "probability"))
+    return any(k in changes for k in ("impact", "probability", "review_date"))
 
 
 async def _load(

@@ -472,7 +472,7 @@ async def _apply_changes(
 
 LEVEL_FIELDS = frozenset(
     {"impact", "probability", "inherent_impact", "inherent_probability"}
-    | {"target_impact", "target_probability"}
+    | {"target_impact", "target_probability", "review_date"}
 )
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
+
+from openrisk.methodology import clock
 
 _OPTIONS = orjson.OPT_UTC_Z
 
@@ -52,6 +55,9 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "custom_fields": row.custom_fields,
         "review_date": row.review_date,
         "acceptance_expires_on": row.acceptance_expires_on,
+        "last_reviewed_on": row.last_reviewed_on,
+        "next_review_date": row.next_review_date,
+        "review_status": review_status(row.next_review_date, clock.today()),
         "version": row.version,
         "source": row.source,
         "external_id": row.external_id,
@@ -60,6 +66,16 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "updated_at": row.updated_at,
         **other_levels(row),
     }
+
+
+DUE_SOON_DAYS = 14
+
+
+def review_status(next_review_date: date | None, today: date) -> str:
+    """ok, due_soon (within 14 days) or overdue."""
+    if next_review_date is None or next_review_date > today + timedelta(days=DUE_SOON_DAYS):
+        return "ok"
+    return "overdue" if next_review_date < today else "due_soon"
 
 
 def _level(row: Any, prefix: str) -> dict[str, Any] | None:

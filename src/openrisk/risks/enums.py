@@ -62,6 +62,7 @@ class SortField(StrEnum):
     STATUS = "status"
     SEVERITY = "severity"
     RESIDUAL_SCORE = "residual_score"
+    NEXT_REVIEW_DATE = "next_review_date"
 
 
 class SortOrder(StrEnum):

@@ -47,6 +47,7 @@ _LIST_INDEXES = (
     live_index("ix_risks_live_status", "status", "score", "id"),
     live_index("ix_risks_live_severity", "severity", "score", "id"),
     live_index("ix_risks_live_residual", "residual_score", "id"),
+    live_index("ix_risks_live_next_review", "next_review_date", "id"),
     live_index("ix_risks_live_appetite", "within_appetite", "score", "id"),
     Index("ix_risks_tenant_owner", "tenant_id", "owner_id"),
     # the bin: deleted risks, newest deletion first (migration 0021)
@@ -100,6 +101,9 @@ class Risk(UUIDPrimaryKey, Timestamps, Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     review_date: Mapped[date | None] = mapped_column(Date)
     acceptance_expires_on: Mapped[date | None] = mapped_column(Date)
+    last_reviewed_on: Mapped[date | None] = mapped_column(Date)
+    # the last review (or the creation) plus the band's review days, or review_date if earlier
+    next_review_date: Mapped[date] = mapped_column(Date)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -69,11 +69,14 @@ class RiskFilters:
     probability: tuple[int, ...] = ()
     above_appetite: bool | None = None
     residual_above_appetite: bool | None = None
+    review: str | None = None  # overdue | due_soon, against review_today
+    review_today: date | None = None
 
     def only_status_and_severity(self) -> bool:
         return not (
             (self.q and self.q.strip())
             or self.above_appetite is not None
+            or self.review is not None
             or self.residual_above_appetite is not None
             or self.impact
             or self.probability
@@ -106,6 +109,8 @@ class RiskFilters:
             probability=self.probability,
             above_appetite=self.above_appetite,
             residual_above_appetite=self.residual_above_appetite,
+            review=self.review,
+            review_today=self.review_today,
         )
         if len(found) == 1 and others.only_status() and not others.status:
             return found[0]
@@ -196,6 +201,12 @@ def conditions(
         where.append(Risk.within_appetite.is_(not filters.above_appetite))
     if filters.residual_above_appetite is not None:
         where.append(Risk.residual_within_appetite.is_(not filters.residual_above_appetite))
+    if filters.review is not None and filters.review_today is not None:
+        if filters.review == "overdue":
+            where.append(Risk.next_review_date < filters.review_today)
+        else:
+            where.append(Risk.next_review_date >= filters.review_today)
+            where.append(Risk.next_review_date <= filters.review_today + timedelta(days=14))
     if filters.min_score is not None:
         where.append(Risk.score >= filters.min_score)
     if filters.max_score is not None:
@@ -235,6 +246,7 @@ _SORT_KEYS: dict[SortField, tuple[Any, ...]] = {
     SortField.PROBABILITY: (Risk.probability, Risk.impact, Risk.id),
     SortField.STATUS: (Risk.status, Risk.score, Risk.id),
     SortField.RESIDUAL_SCORE: (Risk.residual_score, Risk.id),
+    SortField.NEXT_REVIEW_DATE: (Risk.next_review_date, Risk.id),
 }
 
 
@@ -296,6 +308,8 @@ def _typed(kind: type, value: Any) -> Any:
             if parsed.tzinfo is None:
                 raise ValueError("naive datetime")
             return parsed
+        if kind is date and isinstance(value, str):
+            return date.fromisoformat(value)
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
             return value
         if kind is str and isinstance(value, str):

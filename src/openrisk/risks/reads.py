@@ -24,6 +24,7 @@ from openrisk.core.errors import (
 )
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import InvalidValue, coerce
+from openrisk.methodology import clock
 from openrisk.risks import documents, labels, queries
 from openrisk.risks.common import (
     dialect_name,
@@ -76,6 +77,9 @@ def payload(risk: Risk, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "custom_fields": risk.custom_fields,
         "review_date": risk.review_date,
         "acceptance_expires_on": risk.acceptance_expires_on,
+        "last_reviewed_on": risk.last_reviewed_on,
+        "next_review_date": risk.next_review_date,
+        "review_status": documents.review_status(risk.next_review_date, clock.today()),
         "version": risk.version,
         "source": risk.source,
         "external_id": risk.external_id,

@@ -7,7 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, File, Header, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -37,6 +37,7 @@ from openrisk.core.pagination import (
     page_params,
 )
 from openrisk.core.routing import api_router
+from openrisk.methodology import clock
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import bin as risk_bin
 from openrisk.risks import bulk, commands, cursors, documents, reads, transfer
@@ -98,6 +99,10 @@ async def filter_params(
     residual_above_appetite: Annotated[
         bool | None, Query(description="true: residual score above the tenant's appetite")
     ] = None,
+    review: Annotated[
+        Literal["overdue", "due_soon"] | None,
+        Query(description="Next review date passed, or within 14 days"),
+    ] = None,
 ) -> FilterParams:
     """List filters; ``cf_<name>=value`` filters on a custom field (unknown names ignored)."""
     reject_nul("q", q)
@@ -124,6 +129,8 @@ async def filter_params(
         probability=tuple(sorted(set(probability or []))),
         above_appetite=above_appetite,
         residual_above_appetite=residual_above_appetite,
+        review=review,
+        review_today=clock.today() if review else None,
     )
     return FilterParams(filters, dict(list(custom.items())[:MAX_CUSTOM_FILTERS]))
 

@@ -158,6 +158,13 @@ class RiskOut(BaseModel):
     acceptance_expires_on: date | None = Field(
         description="While ACCEPTED: the last day of its approved acceptance"
     )
+    last_reviewed_on: date | None
+    next_review_date: date = Field(
+        description="Last review (or creation) + the band's review days, or review_date if earlier"
+    )
+    review_status: Literal["ok", "due_soon", "overdue"] = Field(
+        description="due_soon: within 14 days"
+    )
     version: int
     source: RiskSource
     external_id: str | None

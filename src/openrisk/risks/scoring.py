@@ -14,7 +14,7 @@ A tenant chooses its risk model (``ScoringModel``: N×M levels, bands, asset fac
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -100,6 +100,10 @@ class ScoringModel:
     factors: Mapping[str, Decimal]
     bands: tuple[Band, ...]
     appetite_score: Decimal
+    review_days: Mapping[str, int] = field(default_factory=dict)
+
+    def days_between_reviews(self, band: str) -> int:
+        return int(self.review_days.get(band, DEFAULT_REVIEW_DAYS.get(band, 365)))
 
     def check_levels(self, impact: int, probability: int) -> None:
         for name, value, top in (
@@ -145,6 +149,7 @@ DEFAULT_BAND_COLORS = {
     "HIGH": "#ef6c00",
     "CRITICAL": "#c62828",
 }
+DEFAULT_REVIEW_DAYS = {"CRITICAL": 30, "HIGH": 90, "MEDIUM": 180, "LOW": 365}
 # HIGH and CRITICAL risks (15 and more) are above the default appetite.
 DEFAULT_APPETITE = Decimal("14.99")
 DEFAULT_MODEL = ScoringModel(
@@ -159,6 +164,7 @@ DEFAULT_MODEL = ScoringModel(
         ),
     ),
     appetite_score=DEFAULT_APPETITE,
+    review_days=DEFAULT_REVIEW_DAYS,
 )
 
 

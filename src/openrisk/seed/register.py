@@ -514,6 +514,8 @@ def risk_rows(
         custom: dict[str, Any] = {"business_unit": rng.choice(BUSINESS_UNITS)}
         if rng.random() < 0.6:
             custom["annual_loss_eur"] = rng.randrange(5, 500) * 1000
+        review_on = (now + timedelta(days=rng.randint(-30, 180))).date()
+        severity = severity_for(score).value
         rows.risks.append(
             {
                 "id": risk_id,
@@ -525,6 +527,10 @@ def risk_rows(
                 "score": score,
                 "severity": severity_for(score).value,
                 **default_levels(current_impact, probability, score),
+                "next_review_date": min(
+                    review_on,
+                    created.date() + timedelta(days=DEFAULT_MODEL.days_between_reviews(severity)),
+                ),
                 "status": current_status,
                 "treatment": _treatment(rng, current_status),
                 "owner_id": owner,
@@ -532,7 +538,7 @@ def risk_rows(
                 "frameworks": frameworks,
                 "source": rng.choices(("MANUAL", "IMPORT", "CONNECTOR"), (80, 15, 5))[0],
                 "external_id": f"RISK-{n:06d}",
-                "review_date": (now + timedelta(days=rng.randint(-30, 180))).date(),
+                "review_date": review_on,
                 "custom_fields": custom,
                 "version": len(history),
                 "created_by": owner,
