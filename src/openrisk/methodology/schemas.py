@@ -18,8 +18,8 @@ LevelValue = Annotated[int, Field(ge=1, le=MAX_LEVELS)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul]
 BandName = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,15}$"),
-    Field(description="Upper case, up to 16 characters, e.g. CRITICAL"),
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,7}$"),
+    Field(description="Upper case, up to 8 characters, e.g. CRITICAL"),
 ]
 AsNumber = PlainSerializer(float, return_type=float, when_used="json")
 Score = Annotated[Decimal, Field(ge=0, le=Decimal("999.99"), decimal_places=2), AsNumber]

@@ -60,7 +60,7 @@ from openrisk.risks.schemas import (
 from openrisk.risks.text import reject_nul
 
 Level = Annotated[int, Field(ge=1, le=10)]
-BandName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,15}$")]
+BandName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,7}$")]
 router = api_router("/risks", tags=["risks"])
 router.responses = dict(ERRORS)
 

@@ -1,5 +1,4 @@
-"""risk models: a tenant's levels, bands, factors, appetite and review cadence (with RLS);
-severity columns widened to 16 characters for the bands' names
+"""risk models: a tenant's levels, bands, factors, appetite and review cadence (with RLS)
 
 Revision ID: 0018
 Revises: 0019
@@ -20,7 +19,6 @@ POLICY = "tenant_isolation"
 SETTING = "NULLIF(current_setting('openrisk.tenant_id', true), '')"
 CHECK = f"({SETTING} IS NULL OR tenant_id = {SETTING}::uuid)"
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-SEVERITY_TABLES = ("risks", "risk_history", "risk_day_counts")
 
 
 def upgrade() -> None:
@@ -46,9 +44,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_risk_models")),
     )
     if op.get_bind().dialect.name == "postgresql":
-        # SQLite does not enforce VARCHAR lengths; on PostgreSQL widening is a catalogue change
-        for table in SEVERITY_TABLES:
-            op.execute(f'ALTER TABLE "{table}" ALTER COLUMN severity TYPE varchar(16)')
         op.execute('ALTER TABLE "risk_models" ENABLE ROW LEVEL SECURITY')
         op.execute('ALTER TABLE "risk_models" FORCE ROW LEVEL SECURITY')
         op.execute(f'CREATE POLICY {POLICY} ON "risk_models" USING {CHECK} WITH CHECK {CHECK}')
@@ -58,15 +53,3 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f'DROP POLICY IF EXISTS {POLICY} ON "risk_models"')
     op.drop_table("risk_models")
-    if op.get_bind().dialect.name == "postgresql":
-        # bands beyond the fixed four cannot survive the narrower columns: back to the default
-        for table in SEVERITY_TABLES:
-            op.execute(
-                f"""UPDATE "{table}" SET severity = CASE
-                    WHEN score >= 20 THEN 'CRITICAL' WHEN score >= 15 THEN 'HIGH'
-                    WHEN score >= 10 THEN 'MEDIUM' ELSE 'LOW' END
-                    WHERE length(severity) > 8"""
-                if table != "risk_day_counts"
-                else 'DELETE FROM "risk_day_counts" WHERE length(severity) > 8'
-            )
-            op.execute(f'ALTER TABLE "{table}" ALTER COLUMN severity TYPE varchar(8)')

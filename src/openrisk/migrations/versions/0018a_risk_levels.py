@@ -30,15 +30,15 @@ def _columns() -> list[sa.Column[object]]:
         sa.Column("inherent_impact", sa.SmallInteger(), nullable=False, server_default="1"),
         sa.Column("inherent_probability", sa.SmallInteger(), nullable=False, server_default="1"),
         sa.Column("inherent_score", SCORE, nullable=False, server_default="1"),
-        sa.Column("inherent_severity", sa.String(16), nullable=False, server_default="LOW"),
+        sa.Column("inherent_severity", sa.String(8), nullable=False, server_default="LOW"),
         sa.Column("residual_impact", sa.SmallInteger(), nullable=False, server_default="1"),
         sa.Column("residual_probability", sa.SmallInteger(), nullable=False, server_default="1"),
         sa.Column("residual_score", SCORE, nullable=False, server_default="1"),
-        sa.Column("residual_severity", sa.String(16), nullable=False, server_default="LOW"),
+        sa.Column("residual_severity", sa.String(8), nullable=False, server_default="LOW"),
         sa.Column("target_impact", sa.SmallInteger(), nullable=True),
         sa.Column("target_probability", sa.SmallInteger(), nullable=True),
         sa.Column("target_score", SCORE, nullable=True),
-        sa.Column("target_severity", sa.String(16), nullable=True),
+        sa.Column("target_severity", sa.String(8), nullable=True),
         sa.Column("within_appetite", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column(
             "residual_within_appetite", sa.Boolean(), nullable=False, server_default=sa.true()
