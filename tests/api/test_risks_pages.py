@@ -188,6 +188,12 @@ def _matches(query: str, n: int) -> bool:
     return True
 
 
+def _per_caller(statement: str) -> bool:
+    return any(
+        marker in statement for marker in ("set_config", "FROM memberships", "FROM refresh_tokens")
+    )
+
+
 LIST_QUERIES = (
     "",
     "page=3&page_size=5",
@@ -238,8 +244,10 @@ async def test_statements_per_request_do_not_grow_with_the_register(
             assert response.status_code == 200, (url, response.text)
             name = url.replace(str(cursor), "<cursor>").replace(owner.user_id, "<me>")
             name = name.replace(str(asset["id"]), "<asset>").replace(ids[0], "<risk>")
-            # the tenant's RLS setting rides with the transaction (PostgreSQL), not counted
-            measured[name] = len([s for s in statements if "set_config" not in s])
+            # not counted: the tenant's RLS setting, which rides with the transaction
+            # (PostgreSQL), and re-reading the caller's authorization when its short-lived
+            # cache entry lapses mid-test on a slow host - neither depends on the register
+            measured[name] = len([s for s in statements if not _per_caller(s)])
         counts.append(measured)
     small, large = counts
     assert large == small
