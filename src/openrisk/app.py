@@ -19,7 +19,7 @@ from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
 from openrisk.core.cache.factory import build_app_caches
 from openrisk.core.cache.hot_path import HotPath, HotPathMiddleware
-from openrisk.core.cache.invalidation import install_invalidation
+from openrisk.core.cache.invalidation import CacheInvalidator, install_invalidation
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
@@ -35,6 +35,7 @@ from openrisk.core.metrics import (
 )
 from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.openapi import install_openapi
+from openrisk.core.outbox import InProcessRelay, sweep_invalidations
 from openrisk.core.pagination import CursorCodec
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.routing import API_PREFIX, MethodNotAllowedMiddleware
@@ -118,15 +119,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         await check_database(database)
         health = asyncio.create_task(run_health_loop(database, settings.pool_health_interval_s))
+        relay = InProcessRelay(database, app.state.events, interval_s=settings.outbox_interval_s)
+        app.state.outbox_relay = relay
+        relaying = asyncio.create_task(
+            relay.run(also=lambda: sweep_invalidations(database, app.state.cache_invalidator))
+        )
         try:
             async with worker_metrics(database.stats):
                 yield
         finally:
             health.cancel()
+            relaying.cancel()
             await app.state.hot_path.aclose()
+            with contextlib.suppress(Exception):
+                await relay.deliver_pending()
             await app.state.events.drain()
-            with contextlib.suppress(asyncio.CancelledError):
-                await health
+            for task in (health, relaying):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await database.dispose()
             await app.state.cache.close()
 
@@ -157,6 +167,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_invalidation(app.state.events, caches.responses, after=app.state.hot_path.refresh_after)
     app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
+    # the unit of work's bumps (core/uow.py); leftovers are applied by the outbox sweeper
+    app.state.cache_invalidator = CacheInvalidator(
+        caches.responses,
+        authz=lambda: app.state.authz.bump(strict=True),
+        after=app.state.hot_path.refresh_after,
+    )
     app.state.cursors = CursorCodec(settings.secret_key)  # signs the lists' page cursors
     app.state.codec = TokenCodec(
         secret=settings.jwt_secret,

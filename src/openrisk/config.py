@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # exactly cost more than the page itself at 100,000 risks (docs/performance.md).
     list_exact_count_limit: int = Field(default=1_000, ge=1, le=10_000_000)
 
+    # The outbox relay's poll (event rows left by any process) and the sweeper of
+    # invalidations whose generation bump failed (core/outbox.py), in seconds.
+    outbox_interval_s: float = Field(default=2.0, gt=0, le=300)
+
     cache_backend: str = "memory"
     cache_enabled: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"

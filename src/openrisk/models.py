@@ -6,6 +6,7 @@ It lives outside ``core`` so that core imports no domain package; Alembic import
 from openrisk.assets import models as asset_models
 from openrisk.audit import models as audit_models
 from openrisk.auth import models as auth_models
+from openrisk.core import outbox as outbox_models
 from openrisk.custom_fields import models as custom_field_models
 from openrisk.marketplace import models as marketplace_models
 from openrisk.methodology import models as methodology_models
@@ -26,6 +27,7 @@ __all__ = [
     "marketplace_models",
     "methodology_models",
     "mitigation_models",
+    "outbox_models",
     "quantification_models",
     "rbac_models",
     "report_models",

@@ -315,9 +315,10 @@ async def test_domain_events_are_published(
         if str(event.tenant_id) == admin.tenant_id:
             seen.append(event)
 
-    app.state.events.subscribe("risk.", collect, inline=True)
+    app.state.events.subscribe("risk.", collect)
     risk = await new_risk(client, admin)
     await client.patch(f"{RISKS}/{risk['id']}", json={"impact": 5}, headers=admin.headers)
     await client.delete(f"{RISKS}/{risk['id']}", headers=admin.headers)
+    await app.state.outbox_relay.drain()  # the relay hands committed events to subscribers
     assert [e.type for e in seen] == ["risk.created", "risk.updated", "risk.deleted"]
     assert seen[1].data["impact"] == 5

@@ -19,6 +19,7 @@ from openrisk.assets.schemas import AssetCreate
 from openrisk.auth.service import create_user, find_user_by_email
 from openrisk.config import Settings
 from openrisk.core.context import RequestContext
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace import service as market
 from openrisk.mitigations import service as mitigations
 from openrisk.mitigations.schemas import MitigationCreate, SubActionCreate
@@ -100,7 +101,7 @@ async def seed(settings: Settings) -> SeedInfo:
             await session.commit()
             other_ctx = await _context(session, demo.id, str(other.id))
             await commands.create_risk(
-                session,
+                uow=UnitOfWork(session),
                 context=other_ctx,
                 data=RiskCreate(title=OTHER_RISK, impact=2, probability=4, status="ACTIVE"),
             )
@@ -140,7 +141,7 @@ async def _register_data(session: AsyncSession, ctx: RequestContext, n: int) -> 
     first = None
     for i in range(n):
         record = await commands.create_risk(
-            session,
+            uow=UnitOfWork(session),
             context=ctx,
             data=RiskCreate(
                 title=f"{TITLES[i % len(TITLES)]} #{i + 1}",

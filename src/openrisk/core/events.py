@@ -66,7 +66,7 @@ class EventBus:
 
     async def deliver(self, event: DomainEvent) -> None:
         """Hand a committed event to the background subscribers only (its cache invalidation
-        was done otherwise, e.g. once for a whole batch)."""
+        was done otherwise: by the unit of work that wrote it, or once for a whole batch)."""
         for prefix, handler in self._background:
             if event.type.startswith(prefix):
                 self._spawn(self._run(handler, event))

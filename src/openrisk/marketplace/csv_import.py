@@ -1,8 +1,9 @@
 """The csv-import connector's sync: hands the CSV to the register's import service.
 
 The register's importer validates every row and writes all of them or none; it commits (or
-rolls back) the session itself and publishes the risk events. Its 422 (file or row errors) is
-turned into a failed sync whose data carries the per-row errors, so the attempt is logged.
+rolls back) through a unit of work, which records the risk events with the rows. Its 422
+(file or row errors) is turned into a failed sync whose data carries the per-row errors, so
+the attempt is logged.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ async def import_csv(request: SyncRequest, content: bytes) -> SyncOutcome:
         filename += ".csv"
     try:
         result = await import_file(
-            request.session,
+            uow=request.runtime.unit_of_work(request.session),
             context=request.context,
             filename=filename,
             content=content,
             dry_run=dry_run,
-            events=request.events,
         )
     except ValidationFailed as error:
         errors: list[dict[str, Any]] = list(error.errors or [])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
 from openrisk.core.events import EventBus
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.crypto import SecretBox
 from openrisk.marketplace.delivery import DeliveryPolicy
 
@@ -22,6 +25,11 @@ class MarketplaceRuntime:
     catalogue_ready: bool = False
     # where background status changes are announced (cache invalidation listens)
     events: EventBus | None = None
+    # opens the application's unit of work over a session (writes made by a connector's sync)
+    uow_factory: Callable[[AsyncSession], UnitOfWork] = UnitOfWork
+
+    def unit_of_work(self, session: AsyncSession) -> UnitOfWork:
+        return self.uow_factory(session)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketplaceRuntime:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
 from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.dispatch import dispatch_events
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.service import sync_catalogue
@@ -40,6 +41,7 @@ def install_marketplace(app: FastAPI, settings: Settings) -> None:
     """Runtime state, the webhook subscriber, and the catalogue upsert at start-up."""
     runtime = MarketplaceRuntime.from_settings(settings)
     runtime.events = app.state.events
+    runtime.uow_factory = lambda session: UnitOfWork.for_app(app.state, session)
     app.state.marketplace = runtime
 
     async def on_risk_events(events: Sequence[DomainEvent]) -> None:

@@ -91,14 +91,17 @@ class AuthzCache:
         entry = self._entries.get((generation, *key))
         return max(0.0, entry[0] - time.monotonic()) if entry is not None else 0.0
 
-    async def bump(self) -> None:
-        """Make every worker's cached authorizations unreachable."""
+    async def bump(self, *, strict: bool = False) -> None:
+        """Make every worker's cached authorizations unreachable; ``strict``: raise
+        `CacheError` when the shared cache could not take the bump (else only log it)."""
         self._entries.clear()
         if self._generations is not None:
             try:
                 await self._generations.bump(None, NAMESPACE)
             except CacheError:
                 log.error("authorization change not propagated: shared cache unavailable")
+                if strict:
+                    raise
 
     async def on_event(self, event: DomainEvent) -> None:
         await self.bump()

@@ -26,13 +26,12 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound
-from openrisk.core.events import EventBus
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import history, labels, rollups
 from openrisk.risks.commands import flush_or_412, risk_event, snapshot
-from openrisk.risks.common import commit_and_publish
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.models import Risk, RiskHistory
 from openrisk.risks.reads import RiskRecord, asset_criticalities, asset_ids_for
@@ -129,16 +128,16 @@ async def list_deleted(
 
 
 async def restore_risk(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> RiskRecord:
     """Bring a deleted risk and the mitigations deleted with it back into the register.
 
     404 outside the tenant; 403 without ``risk:delete`` on this risk; 409 when it is not in the
     bin; 412 when another writer changed it meanwhile."""
+    session = uow.session
     risk = await session.scalar(
         select(Risk).where(Risk.tenant_id == context.tenant_id, Risk.id == risk_id)
     )
@@ -201,7 +200,7 @@ async def restore_risk(
         changes=changes,
     )
     restored = RiskRecord(risk, asset_ids)
-    await commit_and_publish(session, events, [risk_event("restored", context, restored)])
+    await commit_with(uow, [risk_event("restored", context, restored)])
     return restored
 
 

@@ -14,7 +14,8 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, labels, queries
@@ -28,7 +29,7 @@ from openrisk.risks.commands import (
     snapshot,
     soft_delete,
 )
-from openrisk.risks.common import commit_and_publish, ensure_member
+from openrisk.risks.common import ensure_member
 from openrisk.risks.enums import RiskStatus
 from openrisk.risks.models import Risk
 from openrisk.risks.reads import RiskRecord, asset_ids_for, linked_criticalities
@@ -62,14 +63,9 @@ class _Batch:
     reductions: Mapping[uuid.UUID, tuple[int, int]] | None = None
 
 
-async def bulk(
-    session: AsyncSession,
-    *,
-    context: RequestContext,
-    request: BulkRequest,
-    events: EventBus | None = None,
-) -> BulkResult:
+async def bulk(*, uow: UnitOfWork, context: RequestContext, request: BulkRequest) -> BulkResult:
     """Apply one action to many risks; each row is checked and reported on its own."""
+    session = uow.session
     permission = _PERMISSION[request.action]
     context.require(permission)
     changes = _requested_changes(context, request)
@@ -102,7 +98,8 @@ async def bulk(
         to_publish = [deleted_event(context, d.risk) for d in done]
     else:
         to_publish = await _write_changes(session, context, request.action, batch, done)
-    await commit_and_publish(session, events, to_publish)
+    uow.emit_all(to_publish)
+    await uow.commit()
     ok = sum(1 for r in results if r.status == "ok")
     return BulkResult(
         action=request.action, succeeded=ok, failed=len(results) - ok, results=results

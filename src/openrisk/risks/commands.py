@@ -1,7 +1,8 @@
 """Changing the register: create, update and delete risks, with scoring, history and audit.
 
 Every write is scoped to the caller's tenant; anything outside it is NotFound. A change records
-its history and audit rows in the same transaction, then commits and publishes its events.
+its history and audit rows in the same transaction and commits through its unit of work, which
+writes its events to the outbox in that transaction and invalidates the cached register.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from openrisk.audit.service import diff, record, record_many
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import batch, history, labels, rollups
-from openrisk.risks.common import commit_and_publish, ensure_member, members_of, to_json
+from openrisk.risks.common import ensure_member, members_of, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
 from openrisk.risks.models import Risk, RiskAsset
 from openrisk.risks.reads import (
@@ -352,17 +354,12 @@ def raise_row_errors(errors: Sequence[RowError]) -> None:
     )
 
 
-async def create_risk(
-    session: AsyncSession,
-    *,
-    context: RequestContext,
-    data: RiskCreate,
-    events: EventBus | None = None,
-) -> RiskRecord:
-    created, errors = await create_many(session, context=context, items=[data])
+async def create_risk(*, uow: UnitOfWork, context: RequestContext, data: RiskCreate) -> RiskRecord:
+    created, errors = await create_many(uow.session, context=context, items=[data])
     raise_row_errors(errors)
     result = created[0]
-    await commit_and_publish(session, events, [risk_event("created", context, result)])
+    uow.emit(risk_event("created", context, result))
+    await uow.commit()
     return result
 
 
@@ -370,16 +367,32 @@ async def create_risk(
 
 
 async def update_risk(
+    *,
+    uow: UnitOfWork,
+    context: RequestContext,
+    risk_id: uuid.UUID,
+    data: RiskUpdate,
+    if_match: str | int | None = None,
+) -> RiskRecord:
+    """Partial update; ``if_match`` (a version or an If-Match header value) guards it (412)."""
+    result, changed = await apply_update(
+        uow.session, context=context, risk_id=risk_id, data=data, if_match=if_match
+    )
+    if changed:
+        uow.emit(risk_event("updated", context, result))
+        await uow.commit()
+    return result
+
+
+async def apply_update(
     session: AsyncSession,
     *,
     context: RequestContext,
     risk_id: uuid.UUID,
     data: RiskUpdate,
     if_match: str | int | None = None,
-    events: EventBus | None = None,
-    commit: bool = True,
-) -> RiskRecord:
-    """Partial update; ``if_match`` (a version or an If-Match header value) guards it (412)."""
+) -> tuple[RiskRecord, bool]:
+    """`update_risk` without committing: the record, and whether anything changed."""
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     current_assets = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
     if isinstance(if_match, str):
@@ -394,14 +407,11 @@ async def update_risk(
     await _apply_changes(session, context, risk, changes, new_assets, current_assets)
     changed = diff(before, snapshot(risk, new_assets))
     if not changed:
-        return RiskRecord(risk, current_assets)
+        return RiskRecord(risk, current_assets), False
     risk.updated_at = utcnow()
     await flush_or_412(session, "The risk was changed meanwhile; reload it and retry.")
     await _write_update(session, context, risk, before, changed, new_assets, current_assets)
-    result = RiskRecord(risk, new_assets)
-    if commit:
-        await commit_and_publish(session, events, [risk_event("updated", context, result)])
-    return result
+    return RiskRecord(risk, new_assets), True
 
 
 def check_version(risk: Risk, if_match: int | None, body_version: int | None) -> None:
@@ -662,14 +672,9 @@ def _deletion_entry(
     )
 
 
-async def delete_risk(
-    session: AsyncSession,
-    *,
-    context: RequestContext,
-    risk_id: uuid.UUID,
-    events: EventBus | None = None,
-) -> None:
-    risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
+async def delete_risk(*, uow: UnitOfWork, context: RequestContext, risk_id: uuid.UUID) -> None:
+    risk = await get_risk(uow.session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:delete", risk.owner_id)
-    await soft_delete(session, context=context, risks=[risk])
-    await commit_and_publish(session, events, [deleted_event(context, risk)])
+    await soft_delete(uow.session, context=context, risks=[risk])
+    uow.emit(deleted_event(context, risk))
+    await uow.commit()

@@ -25,7 +25,7 @@ from openrisk.core.cache.invalidation import (
     risk_key,
 )
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
+from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.errors import Forbidden, ValidationFailed
 from openrisk.core.pagination import (
     CursorCodec,
@@ -37,6 +37,7 @@ from openrisk.core.pagination import (
     page_params,
 )
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.methodology import clock
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import bin as risk_bin
@@ -258,13 +259,12 @@ async def with_etag(
 async def create_risk(
     body: RiskCreate,
     context: Annotated[RequestContext, Depends(require("risk:create"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> Response:
     """Create a risk; score and severity are computed. The answer's ETag guards the next
     PATCH (If-Match)."""
-    created = await commands.create_risk(session, context=context, data=body, events=events)
-    return await with_etag(session, context.tenant_id, created, status.HTTP_201_CREATED)
+    created = await commands.create_risk(uow=uow, context=context, data=body)
+    return await with_etag(uow.session, context.tenant_id, created, status.HTTP_201_CREATED)
 
 
 @router.get("/search", response_model=Page[RiskSearchHit])
@@ -362,8 +362,7 @@ async def export_risks(
 @router.post("/import", responses=errors(413))
 async def import_risks(
     context: Annotated[RequestContext, Depends(require("risk:create"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     file: Annotated[UploadFile, File(description="CSV (UTF-8) or XLSX, header row first")],
     dry_run: Annotated[bool, Query(description="Validate only; write nothing")] = False,
 ) -> ImportResult:
@@ -371,12 +370,7 @@ async def import_risks(
     All rows are written or none; errors name the row and the column."""
     content = await file.read()
     return await transfer.import_file(
-        session,
-        context=context,
-        filename=file.filename or "",
-        content=content,
-        dry_run=dry_run,
-        events=events,
+        uow=uow, context=context, filename=file.filename or "", content=content, dry_run=dry_run
     )
 
 
@@ -393,12 +387,11 @@ async def bulk_context(context: ContextDep) -> RequestContext:
 async def bulk_risks(
     body: BulkRequest,
     context: Annotated[RequestContext, Depends(bulk_context)],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> BulkResult:
     """Update, assign or delete many risks; permissions are checked per row, with per-row
     results (``code`` 200, 403, 404 or 422)."""
-    return await bulk.bulk(session, context=context, request=body, events=events)
+    return await bulk.bulk(uow=uow, context=context, request=body)
 
 
 Deleter = Annotated[RequestContext, Depends(require("risk:delete"))]
@@ -447,8 +440,7 @@ async def update_risk(
     risk_id: uuid.UUID,
     body: RiskUpdate,
     context: Annotated[RequestContext, Depends(require("risk:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     if_match: Annotated[
         str | None,
         Header(
@@ -461,36 +453,28 @@ async def update_risk(
     412. Changing ``owner_id`` needs risk:assign; setting status ACCEPTED needs risk:accept.
     The answer carries the new ETag."""
     updated = await commands.update_risk(
-        session,
-        context=context,
-        risk_id=risk_id,
-        data=body,
-        if_match=if_match,
-        events=events,
+        uow=uow, context=context, risk_id=risk_id, data=body, if_match=if_match
     )
-    return await with_etag(session, context.tenant_id, updated)
+    return await with_etag(uow.session, context.tenant_id, updated)
 
 
 @router.delete("/{risk_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def delete_risk(
     risk_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("risk:delete"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
     """Soft-delete a risk (and its mitigations)."""
-    await commands.delete_risk(session, context=context, risk_id=risk_id, events=events)
+    await commands.delete_risk(uow=uow, context=context, risk_id=risk_id)
 
 
 @router.post("/{risk_id}/restore", responses=errors(404, 409, 412), response_model=RiskOut)
-async def restore_risk(
-    risk_id: uuid.UUID, context: Deleter, session: SessionDep, events: EventsDep
-) -> Response:
+async def restore_risk(risk_id: uuid.UUID, context: Deleter, uow: UowDep) -> Response:
     """Take a risk out of the bin, with the mitigations deleted together with it, rescored
     from its assets as they are now. 409 when the risk is not deleted. The answer is the risk
     as ``GET /risks/{id}`` shows it, with its ETag."""
-    restored = await risk_bin.restore_risk(session, context=context, risk_id=risk_id, events=events)
-    return await with_etag(session, context.tenant_id, restored)
+    restored = await risk_bin.restore_risk(uow=uow, context=context, risk_id=risk_id)
+    return await with_etag(uow.session, context.tenant_id, restored)
 
 
 @router.get("/{risk_id}/history", responses=errors(404), response_model=Page[HistoryOut])

@@ -6,8 +6,9 @@ them here, inline, before the write's response is sent: one INCR per namespace, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from openrisk.core.cache.base import CacheUnavailable
 from openrisk.core.cache.response import ResponseCache
 from openrisk.core.events import DomainEvent, EventBus
 
@@ -20,6 +21,7 @@ QUANTIFICATION = "quantification"  # risks' quantitative inputs and the loss app
 RISK_MODEL = "risk_model"  # the tenant's risk model: every risk's levels, score and severity
 CONNECTORS = "connectors"  # global: the catalogue and its ratings
 APPS = "apps"
+AUTHZ = "authz"  # global: memberships, roles, tokens, sign-ins (rbac/authz_cache.py)
 
 
 RISK_KEY_BUCKETS = 256
@@ -92,3 +94,31 @@ def install_invalidation(
                 after(tenant, namespaces)
 
     events.subscribe("", invalidate, inline=True)
+
+
+class CacheInvalidator:
+    """Applies a unit of work's bumps (``core/uow.py``); raises `CacheUnavailable` when the
+    shared cache did not take them (the outbox row then stays for the sweeper)."""
+
+    def __init__(
+        self,
+        responses: ResponseCache,
+        *,
+        authz: Callable[[], Awaitable[None]] | None = None,
+        after: Callable[[str | None, list[str]], None] | None = None,
+    ) -> None:
+        self._responses = responses
+        self._authz = authz
+        self._after = after
+
+    async def apply(self, bumps: list[tuple[str | None, list[str]]]) -> None:
+        for tenant, names in bumps:
+            authz = tenant is None and AUTHZ in names
+            regular = [name for name in names if not (tenant is None and name == AUTHZ)]
+            if regular:
+                if not await self._responses.bump(tenant, *regular):
+                    raise CacheUnavailable("generation bump deferred")
+                if self._after is not None:
+                    self._after(tenant, regular)
+            if authz and self._authz is not None:
+                await self._authz()

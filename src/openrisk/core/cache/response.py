@@ -277,11 +277,17 @@ class ResponseCache:
 
         Never raises: if the cache is unreachable the bump stays pending (see module doc).
         """
+        await self.bump(tenant_id, *namespaces)
+
+    async def bump(self, tenant_id: str | None, *namespaces: str) -> bool:
+        """`invalidate`, telling whether the bumps were applied (False: pending, bypassing)."""
         self._pending_bumps.update((tenant_id, namespace) for namespace in namespaces)
         try:
             await self._apply_pending_bumps()
         except CacheUnavailable as exc:
             logger.warning("cache invalidation deferred, cache unavailable: %s", exc)
+            return False
+        return True
 
     async def stats(self) -> dict[str, object]:
         """Per-process hit/miss/bypass counts plus the backend's own statistics."""

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict
+from openrisk.core.uow import UowDep
 from openrisk.risks import bin as risk_bin
 from openrisk.web.context import FormDep, WebDep
 from openrisk.web.rendering import redirect, render
@@ -41,14 +42,10 @@ async def bin_page(request: Request, web: WebDep, session: SessionDep) -> Respon
 
 
 @router.post("/risks/{risk_id}/restore")
-async def restore_risk(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def restore_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("risk:delete")
     try:
-        restored = await risk_bin.restore_risk(
-            session, context=web.context, risk_id=risk_id, events=request.app.state.events
-        )
+        restored = await risk_bin.restore_risk(uow=uow, context=web.context, risk_id=risk_id)
     except Conflict:  # restored meanwhile (another tab, another person)
         response = redirect(f"/risks/{risk_id}")
         set_flash(request, response, "This risk was already restored.", level="error")

@@ -23,6 +23,7 @@ from openrisk.audit import labels
 from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
+from openrisk.core.uow import UowDep
 from openrisk.custom_fields import service as custom_fields
 from openrisk.custom_fields.models import CustomField
 from openrisk.methodology.store import scoring_for
@@ -285,7 +286,7 @@ async def _uploaded(form: FormData) -> tuple[str, bytes]:
 
 
 @router.post("/risks/import")
-async def import_risks(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def import_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
     """A dry run first (per-row errors, nothing written), then the import of the same file:
     the API's import, all rows or none."""
     web.require("risk:create")
@@ -300,12 +301,7 @@ async def import_risks(request: Request, web: FormDep, session: SessionDep) -> R
     dry_run = forms.text(web.form, "action") != "import"
     try:
         result = await transfer.import_file(
-            session,
-            context=web.context,
-            filename=filename,
-            content=content,
-            dry_run=dry_run,
-            events=request.app.state.events,
+            uow=uow, context=web.context, filename=filename, content=content, dry_run=dry_run
         )
     except ValidationFailed as error:
         return _import_page(request, web, filename=filename, error=error.detail, status=422)
@@ -341,7 +337,7 @@ def _bulk_body(form: FormData) -> dict[str, Any]:
 
 
 @router.post("/risks/bulk")
-async def bulk_risks(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def bulk_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
     """Status, owner or deletion of the selected rows; the API's bulk service checks each row
     and answers per row, so the page lists what was done and what was refused, and why."""
     if not any(web.has(code) for code in BULK_CODES):
@@ -361,11 +357,11 @@ async def bulk_risks(request: Request, web: FormDep, session: SessionDep) -> Res
         response = redirect(back)
         set_flash(request, response, message, level="error")
         return response
-    result = await bulk.bulk(
-        session, context=web.context, request=body, events=request.app.state.events
-    )
+    result = await bulk.bulk(uow=uow, context=web.context, request=body)
     names = await labels.resource_labels(
-        session, tenant_id=web.tenant_id, refs=[("risk", str(item.id)) for item in result.results]
+        uow.session,
+        tenant_id=web.tenant_id,
+        refs=[("risk", str(item.id)) for item in result.results],
     )
     return render(
         request,
@@ -536,18 +532,16 @@ async def new_risk_form(request: Request, web: WebDep, session: SessionDep) -> R
 
 
 @router.post("/risks/new")
-async def create_risk(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def create_risk(request: Request, web: FormDep, uow: UowDep) -> Response:
     web.require("risk:create")
     assert web.form is not None
-    options = await _form_options(request, session, web)
+    options = await _form_options(request, uow.session, web)
     values = _raw_values(web.form, options["definitions"])
     try:
         data = RiskCreate.model_validate(_payload(values, web=web, update=False))
-        created = await commands.create_risk(
-            session, context=web.context, data=data, events=request.app.state.events
-        )
+        created = await commands.create_risk(uow=uow, context=web.context, data=data)
     except ValidationError as error:
-        errors = await _with_level_errors(session, web, values, forms.pydantic_errors(error))
+        errors = await _with_level_errors(uow.session, web, values, forms.pydantic_errors(error))
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     else:
@@ -569,25 +563,19 @@ async def edit_risk_form(
 
 
 @router.post("/risks/{risk_id}/edit")
-async def update_risk(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def update_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("risk:update")
     assert web.form is not None
-    record = await reads.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
-    options = await _form_options(request, session, web)
+    record = await reads.get_record(uow.session, tenant_id=web.tenant_id, risk_id=risk_id)
+    options = await _form_options(request, uow.session, web)
     values = _raw_values(web.form, options["definitions"])
     try:
         data = RiskUpdate.model_validate(_payload(values, web=web, update=True))
         updated = await commands.update_risk(
-            session,
-            context=web.context,
-            risk_id=risk_id,
-            data=data,
-            events=request.app.state.events,
+            uow=uow, context=web.context, risk_id=risk_id, data=data
         )
     except ValidationError as error:
-        errors = await _with_level_errors(session, web, values, forms.pydantic_errors(error))
+        errors = await _with_level_errors(uow.session, web, values, forms.pydantic_errors(error))
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     except PreconditionFailed:
@@ -603,13 +591,9 @@ async def update_risk(
 
 
 @router.post("/risks/{risk_id}/delete")
-async def delete_risk(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def delete_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("risk:delete")
-    await commands.delete_risk(
-        session, context=web.context, risk_id=risk_id, events=request.app.state.events
-    )
+    await commands.delete_risk(uow=uow, context=web.context, risk_id=risk_id)
     response = redirect("/risks")
     set_flash(request, response, "Risk deleted.")
     return response
