@@ -502,7 +502,7 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
     kept = await hook_client.post(
         "/api/v1/risks", json={"title": "Before", "impact": 1, "probability": 1}, headers=h
     )
-    await hook_app.state.events.drain()
+    await hook_app.state.outbox_relay.drain()
     receiver.requests.clear()
     rows = "\n".join(
         ["id,title,impact,probability", f"{kept.json()['id']},After,2,2"]
@@ -512,7 +512,7 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
         "/api/v1/risks/import", files={"file": ("r.csv", rows.encode(), "text/csv")}, headers=h
     )
     assert imported.status_code == 200, imported.text
-    await hook_app.state.events.drain()
+    await hook_app.state.outbox_relay.drain()
     await hook_app.state.events.drain()
     delivered = sorted((r.json()["type"], r.json()["data"]["title"]) for r in receiver.requests)
     assert delivered == [

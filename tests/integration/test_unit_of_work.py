@@ -18,6 +18,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from openrisk.app import create_app
+from openrisk.core.cache.invalidation import risk_key
 from openrisk.core.events import DomainEvent
 from openrisk.core.outbox import INVALIDATE_TOPIC, OutboxRow, sweep_invalidations
 from openrisk.core.uow import UnitOfWork
@@ -146,7 +147,7 @@ async def test_a_failed_bump_is_applied_by_another_instance(
         )
     assert created.status_code == 201, created.text  # a cache outage never fails a write
     [left] = [r for r in await _outbox(writer, account.tenant_id) if r.topic == INVALIDATE_TOPIC]
-    assert [account.tenant_id, ["risks", f"risk.{created.json()['id']}"]] in left.payload["bumps"]
+    assert [account.tenant_id, ["risks", risk_key(created.json()["id"])]] in left.payload["bumps"]
 
     # the row is in the database: any instance applies it, even if the writer exits now
     applied = await sweep_invalidations(
