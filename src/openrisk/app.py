@@ -19,7 +19,7 @@ from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
 from openrisk.core.cache.factory import build_app_caches
 from openrisk.core.cache.hot_path import HotPath, HotPathMiddleware
-from openrisk.core.cache.invalidation import CacheInvalidator, install_invalidation
+from openrisk.core.cache.invalidation import CacheInvalidator
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
@@ -48,7 +48,7 @@ from openrisk.methodology.acceptance_router import ROUTERS as acceptance_routers
 from openrisk.methodology.router import router as risk_model_router
 from openrisk.mitigations.router import ROUTERS as mitigation_routers
 from openrisk.quantification.router import ROUTERS as quantification_routers
-from openrisk.rbac.authz_cache import AUTHZ_EVENT_PREFIX, AuthzCache
+from openrisk.rbac.authz_cache import AuthzCache
 from openrisk.rbac.router import router as rbac_router
 from openrisk.reports.router import router as reports_router
 from openrisk.risks.router import router as risks_router
@@ -165,8 +165,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         enabled=settings.cache_hot_path and authz_coherent,
         refresh_top=settings.cache_refresh_top,
     )
-    install_invalidation(app.state.events, caches.responses, after=app.state.hot_path.refresh_after)
-    app.state.events.subscribe(AUTHZ_EVENT_PREFIX, app.state.authz.on_event, inline=True)
     # the unit of work's bumps (core/uow.py); leftovers are applied by the outbox sweeper
     app.state.cache_invalidator = CacheInvalidator(
         caches.responses,

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from sqlalchemy import delete, event, select
 
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.catalogue import load_catalogue
 from openrisk.marketplace.configuration import MASK
 from openrisk.marketplace.models import App, Connector
@@ -449,13 +450,13 @@ async def test_catalogue_sync_upserts_deprecates_and_recounts(
     before = (await client.get(f"{API}/connectors/webhook", headers=h)).json()
     try:
         async with app.state.db.session() as session:
-            assert await sync_catalogue(session, (*shipped, temp)) == 1
-        await app.state.response_cache.invalidate(None, "connectors")  # synced behind the API
+            uow = UnitOfWork.for_app(app.state, session)  # invalidates the catalogue's answers
+            assert await sync_catalogue(uow=uow, specs=(*shipped, temp)) == 1
         added = (await client.get(f"{API}/connectors/temp-test-connector", headers=h)).json()
         assert (added["status"], added["version"]) == ("active", "0.0.1")
         async with app.state.db.session() as session:
-            assert await sync_catalogue(session) == 1  # temp is no longer shipped
-        await app.state.response_cache.invalidate(None, "connectors")
+            uow = UnitOfWork.for_app(app.state, session)
+            assert await sync_catalogue(uow=uow) == 1  # temp is no longer shipped
         gone = (await client.get(f"{API}/connectors/temp-test-connector", headers=h)).json()
         assert gone["status"] == "deprecated"
         after = (await client.get(f"{API}/connectors/webhook", headers=h)).json()

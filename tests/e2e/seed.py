@@ -106,7 +106,7 @@ async def seed(settings: Settings) -> SeedInfo:
                 data=RiskCreate(title=OTHER_RISK, impact=2, probability=4, status="ACTIVE"),
             )
             await market.install_app(
-                session,
+                uow=UnitOfWork(session),
                 context=ctx,
                 runtime=app.state.marketplace,
                 connector_id="csv-import",
@@ -133,7 +133,7 @@ async def _register_data(session: AsyncSession, ctx: RequestContext, n: int) -> 
     ):
         made.append(
             await assets.create_asset(
-                session,
+                uow=UnitOfWork(session),
                 context=ctx,
                 data=AssetCreate(name=name, type=kind, criticality=crit),
             )
@@ -158,7 +158,7 @@ async def _register_data(session: AsyncSession, ctx: RequestContext, n: int) -> 
         first = first or record
     assert first is not None
     await mitigations.create_mitigation(
-        session,
+        uow=UnitOfWork(session),
         context=ctx,
         risk_id=first.risk.id,
         data=MitigationCreate(

@@ -186,3 +186,33 @@ async def test_the_outbox_works_through_row_level_security(restricted_url: str) 
             assert created.status_code == 201, created.text
         await app.state.outbox_relay.drain()
     assert sorted(str(e.tenant_id) for e in seen) == sorted(a.tenant_id for a in accounts)
+
+
+async def test_an_authorization_change_whose_bump_failed_answers_503_and_is_finished_later(
+    writer_and_sweeper: tuple[FastAPI, FastAPI],
+) -> None:
+    """Revoked access must not stay alive silently: the logout is saved, the answer says it
+    may not be effective everywhere yet, and another instance's sweeper makes it so."""
+    writer, sweeper = writer_and_sweeper
+    account = await _account(writer)
+    authz = sweeper.state.authz
+    before = await authz.generation()
+    async with client_for(writer) as http:
+        ended = await http.post(
+            "/api/v1/auth/logout", json={"refresh_token": account.refresh_token}
+        )
+        assert ended.status_code == 503, ended.text
+        assert ended.headers["Retry-After"]
+        again = await http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}
+        )
+        assert again.status_code == 401  # the sign-in did end
+    async with writer.state.db.session() as session:
+        left = list(
+            await session.scalars(select(OutboxRow).where(OutboxRow.topic == INVALIDATE_TOPIC))
+        )
+    assert any([None, ["authz"]] in row.payload["bumps"] for row in left)
+    await sweep_invalidations(
+        sweeper.state.db, sweeper.state.cache_invalidator, older_than=timedelta(0)
+    )
+    assert await authz.generation() != before

@@ -9,9 +9,10 @@ from openrisk.assets import service
 from openrisk.assets.schemas import AssetCreate, AssetOut, AssetSort, AssetUpdate
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.risks.enums import SortOrder
 from openrisk.risks.responses import ERRORS, errors
 from openrisk.risks.scoring import Criticality
@@ -67,10 +68,9 @@ async def list_assets(
 async def create_asset(
     body: AssetCreate,
     context: Annotated[RequestContext, Depends(require("asset:create"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AssetOut:
-    asset = await service.create_asset(session, context=context, data=body, events=events)
+    asset = await service.create_asset(uow=uow, context=context, data=body)
     return _out(asset)
 
 
@@ -91,12 +91,10 @@ async def update_asset(
     body: AssetUpdate,
     context: Annotated[RequestContext, Depends(require("asset:update"))],
     session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AssetOut:
     """Update an asset; a new criticality rescores every linked risk (SCORE_CHANGE history)."""
-    asset = await service.update_asset(
-        session, context=context, asset_id=asset_id, data=body, events=events
-    )
+    asset = await service.update_asset(uow=uow, context=context, asset_id=asset_id, data=body)
     counts = await service.risk_counts(session, tenant_id=context.tenant_id, asset_ids=[asset.id])
     return _out(asset, counts.get(asset.id, 0))
 
@@ -105,8 +103,7 @@ async def update_asset(
 async def delete_asset(
     asset_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("asset:delete"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
     """Soft-delete an asset; it is unlinked and its risks are rescored."""
-    await service.delete_asset(session, context=context, asset_id=asset_id, events=events)
+    await service.delete_asset(uow=uow, context=context, asset_id=asset_id)

@@ -15,9 +15,10 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.risks import rescoring
-from openrisk.risks.common import commit_and_publish, to_json
+from openrisk.risks.common import to_json
 from openrisk.risks.models import Risk, RiskAsset
 from openrisk.risks.scoring import Criticality
 
@@ -113,12 +114,12 @@ async def get_asset(session: AsyncSession, *, tenant_id: uuid.UUID, asset_id: uu
 
 
 async def create_asset(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     data: AssetCreate,
-    events: EventBus | None = None,
 ) -> Asset:
+    session = uow.session
     asset = Asset(
         tenant_id=context.tenant_id,
         name=data.name,
@@ -138,18 +139,18 @@ async def create_asset(
         resource_id=asset.id,
         changes=diff({}, _snapshot(asset)),
     )
-    await commit_and_publish(session, events, [_event("created", context, asset)])
+    await commit_with(uow, [_event("created", context, asset)])
     return asset
 
 
 async def update_asset(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     asset_id: uuid.UUID,
     data: AssetUpdate,
-    events: EventBus | None = None,
 ) -> Asset:
+    session = uow.session
     asset = await get_asset(session, tenant_id=context.tenant_id, asset_id=asset_id)
     changes = data.model_dump(exclude_unset=True)
     for name in NOT_NULLABLE & set(changes):
@@ -180,18 +181,18 @@ async def update_asset(
             changed_by=context.user_id,
             reason=f"asset {asset.id} criticality {before['criticality']} → {asset.criticality}",
         )
-    await commit_and_publish(session, events, [_event("updated", context, asset), *rescored])
+    await commit_with(uow, [_event("updated", context, asset), *rescored])
     return asset
 
 
 async def delete_asset(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     asset_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> None:
     """Soft-delete; the asset stops weighing on its risks, which are rescored."""
+    session = uow.session
     asset = await get_asset(session, tenant_id=context.tenant_id, asset_id=asset_id)
     asset.deleted_at = utcnow()
     await session.flush()
@@ -224,6 +225,4 @@ async def delete_asset(
         resource_id=asset.id,
         changes=diff(_snapshot(asset), {}),
     )
-    await commit_and_publish(
-        session, events, [_event("deleted", context, asset), *rescored, *unlinked]
-    )
+    await commit_with(uow, [_event("deleted", context, asset), *rescored, *unlinked])

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request, status
@@ -16,10 +15,10 @@ from openrisk.auth.schemas import (
     TokenPair,
     UserOut,
 )
-from openrisk.core.deps import CodecDep, EventsDep, RateLimitsDep, SessionDep, SettingsDep
+from openrisk.core.deps import CodecDep, RateLimitsDep, SessionDep, SettingsDep
 from openrisk.core.errors import Forbidden
 from openrisk.core.routing import api_router
-from openrisk.rbac.authz_cache import publish_authz_change
+from openrisk.core.uow import UowDep
 from openrisk.tenants import members
 from openrisk.tenants.member_schemas import AcceptInvitation
 
@@ -40,7 +39,7 @@ def _pair(tokens: service.IssuedTokens) -> TokenPair:
 async def register(
     body: RegisterRequest,
     request: Request,
-    session: SessionDep,
+    uow: UowDep,
     codec: CodecDep,
     settings: SettingsDep,
     limits: RateLimitsDep,
@@ -49,7 +48,7 @@ async def register(
         raise Forbidden("Sign-up is turned off on this server.")
     await service.throttle_signup(limits, settings=settings, origin=request_origin(request))
     tokens = await service.register(
-        session,
+        uow=uow,
         codec=codec,
         settings=settings,
         email=body.email,
@@ -64,13 +63,13 @@ async def register(
 async def login(
     body: LoginRequest,
     request: Request,
-    session: SessionDep,
+    uow: UowDep,
     codec: CodecDep,
     settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> TokenPair:
     tokens = await service.login(
-        session,
+        uow=uow,
         codec=codec,
         settings=settings,
         limits=limits,
@@ -85,14 +84,14 @@ async def login(
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
-    session: SessionDep,
+    uow: UowDep,
     codec: CodecDep,
     settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> TokenPair:
     """OAuth2 password flow, for the Authorize button of the interactive docs."""
     tokens = await service.login(
-        session,
+        uow=uow,
         codec=codec,
         settings=settings,
         limits=limits,
@@ -103,37 +102,20 @@ async def token(
     return _pair(tokens)
 
 
-async def _session_ended(events: EventsDep, family_id: uuid.UUID) -> None:
-    """Every worker's cached "this sign-in stands" answer is dropped: its access tokens die."""
-    await publish_authz_change(
-        events, kind="session_revoked", tenant_id=None, resource_id=family_id
-    )
-
-
 @router.post("/refresh")
 async def refresh(
-    body: RefreshRequest,
-    session: SessionDep,
-    codec: CodecDep,
-    settings: SettingsDep,
-    events: EventsDep,
+    body: RefreshRequest, uow: UowDep, codec: CodecDep, settings: SettingsDep
 ) -> TokenPair:
-    try:
-        tokens = await service.refresh(
-            session, codec=codec, settings=settings, refresh_token=body.refresh_token
-        )
-    except service.SessionRevoked as revoked:
-        await _session_ended(events, revoked.family_id)
-        raise
+    tokens = await service.refresh(
+        uow=uow, codec=codec, settings=settings, refresh_token=body.refresh_token
+    )
     return _pair(tokens)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: RefreshRequest, session: SessionDep, events: EventsDep) -> None:
+async def logout(body: RefreshRequest, uow: UowDep) -> None:
     """End the sign-in: its refresh tokens and, from the next request on, its access tokens."""
-    family_id = await service.logout(session, refresh_token=body.refresh_token)
-    if family_id is not None:
-        await _session_ended(events, family_id)
+    await service.logout(uow=uow, refresh_token=body.refresh_token)
 
 
 @router.get("/me")
@@ -153,10 +135,10 @@ async def me(principal: PrincipalDep, session: SessionDep) -> MeOut:
 
 @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED)
 async def accept_invitation(
-    body: AcceptInvitation, session: SessionDep, codec: CodecDep, settings: SettingsDep
+    body: AcceptInvitation, uow: UowDep, codec: CodecDep, settings: SettingsDep
 ) -> TokenPair:
     """Set a password through a one-time invitation link: the account and membership are created."""
     user = await members.accept_invitation(
-        session, token=body.token, password=body.password, full_name=body.full_name
+        uow=uow, token=body.token, password=body.password, full_name=body.full_name
     )
-    return _pair(await service.sign_in(session, codec=codec, settings=settings, user=user))
+    return _pair(await service.sign_in(uow=uow, codec=codec, settings=settings, user=user))

@@ -26,6 +26,7 @@ from openrisk.core.security import (
     sha256_hex,
     verify_password,
 )
+from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import ADMIN
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
@@ -68,8 +69,8 @@ async def create_user(
 
 
 async def register(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     codec: TokenCodec,
     settings: Settings,
     email: str,
@@ -78,10 +79,11 @@ async def register(
     tenant_name: str,
 ) -> IssuedTokens:
     """Create the account and a new tenant in which it is Admin, then sign it in."""
+    session = uow.session
     user = await create_user(session, email=email, password=password, full_name=full_name)
     await create_tenant(session, name=tenant_name, owner_id=user.id, role_id=ADMIN.id, default=True)
     tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
-    await session.commit()
+    await uow.commit()
     return tokens
 
 
@@ -118,8 +120,8 @@ async def throttle_signup(limits: RateLimits, *, settings: Settings, origin: Req
 
 
 async def login(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     codec: TokenCodec,
     settings: Settings,
     limits: RateLimits,
@@ -127,6 +129,7 @@ async def login(
     password: str,
     origin: RequestOrigin,
 ) -> IssuedTokens:
+    session = uow.session
     email = email.lower()
     ip = origin.ip or "unknown"
     await _throttle(limits, settings=settings, email=email, ip=ip)
@@ -137,13 +140,13 @@ async def login(
     if user is None or not valid or not user.is_active:
         await limits.hit(parse_limits(settings.login_limit_ip), "login-ip", ip)
         await _audit_login(session, user=user, email=email, origin=origin, outcome="failure")
-        await session.commit()
+        await uow.commit()
         raise Unauthorized("Invalid email or password.")
     user.last_login_at = datetime.now(UTC)
     await limits.clear(parse_limits(settings.login_limit_account_ip), "login", email, ip)
     await _audit_login(session, user=user, email=email, origin=origin, outcome="success")
     tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
-    await session.commit()
+    await uow.commit()
     return tokens
 
 
@@ -208,7 +211,7 @@ async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def refresh(
-    session: AsyncSession, *, codec: TokenCodec, settings: Settings, refresh_token: str
+    *, uow: UnitOfWork, codec: TokenCodec, settings: Settings, refresh_token: str
 ) -> IssuedTokens:
     """Rotate: the presented token is spent; presenting a spent one revokes its whole family.
 
@@ -216,6 +219,7 @@ async def refresh(
     exactly one wins; every other is a reuse, and revokes the family (the winner's new tokens
     included), as a replayed stolen token must.
     """
+    session = uow.session
     token_hash = sha256_hex(refresh_token)
     now = datetime.now(UTC)
     spent = (
@@ -232,7 +236,7 @@ async def refresh(
         )
     ).first()
     if spent is None:
-        await _refuse_refresh(session, token_hash=token_hash)
+        await _refuse_refresh(uow, token_hash=token_hash)
     family_id, user_id = spent
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
@@ -240,16 +244,19 @@ async def refresh(
     tokens = await issue_tokens(
         session, codec=codec, settings=settings, user=user, family_id=family_id
     )
-    await session.commit()
+    await uow.commit()
     return tokens
 
 
-async def _refuse_refresh(session: AsyncSession, *, token_hash: str) -> NoReturn:
-    """Why a refresh token was not accepted; a spent one revokes its family on the way."""
+async def _refuse_refresh(uow: UnitOfWork, *, token_hash: str) -> NoReturn:
+    """Why a refresh token was not accepted; a spent one revokes its family on the way (and
+    every worker's cached "this sign-in stands" answer: its access tokens die)."""
+    session = uow.session
     token = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
     if token is not None and token.used_at is not None and token.revoked_at is None:
         await _revoke_family(session, token.family_id)
-        await session.commit()
+        uow.authorization_changed()
+        await uow.commit()
         raise SessionRevoked(token.family_id)
     raise Unauthorized("Invalid refresh token.")
 
@@ -262,14 +269,16 @@ class SessionRevoked(Unauthorized):
         self.family_id = family_id
 
 
-async def logout(session: AsyncSession, *, refresh_token: str) -> uuid.UUID | None:
+async def logout(*, uow: UnitOfWork, refresh_token: str) -> uuid.UUID | None:
     """Revoke the sign-in of ``refresh_token``; its family id (None for an unknown token)."""
+    session = uow.session
     family_id = await session.scalar(
         select(RefreshToken.family_id).where(RefreshToken.token_hash == sha256_hex(refresh_token))
     )
     if family_id is not None:
         await _revoke_family(session, family_id)
-        await session.commit()
+        uow.authorization_changed()
+        await uow.commit()
     return family_id
 
 
@@ -327,8 +336,9 @@ async def list_memberships(
 
 
 async def sign_in(
-    session: AsyncSession, *, codec: TokenCodec, settings: Settings, user: User
+    *, uow: UnitOfWork, codec: TokenCodec, settings: Settings, user: User
 ) -> IssuedTokens:
+    session = uow.session
     tokens = await issue_tokens(session, codec=codec, settings=settings, user=user)
-    await session.commit()
+    await uow.commit()
     return tokens

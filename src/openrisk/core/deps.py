@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
-from openrisk.core.events import EventBus
 from openrisk.core.ratelimit import RateLimits
 from openrisk.core.security import TokenCodec
 
@@ -28,11 +27,6 @@ async def get_database(request: Request) -> Database:
 async def get_codec(request: Request) -> TokenCodec:
     codec: TokenCodec = request.app.state.codec
     return codec
-
-
-async def get_events(request: Request) -> EventBus:
-    events: EventBus = request.app.state.events
-    return events
 
 
 async def get_rate_limits(request: Request) -> RateLimits:
@@ -56,5 +50,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 CodecDep = Annotated[TokenCodec, Depends(get_codec)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-EventsDep = Annotated[EventBus, Depends(get_events)]
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]

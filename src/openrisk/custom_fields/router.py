@@ -7,9 +7,10 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.custom_fields import service
 from openrisk.custom_fields.schemas import CustomFieldCreate, CustomFieldOut, CustomFieldUpdate
 from openrisk.risks.responses import ERRORS, errors
@@ -39,10 +40,10 @@ async def list_custom_fields(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_custom_field(
-    body: CustomFieldCreate, context: Manager, session: SessionDep, events: EventsDep
+    body: CustomFieldCreate, context: Manager, uow: UowDep
 ) -> CustomFieldOut:
     """Define a typed field that risks carry in ``custom_fields`` (409 on a duplicate name)."""
-    field = await service.create_field(session, context=context, data=body, events=events)
+    field = await service.create_field(uow=uow, context=context, data=body)
     return CustomFieldOut.model_validate(field)
 
 
@@ -59,19 +60,14 @@ async def update_custom_field(
     field_id: uuid.UUID,
     body: CustomFieldUpdate,
     context: Manager,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> CustomFieldOut:
     """Change the label, options, required flag or description (name and type are fixed)."""
-    field = await service.update_field(
-        session, context=context, field_id=field_id, data=body, events=events
-    )
+    field = await service.update_field(uow=uow, context=context, field_id=field_id, data=body)
     return CustomFieldOut.model_validate(field)
 
 
 @router.delete("/{field_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def delete_custom_field(
-    field_id: uuid.UUID, context: Manager, session: SessionDep, events: EventsDep
-) -> None:
+async def delete_custom_field(field_id: uuid.UUID, context: Manager, uow: UowDep) -> None:
     """Delete the definition; its values are removed from the tenant's risks."""
-    await service.delete_field(session, context=context, field_id=field_id, events=events)
+    await service.delete_field(uow=uow, context=context, field_id=field_id)

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.schemas import CustomFieldCreate, CustomFieldUpdate, FieldType
 from openrisk.risks import labels
-from openrisk.risks.common import commit_and_publish, dialect_name
+from openrisk.risks.common import dialect_name
 from openrisk.risks.models import Risk
 
 _AUDITED = ("name", "label", "type", "required", "options", "description")
@@ -71,12 +72,12 @@ def _event(kind: str, context: RequestContext, field: CustomField) -> DomainEven
 
 
 async def create_field(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     data: CustomFieldCreate,
-    events: EventBus | None = None,
 ) -> CustomField:
+    session = uow.session
     exists = await session.scalar(
         select(CustomField.id).where(
             CustomField.tenant_id == context.tenant_id, CustomField.name == data.name
@@ -99,18 +100,18 @@ async def create_field(
         resource_id=field.id,
         changes=diff({}, _snapshot(field)),
     )
-    await commit_and_publish(session, events, [_event("created", context, field)])
+    await commit_with(uow, [_event("created", context, field)])
     return field
 
 
 async def update_field(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     field_id: uuid.UUID,
     data: CustomFieldUpdate,
-    events: EventBus | None = None,
 ) -> CustomField:
+    session = uow.session
     field = await get_field(session, tenant_id=context.tenant_id, field_id=field_id)
     before = _snapshot(field)
     changes = data.model_dump(exclude_unset=True)
@@ -132,18 +133,18 @@ async def update_field(
         resource_id=field.id,
         changes=diff(before, _snapshot(field)),
     )
-    await commit_and_publish(session, events, [_event("updated", context, field)])
+    await commit_with(uow, [_event("updated", context, field)])
     return field
 
 
 async def delete_field(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     field_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> None:
     """Delete the definition and strip its values from the tenant's risks."""
+    session = uow.session
     field = await get_field(session, tenant_id=context.tenant_id, field_id=field_id)
     if dialect_name(session) == "postgresql":
         strip = (
@@ -185,4 +186,4 @@ async def delete_field(
         data={"reason": "custom_field.deleted", "custom_field": field.name},
         actor_id=context.user_id,
     )
-    await commit_and_publish(session, events, [deleted, risks_changed])
+    await commit_with(uow, [deleted, risks_changed])

@@ -28,7 +28,7 @@ async def import_csv(request: SyncRequest, content: bytes) -> SyncOutcome:
         filename += ".csv"
     try:
         result = await import_file(
-            uow=request.runtime.unit_of_work(request.session),
+            uow=request.uow,
             context=request.context,
             filename=filename,
             content=content,

@@ -52,19 +52,19 @@ async def _set_health(
     source, target = ("error", "installed") if ok else ("installed", "error")
     try:
         async with database.session() as session:
-            result = await session.execute(
+            uow = runtime.unit_of_work(session)
+            result = await uow.session.execute(
                 update(App)
                 .where(App.id == app.id, App.tenant_id == app.tenant_id, App.status == source)
                 .values(status=target, updated_at=utcnow())
             )
-            await session.commit()
+            if getattr(result, "rowcount", 0):
+                uow.emit(
+                    DomainEvent(type=f"app.{target}", tenant_id=app.tenant_id, resource_id=app.id)
+                )
+            await uow.commit()
     except SQLAlchemyError:
         log.warning("could not update an app status", extra={"app_id": str(app.id)})
-        return
-    if getattr(result, "rowcount", 0) and runtime.events is not None:
-        await runtime.events.publish(
-            DomainEvent(type=f"app.{target}", tenant_id=app.tenant_id, resource_id=app.id)
-        )
 
 
 async def _deliver_to(

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Conflict, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.delivery import AttemptLogger, Outgoing, deliver
 from openrisk.marketplace.models import App
 from openrisk.marketplace.netguard import UnsafeURL, check_url
@@ -54,9 +55,9 @@ class SyncRequest:
     configuration: dict[str, Any]  # full configuration, secrets included
     runtime: MarketplaceRuntime
     record: AttemptLogger  # adds an AppLog to ``session`` (committed with the sync)
+    uow: UnitOfWork  # the sync's unit of work over ``session`` (the register's import commits it)
     upload: bytes | None = None
     upload_name: str | None = None
-    events: EventBus | None = None  # for the register's events (csv-import)
 
 
 @dataclass(frozen=True)

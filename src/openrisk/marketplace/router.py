@@ -17,10 +17,10 @@ from openrisk.auth.deps import require
 from openrisk.core.cache.http import cached_json, dump
 from openrisk.core.cache.invalidation import CONNECTORS, app_key
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import DatabaseDep, EventsDep, SessionDep
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.marketplace import service
 from openrisk.marketplace.catalogue import secret_fields
 from openrisk.marketplace.drivers import DRIVERS
@@ -54,24 +54,6 @@ async def get_runtime(request: Request, database: DatabaseDep) -> MarketplaceRun
 
 
 RuntimeDep = Annotated[MarketplaceRuntime, Depends(get_runtime)]
-
-
-async def _publish(
-    events: EventBus, context: RequestContext, kind: str, view: service.AppView
-) -> None:
-    await events.publish(
-        DomainEvent(
-            type=f"app.{kind}",
-            tenant_id=context.tenant_id,
-            resource_id=view.app.id,
-            data={
-                "connector_id": view.app.connector_id,
-                "name": view.app.name,
-                "status": view.app.status,
-            },
-            actor_id=context.user_id,
-        )
-    )
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -198,32 +180,21 @@ async def review_connector(
     body: ReviewIn,
     response: Response,
     context: Annotated[RequestContext, Depends(require("connector:review"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     runtime: RuntimeDep,
 ) -> ReviewOut:
     """Rate a connector 1..5. One review per user and connector in each tenant: reviewing again
     replaces it (200 instead of 201). The connector's rating is the mean of every tenant's
     reviews; review texts are shown only in the tenant they were written from."""
     review, created = await service.upsert_review(
-        session,
+        uow=uow,
         context=context,
         connector_id=connector_id,
         rating=body.rating,
         comment=body.comment,
     )
-    await session.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
-    await events.publish(
-        DomainEvent(
-            type="connector.reviewed",
-            tenant_id=context.tenant_id,
-            resource_id=connector_id,
-            data={"rating": review.rating, "created": created},
-            actor_id=context.user_id,
-        )
-    )
     return ReviewOut.model_validate(review)
 
 
@@ -259,15 +230,14 @@ async def list_apps(
 async def install_app(
     body: AppCreate,
     context: Annotated[RequestContext, Depends(require("connector:install"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     runtime: RuntimeDep,
 ) -> AppOut:
     """Install a connector: the configuration is validated against its JSON Schema (422 naming
     the field), secrets are stored encrypted. Deprecated connectors: 409; a second install of a
     single-install connector: 409."""
     view = await service.install_app(
-        session,
+        uow=uow,
         context=context,
         runtime=runtime,
         connector_id=body.connector_id,
@@ -276,8 +246,6 @@ async def install_app(
         auto_sync=body.auto_sync,
         sync_interval_s=body.sync_interval_s,
     )
-    await session.commit()
-    await _publish(events, context, "installed", view)
     return service.present(view)
 
 
@@ -309,15 +277,14 @@ async def configure_app(
     app_id: uuid.UUID,
     body: AppUpdate,
     context: Annotated[RequestContext, Depends(require("connector:configure"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     runtime: RuntimeDep,
 ) -> AppOut:
     """Change name, schedule or configuration. ``configuration`` is a JSON merge patch: keys
     sent replace the stored ones, ``null`` removes one, and a secret sent as ``"********"``
     keeps the stored secret."""
-    view, changed = await service.configure_app(
-        session,
+    view, _ = await service.configure_app(
+        uow=uow,
         context=context,
         runtime=runtime,
         app_id=app_id,
@@ -326,9 +293,6 @@ async def configure_app(
         auto_sync=body.auto_sync,
         sync_interval_s=body.sync_interval_s,
     )
-    await session.commit()
-    if changed:
-        await _publish(events, context, "configured", view)
     return service.present(view)
 
 
@@ -336,30 +300,17 @@ async def configure_app(
 async def uninstall_app(
     app_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("connector:uninstall"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> Response:
     """Uninstall: the app, its secrets and its logs are deleted (the audit trail stays)."""
-    view = await service.uninstall_app(session, context=context, app_id=app_id)
-    await session.commit()
-    await _publish(events, context, "uninstalled", view)
+    await service.uninstall_app(uow=uow, context=context, app_id=app_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 async def _toggle(
-    app_id: uuid.UUID,
-    context: RequestContext,
-    session: SessionDep,
-    events: EventBus,
-    *,
-    enabled: bool,
+    app_id: uuid.UUID, context: RequestContext, uow: UowDep, *, enabled: bool
 ) -> AppOut:
-    view, changed = await service.set_enabled(
-        session, context=context, app_id=app_id, enabled=enabled
-    )
-    await session.commit()
-    if changed:
-        await _publish(events, context, "enabled" if enabled else "disabled", view)
+    view, _ = await service.set_enabled(uow=uow, context=context, app_id=app_id, enabled=enabled)
     return service.present(view)
 
 
@@ -367,29 +318,26 @@ async def _toggle(
 async def enable_app(
     app_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("connector:configure"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AppOut:
-    return await _toggle(app_id, context, session, events, enabled=True)
+    return await _toggle(app_id, context, uow, enabled=True)
 
 
 @router.post("/apps/{app_id}/disable")
 async def disable_app(
     app_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("connector:configure"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AppOut:
     """A disabled app receives no events and cannot sync until enabled again."""
-    return await _toggle(app_id, context, session, events, enabled=False)
+    return await _toggle(app_id, context, uow, enabled=False)
 
 
 @router.post("/apps/{app_id}/sync")
 async def sync_app(
     app_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("connector:sync"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     runtime: RuntimeDep,
     file: Annotated[UploadFile | None, File(description="csv-import: the CSV to import")] = None,
 ) -> SyncOut:
@@ -398,16 +346,13 @@ async def sync_app(
     else the ``csv_text`` of the configuration. Catalogue-only connectors: 409."""
     upload = await file.read() if file is not None else None
     view, outcome = await service.sync_app(
-        session,
+        uow=uow,
         context=context,
         runtime=runtime,
         app_id=app_id,
         upload=upload,
         upload_name=file.filename if file is not None else None,
-        events=events,
     )
-    await session.commit()
-    await _publish(events, context, "synced", view)
     return SyncOut(
         status=outcome.status,
         detail=outcome.detail,

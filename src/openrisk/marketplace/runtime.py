@@ -9,7 +9,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
-from openrisk.core.events import EventBus
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.crypto import SecretBox
 from openrisk.marketplace.delivery import DeliveryPolicy
@@ -23,9 +22,8 @@ class MarketplaceRuntime:
     transport: httpx.AsyncBaseTransport | None = None
     # the shipped catalogue is upserted at start-up, or on first use if the database was down
     catalogue_ready: bool = False
-    # where background status changes are announced (cache invalidation listens)
-    events: EventBus | None = None
-    # opens the application's unit of work over a session (writes made by a connector's sync)
+    # opens the application's unit of work over a session (background writes: delivery
+    # status, the catalogue upsert)
     uow_factory: Callable[[AsyncSession], UnitOfWork] = UnitOfWork
 
     def unit_of_work(self, session: AsyncSession) -> UnitOfWork:

@@ -22,7 +22,8 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
-from openrisk.core.events import EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.marketplace import configuration as config_rules
 from openrisk.marketplace.catalogue import ConnectorSpec, load_catalogue
 from openrisk.marketplace.crypto import SecretsUnreadable
@@ -62,10 +63,12 @@ def _spec_values(spec: ConnectorSpec) -> dict[str, Any]:
     }
 
 
-async def sync_catalogue(session: AsyncSession, specs: tuple[ConnectorSpec, ...] = ()) -> int:
+async def sync_catalogue(*, uow: UnitOfWork, specs: tuple[ConnectorSpec, ...] = ()) -> int:
     """Upsert the shipped catalogue into ``connectors``; connectors no longer shipped become
     deprecated (installed apps keep working). Idempotent and safe when several workers start
-    together (INSERT ... ON CONFLICT DO UPDATE). Returns the number of rows written."""
+    together (INSERT ... ON CONFLICT DO UPDATE). Returns the number of rows written; answers
+    cached by an older release, in a shared cache, are then stale."""
+    session = uow.session
     specs = specs or load_catalogue()
     stored = {c.id: c for c in await session.scalars(select(Connector))}
     now = utcnow()
@@ -106,8 +109,11 @@ async def sync_catalogue(session: AsyncSession, specs: tuple[ConnectorSpec, ...]
             .values(status="deprecated", updated_at=now)
         )
     await recount(session)
-    await session.commit()
-    return len(rows) + len(gone)
+    written = len(rows) + len(gone)
+    if written:
+        uow.emit(DomainEvent(type="connector.synced", tenant_id=None, resource_id=None))
+    await uow.commit()
+    return written
 
 
 def _like(q: str) -> str:
@@ -204,8 +210,8 @@ async def _refresh_rating(session: AsyncSession, connector_id: str) -> None:
 
 
 async def upsert_review(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     connector_id: str,
     rating: int,
@@ -213,6 +219,7 @@ async def upsert_review(
 ) -> tuple[ConnectorReview, bool]:
     """One review per user and connector (in the current tenant): a second review replaces the
     first. Returns (review, created)."""
+    session = uow.session
     await get_connector(session, connector_id=connector_id)
     review = await get_own_review(session, context=context, connector_id=connector_id)
     created = review is None
@@ -243,6 +250,14 @@ async def upsert_review(
         resource_id=connector_id,
         changes=diff(before, {"rating": rating, "comment": comment}),
     )
+    reviewed = DomainEvent(
+        type="connector.reviewed",
+        tenant_id=context.tenant_id,
+        resource_id=connector_id,
+        data={"rating": review.rating, "created": created},
+        actor_id=context.user_id,
+    )
+    await commit_with(uow, [reviewed])
     return review, created
 
 
@@ -271,6 +286,21 @@ async def list_reviews(
 class AppView:
     app: App
     connector: Connector
+
+
+def app_event(kind: str, context: RequestContext, view: AppView) -> DomainEvent:
+    """``app.<kind>``: the app's catalogue counts and cached detail are stale."""
+    return DomainEvent(
+        type=f"app.{kind}",
+        tenant_id=context.tenant_id,
+        resource_id=view.app.id,
+        data={
+            "connector_id": view.app.connector_id,
+            "name": view.app.name,
+            "status": view.app.status,
+        },
+        actor_id=context.user_id,
+    )
 
 
 def present(view: AppView) -> AppOut:
@@ -368,8 +398,8 @@ def _store_configuration(
 
 
 async def install_app(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     runtime: MarketplaceRuntime,
     connector_id: str,
@@ -378,6 +408,7 @@ async def install_app(
     auto_sync: bool,
     sync_interval_s: int,
 ) -> AppView:
+    session = uow.session
     connector = await session.get(Connector, connector_id)
     if connector is None:
         raise ValidationFailed.field("connector_id", "no such connector in the catalogue")
@@ -421,6 +452,7 @@ async def install_app(
         resource_id=app.id,
         changes=diff({}, {"connector_id": connector.id, **_snapshot(view)}),
     )
+    await commit_with(uow, [app_event("installed", context, view)])
     return view
 
 
@@ -464,8 +496,8 @@ async def get_app(session: AsyncSession, *, context: RequestContext, app_id: uui
 
 
 async def configure_app(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     runtime: MarketplaceRuntime,
     app_id: uuid.UUID,
@@ -475,6 +507,7 @@ async def configure_app(
     sync_interval_s: int | None = None,
 ) -> tuple[AppView, bool]:
     """PATCH an app; ``configuration`` is a merge patch. Returns (view, changed)."""
+    session = uow.session
     view = await get_app(session, context=context, app_id=app_id)
     app, connector = view.app, view.connector
     before = _snapshot(view)
@@ -517,13 +550,14 @@ async def configure_app(
         resource_id=app.id,
         changes=changes,
     )
-    await session.flush()
+    await commit_with(uow, [app_event("configured", context, view)])
     return view, True
 
 
 async def set_enabled(
-    session: AsyncSession, *, context: RequestContext, app_id: uuid.UUID, enabled: bool
+    *, uow: UnitOfWork, context: RequestContext, app_id: uuid.UUID, enabled: bool
 ) -> tuple[AppView, bool]:
+    session = uow.session
     view = await get_app(session, context=context, app_id=app_id)
     app = view.app
     target = "installed" if enabled else "disabled"
@@ -542,13 +576,12 @@ async def set_enabled(
         resource_id=app.id,
         changes=diff({"status": before}, {"status": target}),
     )
-    await session.flush()
+    await commit_with(uow, [app_event(f"{action}d", context, view)])
     return view, True
 
 
-async def uninstall_app(
-    session: AsyncSession, *, context: RequestContext, app_id: uuid.UUID
-) -> AppView:
+async def uninstall_app(*, uow: UnitOfWork, context: RequestContext, app_id: uuid.UUID) -> AppView:
+    session = uow.session
     view = await get_app(session, context=context, app_id=app_id)
     snapshot = {"connector_id": view.app.connector_id, **_snapshot(view)}
     await session.execute(
@@ -565,6 +598,7 @@ async def uninstall_app(
         resource_id=app_id,
         changes=diff(snapshot, {}),
     )
+    await commit_with(uow, [app_event("uninstalled", context, view)])
     return view
 
 
@@ -578,16 +612,16 @@ def session_logger(session: AsyncSession, app: App, action: str) -> AttemptLogge
 
 
 async def sync_app(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     runtime: MarketplaceRuntime,
     app_id: uuid.UUID,
     upload: bytes | None = None,
     upload_name: str | None = None,
-    events: EventBus | None = None,
 ) -> tuple[AppView, SyncOutcome]:
     """Run the connector's sync action now (webhook: signed ping; csv-import: import)."""
+    session = uow.session
     view = await get_app(session, context=context, app_id=app_id)
     app = view.app
     if app.status == "disabled":
@@ -611,7 +645,7 @@ async def sync_app(
             record=session_logger(session, app, "ping"),
             upload=upload,
             upload_name=upload_name,
-            events=events,
+            uow=uow,
         )
         outcome = await driver.sync(request)
         # a driver may have committed or rolled back (the register's importer does)
@@ -638,7 +672,7 @@ async def sync_app(
         },
         outcome="success" if outcome.status == "success" else "failure",
     )
-    await session.flush()
+    await commit_with(uow, [app_event("synced", context, view)])
     return view, outcome
 
 

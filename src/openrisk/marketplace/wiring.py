@@ -27,20 +27,15 @@ async def ensure_catalogue(database: Database, runtime: MarketplaceRuntime) -> N
     if runtime.catalogue_ready:
         return
     async with database.session() as session:
-        written = await sync_catalogue(session)
+        written = await sync_catalogue(uow=runtime.unit_of_work(session))
     runtime.catalogue_ready = True
     if written:
         log.info("connector catalogue updated", extra={"connectors": written})
-        # answers cached by an older release, in a shared cache, are stale now
-        if runtime.events is not None:
-            synced = DomainEvent(type="connector.synced", tenant_id=None, resource_id=None)
-            await runtime.events.publish(synced)
 
 
 def install_marketplace(app: FastAPI, settings: Settings) -> None:
     """Runtime state, the webhook subscriber, and the catalogue upsert at start-up."""
     runtime = MarketplaceRuntime.from_settings(settings)
-    runtime.events = app.state.events
     runtime.uow_factory = lambda session: UnitOfWork.for_app(app.state, session)
     app.state.marketplace = runtime
 

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.mitigations import service
 from openrisk.mitigations.schemas import (
     MitigationCreate,
@@ -58,13 +59,10 @@ async def create_mitigation(
     risk_id: uuid.UUID,
     body: MitigationCreate,
     context: Annotated[RequestContext, Depends(require("mitigation:create"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MitigationOut:
     """Plan a mitigation (assigning someone else needs mitigation:assign)."""
-    view = await service.create_mitigation(
-        session, context=context, risk_id=risk_id, data=body, events=events
-    )
+    view = await service.create_mitigation(uow=uow, context=context, risk_id=risk_id, data=body)
     return view.out()
 
 
@@ -92,13 +90,12 @@ async def update_mitigation(
     mitigation_id: uuid.UUID,
     body: MitigationUpdate,
     context: Updater,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MitigationOut:
     """Update (Analysts: mitigations they created or are assigned; re-assigning needs
     mitigation:assign)."""
     view = await service.update_mitigation(
-        session, context=context, mitigation_id=mitigation_id, data=body, events=events
+        uow=uow, context=context, mitigation_id=mitigation_id, data=body
     )
     return view.out()
 
@@ -107,12 +104,9 @@ async def update_mitigation(
 async def delete_mitigation(
     mitigation_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("mitigation:delete"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
-    await service.delete_mitigation(
-        session, context=context, mitigation_id=mitigation_id, events=events
-    )
+    await service.delete_mitigation(uow=uow, context=context, mitigation_id=mitigation_id)
 
 
 @router.post(
@@ -122,12 +116,11 @@ async def add_sub_action(
     mitigation_id: uuid.UUID,
     body: SubActionCreate,
     context: Updater,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MitigationOut:
     """Add a sub-action; progress is recomputed. Answers the whole mitigation."""
     view = await service.add_sub_action(
-        session, context=context, mitigation_id=mitigation_id, data=body, events=events
+        uow=uow, context=context, mitigation_id=mitigation_id, data=body
     )
     return view.out()
 
@@ -138,17 +131,15 @@ async def update_sub_action(
     sub_id: uuid.UUID,
     body: SubActionUpdate,
     context: Updater,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MitigationOut:
     """Rename or toggle a sub-action; progress is recomputed."""
     view = await service.update_sub_action(
-        session,
+        uow=uow,
         context=context,
         mitigation_id=mitigation_id,
         sub_id=sub_id,
         data=body,
-        events=events,
     )
     return view.out()
 
@@ -158,11 +149,10 @@ async def delete_sub_action(
     mitigation_id: uuid.UUID,
     sub_id: uuid.UUID,
     context: Updater,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MitigationOut:
     """Remove a sub-action; progress is recomputed. Answers the whole mitigation."""
     view = await service.delete_sub_action(
-        session, context=context, mitigation_id=mitigation_id, sub_id=sub_id, events=events
+        uow=uow, context=context, mitigation_id=mitigation_id, sub_id=sub_id
     )
     return view.out()

@@ -16,7 +16,8 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation, SubAction
@@ -32,7 +33,7 @@ from openrisk.mitigations.schemas import (
     SubActionUpdate,
 )
 from openrisk.risks import commands, reads, rollups
-from openrisk.risks.common import commit_and_publish, ensure_member, to_json
+from openrisk.risks.common import ensure_member, to_json
 from openrisk.risks.models import Risk
 from openrisk.risks.scoring import mitigation_priority
 
@@ -236,13 +237,13 @@ async def _check_assignee(
 
 
 async def create_mitigation(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
     data: MitigationCreate,
-    events: EventBus | None = None,
 ) -> MitigationView:
+    session = uow.session
     risk = await reads.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     await _check_assignee(session, context, data.assignee_id, None)
     if data.progress is not None and data.sub_actions:
@@ -296,18 +297,18 @@ async def create_mitigation(
         session, context, mitigation, became_done=mitigation.status == MitigationStatus.DONE
     )
     view = MitigationView(mitigation, risk.score)
-    await commit_and_publish(session, events, [_event("created", context, view), *follow])
+    await commit_with(uow, [_event("created", context, view), *follow])
     return view
 
 
 async def update_mitigation(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     mitigation_id: uuid.UUID,
     data: MitigationUpdate,
-    events: EventBus | None = None,
 ) -> MitigationView:
+    session = uow.session
     view = await get_view(session, tenant_id=context.tenant_id, mitigation_id=mitigation_id)
     m = view.mitigation
     context.require_on("mitigation:update", m.assignee_id, m.created_by)
@@ -360,17 +361,17 @@ async def update_mitigation(
             became_done=became_done,
             reductions_moved=bool({"impact_reduction", "probability_reduction"} & set(changed)),
         )
-    await commit_and_publish(session, events, [_event("updated", context, view), *follow])
+    await commit_with(uow, [_event("updated", context, view), *follow])
     return view
 
 
 async def delete_mitigation(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     mitigation_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> None:
+    session = uow.session
     view = await get_view(session, tenant_id=context.tenant_id, mitigation_id=mitigation_id)
     m = view.mitigation
     m.deleted_at = m.updated_at = utcnow()
@@ -394,7 +395,7 @@ async def delete_mitigation(
         actor_id=context.user_id,
     )
     follow = await _levels_follow(session, context, m, became_done=False)
-    await commit_and_publish(session, events, [event, *follow])
+    await commit_with(uow, [event, *follow])
 
 
 async def _editable(
@@ -407,15 +408,15 @@ async def _editable(
 
 
 async def _sub_action_written(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     view: MitigationView,
     action: str,
     sub_id: uuid.UUID,
     changes: dict[str, Any],
-    events: EventBus | None,
 ) -> MitigationView:
+    session = uow.session
     m = view.mitigation
     before = m.progress
     recompute_progress(m)
@@ -447,18 +448,18 @@ async def _sub_action_written(
         resource_id=m.id,
         changes={"sub_action_id": {"before": None, "after": str(sub_id)}, **changes},
     )
-    await commit_and_publish(session, events, [_event("updated", context, view)])
+    await commit_with(uow, [_event("updated", context, view)])
     return view
 
 
 async def add_sub_action(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     mitigation_id: uuid.UUID,
     data: SubActionCreate,
-    events: EventBus | None = None,
 ) -> MitigationView:
+    session = uow.session
     view = await _editable(session, context, mitigation_id)
     m = view.mitigation
     if len(m.sub_actions) >= 100:
@@ -474,13 +475,12 @@ async def add_sub_action(
     )
     m.sub_actions.append(sub)
     return await _sub_action_written(
-        session,
+        uow=uow,
         context=context,
         view=view,
         action="create",
         sub_id=sub.id,
         changes={"title": {"before": None, "after": sub.title}},
-        events=events,
     )
 
 
@@ -492,14 +492,14 @@ def _find_sub(view: MitigationView, sub_id: uuid.UUID) -> SubAction:
 
 
 async def update_sub_action(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     mitigation_id: uuid.UUID,
     sub_id: uuid.UUID,
     data: SubActionUpdate,
-    events: EventBus | None = None,
 ) -> MitigationView:
+    session = uow.session
     view = await _editable(session, context, mitigation_id)
     sub = _find_sub(view, sub_id)
     changes = data.model_dump(exclude_unset=True)
@@ -510,33 +510,31 @@ async def update_sub_action(
     for name, value in changes.items():
         setattr(sub, name, value)
     return await _sub_action_written(
-        session,
+        uow=uow,
         context=context,
         view=view,
         action="update",
         sub_id=sub.id,
         changes=diff(before, {"title": sub.title, "completed": sub.completed}),
-        events=events,
     )
 
 
 async def delete_sub_action(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     mitigation_id: uuid.UUID,
     sub_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> MitigationView:
+    session = uow.session
     view = await _editable(session, context, mitigation_id)
     sub = _find_sub(view, sub_id)
     view.mitigation.sub_actions.remove(sub)
     return await _sub_action_written(
-        session,
+        uow=uow,
         context=context,
         view=view,
         action="delete",
         sub_id=sub.id,
         changes={"title": {"before": sub.title, "after": None}},
-        events=events,
     )

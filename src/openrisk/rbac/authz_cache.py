@@ -22,11 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.events import DomainEvent, EventBus
 from openrisk.rbac.service import ResolvedMembership, resolve_membership
 
 NAMESPACE = "authz"
-AUTHZ_EVENT_PREFIX = "authz."
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -103,9 +101,6 @@ class AuthzCache:
                 if strict:
                     raise
 
-    async def on_event(self, event: DomainEvent) -> None:
-        await self.bump()
-
 
 def member_key(user_id: uuid.UUID, tenant_ref: str | None) -> tuple[object, ...]:
     return ("member", user_id, tenant_ref)
@@ -125,23 +120,4 @@ async def cached_membership(
         member_key(user_id, tenant_ref),
         lambda: resolve_membership(session, user_id=user_id, tenant_ref=tenant_ref),
         generation=generation,
-    )
-
-
-async def publish_authz_change(
-    events: EventBus,
-    *,
-    kind: str,
-    tenant_id: uuid.UUID | None,
-    resource_id: uuid.UUID | None,
-    actor_id: uuid.UUID | None = None,
-) -> None:
-    """Announce a role, membership, token or tenant change: every worker's cache drops it."""
-    await events.publish(
-        DomainEvent(
-            type=f"{AUTHZ_EVENT_PREFIX}{kind}",
-            tenant_id=tenant_id,
-            resource_id=resource_id,
-            actor_id=actor_id,
-        )
     )

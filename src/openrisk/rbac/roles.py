@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import (
     ADMIN,
     ALL_PERMISSIONS,
@@ -121,14 +122,15 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
 
 
 async def create_role(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     name: str,
     description: str,
     level: int,
     permissions: list[str],
 ) -> Role:
+    session = uow.session
     check_assignable_level(context, level)
     grants = check_grantable(context, permissions, field="permissions")
     predefined = await session.scalar(
@@ -153,13 +155,13 @@ async def create_role(
         resource_id=role.id,
         changes=diff({}, _snapshot(role)),
     )
-    await session.commit()
+    await uow.commit()
     return role
 
 
 async def update_role(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     role_id: uuid.UUID,
     name: str | None = None,
@@ -167,6 +169,7 @@ async def update_role(
     level: int | None = None,
     permissions: list[str] | None = None,
 ) -> Role:
+    session = uow.session
     role = await _custom_role(session, context=context, role_id=role_id)
     before = _snapshot(role)
     if level is not None:
@@ -188,13 +191,13 @@ async def update_role(
         resource_id=role.id,
         changes=diff(before, _snapshot(role)),
     )
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
     return role
 
 
-async def delete_role(
-    session: AsyncSession, *, context: RequestContext, role_id: uuid.UUID
-) -> None:
+async def delete_role(*, uow: UnitOfWork, context: RequestContext, role_id: uuid.UUID) -> None:
+    session = uow.session
     role = await _custom_role(session, context=context, role_id=role_id)
     in_use = await session.scalar(select(func.count()).where(Membership.role_id == role.id))
     if in_use:
@@ -208,4 +211,5 @@ async def delete_role(
         changes=diff(_snapshot(role), {}),
     )
     await session.delete(role)
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()

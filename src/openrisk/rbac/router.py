@@ -9,26 +9,16 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.rbac import roles
-from openrisk.rbac.authz_cache import publish_authz_change
 from openrisk.rbac.catalogue import ALL_PERMISSIONS
 from openrisk.rbac.schemas import PermissionOut, RoleCreate, RoleOut, RolePermissions, RoleUpdate
 
 router = api_router(tags=["roles"])
 PageDep = Annotated[PageParams, Depends(page_params)]
-
-
-async def _changed(events: EventsDep, context: RequestContext, role_id: uuid.UUID) -> None:
-    await publish_authz_change(
-        events,
-        kind="role_changed",
-        tenant_id=context.tenant_id,
-        resource_id=role_id,
-        actor_id=context.user_id,
-    )
 
 
 @router.get("/permissions")
@@ -65,10 +55,10 @@ async def list_roles(
 async def create_role(
     body: RoleCreate,
     context: Annotated[RequestContext, Depends(require("role:create"))],
-    session: SessionDep,
+    uow: UowDep,
 ) -> RoleOut:
     role = await roles.create_role(
-        session,
+        uow=uow,
         context=context,
         name=body.name,
         description=body.description,
@@ -92,18 +82,16 @@ async def update_role(
     role_id: uuid.UUID,
     body: RoleUpdate,
     context: Annotated[RequestContext, Depends(require("role:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> RoleOut:
     role = await roles.update_role(
-        session,
+        uow=uow,
         context=context,
         role_id=role_id,
         name=body.name,
         description=body.description,
         level=body.level,
     )
-    await _changed(events, context, role_id)
     return RoleOut.model_validate(role)
 
 
@@ -112,13 +100,11 @@ async def set_role_permissions(
     role_id: uuid.UUID,
     body: RolePermissions,
     context: Annotated[RequestContext, Depends(require("role:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> RoleOut:
     role = await roles.update_role(
-        session, context=context, role_id=role_id, permissions=body.permissions
+        uow=uow, context=context, role_id=role_id, permissions=body.permissions
     )
-    await _changed(events, context, role_id)
     return RoleOut.model_validate(role)
 
 
@@ -126,8 +112,6 @@ async def set_role_permissions(
 async def delete_role(
     role_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("role:delete"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
-    await roles.delete_role(session, context=context, role_id=role_id)
-    await _changed(events, context, role_id)
+    await roles.delete_role(uow=uow, context=context, role_id=role_id)

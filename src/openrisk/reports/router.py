@@ -15,10 +15,10 @@ from fastapi import Depends, Query, Response, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
-from openrisk.core.events import DomainEvent
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import API_PREFIX, api_router
+from openrisk.core.uow import UowDep
 from openrisk.reports import service
 from openrisk.reports.models import Report
 from openrisk.reports.schemas import ReportCreate, ReportFormat, ReportKind, ReportOut
@@ -68,22 +68,11 @@ async def list_reports(
 async def create_report(
     body: ReportCreate,
     context: Annotated[RequestContext, Depends(require("report:create"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> ReportOut:
     """Generate a report from the tenant's current data and keep it; download it from
     ``download_url``."""
-    report = await service.create_report(session, context=context, kind=body.kind, fmt=body.format)
-    await session.commit()
-    await events.publish(
-        DomainEvent(
-            type="report.created",
-            tenant_id=context.tenant_id,
-            resource_id=report.id,
-            data={"kind": report.kind, "format": report.format},
-            actor_id=context.user_id,
-        )
-    )
+    report = await service.create_report(uow=uow, context=context, kind=body.kind, fmt=body.format)
     return _out(report)
 
 

@@ -13,6 +13,8 @@ from sqlalchemy.orm import undefer
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import NotFound
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.reports.data import collect
 from openrisk.reports.models import Report
 from openrisk.reports.render import CONTENT_TYPES, render
@@ -20,8 +22,9 @@ from openrisk.reports.schemas import ReportFormat, ReportKind
 
 
 async def create_report(
-    session: AsyncSession, *, context: RequestContext, kind: ReportKind, fmt: ReportFormat
+    *, uow: UnitOfWork, context: RequestContext, kind: ReportKind, fmt: ReportFormat
 ) -> Report:
+    session = uow.session
     data = await collect(session, tenant_id=context.tenant_id, register=kind is ReportKind.register)
     content = await asyncio.to_thread(render, kind.value, fmt.value, data)
     stamp = data.generated_at.strftime("%Y%m%d-%H%M%S")
@@ -51,6 +54,14 @@ async def create_report(
         },
     )
     await session.flush()
+    created = DomainEvent(
+        type="report.created",
+        tenant_id=context.tenant_id,
+        resource_id=report.id,
+        data={"kind": report.kind, "format": report.format},
+        actor_id=context.user_id,
+    )
+    await commit_with(uow, [created])
     return report
 
 

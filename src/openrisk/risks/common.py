@@ -12,22 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.errors import ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
 from openrisk.tenants.models import Membership
 
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
-
-
-async def commit_and_publish(
-    session: AsyncSession, events: EventBus | None, domain_events: Iterable[DomainEvent]
-) -> None:
-    """Commit, then publish (subscribers such as cache invalidation see committed data)."""
-    await session.commit()
-    if events is not None:
-        for event in domain_events:
-            await events.publish(event)
 
 
 async def ensure_member(

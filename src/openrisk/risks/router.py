@@ -246,12 +246,10 @@ async def with_etag(
     """The risk as ``GET /risks/{id}`` will show it, read back from the database, with its
     ETag: the token to send as If-Match on the next PATCH."""
     listed = await reads.get_listed(session, tenant_id=tenant_id, risk_id=record.risk.id)
-    await session.commit()  # end the read's transaction here, not after the answer is sent
+    body, etag = documents.dumps(listed.document()), listed.etag()
+    await session.rollback()  # a read: end its transaction here, not after the answer is sent
     return Response(
-        documents.dumps(listed.document()),
-        status_code=status_code,
-        media_type="application/json",
-        headers={"ETag": listed.etag()},
+        body, status_code=status_code, media_type="application/json", headers={"ETag": etag}
     )
 
 

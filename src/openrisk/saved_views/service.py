@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
+from openrisk.core.uow import UnitOfWork
 from openrisk.saved_views.models import SavedView
 
 MAX_VIEWS = 50
@@ -55,9 +56,10 @@ async def list_views(session: AsyncSession, *, context: RequestContext) -> list[
 
 
 async def create_view(
-    session: AsyncSession, *, context: RequestContext, name: str, query: str
+    *, uow: UnitOfWork, context: RequestContext, name: str, query: str
 ) -> SavedView:
     """A new view, or 409 when the person already has one of that name."""
+    session = uow.session
     context.require("risk:read")
     count = await session.scalar(
         select(func.count()).where(
@@ -75,13 +77,12 @@ async def create_view(
     except IntegrityError as error:
         await session.rollback()
         raise Conflict(f"You already have a view named “{name}”.") from error
-    await session.commit()
+    await uow.commit()
     return view
 
 
-async def delete_view(
-    session: AsyncSession, *, context: RequestContext, view_id: uuid.UUID
-) -> None:
+async def delete_view(*, uow: UnitOfWork, context: RequestContext, view_id: uuid.UUID) -> None:
+    session = uow.session
     view = await session.scalar(
         select(SavedView).where(
             SavedView.id == view_id,
@@ -92,4 +93,4 @@ async def delete_view(
     if view is None:
         raise NotFound("Saved view not found.")
     await session.delete(view)
-    await session.commit()
+    await uow.commit()

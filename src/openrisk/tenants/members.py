@@ -18,6 +18,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.atomic import lock_row
 from openrisk.core.errors import Conflict, Forbidden, NotFound
 from openrisk.core.security import new_secret, sha256_hex
+from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import ADMIN, OWN_SCOPE, split_grant
 from openrisk.rbac.models import Role
 from openrisk.rbac.roles import check_assignable_level, get_role, is_admin
@@ -132,13 +133,14 @@ async def _check_an_admin_remains(session: AsyncSession, tenant_id: uuid.UUID) -
 
 
 async def invite(
-    session: AsyncSession, *, context: RequestContext, email: str, role_id: uuid.UUID
+    *, uow: UnitOfWork, context: RequestContext, email: str, role_id: uuid.UUID
 ) -> InviteResult:
+    session = uow.session
     role = await get_role(session, context=context, role_id=role_id)
     check_assignable_level(context, role.level)
     user = await find_user_by_email(session, email=email)
     if user is None:
-        return await _invite_unknown(session, context=context, email=email, role=role)
+        return await _invite_unknown(uow=uow, context=context, email=email, role=role)
     existing = await session.scalar(
         select(Membership.id).where(
             Membership.tenant_id == context.tenant_id, Membership.user_id == user.id
@@ -155,7 +157,8 @@ async def invite(
         resource_id=user.id,
         changes={"role": {"before": None, "after": role.name}, "email": email},
     )
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
     return InviteResult(
         member=await get_member(session, context=context, user_id=user.id),
         invitation_token=None,
@@ -164,8 +167,9 @@ async def invite(
 
 
 async def _invite_unknown(
-    session: AsyncSession, *, context: RequestContext, email: str, role: Role
+    *, uow: UnitOfWork, context: RequestContext, email: str, role: Role
 ) -> InviteResult:
+    session = uow.session
     secret = new_secret()
     expires_at = datetime.now(UTC) + INVITATION_TTL
     invitation = Invitation(
@@ -186,18 +190,17 @@ async def _invite_unknown(
         resource_id=invitation.id,
         changes={"email": email.lower(), "role": role.name},
     )
-    await session.commit()
+    await uow.commit()
     return InviteResult(member=None, invitation_token=secret, invitation_expires_at=expires_at)
 
 
-async def accept_invitation(
-    session: AsyncSession, *, token: str, password: str, full_name: str
-) -> User:
+async def accept_invitation(*, uow: UnitOfWork, token: str, password: str, full_name: str) -> User:
     """Turn a pending invitation into an account and a membership (the link is single-use).
 
     The link is claimed by one compare-and-swap UPDATE: of parallel acceptances exactly one
     wins, the others get 409.
     """
+    session = uow.session
     now = datetime.now(UTC)
     token_hash = sha256_hex(token)
     claimed = (
@@ -224,13 +227,15 @@ async def accept_invitation(
         raise Conflict("An account with this email exists; sign in and ask to be added.")
     user = await create_user(session, email=email, password=password, full_name=full_name)
     await add_member(session, tenant_id=tenant_id, user_id=user.id, role_id=role_id)
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
     return user
 
 
 async def change_role(
-    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID, role_id: uuid.UUID
+    *, uow: UnitOfWork, context: RequestContext, user_id: uuid.UUID, role_id: uuid.UUID
 ) -> MemberRow:
+    session = uow.session
     await _lock_memberships(session, context.tenant_id)
     membership, current = await _membership(session, context=context, user_id=user_id)
     _check_manageable(context, current)
@@ -249,13 +254,13 @@ async def change_role(
             resource_id=user_id,
             changes={"role": {"before": current.name, "after": new_role.name}},
         )
-        await session.commit()
+        uow.authorization_changed()
+        await uow.commit()
     return await get_member(session, context=context, user_id=user_id)
 
 
-async def remove_member(
-    session: AsyncSession, *, context: RequestContext, user_id: uuid.UUID
-) -> None:
+async def remove_member(*, uow: UnitOfWork, context: RequestContext, user_id: uuid.UUID) -> None:
+    session = uow.session
     await _lock_memberships(session, context.tenant_id)
     membership, role = await _membership(session, context=context, user_id=user_id)
     _check_manageable(context, role)
@@ -271,7 +276,8 @@ async def remove_member(
         resource_id=user_id,
         changes={"role": {"before": role.name, "after": None}},
     )
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
 
 
 @dataclass(frozen=True)
@@ -364,10 +370,11 @@ async def _pending(
 
 
 async def renew_invitation(
-    session: AsyncSession, *, context: RequestContext, invitation_id: uuid.UUID
+    *, uow: UnitOfWork, context: RequestContext, invitation_id: uuid.UUID
 ) -> InviteResult:
     """A new one-time link (the old one stops working) valid for another full period: what
     "resend" means while OpenRisk hands links to the inviter instead of mailing them."""
+    session = uow.session
     invitation, role = await _pending(session, context, invitation_id)
     secret = new_secret()
     invitation.token_hash = sha256_hex(secret)
@@ -381,16 +388,17 @@ async def renew_invitation(
         resource_id=invitation.id,
         changes={"email": invitation.email, "role": role.name},
     )
-    await session.commit()
+    await uow.commit()
     return InviteResult(
         member=None, invitation_token=secret, invitation_expires_at=invitation.expires_at
     )
 
 
 async def revoke_invitation(
-    session: AsyncSession, *, context: RequestContext, invitation_id: uuid.UUID
+    *, uow: UnitOfWork, context: RequestContext, invitation_id: uuid.UUID
 ) -> None:
     """The link stops working at once; the invitation is gone (the audit trail keeps it)."""
+    session = uow.session
     invitation, role = await _pending(session, context, invitation_id)
     record(
         session,
@@ -401,4 +409,4 @@ async def revoke_invitation(
         changes={"email": invitation.email, "role": role.name},
     )
     await session.delete(invitation)
-    await session.commit()
+    await uow.commit()

@@ -10,10 +10,10 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
-from openrisk.rbac.authz_cache import publish_authz_change
+from openrisk.core.uow import UowDep
 from openrisk.tenants import members
 from openrisk.tenants.member_schemas import (
     EffectivePermissionOut,
@@ -30,16 +30,6 @@ router = api_router("/members", tags=["members"])
 
 def _out(row: members.MemberRow) -> MemberOut:
     return MemberOut(**dataclasses.asdict(row))
-
-
-async def _changed(events: EventsDep, context: RequestContext, user_id: uuid.UUID) -> None:
-    await publish_authz_change(
-        events,
-        kind="membership_changed",
-        tenant_id=context.tenant_id,
-        resource_id=user_id,
-        actor_id=context.user_id,
-    )
 
 
 @router.get("")
@@ -60,13 +50,11 @@ async def list_members(
 async def invite_member(
     body: MemberInvite,
     context: Annotated[RequestContext, Depends(require("member:invite"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> InviteOut:
     """An existing account becomes a member; an unknown email gets a one-time invitation."""
-    result = await members.invite(session, context=context, email=body.email, role_id=body.role_id)
+    result = await members.invite(uow=uow, context=context, email=body.email, role_id=body.role_id)
     if result.member is not None:
-        await _changed(events, context, result.member.user_id)
         return InviteOut(status="member_added", member=_out(result.member))
     return InviteOut(
         status="invited",
@@ -98,10 +86,10 @@ async def list_invitations(
 async def renew_invitation(
     invitation_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("member:invite"))],
-    session: SessionDep,
+    uow: UowDep,
 ) -> InviteOut:
     """A new one-time link for a pending invitation; the previous link stops working."""
-    result = await members.renew_invitation(session, context=context, invitation_id=invitation_id)
+    result = await members.renew_invitation(uow=uow, context=context, invitation_id=invitation_id)
     return InviteOut(
         status="invited",
         invitation_token=result.invitation_token,
@@ -114,10 +102,10 @@ async def renew_invitation(
 async def revoke_invitation(
     invitation_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("member:invite"))],
-    session: SessionDep,
+    uow: UowDep,
 ) -> None:
     """Withdraw a pending invitation: its link stops working at once."""
-    await members.revoke_invitation(session, context=context, invitation_id=invitation_id)
+    await members.revoke_invitation(uow=uow, context=context, invitation_id=invitation_id)
 
 
 @router.get("/{user_id}")
@@ -134,11 +122,9 @@ async def change_member_role(
     user_id: uuid.UUID,
     body: MemberRoleUpdate,
     context: Annotated[RequestContext, Depends(require("member:update_role"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> MemberOut:
-    row = await members.change_role(session, context=context, user_id=user_id, role_id=body.role_id)
-    await _changed(events, context, user_id)
+    row = await members.change_role(uow=uow, context=context, user_id=user_id, role_id=body.role_id)
     return _out(row)
 
 
@@ -146,11 +132,9 @@ async def change_member_role(
 async def remove_member(
     user_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("member:remove"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
-    await members.remove_member(session, context=context, user_id=user_id)
-    await _changed(events, context, user_id)
+    await members.remove_member(uow=uow, context=context, user_id=user_id)
 
 
 @router.get("/{user_id}/permissions")

@@ -6,10 +6,10 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import PrincipalDep, require_in_path_tenant
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, RateLimitsDep, SessionDep, SettingsDep
+from openrisk.core.deps import RateLimitsDep, SessionDep, SettingsDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
-from openrisk.rbac.authz_cache import publish_authz_change
+from openrisk.core.uow import UowDep
 from openrisk.tenants import service
 from openrisk.tenants.schemas import TenantCreate, TenantOut, TenantStats, TenantUpdate
 
@@ -39,20 +39,19 @@ async def list_tenants(
 async def create_tenant(
     body: TenantCreate,
     principal: PrincipalDep,
-    session: SessionDep,
+    uow: UowDep,
     settings: SettingsDep,
     limits: RateLimitsDep,
 ) -> TenantOut:
     """Create a tenant; the caller becomes its Admin (OPENRISK_TENANT_CREATION says who may)."""
     tenant = await service.create_tenant_for(
-        session,
+        uow=uow,
         principal=principal,
         settings=settings,
         limits=limits,
         name=body.name,
         slug=body.slug,
     )
-    await session.commit()
     return TenantOut.model_validate(tenant)
 
 
@@ -71,30 +70,21 @@ async def update_tenant(
     context: Annotated[
         RequestContext, Depends(require_in_path_tenant("tenant:update", allow_suspended=True))
     ],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> TenantOut:
     tenant = await service.update_tenant(
-        session, context=context, name=body.name, status=body.status, settings=body.settings
+        uow=uow, context=context, name=body.name, status=body.status, settings=body.settings
     )
-    if body.status is not None:  # a suspension must bite on the next request everywhere
-        await publish_authz_change(
-            events, kind="tenant_status", tenant_id=tenant.id, resource_id=tenant.id
-        )
     return TenantOut.model_validate(tenant)
 
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_tenant(
     context: Annotated[RequestContext, Depends(require_in_path_tenant("tenant:delete"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
     """Delete the tenant and everything it owns."""
-    await service.delete_tenant(session, context=context)
-    await publish_authz_change(
-        events, kind="tenant_deleted", tenant_id=context.tenant_id, resource_id=None
-    )
+    await service.delete_tenant(uow=uow, context=context)
 
 
 @router.get("/{tenant_id}/stats")

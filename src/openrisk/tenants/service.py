@@ -17,6 +17,7 @@ from openrisk.core.context import Principal, RequestContext
 from openrisk.core.db.atomic import flush_or_conflict, insert_unless_exists
 from openrisk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from openrisk.core.ratelimit import RateLimits, parse_limits
+from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import ADMIN
 from openrisk.rbac.models import Role
 from openrisk.tenants.models import Membership, Tenant
@@ -96,8 +97,8 @@ async def create_tenant(
 
 
 async def create_tenant_for(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     principal: Principal,
     settings: Settings,
     limits: RateLimits,
@@ -108,6 +109,7 @@ async def create_tenant_for(
 
     An API token acts in its own tenant only, so it never creates another.
     """
+    session = uow.session
     if principal.token_tenant_id is not None:
         raise Forbidden("An API token acts in its own tenant only; sign in to create tenants.")
     if settings.tenant_creation_policy is TenantCreation.SUPERUSER and not principal.is_superuser:
@@ -120,9 +122,11 @@ async def create_tenant_for(
             f"Too many tenants created; retry in {exceeded.retry_after} s.",
             headers=exceeded.headers,
         )
-    return await create_tenant(
+    tenant = await create_tenant(
         session, name=name, owner_id=principal.user_id, role_id=ADMIN.id, slug=slug
     )
+    await uow.commit()
+    return tenant
 
 
 async def find_tenant(session: AsyncSession, *, name: str) -> Tenant | None:
@@ -169,13 +173,14 @@ async def get_tenant(session: AsyncSession, *, tenant_id: uuid.UUID) -> Tenant:
 
 
 async def update_tenant(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     name: str | None,
     status: str | None,
     settings: dict[str, Any] | None,
 ) -> Tenant:
+    session = uow.session
     tenant = await get_tenant(session, tenant_id=context.tenant_id)
     before = {"name": tenant.name, "status": tenant.status, "settings": tenant.settings}
     if name is not None:
@@ -193,15 +198,19 @@ async def update_tenant(
         resource_id=tenant.id,
         changes=diff(before, after),
     )
-    await session.commit()
+    if status is not None:  # a suspension must bite on the next request everywhere
+        uow.authorization_changed()
+    await uow.commit()
     return tenant
 
 
-async def delete_tenant(session: AsyncSession, *, context: RequestContext) -> None:
+async def delete_tenant(*, uow: UnitOfWork, context: RequestContext) -> None:
     """Delete the tenant and, by cascade, everything it owns (its audit trail included)."""
+    session = uow.session
     tenant = await get_tenant(session, tenant_id=context.tenant_id)
     await session.delete(tenant)
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
 
 
 async def tenant_stats(session: AsyncSession, *, context: RequestContext) -> dict[str, int]:

@@ -9,10 +9,10 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
-from openrisk.rbac.authz_cache import publish_authz_change
+from openrisk.core.uow import UowDep
 from openrisk.tokens import service
 from openrisk.tokens.schemas import TokenCreate, TokenOut, TokenSecretOut
 
@@ -53,11 +53,11 @@ async def list_tokens(
 async def create_token(
     body: TokenCreate,
     context: Annotated[RequestContext, Depends(require("token:create"))],
-    session: SessionDep,
+    uow: UowDep,
 ) -> TokenSecretOut:
     """Create a token bound to this tenant; ``token`` is shown in this answer only."""
     new = await service.create_token(
-        session,
+        uow=uow,
         context=context,
         name=body.name,
         permissions=body.permissions,
@@ -70,25 +70,17 @@ async def create_token(
 async def revoke_token(
     token_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("token:revoke"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> None:
-    await service.revoke_token(session, context=context, token_id=token_id)
-    await publish_authz_change(
-        events, kind="token_revoked", tenant_id=context.tenant_id, resource_id=token_id
-    )
+    await service.revoke_token(uow=uow, context=context, token_id=token_id)
 
 
 @router.post("/{token_id}/rotate", status_code=status.HTTP_201_CREATED)
 async def rotate_token(
     token_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("token:revoke"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> TokenSecretOut:
     """Revoke the token and return a new secret with the same grants."""
-    new = await service.rotate_token(session, context=context, token_id=token_id)
-    await publish_authz_change(
-        events, kind="token_revoked", tenant_id=context.tenant_id, resource_id=token_id
-    )
+    new = await service.rotate_token(uow=uow, context=context, token_id=token_id)
     return _secret_out(new)

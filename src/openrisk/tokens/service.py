@@ -15,6 +15,7 @@ from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import Forbidden, NotFound
 from openrisk.core.security import sha256_hex
+from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import split_grant
 from openrisk.rbac.roles import check_grantable
 from openrisk.rbac.service import grant_sets
@@ -87,13 +88,14 @@ def _refuse_api_token_caller(context: RequestContext, action: str) -> None:
 
 
 async def create_token(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     name: str,
     permissions: list[str] | None,
     expires_in_days: int | None,
 ) -> NewToken:
+    session = uow.session
     _refuse_api_token_caller(context, "create")
     grants = check_grantable(
         context,
@@ -122,7 +124,7 @@ async def create_token(
         resource_id=token.id,
         changes={"name": name, "permissions": grants, "prefix": token.prefix},
     )
-    await session.commit()
+    await uow.commit()
     return NewToken(token=token, secret=secret)
 
 
@@ -138,9 +140,8 @@ async def _owned_token(
     return token
 
 
-async def revoke_token(
-    session: AsyncSession, *, context: RequestContext, token_id: uuid.UUID
-) -> None:
+async def revoke_token(*, uow: UnitOfWork, context: RequestContext, token_id: uuid.UUID) -> None:
+    session = uow.session
     token = await _owned_token(session, context=context, token_id=token_id)
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
@@ -152,17 +153,19 @@ async def revoke_token(
             resource_id=token.id,
             changes={"prefix": token.prefix},
         )
-        await session.commit()
+        uow.authorization_changed()
+        await uow.commit()
 
 
 async def rotate_token(
-    session: AsyncSession, *, context: RequestContext, token_id: uuid.UUID
+    *, uow: UnitOfWork, context: RequestContext, token_id: uuid.UUID
 ) -> NewToken:
     """Revoke the token and issue a new secret with the same name, grants and lifetime left.
 
     Only the token's owner rotates it: the new secret acts as that owner, so anyone else
     (an Admin included, who may still revoke it) would be taking the owner's identity.
     """
+    session = uow.session
     _refuse_api_token_caller(context, "rotate")
     old = await _owned_token(session, context=context, token_id=token_id)
     if old.revoked_at is not None:
@@ -191,7 +194,8 @@ async def rotate_token(
         resource_id=token.id,
         changes={"replaces": str(old.id), "prefix": token.prefix},
     )
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()
     return NewToken(token=token, secret=secret)
 
 

@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from openrisk.auth.models import RefreshToken
 from openrisk.config import Settings
+from openrisk.core.uow import UnitOfWork
 
 SESSION_COOKIE = "openrisk_session"
 FLASH_COOKIE = "openrisk_flash"
@@ -191,11 +192,13 @@ async def session_active(
     return found is not None
 
 
-async def revoke_session(session: AsyncSession, *, session_id: uuid.UUID) -> None:
+async def revoke_session(*, uow: UnitOfWork, session_id: uuid.UUID) -> None:
     """Log out: the sign-in's refresh-token family is revoked, so the cookie is dead too."""
+    session = uow.session
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == session_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    await session.commit()
+    uow.authorization_changed()
+    await uow.commit()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from openrisk.core.cache.base import CacheUnavailable
 from openrisk.core.cache.response import ResponseCache
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
 
 # Dependency namespaces, tenant-scoped unless noted.
 RISKS = "risks"  # any risk's score, status, tags, owner…: lists, search, matrix, dashboards
@@ -77,23 +77,6 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
         case "app":  # installs and uninstalls change the catalogue's install counts too
             return [(tenant, [APPS, app_key(event.resource_id)]), (None, [CONNECTORS])]
     return []
-
-
-def install_invalidation(
-    events: EventBus,
-    cache: ResponseCache,
-    *,
-    after: Callable[[str | None, list[str]], None] | None = None,
-) -> None:
-    """Bump on every event; then call `after(tenant, namespaces)` (the hot path's refresh)."""
-
-    async def invalidate(event: DomainEvent) -> None:
-        for tenant, namespaces in namespaces_for(event):
-            await cache.invalidate(tenant, *namespaces)
-            if after is not None:
-                after(tenant, namespaces)
-
-    events.subscribe("", invalidate, inline=True)
 
 
 class CacheInvalidator:

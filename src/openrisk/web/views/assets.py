@@ -15,6 +15,7 @@ from openrisk.assets import service as assets
 from openrisk.assets.schemas import AssetCreate, AssetSort, AssetUpdate
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ValidationFailed
+from openrisk.core.uow import UowDep
 from openrisk.risks import reads
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Criticality
@@ -108,15 +109,15 @@ async def asset_list(request: Request, web: WebDep, session: SessionDep) -> Resp
 
 
 @router.post("/assets")
-async def create_asset(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def create_asset(
+    request: Request, web: FormDep, session: SessionDep, uow: UowDep
+) -> Response:
     web.require("asset:create")
     assert web.form is not None
     values = _values(web.form)
     try:
         data = AssetCreate.model_validate(_body(values, update=False))
-        asset = await assets.create_asset(
-            session, context=web.context, data=data, events=request.app.state.events
-        )
+        asset = await assets.create_asset(uow=uow, context=web.context, data=data)
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
     except ValidationFailed as error:
@@ -178,7 +179,7 @@ async def asset_detail(
 
 @router.post("/assets/{asset_id}")
 async def update_asset(
-    request: Request, asset_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, asset_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("asset:update")
     assert web.form is not None
@@ -186,11 +187,10 @@ async def update_asset(
     try:
         data = AssetUpdate.model_validate(_body(values, update=True))
         await assets.update_asset(
-            session,
+            uow=uow,
             context=web.context,
             asset_id=asset_id,
             data=data,
-            events=request.app.state.events,
         )
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
@@ -207,12 +207,10 @@ async def update_asset(
 
 @router.post("/assets/{asset_id}/delete")
 async def delete_asset(
-    request: Request, asset_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, asset_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("asset:delete")
-    await assets.delete_asset(
-        session, context=web.context, asset_id=asset_id, events=request.app.state.events
-    )
+    await assets.delete_asset(uow=uow, context=web.context, asset_id=asset_id)
     response = redirect("/assets")
     set_flash(request, response, "Asset deleted; its risks were rescored.")
     return response

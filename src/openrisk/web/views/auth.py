@@ -12,8 +12,8 @@ from openrisk.auth.deps import request_origin
 from openrisk.auth.emails import InvalidEmail, normalise_email
 from openrisk.core.deps import CodecDep, SessionDep, SettingsDep
 from openrisk.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
-from openrisk.core.events import DomainEvent
 from openrisk.core.security import TokenCodec
+from openrisk.core.uow import UowDep
 from openrisk.rbac.authz_cache import AuthzCache, cached_membership
 from openrisk.tenants import members
 from openrisk.tenants.service import get_tenant
@@ -34,7 +34,7 @@ from openrisk.web.session import (
     set_flash,
     write_session,
 )
-from openrisk.web.views.common import page_router, publish
+from openrisk.web.views.common import page_router
 
 router = page_router()
 
@@ -94,9 +94,7 @@ async def login_form(request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/login")
-async def login(
-    request: Request, session: SessionDep, codec: CodecDep, settings: SettingsDep
-) -> Response:
+async def login(request: Request, uow: UowDep, codec: CodecDep, settings: SettingsDep) -> Response:
     form = await request.form()
     email, password = forms.text(form, "email"), str(form.get("password") or "")
     target = safe_next(forms.text(form, "next"))
@@ -122,7 +120,7 @@ async def login(
         return again(errors=errors, status=422)
     try:
         tokens = await auth.login(
-            session,
+            uow=uow,
             codec=codec,
             settings=settings,
             limits=request.app.state.rate_limits,
@@ -142,25 +140,16 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, session: SessionDep) -> Response:
+async def logout(request: Request, uow: UowDep) -> Response:
     response = redirect("/login")
     try:
-        state = await signed_in(request, session)
+        state = await signed_in(request, uow.session)
     except LoginRequired:
         clear_session(request, response)
         return response
     check_session_csrf(request, state, await request.form())
-    await revoke_session(session, session_id=state.session_id)
     # every worker drops its cached "this session is active" answer
-    await publish(
-        request,
-        DomainEvent(
-            type="authz.session_revoked",
-            tenant_id=None,
-            resource_id=state.session_id,
-            actor_id=state.user_id,
-        ),
-    )
+    await revoke_session(uow=uow, session_id=state.session_id)
     clear_session(request, response)
     set_flash(request, response, "You are signed out.", level="info")
     return response
@@ -217,7 +206,11 @@ async def invitation_form(request: Request, token: str) -> Response:
 
 @router.post("/invitations/{token}")
 async def accept_invitation(
-    request: Request, token: str, session: SessionDep, codec: CodecDep, settings: SettingsDep
+    request: Request,
+    token: str,
+    uow: UowDep,
+    codec: CodecDep,
+    settings: SettingsDep,
 ) -> Response:
     """Set a password through a one-time invitation link; then the person is signed in."""
     form = await request.form()
@@ -236,19 +229,14 @@ async def accept_invitation(
         return _invitation_page(request, token, full_name=full_name, errors=errors, status=422)
     try:
         user = await members.accept_invitation(
-            session, token=token, password=password, full_name=full_name
+            uow=uow, token=token, password=password, full_name=full_name
         )
     except (NotFound, Conflict) as error:
         errors[forms.FORM_ERROR] = error.detail
         return _invitation_page(
             request, token, full_name=full_name, errors=errors, status=error.status
         )
-    tokens = await auth.sign_in(session, codec=codec, settings=settings, user=user)
-    # a new member: pages showing the tenant's people pick them up at once
-    await publish(
-        request,
-        DomainEvent(type="authz.membership_changed", tenant_id=None, resource_id=user.id),
-    )
+    tokens = await auth.sign_in(uow=uow, codec=codec, settings=settings, user=user)
     response = redirect("/")
     _start_session(request, response, codec, tokens)
     set_flash(

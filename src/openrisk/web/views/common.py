@@ -1,4 +1,4 @@
-"""Helpers shared by the pages: paging, lenient query parsing, events, member names."""
+"""Helpers shared by the pages: paging, lenient query parsing, member names."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from datetime import date
 from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openrisk.core.events import DomainEvent, EventBus
-from openrisk.rbac.authz_cache import AuthzCache, publish_authz_change
+from openrisk.rbac.authz_cache import AuthzCache
 from openrisk.tenants import members
 from openrisk.web.context import WebContext
 from openrisk.web.rendering import WebRoute
@@ -91,25 +90,6 @@ def date_param(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
-
-
-async def publish(request: Request, event: DomainEvent) -> None:
-    events: EventBus = request.app.state.events
-    await events.publish(event)
-
-
-async def authz_changed(
-    request: Request, web: WebContext, kind: str, resource_id: uuid.UUID
-) -> None:
-    """What the API routers publish after a membership, role or token change: the change
-    bites on the next request."""
-    await publish_authz_change(
-        request.app.state.events,
-        kind=kind,
-        tenant_id=web.tenant_id,
-        resource_id=resource_id,
-        actor_id=web.user_id,
-    )
 
 
 async def member_directory(

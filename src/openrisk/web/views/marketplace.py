@@ -1,8 +1,8 @@
 """Marketplace: the catalogue, install forms generated from each connector's JSON Schema,
 installed apps (configure, enable/disable, sync, uninstall) and their logs.
 
-The services leave committing to the caller (as the API routes do); the same domain events as
-the API's are published after each commit.
+The pages call the API's service functions with the request's unit of work: they commit, and
+record the same domain events, themselves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, ValidationFailed
-from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, UowDep
 from openrisk.marketplace import service as market
 from openrisk.marketplace.catalogue import load_catalogue
 from openrisk.marketplace.drivers import DRIVERS
@@ -29,7 +29,7 @@ from openrisk.web import forms, schema_form
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
-from openrisk.web.views.common import choice, page_router, pager, publish
+from openrisk.web.views.common import choice, page_router, pager
 
 router = page_router()
 
@@ -43,23 +43,6 @@ async def _runtime(request: Request) -> MarketplaceRuntime:
     if not runtime.catalogue_ready:
         await ensure_catalogue(request.app.state.db, runtime)
     return runtime
-
-
-async def _app_event(request: Request, web: WebContext, kind: str, view: market.AppView) -> None:
-    await publish(
-        request,
-        DomainEvent(
-            type=f"app.{kind}",
-            tenant_id=web.tenant_id,
-            resource_id=view.app.id,
-            data={
-                "connector_id": view.app.connector_id,
-                "name": view.app.name,
-                "status": view.app.status,
-            },
-            actor_id=web.user_id,
-        ),
-    )
 
 
 @router.get("/marketplace")
@@ -162,7 +145,7 @@ async def connector_detail(
 
 @router.post("/marketplace/connectors/{connector_id}/install")
 async def install(
-    request: Request, connector_id: str, web: FormDep, session: SessionDep
+    request: Request, connector_id: str, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("connector:install")
     form = web.form
@@ -188,7 +171,7 @@ async def install(
             }
         )
         view = await market.install_app(
-            session,
+            uow=uow,
             context=web.context,
             runtime=runtime,
             connector_id=body.connector_id,
@@ -197,7 +180,6 @@ async def install(
             auto_sync=body.auto_sync,
             sync_interval_s=body.sync_interval_s,
         )
-        await session.commit()
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
     except ValidationFailed as error:
@@ -205,7 +187,6 @@ async def install(
     except Conflict as error:
         errors = {forms.FORM_ERROR: error.detail}
     else:
-        await _app_event(request, web, "installed", view)
         response = redirect(f"/marketplace/apps/{view.app.id}")
         set_flash(request, response, f"{connector_name} installed.")
         return response
@@ -216,9 +197,7 @@ async def install(
 
 
 @router.post("/marketplace/connectors/{connector_id}/review")
-async def review(
-    request: Request, connector_id: str, web: FormDep, session: SessionDep
-) -> Response:
+async def review(request: Request, connector_id: str, web: FormDep, uow: UowDep) -> Response:
     web.require("connector:review")
     assert web.form is not None
     target = f"/marketplace/connectors/{connector_id[:64]}"
@@ -231,23 +210,12 @@ async def review(
         message = next(iter(forms.pydantic_errors(error).values()))
         set_flash(request, response, f"Rating: {message}", level="error")
         return response
-    saved, created = await market.upsert_review(
-        session,
+    await market.upsert_review(
+        uow=uow,
         context=web.context,
         connector_id=connector_id[:64],
         rating=body.rating,
         comment=body.comment,
-    )
-    await session.commit()
-    await publish(
-        request,
-        DomainEvent(
-            type="connector.reviewed",
-            tenant_id=web.tenant_id,
-            resource_id=saved.connector_id,
-            data={"rating": saved.rating, "created": created},
-            actor_id=web.user_id,
-        ),
     )
     response = redirect(target)
     set_flash(request, response, "Thank you for your review.")
@@ -320,7 +288,7 @@ async def app_detail(
 
 @router.post("/marketplace/apps/{app_id}/configure")
 async def configure(
-    request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("connector:configure")
     form = web.form
@@ -342,8 +310,8 @@ async def configure(
                 "sync_interval_s": values["sync_interval_s"] or None,
             }
         )
-        view, changed = await market.configure_app(
-            session,
+        _, changed = await market.configure_app(
+            uow=uow,
             context=web.context,
             runtime=runtime,
             app_id=app_id,
@@ -352,14 +320,11 @@ async def configure(
             auto_sync=body.auto_sync,
             sync_interval_s=body.sync_interval_s,
         )
-        await session.commit()
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     else:
-        if changed:
-            await _app_event(request, web, "configured", view)
         response = redirect(f"/marketplace/apps/{app_id}")
         set_flash(request, response, "Configuration saved." if changed else "Nothing changed.")
         return response
@@ -378,36 +343,27 @@ async def configure(
 
 
 async def _toggle(
-    request: Request, web: WebContext, session: AsyncSession, app_id: uuid.UUID, *, enabled: bool
+    request: Request, web: WebContext, uow: UnitOfWork, app_id: uuid.UUID, *, enabled: bool
 ) -> Response:
     web.require("connector:configure")
-    view, changed = await market.set_enabled(
-        session, context=web.context, app_id=app_id, enabled=enabled
-    )
-    await session.commit()
-    if changed:
-        await _app_event(request, web, "enabled" if enabled else "disabled", view)
+    view, _ = await market.set_enabled(uow=uow, context=web.context, app_id=app_id, enabled=enabled)
     response = redirect(f"/marketplace/apps/{app_id}")
     set_flash(request, response, f"{view.app.name} {'enabled' if enabled else 'disabled'}.")
     return response
 
 
 @router.post("/marketplace/apps/{app_id}/enable")
-async def enable(
-    request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
-    return await _toggle(request, web, session, app_id, enabled=True)
+async def enable(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
+    return await _toggle(request, web, uow, app_id, enabled=True)
 
 
 @router.post("/marketplace/apps/{app_id}/disable")
-async def disable(
-    request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
-    return await _toggle(request, web, session, app_id, enabled=False)
+async def disable(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
+    return await _toggle(request, web, uow, app_id, enabled=False)
 
 
 @router.post("/marketplace/apps/{app_id}/sync")
-async def sync(request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep) -> Response:
+async def sync(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("connector:sync")
     assert web.form is not None
     runtime = await _runtime(request)
@@ -416,21 +372,18 @@ async def sync(request: Request, app_id: uuid.UUID, web: FormDep, session: Sessi
     if isinstance(upload, UploadFile) and upload.filename:
         content, filename = await upload.read(), upload.filename
     try:
-        view, outcome = await market.sync_app(
-            session,
+        _, outcome = await market.sync_app(
+            uow=uow,
             context=web.context,
             runtime=runtime,
             app_id=app_id,
             upload=content,
             upload_name=filename,
-            events=request.app.state.events,
         )
-        await session.commit()
     except (Conflict, ValidationFailed) as error:
         response = redirect(f"/marketplace/apps/{app_id}")
         set_flash(request, response, error.detail, level="error")
         return response
-    await _app_event(request, web, "synced", view)
     response = redirect(f"/marketplace/apps/{app_id}")
     level = "success" if outcome.status == "success" else "error"
     set_flash(request, response, f"Sync {outcome.status}: {outcome.detail}", level=level)
@@ -438,13 +391,9 @@ async def sync(request: Request, app_id: uuid.UUID, web: FormDep, session: Sessi
 
 
 @router.post("/marketplace/apps/{app_id}/uninstall")
-async def uninstall(
-    request: Request, app_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def uninstall(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("connector:uninstall")
-    view = await market.uninstall_app(session, context=web.context, app_id=app_id)
-    await session.commit()
-    await _app_event(request, web, "uninstalled", view)
+    view = await market.uninstall_app(uow=uow, context=web.context, app_id=app_id)
     response = redirect("/marketplace")
     set_flash(request, response, f"{view.app.name} uninstalled.")
     return response

@@ -9,14 +9,14 @@ from fastapi import Request
 from starlette.responses import Response
 
 from openrisk.core.deps import SessionDep
-from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UowDep
 from openrisk.reports import service as reports
 from openrisk.reports.schemas import ReportFormat, ReportKind
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebDep
 from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
-from openrisk.web.views.common import page_router, pager, publish
+from openrisk.web.views.common import page_router, pager
 
 router = page_router()
 
@@ -41,7 +41,7 @@ async def reports_page(request: Request, web: WebDep, session: SessionDep) -> Re
 
 
 @router.post("/reports")
-async def generate_report(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def generate_report(request: Request, web: FormDep, uow: UowDep) -> Response:
     web.require("report:create")
     assert web.form is not None
     kind, fmt = forms.text(web.form, "kind"), forms.text(web.form, "format")
@@ -50,18 +50,7 @@ async def generate_report(request: Request, web: FormDep, session: SessionDep) -
         set_flash(request, response, "Choose a report and a format.", level="error")
         return response
     report = await reports.create_report(
-        session, context=web.context, kind=ReportKind(kind), fmt=ReportFormat(fmt)
-    )
-    await session.commit()
-    await publish(
-        request,
-        DomainEvent(
-            type="report.created",
-            tenant_id=web.tenant_id,
-            resource_id=report.id,
-            data={"kind": report.kind, "format": report.format},
-            actor_id=web.user_id,
-        ),
+        uow=uow, context=web.context, kind=ReportKind(kind), fmt=ReportFormat(fmt)
     )
     response = redirect("/reports")
     set_flash(request, response, f"{report.filename} is ready to download.")

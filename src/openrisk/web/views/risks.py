@@ -149,7 +149,7 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
 
 
 @router.post("/risks/views")
-async def save_view(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def save_view(request: Request, web: FormDep, uow: UowDep) -> Response:
     """Keep the register's current filters, sort and columns under a name (for this person)."""
     assert web.form is not None
     query = forms.text(web.form, "query")
@@ -159,7 +159,7 @@ async def save_view(request: Request, web: FormDep, session: SessionDep) -> Resp
             {"name": forms.text(web.form, "name"), "query": query}
         )
         view = await saved_views.create_view(
-            session, context=web.context, name=body.name, query=body.query
+            uow=uow, context=web.context, name=body.name, query=body.query
         )
     except ValidationError as error:
         message = "View name: " + next(iter(forms.pydantic_errors(error).values()))
@@ -175,10 +175,8 @@ async def save_view(request: Request, web: FormDep, session: SessionDep) -> Resp
 
 
 @router.post("/risks/views/{view_id}/delete")
-async def delete_view(
-    request: Request, view_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
-    await saved_views.delete_view(session, context=web.context, view_id=view_id)
+async def delete_view(request: Request, view_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
+    await saved_views.delete_view(uow=uow, context=web.context, view_id=view_id)
     response = redirect("/risks")
     set_flash(request, response, "View deleted.")
     return response
@@ -741,7 +739,7 @@ def _failed(request: Request, risk_id: object, message: str) -> Response:
 
 @router.post("/risks/{risk_id}/mitigations")
 async def create_mitigation(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("mitigation:create")
     form = web.form
@@ -767,11 +765,10 @@ async def create_mitigation(
     try:
         data = MitigationCreate.model_validate(body)
         await mitigations.create_mitigation(
-            session,
+            uow=uow,
             context=web.context,
             risk_id=risk_id,
             data=data,
-            events=request.app.state.events,
         )
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
@@ -794,7 +791,7 @@ async def create_mitigation(
 
 @router.post("/mitigations/{mitigation_id}/update")
 async def update_mitigation(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("mitigation:update")
     form = web.form
@@ -816,11 +813,10 @@ async def update_mitigation(
     try:
         data = MitigationUpdate.model_validate(body)
         await mitigations.update_mitigation(
-            session,
+            uow=uow,
             context=web.context,
             mitigation_id=mitigation_id,
             data=data,
-            events=request.app.state.events,
         )
     except ValidationError as error:
         return _failed(request, risk_id, _first(forms.pydantic_errors(error)))
@@ -838,15 +834,14 @@ def _first(errors: dict[str, str]) -> str:
 
 @router.post("/mitigations/{mitigation_id}/delete")
 async def delete_mitigation(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("mitigation:delete")
     assert web.form is not None
     await mitigations.delete_mitigation(
-        session,
+        uow=uow,
         context=web.context,
         mitigation_id=mitigation_id,
-        events=request.app.state.events,
     )
     response = _back(request, forms.text(web.form, "risk_id"))
     set_flash(request, response, "Mitigation deleted.")
@@ -855,7 +850,7 @@ async def delete_mitigation(
 
 @router.post("/mitigations/{mitigation_id}/subactions")
 async def add_sub_action(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("mitigation:update")
     assert web.form is not None
@@ -863,11 +858,10 @@ async def add_sub_action(
     try:
         data = SubActionCreate.model_validate({"title": forms.text(web.form, "title")})
         await mitigations.add_sub_action(
-            session,
+            uow=uow,
             context=web.context,
             mitigation_id=mitigation_id,
             data=data,
-            events=request.app.state.events,
         )
     except ValidationError as error:
         return _failed(request, risk_id, "Sub-action " + _first(forms.pydantic_errors(error)))
@@ -884,18 +878,17 @@ async def toggle_sub_action(
     mitigation_id: uuid.UUID,
     sub_id: uuid.UUID,
     web: FormDep,
-    session: SessionDep,
+    uow: UowDep,
 ) -> Response:
     web.require("mitigation:update")
     assert web.form is not None
     completed = forms.text(web.form, "completed") == "true"
     view = await mitigations.update_sub_action(
-        session,
+        uow=uow,
         context=web.context,
         mitigation_id=mitigation_id,
         sub_id=sub_id,
         data=SubActionUpdate(completed=completed),
-        events=request.app.state.events,
     )
     # back to the sub-action itself: the page focuses it, not the top of the page
     response = _back(request, forms.text(web.form, "risk_id"), f"sub-{sub_id}")
@@ -917,16 +910,15 @@ async def delete_sub_action(
     mitigation_id: uuid.UUID,
     sub_id: uuid.UUID,
     web: FormDep,
-    session: SessionDep,
+    uow: UowDep,
 ) -> Response:
     web.require("mitigation:update")
     assert web.form is not None
     await mitigations.delete_sub_action(
-        session,
+        uow=uow,
         context=web.context,
         mitigation_id=mitigation_id,
         sub_id=sub_id,
-        events=request.app.state.events,
     )
     response = _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
     set_flash(request, response, "Sub-action removed.")

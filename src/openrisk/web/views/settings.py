@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
+from openrisk.core.uow import UowDep
 from openrisk.rbac import roles as role_service
 from openrisk.rbac.catalogue import ALL_PERMISSIONS, CATALOGUE, OWN_SCOPE, OWN_SCOPED, split_grant
 from openrisk.rbac.models import Role
@@ -32,7 +33,6 @@ from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views.common import (
-    authz_changed,
     member_directory,
     page_router,
     pager,
@@ -108,14 +108,16 @@ async def members_page(request: Request, web: WebDep, session: SessionDep) -> Re
 
 
 @router.post("/settings/members")
-async def invite_member(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def invite_member(
+    request: Request, web: FormDep, session: SessionDep, uow: UowDep
+) -> Response:
     web.require("member:invite")
     assert web.form is not None
     values = {"email": forms.text(web.form, "email"), "role_id": forms.text(web.form, "role_id")}
     try:
         body = MemberInvite.model_validate(values)
         result = await members.invite(
-            session, context=web.context, email=body.email, role_id=body.role_id
+            uow=uow, context=web.context, email=body.email, role_id=body.role_id
         )
     except ValidationError as error:
         errors = forms.pydantic_errors(error)
@@ -127,7 +129,6 @@ async def invite_member(request: Request, web: FormDep, session: SessionDep) -> 
         )
     else:
         if result.member is not None:
-            await authz_changed(request, web, "membership_changed", result.member.user_id)
             return _flash_back(
                 request, "/settings/members", f"{result.member.email} is now a member."
             )
@@ -145,12 +146,12 @@ async def invite_member(request: Request, web: FormDep, session: SessionDep) -> 
 
 @router.post("/settings/invitations/{invitation_id}/renew")
 async def renew_invitation(
-    request: Request, invitation_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, invitation_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     """A fresh one-time link for a pending invitation, shown once (the old one stops working)."""
     web.require("member:invite")
     result = await members.renew_invitation(
-        session, context=web.context, invitation_id=invitation_id
+        uow=uow, context=web.context, invitation_id=invitation_id
     )
     pending = await members.list_invitations(session, context=web.context, offset=0, limit=1_000)
     email = next((i.email for i in pending[0] if i.id == invitation_id), "")
@@ -161,10 +162,10 @@ async def renew_invitation(
 
 @router.post("/settings/invitations/{invitation_id}/revoke")
 async def revoke_invitation(
-    request: Request, invitation_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, invitation_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("member:invite")
-    await members.revoke_invitation(session, context=web.context, invitation_id=invitation_id)
+    await members.revoke_invitation(uow=uow, context=web.context, invitation_id=invitation_id)
     return _flash_back(
         request, "/settings/members", "Invitation withdrawn: its link no longer works."
     )
@@ -189,9 +190,7 @@ async def member_detail(
 
 
 @router.post("/settings/members/{user_id}/role")
-async def change_role(
-    request: Request, user_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def change_role(request: Request, user_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("member:update_role")
     assert web.form is not None
     role_id = uuid_param(forms.text(web.form, "role_id"))
@@ -199,24 +198,22 @@ async def change_role(
         return _flash_back(request, "/settings/members", "Choose a role.", level="error")
     try:
         row = await members.change_role(
-            session, context=web.context, user_id=user_id, role_id=role_id
+            uow=uow, context=web.context, user_id=user_id, role_id=role_id
         )
     except Conflict as error:
         return _flash_back(request, "/settings/members", error.detail, level="error")
-    await authz_changed(request, web, "membership_changed", user_id)
     return _flash_back(request, "/settings/members", f"{row.email} is now {row.role_name}.")
 
 
 @router.post("/settings/members/{user_id}/remove")
 async def remove_member(
-    request: Request, user_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, user_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("member:remove")
     try:
-        await members.remove_member(session, context=web.context, user_id=user_id)
+        await members.remove_member(uow=uow, context=web.context, user_id=user_id)
     except Conflict as error:
         return _flash_back(request, "/settings/members", error.detail, level="error")
-    await authz_changed(request, web, "membership_changed", user_id)
     return _flash_back(request, "/settings/members", "Member removed.")
 
 
@@ -332,7 +329,7 @@ def _role_errors(error: Exception) -> dict[str, str]:
 
 
 @router.post("/settings/roles")
-async def create_role(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def create_role(request: Request, web: FormDep, session: SessionDep, uow: UowDep) -> Response:
     web.require("role:create")
     assert web.form is not None
     values = _role_values(web.form)
@@ -346,7 +343,7 @@ async def create_role(request: Request, web: FormDep, session: SessionDep) -> Re
             }
         )
         role = await role_service.create_role(
-            session,
+            uow=uow,
             context=web.context,
             name=body.name,
             description=body.description,
@@ -363,7 +360,7 @@ async def create_role(request: Request, web: FormDep, session: SessionDep) -> Re
 
 @router.post("/settings/roles/{role_id}")
 async def update_role(
-    request: Request, role_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, role_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("role:update")
     assert web.form is not None
@@ -377,7 +374,7 @@ async def update_role(
             }
         )
         role = await role_service.update_role(
-            session,
+            uow=uow,
             context=web.context,
             role_id=role_id,
             name=body.name,
@@ -396,20 +393,16 @@ async def update_role(
             errors=_role_errors(error),
             status=422,
         )
-    await authz_changed(request, web, "role_changed", role_id)
     return _flash_back(request, "/settings/roles", f"Role “{role.name}” saved.")
 
 
 @router.post("/settings/roles/{role_id}/delete")
-async def delete_role(
-    request: Request, role_id: uuid.UUID, web: FormDep, session: SessionDep
-) -> Response:
+async def delete_role(request: Request, role_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("role:delete")
     try:
-        await role_service.delete_role(session, context=web.context, role_id=role_id)
+        await role_service.delete_role(uow=uow, context=web.context, role_id=role_id)
     except Conflict as error:
         return _flash_back(request, "/settings/roles", error.detail, level="error")
-    await authz_changed(request, web, "role_changed", role_id)
     return _flash_back(request, "/settings/roles", "Role deleted.")
 
 
@@ -468,7 +461,9 @@ async def tokens_page(request: Request, web: WebDep, session: SessionDep) -> Res
 
 
 @router.post("/settings/tokens")
-async def create_token(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def create_token(
+    request: Request, web: FormDep, session: SessionDep, uow: UowDep
+) -> Response:
     web.require("token:create")
     assert web.form is not None
     expires = forms.text(web.form, "expires")
@@ -483,7 +478,7 @@ async def create_token(request: Request, web: FormDep, session: SessionDep) -> R
             }
         )
         new = await tokens.create_token(
-            session,
+            uow=uow,
             context=web.context,
             name=body.name,
             permissions=body.permissions,
@@ -503,9 +498,8 @@ async def create_token(request: Request, web: FormDep, session: SessionDep) -> R
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(
-    request: Request, token_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, token_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("token:revoke")
-    await tokens.revoke_token(session, context=web.context, token_id=token_id)
-    await authz_changed(request, web, "token_revoked", token_id)
+    await tokens.revoke_token(uow=uow, context=web.context, token_id=token_id)
     return _flash_back(request, "/settings/tokens", "Token revoked.")
