@@ -17,7 +17,7 @@ from openrisk.assets.router import router as assets_router
 from openrisk.audit.router import router as audit_router
 from openrisk.auth.router import router as auth_router
 from openrisk.config import Settings, get_settings
-from openrisk.core.cache.factory import build_app_caches
+from openrisk.core.cache.factory import build_app_caches, memory_per_worker
 from openrisk.core.cache.hot_path import HotPath, HotPathMiddleware
 from openrisk.core.cache.invalidation import CacheInvalidator
 from openrisk.core.db.engine import create_database
@@ -95,11 +95,6 @@ def iter_api_routes() -> Iterator[APIRoute]:
                 yield route
 
 
-def _memory_per_worker(settings: Settings) -> bool:
-    """The memory cache backend with several workers: each worker's memory is its own."""
-    return settings.cache_backend.strip().lower() == "memory" and settings.workers > 1
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.log_json)
@@ -157,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.response_cache = caches.responses
     # Authorization answers may be reused only where every worker sees every change: not from
     # process memory when several workers each have their own (then: the database each time).
-    authz_coherent = caches.coherent and not _memory_per_worker(settings)
+    authz_coherent = caches.coherent and not memory_per_worker(settings)
     app.state.authz = AuthzCache(caches.shared if authz_coherent else None)
     app.state.hot_path = HotPath(
         caches.responses,

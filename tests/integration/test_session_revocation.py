@@ -157,3 +157,28 @@ async def test_with_the_memory_cache_several_workers_never_reuse_an_ended_sessio
             assert await burst() == {200: 24}
             await http.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
             assert await burst() == {401: 24}
+
+
+async def test_with_the_memory_cache_several_workers_never_serve_a_stale_register(
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A write answered by one worker is seen by every request to the others at once: with
+    per-worker memory no answer is cached at all (said at start-up)."""
+    env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
+    with running_server(server_dir(tmp_path_factory), live_database, workers=2, env=env) as s:
+        async with client(s.base_url) as http:
+            user = await sign_up(http)
+            headers = {**bearer(user.access_token), "Connection": "close"}
+
+            async def totals() -> set[int]:
+                requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
+                return {r.json()["total"] for r in await all_at_once(requests)}
+
+            assert await totals() == {0}  # both workers answered (and would have cached)
+            created = await http.post(
+                f"{API}/risks",
+                json={"title": "Seen by all", "impact": 2, "probability": 2},
+                headers=headers,
+            )
+            assert created.status_code == 201, created.text
+            assert await totals() == {1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from dataclasses import dataclass
 
 from openrisk.config import Settings
@@ -13,6 +14,8 @@ from openrisk.core.cache.none import NullCache
 from openrisk.core.cache.redis_backend import DEFAULT_PREFIX, RedisCache
 from openrisk.core.cache.resilient import ResilientCache
 from openrisk.core.cache.response import ResponseCache, ttls_from_settings
+
+log = logging.getLogger(__name__)
 
 
 def build_cache(
@@ -106,6 +109,11 @@ class AppCaches:
     coherent: bool  # False for the "none" backend: nothing may be cached locally either
 
 
+def memory_per_worker(settings: Settings) -> bool:
+    """The memory cache backend with several workers: each worker's memory is its own."""
+    return settings.cache_backend.strip().lower() == "memory" and settings.workers > 1
+
+
 def build_app_caches(settings: Settings) -> AppCaches:
     raw = build_cache(
         settings.cache_backend,
@@ -114,9 +122,17 @@ def build_app_caches(settings: Settings) -> AppCaches:
         memory_max_bytes=settings.cache_memory_max_bytes,
     )
     shared = ResilientCache(raw, backend_name=settings.cache_backend.split(":")[-1].lower())
+    per_worker = memory_per_worker(settings)
+    if per_worker and settings.cache_enabled:
+        log.warning(
+            "OPENRISK_CACHE_BACKEND=memory with %d workers: each worker's memory is its own, so "
+            "a write in one would leave the others' cached answers stale; response caching is "
+            "off. Set OPENRISK_CACHE_BACKEND=redis to cache with several workers.",
+            settings.workers,
+        )
     responses = ResponseCache(
         shared,
-        enabled=settings.cache_enabled,
+        enabled=settings.cache_enabled and not per_worker,
         ttls=ttls_from_settings(settings),
         local=_local_layer(settings),
         batch_reads=_is_remote(settings),
