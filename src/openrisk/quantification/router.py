@@ -13,8 +13,9 @@ from openrisk.auth.deps import require
 from openrisk.core.cache.http import cached_json
 from openrisk.core.cache.invalidation import QUANTITATIVE_VIEWS
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.quantification import cached, service
 from openrisk.quantification.schemas import (
     DEFAULT_PORTFOLIO_ITERATIONS,
@@ -78,23 +79,18 @@ async def put_quantification(
     risk_id: uuid.UUID,
     body: QuantificationIn,
     context: RiskUpdater,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> QuantificationOut:
     """Set the risk's loss events per year (PERT) and loss per event (a 90 % interval, or a
     PERT); answers with the results simulated from them."""
-    return await service.set_quantification(
-        session, context=context, risk_id=risk_id, data=body, events=events
-    )
+    return await service.set_quantification(uow=uow, context=context, risk_id=risk_id, data=body)
 
 
 @risk_router.delete(
     "/{risk_id}/quantification", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
 )
-async def delete_quantification(
-    risk_id: uuid.UUID, context: RiskUpdater, session: SessionDep, events: EventsDep
-) -> None:
-    await service.delete_quantification(session, context=context, risk_id=risk_id, events=events)
+async def delete_quantification(risk_id: uuid.UUID, context: RiskUpdater, uow: UowDep) -> None:
+    await service.delete_quantification(uow=uow, context=context, risk_id=risk_id)
 
 
 @dashboard_router.get("/quantitative", response_model=PortfolioOut)
@@ -136,14 +132,12 @@ async def get_appetite(context: DashboardReader, session: SessionDep) -> Appetit
 
 
 @appetite_router.put("/appetite")
-async def put_appetite(
-    body: AppetiteIn, context: TenantUpdater, session: SessionDep, events: EventsDep
-) -> AppetiteState:
+async def put_appetite(body: AppetiteIn, context: TenantUpdater, uow: UowDep) -> AppetiteState:
     """Set the loss appetite (needs tenant:update)."""
-    found = await service.set_appetite(session, context=context, data=body, events=events)
+    found = await service.set_appetite(uow=uow, context=context, data=body)
     return AppetiteState(loss_appetite=found)
 
 
 @appetite_router.delete("/appetite", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def delete_appetite(context: TenantUpdater, session: SessionDep, events: EventsDep) -> None:
-    await service.delete_appetite(session, context=context, events=events)
+async def delete_appetite(context: TenantUpdater, uow: UowDep) -> None:
+    await service.delete_appetite(uow=uow, context=context)

@@ -26,7 +26,8 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import Base, utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.mitigations.models import Mitigation
 from openrisk.mitigations.schemas import MitigationStatus
 from openrisk.quant import (
@@ -61,7 +62,7 @@ from openrisk.quantification.schemas import (
     problems,
 )
 from openrisk.risks import queries, reads
-from openrisk.risks.common import commit_and_publish, dialect_name
+from openrisk.risks.common import dialect_name
 from openrisk.risks.models import Risk
 
 ENGINE_VERSION = 1  # part of every digest: a change of the model makes every result stale
@@ -311,16 +312,16 @@ async def get_quantification(
 
 
 async def set_quantification(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
     data: QuantificationIn,
-    events: EventBus | None = None,
 ) -> QuantificationOut:
     """Store the risk's inputs and simulate them (the caller needs risk:update on the risk).
     Writers of one risk are serialised on its row, so the stored result is always of the
     stored inputs."""
+    session = uow.session
     risk = await reads.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:update", risk.owner_id)
     inputs = as_json(validated(data))
@@ -365,7 +366,7 @@ async def set_quantification(
             changes=changed,
         )
     out = _out(row, controls)
-    await commit_and_publish(session, events, [_event(EVENT_UPDATED, context, risk.id)])
+    await commit_with(uow, [_event(EVENT_UPDATED, context, risk.id)])
     return out
 
 
@@ -387,12 +388,12 @@ async def _insert_unless_exists(
 
 
 async def delete_quantification(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
-    events: EventBus | None = None,
 ) -> None:
+    session = uow.session
     risk = await reads.get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:update", risk.owner_id)
     row = await _row(session, tenant_id=context.tenant_id, risk_id=risk_id)
@@ -407,7 +408,7 @@ async def delete_quantification(
         changes=diff(_flat(row.inputs), {}),
     )
     await session.delete(row)
-    await commit_and_publish(session, events, [_event(EVENT_UPDATED, context, risk.id)])
+    await commit_with(uow, [_event(EVENT_UPDATED, context, risk.id)])
 
 
 def _flat(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -444,12 +445,12 @@ async def get_appetite(session: AsyncSession, *, tenant_id: uuid.UUID) -> Appeti
 
 
 async def set_appetite(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     data: AppetiteIn,
-    events: EventBus | None = None,
 ) -> AppetiteOut:
+    session = uow.session
     now = utcnow()
     created = await _insert_unless_exists(
         session,
@@ -486,13 +487,12 @@ async def set_appetite(
             changes=changed,
         )
     out = AppetiteOut(**data.model_dump(), updated_at=row.updated_at)
-    await commit_and_publish(session, events, [_event(EVENT_APPETITE, context, context.tenant_id)])
+    await commit_with(uow, [_event(EVENT_APPETITE, context, context.tenant_id)])
     return out
 
 
-async def delete_appetite(
-    session: AsyncSession, *, context: RequestContext, events: EventBus | None = None
-) -> None:
+async def delete_appetite(*, uow: UnitOfWork, context: RequestContext) -> None:
+    session = uow.session
     row = await session.get(LossAppetiteSetting, context.tenant_id)
     if row is None:
         raise NotFound("No loss appetite is set.")
@@ -505,7 +505,7 @@ async def delete_appetite(
         changes=diff({"threshold": row.threshold, "max_probability": row.max_probability}, {}),
     )
     await session.delete(row)
-    await commit_and_publish(session, events, [_event(EVENT_APPETITE, context, context.tenant_id)])
+    await commit_with(uow, [_event(EVENT_APPETITE, context, context.tenant_id)])
 
 
 # --------------------------------------------------------------------------- the register

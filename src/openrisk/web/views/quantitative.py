@@ -15,6 +15,7 @@ from starlette.responses import Response
 from openrisk.core.cache.response import ResponseCache
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import NotFound, ValidationFailed
+from openrisk.core.uow import UowDep
 from openrisk.quantification import cached, export, service
 from openrisk.quantification.schemas import (
     DEFAULT_PORTFOLIO_ITERATIONS,
@@ -42,7 +43,7 @@ ITERATION_CHOICES = (10_000, 50_000, 100_000, 200_000)
 
 @router.post("/risks/{risk_id}/quantification")
 async def save_quantification(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
 ) -> Response:
     web.require("risk:update")
     assert web.form is not None
@@ -50,11 +51,10 @@ async def save_quantification(
     try:
         data = QuantificationIn.model_validate(body)
         saved = await service.set_quantification(
-            session,
+            uow=uow,
             context=web.context,
             risk_id=risk_id,
             data=data,
-            events=request.app.state.events,
         )
     except ValidationError as error:
         errors = forms.pydantic_errors(error, nested=("frequency", "loss"))
@@ -74,14 +74,12 @@ async def save_quantification(
 
 @router.post("/risks/{risk_id}/quantification/delete")
 async def delete_quantification(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep
+    request: Request, risk_id: uuid.UUID, web: FormDep, uow: UowDep
 ) -> Response:
     web.require("risk:update")
     response = redirect(f"/risks/{risk_id}#quantification")
     try:
-        await service.delete_quantification(
-            session, context=web.context, risk_id=risk_id, events=request.app.state.events
-        )
+        await service.delete_quantification(uow=uow, context=web.context, risk_id=risk_id)
     except NotFound:
         set_flash(request, response, "The risk was not quantified.", level="error")
         return response
@@ -151,7 +149,9 @@ async def quantitative_page(request: Request, web: WebDep, session: SessionDep) 
 
 
 @router.post("/quantitative/appetite")
-async def save_appetite(request: Request, web: FormDep, session: SessionDep) -> Response:
+async def save_appetite(
+    request: Request, web: FormDep, session: SessionDep, uow: UowDep
+) -> Response:
     web.require("tenant:update")
     assert web.form is not None
     values = {n: forms.text(web.form, n) for n in ("threshold", "max_probability", "currency")}
@@ -170,9 +170,7 @@ async def save_appetite(request: Request, web: FormDep, session: SessionDep) -> 
                     "currency": values["currency"].upper() or "EUR",
                 }
             )
-            await service.set_appetite(
-                session, context=web.context, data=data, events=request.app.state.events
-            )
+            await service.set_appetite(uow=uow, context=web.context, data=data)
         except ValidationError as error:
             errors = forms.pydantic_errors(error)
             if "max_probability" in errors:
