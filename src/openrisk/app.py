@@ -114,10 +114,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         await check_database(database)
         health = asyncio.create_task(run_health_loop(database, settings.pool_health_interval_s))
-        relay = InProcessRelay(database, app.state.events, interval_s=settings.outbox_interval_s)
+        # The relay and the sweeper connect on their own (no pool): they never take a request's
+        # connection, and their statements are not the requests' (query counts stay exact).
+        outbox_db = create_database(settings, pooled=False)
+        relay = InProcessRelay(outbox_db, app.state.events, interval_s=settings.outbox_interval_s)
         app.state.outbox_relay = relay
         relaying = asyncio.create_task(
-            relay.run(also=lambda: sweep_invalidations(database, app.state.cache_invalidator))
+            relay.run(also=lambda: sweep_invalidations(outbox_db, app.state.cache_invalidator))
         )
         try:
             async with worker_metrics(database.stats):
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in (health, relaying):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await outbox_db.dispose()
             await database.dispose()
             await app.state.cache.close()
 
