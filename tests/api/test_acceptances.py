@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from openrisk.core.uow import UnitOfWork
 from openrisk.methodology import acceptance, clock
 from openrisk.rbac.catalogue import ANALYST, MANAGER
 from tests.api.test_risk_model import body_of, current, put
@@ -167,14 +168,15 @@ async def test_expiry_and_appetite_rules(
     expires_on = date.fromisoformat(asked["expires_on"])
     tenant = uuid.UUID(admin.tenant_id)
     async with app.state.db.session() as session:
-        none = await acceptance.expire_due(session, today=expires_on, tenant_ids=[tenant])
+        none = await acceptance.expire_due(
+            uow=UnitOfWork(session), today=expires_on, tenant_ids=[tenant]
+        )
     assert none == []
     async with app.state.db.session() as session:
         expired = await acceptance.expire_due(
-            session,
+            uow=UnitOfWork.for_app(app.state, session),
             today=expires_on + timedelta(days=1),
             tenant_ids=[tenant],
-            events=app.state.events,
         )
     assert [str(e) for e in expired] == [asked["id"]]
     got = (await client.get(f"{RISKS}/{hot['id']}", headers=admin.headers)).json()

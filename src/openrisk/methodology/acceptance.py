@@ -23,12 +23,12 @@ from openrisk.audit.service import diff, record, record_raw
 from openrisk.core.context import RequestContext, RequestOrigin
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import store
 from openrisk.methodology.models import RiskAcceptance
 from openrisk.risks import history
 from openrisk.risks.commands import risk_event, snapshot
-from openrisk.risks.common import commit_and_publish
 from openrisk.risks.enums import HistoryAction, RiskStatus, Treatment
 from openrisk.risks.models import Risk
 from openrisk.risks.reads import RiskRecord, asset_ids_for, get_risk
@@ -196,16 +196,16 @@ async def _risk_step(
 
 
 async def submit(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
     justification: str,
     expires_on: date,
     compensating_controls: str,
     today: date,
-    events: EventBus | None = None,
 ) -> RiskAcceptance:
+    session = uow.session
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:update", risk.owner_id)
     model = await store.load(session, tenant_id=context.tenant_id)
@@ -245,7 +245,7 @@ async def submit(
         step="submit",
         risk_changes={},
     )
-    await commit_and_publish(session, events, [])
+    await commit_with(uow, [])
     return acceptance
 
 
@@ -265,14 +265,14 @@ async def _decidable(
 
 
 async def approve(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     acceptance_id: uuid.UUID,
     comment: str,
     today: date,
-    events: EventBus | None = None,
 ) -> RiskAcceptance:
+    session = uow.session
     acceptance, risk = await _decidable(session, context, acceptance_id)
     model = await store.load(session, tenant_id=context.tenant_id)
     rules = model.definition.get("acceptance", store.DEFAULT_ACCEPTANCE)
@@ -301,18 +301,18 @@ async def approve(
             "acceptance_expires_on": acceptance.expires_on,
         },
     )
-    await commit_and_publish(session, events, [event] if event else [])
+    await commit_with(uow, [event] if event else [])
     return acceptance
 
 
 async def reject(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     acceptance_id: uuid.UUID,
     comment: str,
-    events: EventBus | None = None,
 ) -> RiskAcceptance:
+    session = uow.session
     acceptance, risk = await _decidable(session, context, acceptance_id)
     before_status = acceptance.status
     acceptance.status = REJECTED
@@ -328,7 +328,7 @@ async def reject(
         step="reject",
         risk_changes={},
     )
-    await commit_and_publish(session, events, [])
+    await commit_with(uow, [])
     return acceptance
 
 
@@ -340,14 +340,14 @@ def _ending_changes(risk: Risk) -> dict[str, Any]:
 
 
 async def revoke(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     acceptance_id: uuid.UUID,
     comment: str,
-    events: EventBus | None = None,
 ) -> RiskAcceptance:
     """Withdraw a submitted request or end an approved acceptance (the risk is ACTIVE again)."""
+    session = uow.session
     acceptance = await _get(session, tenant_id=context.tenant_id, acceptance_id=acceptance_id)
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=acceptance.risk_id)
     if acceptance.requested_by != context.user_id or acceptance.status != SUBMITTED:
@@ -368,20 +368,20 @@ async def revoke(
         step="revoke",
         risk_changes=_ending_changes(risk) if before_status == APPROVED else {},
     )
-    await commit_and_publish(session, events, [event] if event else [])
+    await commit_with(uow, [event] if event else [])
     return acceptance
 
 
 async def expire_due(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     today: date,
     tenant_ids: Sequence[uuid.UUID] | None = None,
-    events: EventBus | None = None,
 ) -> list[uuid.UUID]:
     """End every approved acceptance whose ``expires_on`` is before ``today``: the acceptance
     is ``expired`` and its risk ACTIVE again, with history and audit rows. For a scheduled
     job; commits; returns the expired acceptances' ids."""
+    session = uow.session
     where = [RiskAcceptance.status == APPROVED, RiskAcceptance.expires_on < today]
     if tenant_ids is not None:
         where.append(RiskAcceptance.tenant_id.in_(list(tenant_ids)))
@@ -408,9 +408,8 @@ async def expire_due(
                 risk_changes=_ending_changes(risk),
             )
         expired.append(acceptance.id)
-    await commit_and_publish(
-        session,
-        events,
+    await commit_with(
+        uow,
         [
             DomainEvent(
                 type="risk_acceptance.expired",

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.methodology import acceptance as service
 from openrisk.methodology import clock, reviews
 from openrisk.risks.responses import ERRORS, errors
@@ -80,21 +81,19 @@ async def request_acceptance(
     risk_id: uuid.UUID,
     body: AcceptanceCreate,
     context: Annotated[RequestContext, Depends(require("risk:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     day: Today,
 ) -> AcceptanceOut:
     """Ask for the risk to be accepted until ``expires_on`` (risk:update on the risk)."""
     return _out(
         await service.submit(
-            session,
+            uow=uow,
             context=context,
             risk_id=risk_id,
             justification=body.justification,
             expires_on=body.expires_on,
             compensating_controls=body.compensating_controls,
             today=day,
-            events=events,
         )
     )
 
@@ -133,20 +132,18 @@ async def approve_acceptance(
     acceptance_id: uuid.UUID,
     body: Decision,
     context: Approver,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     day: Today,
 ) -> AcceptanceOut:
     """The risk becomes ACCEPTED until the acceptance's expiry. Never by the requester; above
     the appetite only with a role level of at least ``acceptance.approver_min_level``."""
     return _out(
         await service.approve(
-            session,
+            uow=uow,
             context=context,
             acceptance_id=acceptance_id,
             comment=body.comment,
             today=day,
-            events=events,
         )
     )
 
@@ -156,16 +153,14 @@ async def reject_acceptance(
     acceptance_id: uuid.UUID,
     body: Decision,
     context: Approver,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AcceptanceOut:
     return _out(
         await service.reject(
-            session,
+            uow=uow,
             context=context,
             acceptance_id=acceptance_id,
             comment=body.comment,
-            events=events,
         )
     )
 
@@ -175,17 +170,15 @@ async def revoke_acceptance(
     acceptance_id: uuid.UUID,
     body: Decision,
     context: Approver,
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
 ) -> AcceptanceOut:
     """End an approved acceptance (the risk is ACTIVE again) or withdraw a submitted one."""
     return _out(
         await service.revoke(
-            session,
+            uow=uow,
             context=context,
             acceptance_id=acceptance_id,
             comment=body.comment,
-            events=events,
         )
     )
 
@@ -212,19 +205,17 @@ async def review_risk(
     risk_id: uuid.UUID,
     body: ReviewCreate,
     context: Annotated[RequestContext, Depends(require("risk:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     day: Today,
 ) -> ReviewOut:
     """Record a review of the risk today: the next review is due the band's review days later."""
     made = await reviews.record_review(
-        session,
+        uow=uow,
         context=context,
         risk_id=risk_id,
         outcome=body.outcome,
         comment=body.comment,
         today=day,
-        events=events,
     )
     return ReviewOut.model_validate(reviews.out(made))
 

@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
-from openrisk.core.events import EventBus
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology.levels import next_review
 from openrisk.methodology.models import RiskReview
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history
 from openrisk.risks.commands import risk_event
-from openrisk.risks.common import commit_and_publish
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.reads import RiskRecord, asset_ids_for, get_risk
 
@@ -37,17 +36,17 @@ def out(review: RiskReview) -> dict[str, Any]:
 
 
 async def record_review(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     risk_id: uuid.UUID,
     outcome: str,
     comment: str,
     today: date,
-    events: EventBus | None = None,
 ) -> RiskReview:
     """The risk was reviewed today (risk:update on it): ``last_reviewed_on`` is today and the
     next review date moves on by the band's review days."""
+    session = uow.session
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
     context.require_on("risk:update", risk.owner_id)
     scoring = await scoring_for(session, tenant_id=context.tenant_id)
@@ -109,7 +108,7 @@ async def record_review(
     )
     asset_ids = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
     event = risk_event("updated", context, RiskRecord(risk, asset_ids))
-    await commit_and_publish(session, events, [event])
+    await commit_with(uow, [event])
     return review
 
 

@@ -8,8 +8,9 @@ from fastapi import Depends, Query
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import EventsDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
+from openrisk.core.uow import UowDep
 from openrisk.methodology import service
 from openrisk.methodology.schemas import RiskModelOut, RiskModelUpdate
 
@@ -29,8 +30,7 @@ async def get_risk_model(
 async def put_risk_model(
     body: RiskModelUpdate,
     context: Annotated[RequestContext, Depends(require("tenant:update"))],
-    session: SessionDep,
-    events: EventsDep,
+    uow: UowDep,
     dry_run: Annotated[
         bool, Query(description="Answer the re-mapping this change would cause; write nothing")
     ] = False,
@@ -38,6 +38,4 @@ async def put_risk_model(
     """Replace the model and re-score every risk of the tenant in one transaction (a history
     row per risk that moved). ``version`` must be the current one (409 otherwise). Removing
     levels needs ``level_mapping`` for each of them (422 naming the missing ones)."""
-    return await service.put_model(
-        session, context=context, data=body, dry_run=dry_run, events=events
-    )
+    return await service.put_model(uow=uow, context=context, data=body, dry_run=dry_run)

@@ -33,7 +33,8 @@ from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, ValidationFailed
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import levels, store
 from openrisk.methodology.models import RiskModelRecord
 from openrisk.methodology.schemas import (
@@ -358,14 +359,14 @@ async def _take_version(
 
 
 async def put_model(
-    session: AsyncSession,
     *,
+    uow: UnitOfWork,
     context: RequestContext,
     data: RiskModelUpdate,
     dry_run: bool = False,
-    events: EventBus | None = None,
 ) -> RiskModelOut:
     """Replace the tenant's model (or, with ``dry_run``, tell what it would change)."""
+    session = uow.session
     context.require("tenant:update")
     current = await store.load(session, tenant_id=context.tenant_id)
     old = current.scoring
@@ -416,15 +417,12 @@ async def put_model(
         },
     )
     stored = await store.load(session, tenant_id=context.tenant_id)
-    await session.commit()
-    if events is not None:
-        await events.publish(
-            DomainEvent(
-                type=EVENT,
-                tenant_id=context.tenant_id,
-                resource_id=context.tenant_id,
-                data={"version": version, "rescored": figures.rescored},
-                actor_id=context.user_id,
-            )
-        )
+    changed_model = DomainEvent(
+        type=EVENT,
+        tenant_id=context.tenant_id,
+        resource_id=context.tenant_id,
+        data={"version": version, "rescored": figures.rescored},
+        actor_id=context.user_id,
+    )
+    await commit_with(uow, [changed_model])
     return model_out(stored, dry_run=False, remapping=figures)

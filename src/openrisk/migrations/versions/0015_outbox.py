@@ -1,7 +1,7 @@
 """outbox: events and cache invalidations written in the change's transaction (with RLS)
 
 Revision ID: 0015
-Revises: 0019
+Revises: 0018c
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0019"
+down_revision: str | Sequence[str] | None = "0018c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
