@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The relay and the sweeper connect on their own (no pool): they never take a request's
         # connection, and their statements are not the requests' (query counts stay exact).
         outbox_db = create_database(settings, pooled=False)
+        app.state.background_db = outbox_db  # what background subscribers (webhooks) use too
         relay = InProcessRelay(outbox_db, app.state.events, interval_s=settings.outbox_interval_s)
         app.state.outbox_relay = relay
         relaying = asyncio.create_task(

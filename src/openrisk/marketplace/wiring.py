@@ -40,7 +40,8 @@ def install_marketplace(app: FastAPI, settings: Settings) -> None:
     app.state.marketplace = runtime
 
     async def on_risk_events(events: Sequence[DomainEvent]) -> None:
-        database: Database = app.state.db
+        # background work: its own connections, never a request's (app.py)
+        database: Database = getattr(app.state, "background_db", app.state.db)
         await dispatch_events(events, database=database, runtime=runtime)
 
     app.state.events.subscribe_many(RISK_EVENT_PREFIX, on_risk_events)
