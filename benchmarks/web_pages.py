@@ -7,7 +7,7 @@ topped up to --min-risks if the demo is smaller), signs in through the login for
 each page --runs times in-process (httpx ASGITransport: routing, session, permission checks,
 database queries and templates, no network), the pages interleaved. Prints wall-clock p50, p95
 and max and the mean CPU time per page as a markdown table, and exits 1 if a page's p95 is
-over the budget (SPEC §9: under 50 ms). On a shared machine, compare the CPU column: wall time
+over the budget. On a shared machine, compare the CPU column: wall time
 also counts the time other processes held the CPU.
 """
 

@@ -1,4 +1,4 @@
-"""OpenRisk load test (SPEC §8): viewers browse the register and dashboards, analysts write.
+"""OpenRisk load test: viewers browse the register and dashboards, analysts write.
 
 Run it through ``openrisk loadtest --scenario baseline|warm|peak``, which seeds the data set,
 starts the server and writes this file's configuration (``OPENRISK_LOADTEST_CONFIG``, JSON):

@@ -1,4 +1,4 @@
-"""Tenant isolation generated from the route table (issue 4 acceptance 1, SPEC §4 rule 1).
+"""Tenant isolation generated from the route table.
 
 For every route and method that takes a tenant-owned id, an Admin of tenant B using tenant A's
 ids gets 404; and no list, search, export or dashboard answer in B contains anything of A.

@@ -1,5 +1,5 @@
-"""Every predefined role × every guarded route: allowed or 403 exactly as SPEC §4 says
-(issue 4 acceptance 2), "own" scopes included: an Analyst may update and delete its own risks,
+"""Every predefined role × every guarded route: allowed or 403 exactly as the product's
+permission table says, "own" scopes included: an Analyst may update and delete its own risks,
 its own (created or assigned) mitigations and its own tokens, and gets 403 on anybody else's.
 """
 
@@ -33,8 +33,8 @@ from tests.access.world import (
 from tests.conftest import Account, register
 
 ROLES = (VIEWER, ANALYST, MANAGER, ADMIN)
-# The permission each route needs, written from SPEC §3/§4 independently of the code.
-SPEC_PERMISSIONS: dict[tuple[str, str], str | None] = {
+# The permission each route needs, written from the product's permission table, not the code.
+EXPECTED_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/tenants/{tenant_id}"): "tenant:read",
     ("PATCH", "/tenants/{tenant_id}"): "tenant:update",
     ("DELETE", "/tenants/{tenant_id}"): "tenant:delete",
@@ -141,7 +141,7 @@ def test_every_tenant_route_declares_the_permission_the_spec_names() -> None:
         (method, route.path.removeprefix(API)): permission_of(route)
         for method, route in tenant_routes()
     }
-    assert declared == SPEC_PERMISSIONS
+    assert declared == EXPECTED_PERMISSIONS
 
 
 # Path parameters whose object has an owner that "own" grants are about.
@@ -172,7 +172,7 @@ async def test_each_route_allows_or_refuses_as_the_spec_says(
     mismatches = []
     outcomes = {True: 0, False: 0}
     for method, route in tenant_routes():
-        code = SPEC_PERMISSIONS[(method, route.path.removeprefix(API))]
+        code = EXPECTED_PERMISSIONS[(method, route.path.removeprefix(API))]
         if code is None:
             continue  # bulk: checked per row, see test_bulk_checks_each_row
         scope = expected(role, code)
@@ -213,7 +213,7 @@ def read_routes() -> list[tuple[str, str, str]]:
     """(method, path, code) of every route guarded by a read or export code without "own"."""
     found = []
     for method, route in tenant_routes():
-        code = SPEC_PERMISSIONS[(method, route.path.removeprefix(API))]
+        code = EXPECTED_PERMISSIONS[(method, route.path.removeprefix(API))]
         if code and code.split(":")[1] in ("read", "export") and code not in OWN_SCOPED:
             found.append((method, route.path, code))
     return found

@@ -1,4 +1,4 @@
-"""Audit events (SPEC §2, §3): every mutation and login, filters, CSV export, append-only."""
+"""Audit events: every mutation and login, filters, CSV export, append-only."""
 
 from __future__ import annotations
 

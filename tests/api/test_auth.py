@@ -1,4 +1,4 @@
-"""Auth flows of SPEC §3 through the HTTP API (runs on SQLite and PostgreSQL)."""
+"""Sign-up, sign-in, refresh and sign-out through the HTTP API (runs on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Marketplace (SPEC §2, §3, §4): catalogue, reviews, installed apps, secrets, isolation."""
+"""Marketplace: catalogue, reviews, installed apps, secrets, isolation."""
 
 from __future__ import annotations
 

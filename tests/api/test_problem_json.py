@@ -1,4 +1,4 @@
-"""Every error is RFC 9457 problem+json (SPEC §3)."""
+"""Every error is RFC 9457 problem+json."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reports (SPEC §3): register and executive summary as CSV, XLSX and PDF, from tenant data."""
+"""Reports: register and executive summary as CSV, XLSX and PDF, from tenant data."""
 
 from __future__ import annotations
 

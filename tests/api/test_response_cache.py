@@ -1,4 +1,4 @@
-"""Response caching through the API (SPEC §5): hits, ETags, read-your-writes, tenant keys,
+"""Response caching through the API: hits, ETags, read-your-writes, tenant keys,
 single flight. Runs on both databases with the memory backend."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ async def test_a_write_is_visible_on_the_next_read(
 async def test_a_mitigation_write_refreshes_the_statistics_and_nothing_else(
     client: httpx.AsyncClient, admin: Account
 ) -> None:
-    """SPEC §5: writes invalidate what they change. Of the dashboard, only the statistics
+    """Writes invalidate what they change. Of the dashboard, only the statistics
     report mitigations; the heatmap, timeline and top risks stay cached."""
     h = admin.in_tenant()
     risk = await new_risk(client, admin, "Mitigated soon")

@@ -1,4 +1,4 @@
-"""Risk register CRUD, scoring, optimistic locking and history (SPEC §2, §3)."""
+"""Risk register CRUD, scoring, optimistic locking and history."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Roles, members and the escalation rules of SPEC §4 (rules 2-5, 8)."""
+"""Roles, members and escalation: no one grants more than they hold; the last Admin stays."""
 
 from __future__ import annotations
 

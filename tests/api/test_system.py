@@ -1,4 +1,4 @@
-"""System routes (SPEC §3, §6): health, readiness, pool statistics."""
+"""System routes: health, readiness, pool statistics."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ async def test_pool_stats_are_for_superusers_only(
     response = await client.get("/api/v1/system/pool", headers=admin.headers)
     assert response.status_code == 200
     stats = response.json()
-    assert stats["max_open"] == 10 and stats["max_idle"] == 2  # development profile, SPEC §6
+    assert stats["max_open"] == 10 and stats["max_idle"] == 2  # the development pool profile
     assert stats["lifetime_s"] == 600 and stats["max_idle_time_s"] == 120
     assert stats["healthy"] is True
     assert stats["in_use"] >= 1  # this very request holds a connection

@@ -1,4 +1,4 @@
-"""Tenant context resolution (SPEC §3): X-Tenant-ID by id or slug, default membership, 404."""
+"""Tenant context resolution: X-Tenant-ID by id or slug, default membership, 404."""
 
 from __future__ import annotations
 

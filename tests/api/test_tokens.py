@@ -1,4 +1,4 @@
-"""API tokens (SPEC §4 rule 7): shown once, hashed, tenant-bound, narrowed, revocable."""
+"""API tokens: shown once, hashed, tenant-bound, narrowed, revocable."""
 
 from __future__ import annotations
 

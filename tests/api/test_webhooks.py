@@ -1,4 +1,4 @@
-"""Webhook delivery end to end against a local HTTP receiver (SPEC §2 App, docs/webhooks.md)."""
+"""Webhook delivery end to end against a local HTTP receiver."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`openrisk bench` end to end with a very short load (SPEC §8): the harness, not the numbers."""
+"""`openrisk bench` end to end with a very short load: the harness, not the numbers."""
 
 from __future__ import annotations
 

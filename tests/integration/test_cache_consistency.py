@@ -1,4 +1,4 @@
-"""Never stale, never a point of failure (issue 5 acceptance 2 and 4), on real components:
+"""Never stale, never a point of failure, on real components:
 two app instances sharing PostgreSQL and Redis, and a redis-server this test kills."""
 
 from __future__ import annotations

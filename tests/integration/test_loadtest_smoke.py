@@ -1,4 +1,4 @@
-"""`openrisk loadtest` end to end, shortened (SPEC §8; issue 8 acceptance 1).
+"""`openrisk loadtest` end to end, shortened.
 
 A smoke test of the harness, not of performance: the data set is seeded, a real server
 subprocess serves it on loopback, Locust runs headless against it, and the report files carry

@@ -1,4 +1,4 @@
-"""`/metrics` with several worker processes (SPEC §7, issue 7 acceptance 5).
+"""`/metrics` with several worker processes.
 
 `openrisk serve --workers N` runs prometheus-client in multi-process mode: every worker writes its
 samples into PROMETHEUS_MULTIPROC_DIR and any worker answering `/metrics` merges all of them.

@@ -1,4 +1,4 @@
-"""End to end: the app, a real Prometheus and a real Alertmanager on loopback (issue 7, point 4).
+"""End to end: the app, a real Prometheus and a real Alertmanager on loopback.
 
 Prometheus scrapes `openrisk serve` every second with the repository's alert rules (OpenRiskDown's
 `for` shortened in a test copy). The test shows the target up, request (and cache) metrics moving
@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "deploy" / "monitoring"
 HEALTH = "/api/v1/health"
 DOWN_FOR = "2s"  # OpenRiskDown waits 1m in production
-# GET endpoints the response cache serves (SPEC §5); the first answering X-Cache is used.
+# GET endpoints the response cache serves; the first answering X-Cache is used.
 CACHED_READS = ("/api/v1/risks", "/api/v1/dashboard/stats", "/api/v1/marketplace/connectors")
 
 pytestmark = [pytest.mark.promtool, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""PostgreSQL Row-Level Security, the second wall (issue 4 acceptance 4).
+"""PostgreSQL Row-Level Security, the second wall.
 
 The app connects as a role without BYPASSRLS, like production; a deliberately unscoped query
 made through a request's session returns no row of another tenant.

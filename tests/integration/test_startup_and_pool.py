@@ -1,4 +1,4 @@
-"""Start-up refusals, readiness when the database is down, and pool exhaustion (SPEC §1, §6)."""
+"""Start-up refusals, readiness when the database is down, and pool exhaustion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Two app instances sharing PostgreSQL and Redis, as two hosts would (SPEC §4 rules 6 and 7).
+"""Two app instances sharing PostgreSQL and Redis, as two hosts would.
 
 A role change or a token revocation made through one instance takes effect on the very next
 request served by the other, although each keeps resolved memberships in process memory.

@@ -1,4 +1,4 @@
-"""Static checks of the monitoring stack in deploy/ (SPEC §7).
+"""Static checks of the monitoring stack in deploy/.
 
 Prometheus, Alertmanager and Grafana files are validated with the real tools (promtool and
 amtool, from the Debian packages ``prometheus`` and ``prometheus-alertmanager``); the rest are
@@ -34,7 +34,7 @@ SCRIPTS = REPO / "scripts"
 # Debian package that ships each tool; .ci/run installs them.
 TOOL_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
 
-# The app's metrics (SPEC §7), plus the pool wait/timeout counters of openrisk.core.metrics.
+# The app's metrics, plus the pool wait/timeout counters of openrisk.core.metrics.
 APP_METRICS = {
     "openrisk_http_requests_total",
     "openrisk_http_request_duration_seconds",

@@ -1,4 +1,4 @@
-"""Micro-benchmark of the hot-path permission check (SPEC §4: microseconds, not milliseconds).
+"""Micro-benchmark of the hot-path permission check.
 
 Run: `.venv/bin/pytest tests/rbac -p no:xdist --benchmark-only` prints the cost per check.
 The assertions are about the decisions; the printed table is the measurement.

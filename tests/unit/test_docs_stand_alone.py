@@ -1,5 +1,5 @@
-"""The shipped code and docs stand alone: no pointers to a specification or issue tracker outside
-the repository (a reader of the code cannot follow them)."""
+"""The code, its tests and docs stand alone: no pointers to a specification or issue tracker
+outside the repository (a reader of the code cannot follow them)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACES = ("src", "docs", "deploy", "README.md")
+PLACES = ("src", "docs", "deploy", "tests", "benchmarks", "loadtests", "scripts", "README.md")
+HERE = Path(__file__).resolve()
 SUFFIXES = {".py", ".md", ".yml", ".yaml", ".json", ".html", ".toml", ".ini", ".cfg", ".txt", ""}
 # "SPEC" as a word (not SPECIAL_USE_...), a section sign, or "issue 12" / "issue #12".
 FORBIDDEN = re.compile(r"\bSPEC\b|§|\bSPEC\.md\b|\b[Ii]ssues? #?\d+")
@@ -18,7 +19,11 @@ def _files() -> list[Path]:
     for place in PLACES:
         path = ROOT / place
         candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        found += [p for p in candidates if p.suffix in SUFFIXES and "__pycache__" not in p.parts]
+        found += [
+            p
+            for p in candidates
+            if p.suffix in SUFFIXES and "__pycache__" not in p.parts and p != HERE
+        ]
     return found
 
 

@@ -1,4 +1,4 @@
-"""SPEC §2 scoring, exactly (Decimal arithmetic), with examples and properties."""
+"""Risk scoring (impact × probability × asset criticality) in exact Decimal arithmetic."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ REDIS_TEST_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
 
 
 def skip_or_fail(reason: str) -> NoReturn:
-    """Missing infrastructure skips locally and fails on CI (SPEC §1)."""
+    """Missing infrastructure skips locally and fails on CI."""
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
