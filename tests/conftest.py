@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from openrisk.app import create_app
 from openrisk.config import Settings
 from openrisk.core.db.migrate import upgrade
+from openrisk.core.events import DomainEvent
+from openrisk.core.jobs import JobSpec, registry
 from tests.services import PG_ADMIN_URL, need, postgres_available
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -163,3 +165,15 @@ async def register(http: httpx.AsyncClient, *, tenant_name: str = "Acme") -> Acc
 async def admin(client: httpx.AsyncClient) -> Account:
     """A fresh user who is Admin of a fresh tenant."""
     return await register(client)
+
+
+def collect_relayed(prefix: str, monkeypatch: pytest.MonkeyPatch) -> list[DomainEvent]:
+    """The events the relay hands to the routes of ``prefix`` (which then defer no job)."""
+    seen: list[DomainEvent] = []
+
+    async def collect(session: object, events: Sequence[DomainEvent]) -> list[JobSpec]:
+        seen.extend(events)
+        return []
+
+    monkeypatch.setattr(registry, "EVENT_ROUTES", [(prefix, collect)])
+    return seen

@@ -23,7 +23,8 @@ from openrisk.core.cache.invalidation import CacheInvalidator
 from openrisk.core.db.engine import create_database
 from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
-from openrisk.core.events import EventBus
+from openrisk.core.jobs import JobRuntime
+from openrisk.core.jobs.worker import JobEngine
 from openrisk.core.lifecycle import check_database, run_health_loop, warn_if_pool_exceeds_server
 from openrisk.core.logging import configure_logging
 from openrisk.core.metrics import (
@@ -35,11 +36,12 @@ from openrisk.core.metrics import (
 )
 from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.openapi import install_openapi
-from openrisk.core.outbox import InProcessRelay, sweep_invalidations
+from openrisk.core.outbox import sweep_invalidations
 from openrisk.core.pagination import CursorCodec
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.routing import API_PREFIX, MethodNotAllowedMiddleware
 from openrisk.core.security import TokenCodec
+from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.router import router as custom_fields_router
 from openrisk.dashboard.router import router as dashboard_router
 from openrisk.marketplace.router import router as marketplace_router
@@ -114,29 +116,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         await check_database(database)
         health = asyncio.create_task(run_health_loop(database, settings.pool_health_interval_s))
-        # The relay and the sweeper connect on their own (no pool): they never take a request's
-        # connection, and their statements are not the requests' (query counts stay exact).
-        outbox_db = create_database(settings, pooled=False)
-        app.state.background_db = outbox_db  # what background subscribers (webhooks) use too
-        relay = InProcessRelay(outbox_db, app.state.events, interval_s=settings.outbox_interval_s)
-        app.state.outbox_relay = relay
-        relaying = asyncio.create_task(
-            relay.run(also=lambda: sweep_invalidations(outbox_db, app.state.cache_invalidator))
+        # The relay, the sweeper and jobs connect on their own (no pool): they never take a
+        # request's connection, and their statements are not the requests' (query counts stay
+        # exact). With PostgreSQL this process only enqueues unless OPENRISK_JOBS_IN_PROCESS.
+        background = create_database(settings, pooled=False)
+        app.state.background_db = background
+        jobs = JobEngine(
+            settings,
+            JobRuntime(
+                settings=settings,
+                database=background,
+                uow_factory=lambda session: UnitOfWork.for_app(app.state, session),
+                state=app.state,
+            ),
+        )
+        app.state.jobs = jobs
+        app.state.outbox_relay = jobs.relay
+        await jobs.start(
+            run_jobs=settings.runs_jobs_in_process,
+            also=lambda: sweep_invalidations(background, app.state.cache_invalidator),
         )
         try:
             async with worker_metrics(database.stats):
                 yield
         finally:
             health.cancel()
-            relaying.cancel()
             await app.state.hot_path.aclose()
-            with contextlib.suppress(Exception):
-                await relay.deliver_pending()
-            await app.state.events.drain()
-            for task in (health, relaying):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await outbox_db.dispose()
+            await jobs.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
+            await background.dispose()
             await database.dispose()
             await app.state.cache.close()
 
@@ -150,7 +159,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.events = EventBus()
     app.state.rate_limits = RateLimits(settings)
     caches = build_app_caches(settings)
     app.state.cache = caches.shared

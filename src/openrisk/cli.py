@@ -1,4 +1,4 @@
-"""``openrisk`` command line (Typer): serve, db, seed, create-admin, check-config."""
+"""``openrisk`` command line (Typer): serve, worker, db, seed, create-admin, check-config."""
 
 from __future__ import annotations
 
@@ -102,6 +102,33 @@ def serve(
     finally:
         if created_metrics_dir:
             shutil.rmtree(created_metrics_dir, ignore_errors=True)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=500, help="Jobs run at once (default OPENRISK_JOBS_CONCURRENCY or 10)."
+        ),
+    ] = None,
+) -> None:
+    """Run background jobs (webhook deliveries, ...) with PostgreSQL: start as many as needed,
+    on any hosts. SIGTERM stops gracefully (running jobs finish or go back to the queue)."""
+    from openrisk.worker import run_worker
+
+    settings = load_settings()
+    if settings.is_sqlite:
+        err.print(
+            "[red]openrisk worker needs PostgreSQL (OPENRISK_DATABASE_URL); with SQLite, "
+            "openrisk serve runs the jobs itself[/red]"
+        )
+        raise typer.Exit(2)
+    problem = asyncio.run(_schema_behind_message(settings))
+    if problem:
+        err.print(f"[red]{escape(problem)}[/red]")
+        raise typer.Exit(1)
+    asyncio.run(run_worker(settings, concurrency=concurrency))
 
 
 def prepare_metrics_dir(workers: int) -> str | None:

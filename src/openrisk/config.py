@@ -105,6 +105,25 @@ class Settings(BaseSettings):
     # invalidations whose generation bump failed (core/outbox.py), in seconds.
     outbox_interval_s: float = Field(default=2.0, gt=0, le=300)
 
+    # The job engine (core/jobs/, docs/architecture.md "Background jobs"). Whether this web
+    # process also runs jobs: None = yes on SQLite (the embedded default needs no worker), no
+    # on PostgreSQL (web processes only enqueue; `openrisk worker` runs them).
+    jobs_in_process: bool | None = None
+    jobs_concurrency: int = Field(default=10, ge=1, le=500)  # jobs run at once per worker
+    # A worker's heartbeat; a worker silent for `jobs_stalled_after_s` is presumed dead and the
+    # jobs it was running are retried by the others (checked every `jobs_stalled_check_s`).
+    jobs_heartbeat_s: float = Field(default=10.0, gt=0, le=600)
+    jobs_stalled_after_s: float = Field(default=30.0, gt=0, le=3600)
+    jobs_stalled_check_s: float = Field(default=15.0, gt=0, le=3600)
+    # On SIGTERM a worker takes no new job and waits this long for the running ones; those
+    # still running then are released (retried by another worker).
+    jobs_shutdown_timeout_s: float = Field(default=20.0, ge=0, le=3600)
+    # Fallback poll for new jobs (PostgreSQL LISTEN/NOTIFY wakes workers at once).
+    jobs_poll_s: float = Field(default=5.0, gt=0, le=300)
+    # Embedded (SQLite) relay: how long an outbox row stays leased to the process running its
+    # jobs without being renewed (after a crash, another start takes it up after this).
+    jobs_lease_s: float = Field(default=30.0, gt=0, le=3600)
+
     cache_backend: str = "memory"
     cache_enabled: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -227,6 +246,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_jobs_in_process(self) -> bool:
+        return self.is_sqlite if self.jobs_in_process is None else self.jobs_in_process
 
 
 def ttl_field(namespace: str) -> str:

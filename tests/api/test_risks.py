@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from openrisk.rbac.catalogue import ANALYST, MANAGER, VIEWER
@@ -305,20 +306,15 @@ async def test_audit_events_are_written(
 
 
 async def test_domain_events_are_published(
-    app: FastAPI, client: httpx.AsyncClient, admin: Account
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openrisk.core.events import DomainEvent
+    from tests.conftest import collect_relayed
 
-    seen: list[DomainEvent] = []
-
-    async def collect(event: DomainEvent) -> None:
-        if str(event.tenant_id) == admin.tenant_id:
-            seen.append(event)
-
-    app.state.events.subscribe("risk.", collect)
+    relayed = collect_relayed("risk.", monkeypatch)
     risk = await new_risk(client, admin)
     await client.patch(f"{RISKS}/{risk['id']}", json={"impact": 5}, headers=admin.headers)
     await client.delete(f"{RISKS}/{risk['id']}", headers=admin.headers)
-    await app.state.outbox_relay.drain()  # the relay hands committed events to subscribers
+    await app.state.jobs.drain()  # the relay hands committed events to the routes
+    seen = [e for e in relayed if str(e.tenant_id) == admin.tenant_id]
     assert [e.type for e in seen] == ["risk.created", "risk.updated", "risk.deleted"]
     assert seen[1].data["impact"] == 5

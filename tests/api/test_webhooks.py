@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from openrisk.app import create_app
 from openrisk.core.events import DomainEvent
+from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace import netguard
 from tests.conftest import Account, client_for, make_settings, register
 
@@ -127,7 +128,8 @@ async def install_webhook(
 async def publish_risk_event(
     app: FastAPI, account: Account, kind: str = "created", **data: Any
 ) -> DomainEvent:
-    """What the register publishes after committing a risk write."""
+    """What the register writes with a risk change (an outbox event), then every job it
+    causes run to the end."""
     event = DomainEvent(
         type=f"risk.{kind}",
         tenant_id=uuid.UUID(account.tenant_id),
@@ -135,8 +137,11 @@ async def publish_risk_event(
         data={"title": "Ransomware on file servers", "score": 20.0, "severity": "CRITICAL", **data},
         actor_id=uuid.UUID(account.user_id),
     )
-    await app.state.events.publish(event)
-    await app.state.events.drain()
+    async with app.state.db.session() as session:
+        uow = UnitOfWork.for_app(app.state, session)
+        uow.emit(event)
+        await uow.commit()
+    await app.state.jobs.drain()
     return event
 
 
@@ -464,7 +469,7 @@ async def test_risk_writes_through_the_api_are_delivered(
     assert (await hook_client.delete(f"/api/v1/risks/{risk_id}", headers=h)).status_code == 204
     restored = await hook_client.post(f"/api/v1/risks/{risk_id}/restore", headers=h)
     assert restored.status_code == 200, restored.text
-    await hook_app.state.outbox_relay.drain()
+    await hook_app.state.jobs.drain()
 
     # deliveries run concurrently: the order of arrival is not guaranteed (see the docs)
     payloads = {r.json()["type"]: r.json() for r in receiver.requests}
@@ -502,7 +507,7 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
     kept = await hook_client.post(
         "/api/v1/risks", json={"title": "Before", "impact": 1, "probability": 1}, headers=h
     )
-    await hook_app.state.outbox_relay.drain()
+    await hook_app.state.jobs.drain()
     receiver.requests.clear()
     rows = "\n".join(
         ["id,title,impact,probability", f"{kept.json()['id']},After,2,2"]
@@ -512,8 +517,7 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
         "/api/v1/risks/import", files={"file": ("r.csv", rows.encode(), "text/csv")}, headers=h
     )
     assert imported.status_code == 200, imported.text
-    await hook_app.state.outbox_relay.drain()
-    await hook_app.state.events.drain()
+    await hook_app.state.jobs.drain()
     delivered = sorted((r.json()["type"], r.json()["data"]["title"]) for r in receiver.requests)
     assert delivered == [
         ("risk.created", "Imported 0"),

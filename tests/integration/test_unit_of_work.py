@@ -19,14 +19,13 @@ from sqlalchemy.orm import Session
 
 from openrisk.app import create_app
 from openrisk.core.cache.invalidation import risk_key
-from openrisk.core.events import DomainEvent
 from openrisk.core.outbox import INVALIDATE_TOPIC, OutboxRow, sweep_invalidations
 from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.service import resolve_membership
 from openrisk.risks import commands
 from openrisk.risks.models import Risk
 from openrisk.risks.schemas import RiskCreate
-from tests.conftest import Account, client_for, make_settings, register
+from tests.conftest import Account, client_for, collect_relayed, make_settings, register
 from tests.integration.app_role import app_role_database
 from tests.services import need, redis_available
 
@@ -89,7 +88,9 @@ async def _create(app: FastAPI, account: Account, *, fail_commit: bool = False) 
         )
 
 
-async def test_an_event_row_commits_with_its_change(quiet_app: FastAPI) -> None:
+async def test_an_event_row_commits_with_its_change(
+    quiet_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     account = await _account(quiet_app)
     await _create(quiet_app, account)
     assert await _risks(quiet_app, account.tenant_id) == 1
@@ -98,13 +99,8 @@ async def test_an_event_row_commits_with_its_change(quiet_app: FastAPI) -> None:
     assert [row.topic for row in rows] == ["risk.created"]
     assert rows[0].payload["data"]["title"] == "Outbox me"
 
-    seen: list[DomainEvent] = []
-
-    async def collect(event_: DomainEvent) -> None:
-        seen.append(event_)
-
-    quiet_app.state.events.subscribe("risk.", collect)
-    await quiet_app.state.outbox_relay.drain()
+    seen = collect_relayed("risk.", monkeypatch)
+    await quiet_app.state.jobs.drain()
     assert [(e.type, e.id) for e in seen] == [("risk.created", rows[0].id)]
     assert await _outbox(quiet_app, account.tenant_id) == []
 
@@ -165,16 +161,13 @@ def restricted_url() -> Iterator[str]:
         yield url
 
 
-async def test_the_outbox_works_through_row_level_security(restricted_url: str) -> None:
+async def test_the_outbox_works_through_row_level_security(
+    restricted_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As the app role (no BYPASSRLS): a tenant-bound request writes its rows, and the relay,
     bound to no tenant, sees every tenant's rows."""
     app = create_app(make_settings(restricted_url, **QUIET))
-    seen: list[DomainEvent] = []
-
-    async def collect(event_: DomainEvent) -> None:
-        seen.append(event_)
-
-    app.state.events.subscribe("risk.", collect)
+    seen = collect_relayed("risk.", monkeypatch)
     async with app.router.lifespan_context(app), client_for(app) as http:
         accounts = [await register(http, tenant_name=name) for name in ("Alpha", "Beta")]
         for account in accounts:
@@ -184,7 +177,7 @@ async def test_the_outbox_works_through_row_level_security(restricted_url: str) 
                 headers=account.in_tenant(),
             )
             assert created.status_code == 201, created.text
-        await app.state.outbox_relay.drain()
+        await app.state.jobs.drain()
     assert sorted(str(e.tenant_id) for e in seen) == sorted(a.tenant_id for a in accounts)
 
 

@@ -9,10 +9,9 @@ and its consequences are committed together or not at all. Two kinds of row:
   (``sweep_invalidations``) applies it later. A failed bump is never lost, even when the
   writer's process exits.
 - domain events (``risk.created``, ``authz.role_changed``, ...): payload ``{"resource_id",
-  "data", "actor_id", "occurred_at"}``. They stay after commit; a *relay* hands them on and
-  deletes them. The interim relay here (``InProcessRelay``) gives them to the in-process
-  ``EventBus``'s background subscribers (webhook delivery). Topics ``job:*`` are not its to
-  take.
+  "data", "actor_id", "occurred_at"}``, and ``job:<task>`` rows (payload: the task's keyword
+  arguments). They stay after commit until the relay (``core/jobs/relay.py``) turns them into
+  jobs of the engine.
 
 Row-Level Security (PostgreSQL, migration 0015): like every table with a nullable
 ``tenant_id``, a session bound to a tenant sees and writes its tenant's rows and global ones
@@ -22,11 +21,10 @@ every row.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openrisk.core.db.base import Base, UUIDPrimaryKey, utcnow
 from openrisk.core.db.engine import Database
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +50,10 @@ class OutboxRow(UUIDPrimaryKey, Base):
     topic: Mapped[str] = mapped_column(String(120))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The embedded relay's lease (SQLite, core/jobs/relay.py): the process running the row's
+    # jobs, and until when; NULL when unclaimed. PostgreSQL's relay deletes rows instead.
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Invalidator(Protocol):
@@ -96,6 +98,33 @@ def domain_event(row: OutboxRow) -> DomainEvent:
     )
 
 
+def event_json(event: DomainEvent) -> dict[str, Any]:
+    """A committed event as a job's argument (JSON); ``event_from_json`` reads it back."""
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "tenant_id": None if event.tenant_id is None else str(event.tenant_id),
+        **event_payload(event),
+    }
+
+
+def event_from_json(value: dict[str, Any]) -> DomainEvent:
+    resource: uuid.UUID | str | None = value.get("resource_id")
+    if isinstance(resource, str):
+        with contextlib.suppress(ValueError):
+            resource = uuid.UUID(resource)
+    tenant, actor = value.get("tenant_id"), value.get("actor_id")
+    return DomainEvent(
+        type=str(value["type"]),
+        tenant_id=uuid.UUID(tenant) if tenant else None,
+        resource_id=resource,
+        data=dict(value.get("data") or {}),
+        actor_id=uuid.UUID(actor) if actor else None,
+        occurred_at=datetime.fromisoformat(value["occurred_at"]),
+        id=uuid.UUID(value["id"]),
+    )
+
+
 def parse_bumps(payload: dict[str, Any]) -> Bumps:
     return [(tenant, list(names)) for tenant, names in payload.get("bumps", [])]
 
@@ -134,86 +163,3 @@ async def sweep_invalidations(
             await session.commit()
             applied += 1
         return applied
-
-
-# --------------------------------------------------------------------------- interim relay
-
-
-class InProcessRelay:
-    """Hands committed event rows to the ``EventBus``'s background subscribers and deletes them.
-
-    A row is claimed by deleting it (``DELETE ... RETURNING``), so with several workers each
-    row is handed on by exactly one of them; delivery is at most once. ``wake()`` after a
-    commit, and a poll every ``interval_s``, pick rows up (also those of a process that
-    exited before its relay ran).
-    """
-
-    def __init__(
-        self, database: Database, events: EventBus, *, interval_s: float = 5.0, batch: int = 200
-    ) -> None:
-        self._database = database
-        self._events = events
-        self._interval_s = interval_s
-        self._batch = batch
-        self._wakeup = asyncio.Event()
-        self._lock = asyncio.Lock()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def run(self, *, also: Callable[[], Awaitable[object]] | None = None) -> None:
-        """Until cancelled: deliver on every wake-up and poll; ``also`` runs on each poll."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval_s)
-            woken = self._wakeup.is_set()
-            self._wakeup.clear()
-            try:
-                await self.deliver_pending()
-                if also is not None and not woken:
-                    await also()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database or cache is away: try again on the next poll
-                log.warning("outbox relay pass failed", exc_info=True)
-
-    async def deliver_pending(self) -> int:
-        """Claim and hand on every pending event row; returns how many were handed on."""
-        total = 0
-        async with self._lock:
-            while True:
-                events = await self._claim()
-                if events:  # in order, by one task (batched subscribers get them together)
-                    self._events.deliver_all(events)
-                total += len(events)
-                if len(events) < self._batch:
-                    return total
-
-    async def drain(self, wait_s: float = 10.0) -> None:
-        """Deliver what is pending and wait for the handlers (graceful shutdown, tests)."""
-        await self.deliver_pending()
-        await self._events.drain(wait_s)
-
-    async def _claim(self) -> list[DomainEvent]:
-        async with self._database.sessions() as session:
-            ids: Sequence[uuid.UUID] = list(
-                await session.scalars(
-                    select(OutboxRow.id)
-                    .where(
-                        OutboxRow.topic != INVALIDATE_TOPIC,
-                        ~OutboxRow.topic.startswith(JOB_TOPIC_PREFIX),
-                    )
-                    .order_by(OutboxRow.created_at, OutboxRow.id)
-                    .limit(self._batch)
-                )
-            )
-            if not ids:
-                return []
-            claimed = list(
-                await session.scalars(
-                    delete(OutboxRow).where(OutboxRow.id.in_(ids)).returning(OutboxRow)
-                )
-            )
-            await session.commit()
-        claimed.sort(key=lambda row: (row.created_at, str(row.id)))
-        return [domain_event(row) for row in claimed]

@@ -14,7 +14,8 @@ published by a service's caller (routers and web views only hand the unit of wor
    is never older than its write (read-your-writes); if the shared cache is away the row
    stays and a sweeper in any process applies it later; an authorization change whose bump
    failed answers 503 (its effect is not yet guaranteed everywhere; the sweeper finishes it);
-3. wakes the outbox relay (``app.state.outbox_relay``), which hands the event rows on.
+3. wakes the outbox relay (``app.state.outbox_relay``), which turns the event rows into jobs
+   (``core/jobs/relay.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from openrisk.core.cache.invalidation import AUTHZ, namespaces_for
 from openrisk.core.db.base import utcnow
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ServiceUnavailable
-from openrisk.core.events import DomainEvent, EventBus
+from openrisk.core.events import DomainEvent
 from openrisk.core.outbox import (
     INVALIDATE_TOPIC,
     Bumps,
@@ -53,15 +54,12 @@ class UnitOfWork:
         *,
         invalidator: Invalidator | None = None,
         relay: Relay | None = None,
-        bus: EventBus | None = None,
     ) -> None:
         """Without an ``invalidator`` (a CLI command, a test) the invalidation row stays for
         the running application's sweeper; without a ``relay`` the events wait for its poll."""
         self.session = session
         self._invalidator = invalidator
         self._relay = relay
-        self._bus = bus
-        self._handed_on: list[Iterable[DomainEvent]] = []
         self._events: list[dict[str, Any]] = []
         self._bumps: dict[str | None, list[str]] = {}
 
@@ -72,15 +70,28 @@ class UnitOfWork:
             session,
             invalidator=getattr(state, "cache_invalidator", None),
             relay=getattr(state, "outbox_relay", None),
-            bus=getattr(state, "events", None),
         )
 
     # ------------------------------------------------------------------ declaring
 
     def add_event(
-        self, topic: str, payload: dict[str, object], *, tenant_id: uuid.UUID | None
+        self,
+        topic: str,
+        payload: dict[str, object],
+        *,
+        tenant_id: uuid.UUID | None,
+        event_id: uuid.UUID | None = None,
     ) -> None:
-        self._events.append({"topic": topic, "payload": payload, "tenant_id": tenant_id})
+        """``event_id`` (default: a new one) becomes the outbox row's id: the event's id for
+        every job it causes (the base of a webhook's delivery id)."""
+        self._events.append(
+            {
+                "id": event_id or uuid.uuid4(),
+                "topic": topic,
+                "payload": payload,
+                "tenant_id": tenant_id,
+            }
+        )
 
     def invalidate(self, tenant_id: uuid.UUID | str | None, *namespaces: str) -> None:
         """Make the cached answers of these namespaces stale once the change commits
@@ -90,18 +101,15 @@ class UnitOfWork:
 
     def emit(self, event: DomainEvent) -> None:
         """The event for the relay, and the invalidations it implies (``namespaces_for``)."""
-        self.add_event(event.type, event_payload(event), tenant_id=event.tenant_id)
+        self.add_event(
+            event.type, event_payload(event), tenant_id=event.tenant_id, event_id=event.id
+        )
         for tenant, names in namespaces_for(event):
             self.invalidate(tenant, *names)
 
     def emit_all(self, events: Iterable[DomainEvent]) -> None:
         for event in events:
             self.emit(event)
-
-    def hand_on_after_commit(self, events: Iterable[DomainEvent]) -> None:
-        """Events too many for the outbox (a bulk import's risks): once committed, handed to
-        this process's background subscribers in one task, at most once (may be a generator)."""
-        self._handed_on.append(events)
 
     def authorization_changed(self) -> None:
         """Every worker's cached memberships, roles and tokens are stale after this commit."""
@@ -111,7 +119,6 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         self._events.clear()
-        self._handed_on.clear()
         self._bumps.clear()
         await self.session.rollback()
 
@@ -120,7 +127,7 @@ class UnitOfWork:
         bumps: Bumps = [(tenant, names) for tenant, names in self._bumps.items() if names]
         self._bumps = {}
         now = utcnow()
-        rows = [{"id": uuid.uuid4(), "created_at": now, **event} for event in events]
+        rows = [{"created_at": now, **event} for event in events]
         invalidation_id = uuid.uuid4() if bumps else None
         if invalidation_id is not None:
             tenants = {tenant for tenant, _ in bumps}
@@ -141,10 +148,6 @@ class UnitOfWork:
             await self._apply(invalidation_id, bumps)
         if events and self._relay is not None:
             self._relay.wake()
-        handed_on, self._handed_on = self._handed_on, []
-        if self._bus is not None:
-            for batch in handed_on:
-                self._bus.deliver_all(batch)
 
     async def _apply(self, row_id: uuid.UUID, bumps: Bumps) -> None:
         if self._invalidator is None:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
-from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
-from openrisk.marketplace.dispatch import dispatch_events
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.service import sync_catalogue
 
 log = logging.getLogger(__name__)
-
-RISK_EVENT_PREFIX = "risk."
 
 
 async def ensure_catalogue(database: Database, runtime: MarketplaceRuntime) -> None:
@@ -34,17 +30,11 @@ async def ensure_catalogue(database: Database, runtime: MarketplaceRuntime) -> N
 
 
 def install_marketplace(app: FastAPI, settings: Settings) -> None:
-    """Runtime state, the webhook subscriber, and the catalogue upsert at start-up."""
+    """Runtime state and the catalogue upsert at start-up (deliveries are jobs:
+    ``marketplace/tasks.py``, routed in ``core/jobs/registry.py``)."""
     runtime = MarketplaceRuntime.from_settings(settings)
     runtime.uow_factory = lambda session: UnitOfWork.for_app(app.state, session)
     app.state.marketplace = runtime
-
-    async def on_risk_events(events: Sequence[DomainEvent]) -> None:
-        # background work: its own connections, never a request's (app.py)
-        database: Database = getattr(app.state, "background_db", app.state.db)
-        await dispatch_events(events, database=database, runtime=runtime)
-
-    app.state.events.subscribe_many(RISK_EVENT_PREFIX, on_risk_events)
 
     inner = app.router.lifespan_context
 

@@ -11,7 +11,7 @@ import csv
 import io
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.outbox import event_payload
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
@@ -729,10 +730,9 @@ def _announce(
     created: Sequence[reads.RiskRecord],
     updated: Sequence[reads.RiskRecord],
 ) -> None:
-    """One event for the whole import (in the outbox; its cache invalidation: the register and
-    the detail of every updated risk), then, once committed, each risk's event for the
-    background subscribers (webhooks), handed over in order by one task. Those are not written
-    to the outbox: up to 100,000 rows of risk documents would double the import's writes."""
+    """One event for the whole import (its cache invalidation: the register and the detail of
+    every updated risk), and one outbox event per risk it created or updated (webhooks), all
+    in the import's transaction; those add no invalidation of their own."""
     uow.emit(
         DomainEvent(
             type="risk.imported",
@@ -747,12 +747,12 @@ def _announce(
         )
     )
 
-    def risk_events() -> Iterator[DomainEvent]:
-        for kind, records in (("risk.created", created), ("risk.updated", updated)):
-            for rec in records:
-                yield _risk_event(kind, context, rec)
-
-    uow.hand_on_after_commit(risk_events())
+    for kind, records in (("risk.created", created), ("risk.updated", updated)):
+        for rec in records:
+            event = _risk_event(kind, context, rec)
+            uow.add_event(
+                event.type, event_payload(event), tenant_id=event.tenant_id, event_id=event.id
+            )
 
 
 def _risk_event(kind: str, context: RequestContext, rec: reads.RiskRecord) -> DomainEvent:

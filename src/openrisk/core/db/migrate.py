@@ -18,14 +18,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Full-text search side tables, created by migration 0003 and kept in step by triggers: no model
 # describes them, and autogenerate must not propose to drop them.
 SEARCH_TABLES = ("risks_fts", "risk_search")
+# The job engine's tables (procrastinate's own schema, applied by migration 0022 on PostgreSQL).
+JOB_TABLES = ("procrastinate_",)
 
 
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic's filter for autogenerate: everything but the search side tables."""
+    """Alembic's filter for autogenerate: everything but the search and job engine tables."""
     unmodelled = type_ == "table" and reflected and compare_to is None
-    return not (unmodelled and (name or "").startswith(SEARCH_TABLES))
+    return not (unmodelled and (name or "").startswith(SEARCH_TABLES + JOB_TABLES))
 
 
 class SchemaBehind(RuntimeError):

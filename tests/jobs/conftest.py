@@ -1,0 +1,159 @@
+"""Engine tests: real worker processes on a fresh PostgreSQL database, a real HTTP receiver.
+
+``jobs_database``: a migrated database of its own per test module (jobs of other tests never
+mix in). ``start_worker(url, **env)``: an ``openrisk worker`` subprocess (stopped at the end of
+the test: SIGTERM, then SIGKILL). ``receiver``: a loopback HTTP server that de-duplicates on
+``X-OpenRisk-Delivery`` as a real receiver should, and answers what its script says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openrisk.core.db.migrate import upgrade
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.integration.server_process import OPENRISK, base_env, log_tail, stop_process
+
+# Short heartbeats and stall detection: a killed worker's jobs are taken up within ~2 s.
+FAST_JOBS = {
+    "OPENRISK_WEBHOOK_ALLOW_PRIVATE": "true",
+    "OPENRISK_WEBHOOK_TIMEOUT_S": "2",
+    "OPENRISK_JOBS_HEARTBEAT_S": "0.3",
+    "OPENRISK_JOBS_STALLED_AFTER_S": "1.5",
+    "OPENRISK_JOBS_STALLED_CHECK_S": "0.5",
+    "OPENRISK_JOBS_POLL_S": "0.5",
+    "OPENRISK_OUTBOX_INTERVAL_S": "0.5",
+    "OPENRISK_JOBS_SHUTDOWN_TIMEOUT_S": "5",
+}
+
+
+@pytest.fixture(scope="module")
+def jobs_database() -> Iterator[str]:
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)
+
+
+def settings_values(env: dict[str, str]) -> dict[str, Any]:
+    """``OPENRISK_X=v`` → ``{"x": "v"}`` (the same settings for an in-process app)."""
+    return {k.removeprefix("OPENRISK_").lower(): v for k, v in env.items()}
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no unregistering, jobs left as they are."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def tail(self) -> str:
+        return log_tail(self.log)
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(url: str, *args: str, **env: str) -> Worker:
+        log = tmp_path / f"worker-{len(started)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(OPENRISK), "worker", *args],
+                env=base_env(url, **{**FAST_JOBS, **env}),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(proc, log)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        stop_process(worker.proc, timeout=10)
+
+
+@dataclass
+class Receiver:
+    """Scripted answers per delivery (``fail_first``: that many 500s for each new delivery id,
+    ``hold_s``: how long to wait before answering), then 200; counts successes per id."""
+
+    server: ThreadingHTTPServer
+    fail_first: int = 0
+    hold_s: float = 0.0
+    attempts: Counter[str] = field(default_factory=Counter)
+    delivered: Counter[str] = field(default_factory=Counter)  # 2xx answered, per delivery id
+    events: dict[str, str] = field(default_factory=dict)  # delivery id → event id
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, check: Callable[[], bool], *, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if check():
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    import json
+
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            rec = state["r"]
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            delivery = self.headers.get("X-OpenRisk-Delivery", "")
+            with rec.lock:
+                rec.attempts[delivery] += 1
+                failing = rec.attempts[delivery] <= rec.fail_first
+            if rec.hold_s:
+                time.sleep(rec.hold_s)
+            code = 500 if failing else 200
+            if not failing:
+                with rec.lock:
+                    rec.delivered[delivery] += 1  # a duplicate would be ignored by its id
+                    rec.events[delivery] = json.loads(body)["id"]
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["r"] = Receiver(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state["r"]
+    server.shutdown()
+    server.server_close()
