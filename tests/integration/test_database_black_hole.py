@@ -173,7 +173,7 @@ async def test_a_slow_statement_is_cancelled_by_the_server_and_answered_503(
 
     @app.get("/api/v1/test-probe/slow")
     async def slow(session: SessionDep) -> dict[str, str]:
-        await session.execute(text("SELECT pg_sleep(5)"))
+        await session.execute(text("SELECT pg_sleep(60)"))
         return {}
 
     async with app.router.lifespan_context(app), client_for(app) as http:
@@ -182,7 +182,8 @@ async def test_a_slow_statement_is_cancelled_by_the_server_and_answered_503(
         assert response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert "retry-after" in response.headers
-        assert time.monotonic() - started < 4
+        # far sooner than the minute the statement asked for, even on a loaded machine
+        assert time.monotonic() - started < 20
         # cancelled by the server, the connection itself is fine and goes on serving
         async with app.state.db.engine.connect() as conn:
             assert (await conn.execute(text("SELECT 1"))).scalar() == 1
