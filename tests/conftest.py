@@ -82,9 +82,6 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # many tests sign up and create tenants from one client address
         "signup_limit_per_ip": "10000/minute",
         "tenant_creation_limit": "10000/minute",
-        # Refreshes after writes run in the background and would race the many tests that
-        # check a write's next read is a MISS; tests/api/test_hot_path.py turns them on.
-        "cache_refresh_top": 0,
         # The outbox relay also polls for rows left by other processes: a poll landing inside
         # a test's measured window would add its statements to the query counts. Commits
         # still wake the relay at once; tests call the sweeper themselves.

@@ -141,7 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             health.cancel()
-            await app.state.hot_path.aclose()
             await jobs.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await health
@@ -171,13 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         caches.responses,
         authz_generation_key=app.state.authz.generation_key,
         enabled=settings.cache_hot_path and authz_coherent,
-        refresh_top=settings.cache_refresh_top,
     )
     # the unit of work's bumps (core/uow.py); leftovers are applied by the outbox sweeper
     app.state.cache_invalidator = CacheInvalidator(
         caches.responses,
         authz=lambda: app.state.authz.bump(strict=True),
-        after=app.state.hot_path.refresh_after,
     )
     app.state.cursors = CursorCodec(settings.secret_key)  # signs the lists' page cursors
     app.state.codec = TokenCodec(

@@ -136,9 +136,8 @@ class Settings(BaseSettings):
     cache_local_max_entries: int = Field(default=20_000, ge=1)
     # Repeated authorised GETs answered from the cache before routing (core/cache/hot_path.py).
     cache_hot_path: bool = True
-    # After a write, recompute this many of the most used answers it invalidated (0: off).
-    cache_refresh_top: int = Field(default=16, ge=0, le=256)
-    # Per-namespace TTL overrides in seconds (None: the namespace's default; 0: not cached).
+    # Per-namespace TTL overrides in seconds (None: the TTL the cached read declares; 0: not
+    # cached). Every declared read has one (tests/core/cache/test_declared_reads.py).
     cache_ttl_risk_list: int | None = Field(default=None, ge=0)
     cache_ttl_risk_detail: int | None = Field(default=None, ge=0)
     cache_ttl_risk_search: int | None = Field(default=None, ge=0)
@@ -147,6 +146,7 @@ class Settings(BaseSettings):
     cache_ttl_dashboard_matrix: int | None = Field(default=None, ge=0)
     cache_ttl_dashboard_timeline: int | None = Field(default=None, ge=0)
     cache_ttl_dashboard_top_risks: int | None = Field(default=None, ge=0)
+    cache_ttl_dashboard_quantitative: int | None = Field(default=None, ge=0)
     cache_ttl_connector_list: int | None = Field(default=None, ge=0)
     cache_ttl_connector_detail: int | None = Field(default=None, ge=0)
     cache_ttl_app_detail: int | None = Field(default=None, ge=0)

@@ -10,8 +10,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from openrisk.core.cache.http import reader_variant
 from openrisk.rbac.service import ResolvedMembership
+from openrisk.risks import answers
 from tests.access.world import Tenant
 from tests.conftest import Account, register
 
@@ -156,7 +156,10 @@ def test_differently_permitted_readers_get_different_keys() -> None:
             role_level=1,
             grants=grants,
         )
-        return reader_variant(membership.context(), "risk:read")
+        bound = answers.DETAIL.bind(
+            session=None, context=membership.context(), tenant_id=uuid.uuid4(), risk_id=uuid.uuid4()
+        )
+        return bound.place.variant
 
     assert reader(("risk:read",)) == reader(("risk:read",)) == "all"
     own_one, own_two = reader(("risk:read:own",)), reader(("risk:read:own",))

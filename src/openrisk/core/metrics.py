@@ -96,16 +96,16 @@ def method_label(method: str) -> str:
 
 
 def preinitialise_series() -> None:
-    """Export the cache layer's counters, with a zero hit and miss series per known namespace.
+    """Export the cache layer's counters, with a zero hit and miss series per declared read.
 
     A labelled counter has no series until its first increment, and rate() needs a sample
     before the first increment to see it. Imported here rather than at module level so that
     the cache package may use openrisk.core modules without an import cycle.
     """
     from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
-    from openrisk.core.cache.response import DEFAULT_TTLS
+    from openrisk.core.cache.reads import REGISTRY
 
-    for namespace in sorted({namespace_label(name) for name in DEFAULT_TTLS}):
+    for namespace in sorted({namespace_label(name) for name in REGISTRY}):
         for result in ("hit", "miss"):
             CACHE_REQUESTS.labels(namespace=namespace, result=result)
 

@@ -2,6 +2,11 @@
 
 The timeline is a running sum over ``risk_daily_stats`` (per-day deltas that every history row
 moves), joined to a generated day series: one row per day, whatever the number of risks.
+
+Each is a declared cached read (``STATS``, ``MATRIX``, ``TIMELINE``, ``TOP_RISKS`` at the end):
+the API routes and the web dashboard answer through the same declarations, so they share one
+cache entry per tenant and parameters. Stats and timeline depend on today's date: they take it
+as ``today`` (the declarations pass the methodology clock's), so it is part of their key.
 """
 
 from __future__ import annotations
@@ -11,13 +16,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openrisk.dashboard.schemas import PERIOD_DAYS, Period
+from openrisk.core.cache.http import dump
+from openrisk.core.cache.invalidation import DASHBOARD_STATS, REGISTER_VIEWS, RISK_FIGURES
+from openrisk.core.cache.reads import cached_read
+from openrisk.dashboard.schemas import PERIOD_DAYS, Period, Stats, Timeline, TopRisks
+from openrisk.methodology import clock
 from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.mitigations.schemas import OPEN_STATUSES
-from openrisk.risks import reads
+from openrisk.risks import documents, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.enums import SETTLED_STATUSES, RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk, RiskDayCount
@@ -27,21 +37,20 @@ from openrisk.risks.scoring import Severity, global_risk_score
 _CLOSED = SETTLED_STATUSES
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
-def since_day(period: Period) -> date | None:
+def since_day(period: Period, today: date | None = None) -> date | None:
     """First calendar day (UTC) of ``period``: "7d" is today and the 6 days before."""
     days = PERIOD_DAYS[period]
-    return _today() - timedelta(days=days - 1) if days else None
+    return (today or clock.today()) - timedelta(days=days - 1) if days else None
 
 
-async def stats(session: AsyncSession, *, tenant_id: uuid.UUID, period: Period) -> dict[str, Any]:
+async def stats(
+    session: AsyncSession, *, tenant_id: uuid.UUID, period: Period, today: date | None = None
+) -> dict[str, Any]:
     """Counts by status and severity, mean score and mitigation progress of the risks and
     mitigations created within ``period``: sums over the day roll-ups (a few hundred rows at
     most), plus one index range scan for the overdue mitigations."""
-    first = since_day(period)
+    today = today or clock.today()
+    first = since_day(period, today)
     risk_where = [RiskDayCount.tenant_id == tenant_id]
     mitigation_where = [MitigationDayCount.tenant_id == tenant_id]
     if first is not None:
@@ -82,7 +91,7 @@ async def stats(session: AsyncSession, *, tenant_id: uuid.UUID, period: Period) 
         Mitigation.tenant_id == tenant_id,
         Mitigation.deleted_at.is_(None),
         Mitigation.status.in_(OPEN_STATUSES),
-        Mitigation.due_date < _today(),
+        Mitigation.due_date < today,
     ]
     if first is not None:
         overdue_where.append(
@@ -145,10 +154,10 @@ ORDER BY days.day
 
 
 async def timeline(
-    session: AsyncSession, *, tenant_id: uuid.UUID, days: int
+    session: AsyncSession, *, tenant_id: uuid.UUID, days: int, today: date | None = None
 ) -> list[dict[str, Any]]:
     """One point per day for the last ``days`` days (today included), from history."""
-    end = _today()
+    end = today or clock.today()
     start = end - timedelta(days=days - 1)
     postgres = dialect_name(session) == "postgresql"
     sql = text(_TIMELINE.format(days=_PG_DAYS if postgres else _SQLITE_DAYS)).bindparams(
@@ -187,3 +196,65 @@ async def top_risks(
         with_total=False,
     )
     return found.items
+
+
+async def matrix(session: AsyncSession, *, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """The heatmap: live risks per impact × probability (all cells)."""
+    return await reads.matrix(session, tenant_id=tenant_id)
+
+
+async def _timeline_points(
+    session: AsyncSession, *, tenant_id: uuid.UUID, days: int, today: date
+) -> dict[str, Any]:
+    return {"points": await timeline(session, tenant_id=tenant_id, days=days, today=today)}
+
+
+async def _top_risks_page(
+    session: AsyncSession, *, tenant_id: uuid.UUID, limit: int
+) -> dict[str, Any]:
+    found = await top_risks(session, tenant_id=tenant_id, limit=limit)
+    return {"items": [r.document() for r in found]}
+
+
+# --------------------------------------------------------------------------- cached reads
+# Stats report mitigations; matrix and timeline are figures of risks alone; the top risks are
+# shown in full (custom fields, asset links).
+
+STATS = cached_read(
+    stats,
+    namespace="dashboard:stats",
+    ttl=600,
+    varies_on=("tenant", "period", "today"),
+    depends_on=DASHBOARD_STATS,
+    encode=lambda value: dump(Stats.model_validate(value)),
+    decode=orjson.loads,
+    today=clock.today,
+)
+MATRIX = cached_read(
+    matrix,
+    namespace="dashboard:matrix",
+    ttl=600,
+    varies_on=("tenant",),
+    depends_on=RISK_FIGURES,
+    encode=documents.dumps,
+    decode=orjson.loads,
+)
+TIMELINE = cached_read(
+    _timeline_points,
+    namespace="dashboard:timeline",
+    ttl=600,
+    varies_on=("tenant", "days", "today"),
+    depends_on=RISK_FIGURES,
+    encode=lambda value: dump(Timeline.model_validate(value)),
+    decode=Timeline.model_validate_json,
+    today=clock.today,
+)
+TOP_RISKS = cached_read(
+    _top_risks_page,
+    namespace="dashboard:top_risks",
+    ttl=600,
+    varies_on=("tenant", "limit"),
+    depends_on=REGISTER_VIEWS,
+    encode=documents.dumps,
+    decode=TopRisks.model_validate_json,
+)

@@ -14,16 +14,13 @@ from typing import Annotated
 from fastapi import Depends, File, Path, Query, Request, Response, UploadFile, status
 
 from openrisk.auth.deps import require
-from openrisk.core.cache.http import cached_json, dump
-from openrisk.core.cache.invalidation import CONNECTORS, app_key
+from openrisk.core.cache.http import respond, serves
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
-from openrisk.marketplace import service
-from openrisk.marketplace.catalogue import secret_fields
-from openrisk.marketplace.drivers import DRIVERS
+from openrisk.marketplace import answers, service
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.schemas import (
     AppCreate,
@@ -60,6 +57,7 @@ RuntimeDep = Annotated[MarketplaceRuntime, Depends(get_runtime)]
 
 
 @router.get("/connectors", response_model=Page[ConnectorOut])
+@serves(answers.CATALOGUE)
 async def list_connectors(
     request: Request,
     context: Annotated[RequestContext, Depends(require("connector:read"))],
@@ -73,44 +71,21 @@ async def list_connectors(
 ) -> Response:
     """The global connector catalogue; ``q`` searches name, id, category and description
     (``sort=relevance`` ranks name matches first). Cached, shared by every tenant."""
-
-    async def compute() -> bytes:
-        rows, total = await service.list_connectors(
-            session,
-            category=category,
-            status=status_.value if status_ else None,
-            q=q,
-            sort=sort,
-            offset=page.offset,
-            limit=page.page_size,
-        )
-        return dump(
-            Page(
-                items=[ConnectorOut.model_validate(c) for c in rows],
-                total=total,
-                page=page.page,
-                page_size=page.page_size,
-            )
-        )
-
-    return await cached_json(
+    return await respond(
         request,
-        tenant_id=None,
-        namespace="connector:list",
-        depends_on=(CONNECTORS,),
-        compute=compute,
-        params={
-            "category": category,
-            "status": status_,
-            "q": q,
-            "sort": sort,
-            "page": page.page,
-            "size": page.page_size,
-        },
+        answers.CATALOGUE,
+        session=session,
+        category=category,
+        status=status_.value if status_ else None,
+        q=q,
+        sort=sort,
+        page=page.page,
+        page_size=page.page_size,
     )
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorDetail)
+@serves(answers.CONNECTOR)
 async def get_connector(
     request: Request,
     connector_id: Annotated[str, Path(max_length=64)],
@@ -120,29 +95,8 @@ async def get_connector(
 ) -> Response:
     """A connector with its configuration JSON Schema and the caller's own review. Cached per
     caller (the review is theirs)."""
-
-    async def compute() -> bytes:
-        connector = await service.get_connector(session, connector_id=connector_id)
-        mine = await service.get_own_review(session, context=context, connector_id=connector_id)
-        base = ConnectorOut.model_validate(connector)
-        return dump(
-            ConnectorDetail(
-                **base.model_dump(),
-                config_schema=connector.config_schema,
-                secret_fields=sorted(secret_fields(connector.config_schema)),
-                has_driver=connector.id in DRIVERS,
-                my_review=ReviewOut.model_validate(mine) if mine else None,
-            )
-        )
-
-    return await cached_json(
-        request,
-        tenant_id=None,
-        namespace="connector:detail",
-        depends_on=(CONNECTORS,),
-        compute=compute,
-        params={"id": connector_id},
-        variant=f"{context.tenant_id}-{context.user_id}",
+    return await respond(
+        request, answers.CONNECTOR, session=session, context=context, connector_id=connector_id
     )
 
 
@@ -250,6 +204,7 @@ async def install_app(
 
 
 @router.get("/apps/{app_id}", response_model=AppOut)
+@serves(answers.APP)
 async def get_app(
     request: Request,
     app_id: uuid.UUID,
@@ -257,18 +212,13 @@ async def get_app(
     session: SessionDep,
 ) -> Response:
     """An installed app (secrets masked). Cached until the app changes."""
-
-    async def compute() -> bytes:
-        view = await service.get_app(session, context=context, app_id=app_id)
-        return dump(service.present(view))
-
-    return await cached_json(
+    return await respond(
         request,
+        answers.APP,
+        session=session,
         tenant_id=context.tenant_id,
-        namespace="app:detail",
-        depends_on=(app_key(app_id),),
-        compute=compute,
-        params={"id": app_id},
+        context=context,
+        app_id=app_id,
     )
 
 

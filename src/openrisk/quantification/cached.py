@@ -1,49 +1,33 @@
-"""The register's annual loss through the response cache, keyed by the digest of its inputs:
-the API route and the web page share one entry per (iterations, seed, correlation, digest)."""
+"""The register's annual loss as a declared cached read, keyed by the digest of its inputs:
+the API route and the web page share one entry per (iterations, seed, correlation, digest).
+
+The inputs are read from the database on every request (three queries, cheap); the simulation
+they feed is what the cache saves. Their digest covers every estimate, control and the
+appetite, so a key never names an answer of other inputs.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 
+from openrisk.core.cache.http import dump
 from openrisk.core.cache.invalidation import QUANTITATIVE_VIEWS
-from openrisk.core.cache.keys import params_digest
-from openrisk.core.cache.response import CachedAnswer, Lookup, ResponseCache
+from openrisk.core.cache.reads import cached_read
 from openrisk.quantification import service
 from openrisk.quantification.schemas import PortfolioOut
 
-NAMESPACE = "dashboard:quantitative"
+
+async def simulated(*, tenant_id: uuid.UUID, inputs: service.PortfolioInputs) -> PortfolioOut:
+    return await service.portfolio(inputs)
 
 
-def params(inputs: service.PortfolioInputs) -> dict[str, object]:
-    """What shapes the answer (``cached_json`` builds the same key from these)."""
-    return {
-        "iterations": inputs.iterations,
-        "seed": inputs.seed,
-        "correlation": inputs.correlation,
-        "digest": inputs.digest,
-    }
-
-
-def lookup(tenant_id: uuid.UUID, inputs: service.PortfolioInputs) -> Lookup:
-    return Lookup.build(
-        tenant_id=str(tenant_id),
-        namespace=NAMESPACE,
-        key_parts=("all", params_digest(params(inputs), {})),
-        depends_on=QUANTITATIVE_VIEWS,
-    )
-
-
-def computer(inputs: service.PortfolioInputs) -> Callable[[], Awaitable[bytes]]:
-    async def compute() -> bytes:
-        result = await service.portfolio(inputs)
-        return result.__pydantic_serializer__.to_json(result)
-
-    return compute
-
-
-async def portfolio(
-    cache: ResponseCache, *, tenant_id: uuid.UUID, inputs: service.PortfolioInputs
-) -> tuple[PortfolioOut, CachedAnswer]:
-    answer = await cache.answer(lookup(tenant_id, inputs), computer(inputs))
-    return PortfolioOut.model_validate_json(answer.body), answer
+PORTFOLIO = cached_read(
+    simulated,
+    namespace="dashboard:quantitative",
+    ttl=300,
+    varies_on=("tenant", "inputs"),  # inputs by their cache_key(): the digest and the options
+    uses=(),
+    depends_on=QUANTITATIVE_VIEWS,
+    encode=dump,
+    decode=PortfolioOut.model_validate_json,
+)

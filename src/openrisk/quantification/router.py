@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from starlette.responses import Response
 
 from openrisk.auth.deps import require
-from openrisk.core.cache.http import cached_json
-from openrisk.core.cache.invalidation import QUANTITATIVE_VIEWS
+from openrisk.core.cache.http import respond, serves
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import SessionDep
 from openrisk.core.routing import api_router
@@ -94,6 +93,7 @@ async def delete_quantification(risk_id: uuid.UUID, context: RiskUpdater, uow: U
 
 
 @dashboard_router.get("/quantitative", response_model=PortfolioOut)
+@serves(cached.PORTFOLIO)
 async def dashboard_quantitative(
     request: Request,
     context: DashboardReader,
@@ -113,14 +113,7 @@ async def dashboard_quantitative(
         seed=seed,
         correlation=correlation,
     )
-    return await cached_json(
-        request,
-        tenant_id=context.tenant_id,
-        namespace=cached.NAMESPACE,
-        depends_on=QUANTITATIVE_VIEWS,
-        compute=cached.computer(inputs),
-        params=cached.params(inputs),
-    )
+    return await respond(request, cached.PORTFOLIO, tenant_id=context.tenant_id, inputs=inputs)
 
 
 @appetite_router.get("/appetite")

@@ -526,6 +526,15 @@ class PortfolioInputs:
     def currencies(self) -> list[str]:
         return sorted({inputs.loss.currency for _, _, inputs, _ in self.risks})
 
+    def cache_key(self) -> dict[str, object]:
+        """What shapes the simulation (the digest covers the risks and the appetite)."""
+        return {
+            "iterations": self.iterations,
+            "seed": self.seed,
+            "correlation": self.correlation,
+            "digest": self.digest,
+        }
+
 
 async def portfolio_inputs(
     session: AsyncSession,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -16,21 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from openrisk.auth.deps import ContextDep, require
-from openrisk.core.cache.http import cached_json, reader_variant
-from openrisk.core.cache.invalidation import (
-    ASSETS,
-    CUSTOM_FIELDS,
-    REGISTER_VIEWS,
-    RISK_MODEL,
-    risk_key,
-)
+from openrisk.core.cache.http import respond, serves
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import DatabaseDep, SessionDep
-from openrisk.core.errors import Forbidden, ValidationFailed
+from openrisk.core.errors import Forbidden
 from openrisk.core.pagination import (
-    CursorCodec,
     CursorPage,
-    InvalidCursor,
     Page,
     PageParams,
     cursor_page_params,
@@ -39,9 +29,9 @@ from openrisk.core.pagination import (
 from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
 from openrisk.methodology import clock
-from openrisk.methodology.store import scoring_for
+from openrisk.risks import answers, bulk, commands, documents, reads, transfer
 from openrisk.risks import bin as risk_bin
-from openrisk.risks import bulk, commands, cursors, documents, reads, transfer
+from openrisk.risks.answers import FilterParams
 from openrisk.risks.enums import RiskStatus, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.responses import ERRORS, errors
@@ -71,12 +61,6 @@ CursorPagination = Annotated[PageParams, Depends(cursor_page_params)]
 CUSTOM_PREFIX = "cf_"
 CUSTOM_NAME = re.compile(r"^cf_[a-z][a-z0-9_]{0,39}$")
 MAX_CUSTOM_FILTERS = 20
-
-
-@dataclass(frozen=True)
-class FilterParams:
-    filters: RiskFilters
-    custom: dict[str, str]
 
 
 async def filter_params(
@@ -139,48 +123,8 @@ async def filter_params(
 Filters = Annotated[FilterParams, Depends(filter_params)]
 
 
-def _key(params: FilterParams) -> dict[str, object]:
-    """Everything in the filters that shapes an answer, for its cache key."""
-    return {**params.filters.__dict__, **{f"cf_{k}": v for k, v in params.custom.items()}}
-
-
-async def _resolve(session: SessionDep, tenant_id: uuid.UUID, params: FilterParams) -> RiskFilters:
-    wanted = params.filters
-    if wanted.severity or wanted.impact or wanted.probability:
-        scoring = await scoring_for(session, tenant_id=tenant_id)
-        bands = [b.name for b in scoring.bands]
-        unknown = [s for s in wanted.severity if s not in bands]
-        if unknown:
-            raise ValidationFailed.field(
-                "severity",
-                f"not a band of the tenant's risk model: {', '.join(unknown)} "
-                f"(bands: {', '.join(bands)})",
-            )
-        for name, chosen, top in (
-            ("impact", wanted.impact, scoring.impact_levels),
-            ("probability", wanted.probability, scoring.probability_levels),
-        ):
-            if any(level > top for level in chosen):
-                raise ValidationFailed.field(name, commands.level_message(name, top))
-    custom = await reads.custom_filters(session, tenant_id=tenant_id, raw=params.custom)
-    if not custom:
-        return params.filters
-    return RiskFilters(**{**params.filters.__dict__, "custom": custom})
-
-
-def _position(
-    request: Request, page: PageParams, sort: SortField, order: SortOrder
-) -> cursors.Position:
-    codec: CursorCodec = request.app.state.cursors
-    try:
-        return cursors.start(
-            codec, page.cursor, page=page.page, page_size=page.page_size, sort=sort, order=order
-        )
-    except InvalidCursor as problem:
-        raise ValidationFailed.field("cursor", str(problem)) from None
-
-
 @router.get("", response_model=CursorPage[RiskOut])
+@serves(answers.LIST)
 async def list_risks(
     request: Request,
     context: Reader,
@@ -196,47 +140,20 @@ async def list_risks(
     ``next_cursor``: constant cost however deep, stable while rows are written). ``total`` is
     exact up to ``OPENRISK_LIST_EXACT_COUNT_LIMIT`` (1,000) matches; beyond that it may be the
     database's estimate, flagged by ``total_is_estimate``."""
-    at = _position(request, page, sort, order)
-
-    async def compute() -> bytes:
-        filters = await _resolve(session, context.tenant_id, params)
-        found = await reads.list_risks(
-            session,
-            tenant_id=context.tenant_id,
-            filters=filters,
-            sort=sort,
-            order=order,
-            offset=at.offset,
-            limit=page.page_size,
-            after=at.after,
-            count_limit=request.app.state.settings.list_exact_count_limit,
-        )
-        return documents.page(
-            [r.document() for r in found.items],
-            total=found.total,
-            page=at.page,
-            page_size=page.page_size,
-            cursor=(
-                cursors.following(request.app.state.cursors, found, at, sort=sort, order=order),
-                found.total_is_estimate,
-            ),
-        )
-
-    return await cached_json(
+    return await respond(
         request,
+        answers.LIST,
+        session=session,
+        context=context,
         tenant_id=context.tenant_id,
-        namespace="risk:list",
-        depends_on=REGISTER_VIEWS,
-        compute=compute,
-        params={
-            **_key(params),
-            "page": page.page,
-            "size": page.page_size,
-            "cursor": page.cursor,
-            "sort": sort,
-            "order": order,
-        },
-        variant=reader_variant(context, "risk:read"),
+        params=params,
+        sort=sort,
+        order=order,
+        page=page.page,
+        page_size=page.page_size,
+        cursor=page.cursor,
+        codec=request.app.state.cursors,
+        count_limit=request.app.state.settings.list_exact_count_limit,
     )
 
 
@@ -266,6 +183,7 @@ async def create_risk(
 
 
 @router.get("/search", response_model=Page[RiskSearchHit])
+@serves(answers.SEARCH)
 async def search_risks(
     request: Request,
     context: Reader,
@@ -275,49 +193,31 @@ async def search_risks(
 ) -> Response:
     """Ranked full-text search over titles (weighted higher) and descriptions. Cached."""
     reject_nul("q", q)
-
-    async def compute() -> bytes:
-        hits, total = await reads.search_risks(
-            session, tenant_id=context.tenant_id, q=q, offset=page.offset, limit=page.page_size
-        )
-        return documents.page(
-            [{**hit.document(), "rank": rank} for hit, rank in hits],
-            total=total,
-            page=page.page,
-            page_size=page.page_size,
-        )
-
-    return await cached_json(
+    return await respond(
         request,
+        answers.SEARCH,
+        session=session,
+        context=context,
         tenant_id=context.tenant_id,
-        namespace="risk:search",
-        depends_on=REGISTER_VIEWS,
-        compute=compute,
-        params={"q": q, "page": page.page, "size": page.page_size},
-        variant=reader_variant(context, "risk:read"),
+        q=q,
+        page=page.page,
+        page_size=page.page_size,
     )
 
 
 @router.get("/matrix", response_model=Matrix)
+@serves(answers.MATRIX)
 async def risk_matrix(
     request: Request, context: Reader, session: SessionDep, params: Filters
 ) -> Response:
     """Impact × probability counts (all 25 cells) of the risks matching the list filters."""
-
-    async def compute() -> bytes:
-        filters = await _resolve(session, context.tenant_id, params)
-        return documents.dumps(
-            await reads.matrix(session, tenant_id=context.tenant_id, filters=filters)
-        )
-
-    return await cached_json(
+    return await respond(
         request,
+        answers.MATRIX,
+        session=session,
+        context=context,
         tenant_id=context.tenant_id,
-        namespace="risk:matrix",
-        depends_on=REGISTER_VIEWS,
-        compute=compute,
-        params=_key(params),
-        variant=reader_variant(context, "risk:read"),
+        params=params,
     )
 
 
@@ -345,7 +245,7 @@ async def export_risks(
     order: SortOrder = SortOrder.DESC,
 ) -> StreamingResponse:
     """Stream the matching risks as CSV, JSON or XLSX (custom fields as ``cf_<name>``)."""
-    filters = await _resolve(session, context.tenant_id, params)
+    filters = await answers.resolve_filters(session, tenant_id=context.tenant_id, params=params)
     stream = transfer.export_stream(
         database, tenant_id=context.tenant_id, filters=filters, sort=sort, order=order, fmt=format
     )
@@ -413,23 +313,18 @@ async def list_deleted_risks(
 
 
 @router.get("/{risk_id}", responses=errors(404), response_model=RiskOut)
+@serves(answers.DETAIL)
 async def get_risk(
     request: Request, risk_id: uuid.UUID, context: Reader, session: SessionDep
 ) -> Response:
     """One risk. Cached; a 404 is never cached."""
-
-    async def compute() -> bytes:
-        found = await reads.get_listed(session, tenant_id=context.tenant_id, risk_id=risk_id)
-        return documents.dumps(found.document())
-
-    return await cached_json(
+    return await respond(
         request,
+        answers.DETAIL,
+        session=session,
+        context=context,
         tenant_id=context.tenant_id,
-        namespace="risk:detail",
-        depends_on=(risk_key(risk_id), ASSETS, CUSTOM_FIELDS, RISK_MODEL),
-        compute=compute,
-        params={"id": risk_id},
-        variant=reader_variant(context, "risk:read"),
+        risk_id=risk_id,
     )
 
 

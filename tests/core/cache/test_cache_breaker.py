@@ -18,6 +18,7 @@ from openrisk.core.cache import (
     ResilientCache,
     ResponseCache,
 )
+from openrisk.core.cache.response import Lookup
 
 if TYPE_CHECKING:  # conftest is not importable by name reliably at run time
     from conftest import RedisProcess
@@ -138,13 +139,10 @@ async def answer_status(cache: ResponseCache, body: bytes) -> str:
     async def compute() -> bytes:
         return body
 
-    answer = await cache.get_or_compute(
-        tenant_id="t-breaker",
-        namespace="risk:list",
-        key_parts=["p1"],
-        depends_on=["risk"],
-        compute=compute,
+    place = Lookup.build(
+        tenant_id="t-breaker", namespace="risk:list", key_parts=["p1"], depends_on=["risk"]
     )
+    answer = await cache.answer(place, compute)
     assert answer.body == body
     return answer.status
 

@@ -10,9 +10,8 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
-from openrisk.config import Settings, ttl_field
+from openrisk.config import Settings
 from openrisk.core.cache import (
-    DEFAULT_TTLS,
     Cache,
     CachedAnswer,
     CacheError,
@@ -28,7 +27,6 @@ from openrisk.core.cache import (
     params_digest,
     permission_variant,
     tenant_key,
-    ttls_from_settings,
 )
 from openrisk.core.cache.response import Lookup
 
@@ -172,14 +170,10 @@ async def lookup(
     depends_on: Sequence[str] = ("risk",),
     ttl: int | None = None,
 ) -> CachedAnswer:
-    return await cache.get_or_compute(
-        tenant_id=tenant_id,
-        namespace=namespace,
-        key_parts=key_parts,
-        depends_on=depends_on,
-        compute=source.compute,
-        ttl=ttl,
+    place = Lookup.build(
+        tenant_id=tenant_id, namespace=namespace, key_parts=key_parts, depends_on=depends_on
     )
+    return await cache.answer(place, source.compute, ttl=ttl)
 
 
 async def until_all_missed(cache: ResponseCache, count: int) -> None:
@@ -269,36 +263,6 @@ async def test_a_cancelled_leader_does_not_cancel_its_followers(
     source.gate.set()
     assert (await follower).body == source.body
     assert leader.cancelled()
-
-
-async def test_single_flight_across_processes_sharing_the_cache(
-    response_cache: ResponseCache, tenant: str
-) -> None:
-    workers = [ResponseCache(response_cache.cache, lock_wait_s=2.0) for _ in range(2)]
-    source = Source()
-    source.gate = asyncio.Event()
-    first = asyncio.create_task(lookup(workers[0], tenant, source))
-    await asyncio.wait_for(source.started.wait(), 10)
-    second = asyncio.create_task(lookup(workers[1], tenant, source))
-    await until_all_missed(workers[1], 1)
-    source.gate.set()
-    answers = await asyncio.gather(first, second)
-    assert source.calls == 1
-    assert [answer.status for answer in answers] == ["MISS", "HIT"]
-    assert answers[0].etag == answers[1].etag
-
-
-async def test_a_process_stops_waiting_for_another_after_lock_wait_s(tenant: str) -> None:
-    shared = ResilientCache(MemoryCache())
-    stuck, impatient = ResponseCache(shared, lock_wait_s=5), ResponseCache(shared, lock_wait_s=0.1)
-    slow, fast = Source(b"slow"), Source(b"fast")
-    slow.gate = asyncio.Event()
-    holder = asyncio.create_task(lookup(stuck, tenant, slow))
-    await asyncio.wait_for(slow.started.wait(), 10)
-    answer = await lookup(impatient, tenant, fast)
-    assert (answer.body, answer.status) == (b"fast", "MISS")
-    slow.gate.set()
-    await holder
 
 
 async def test_read_your_writes_despite_a_slow_read_that_started_before_the_write(
@@ -419,15 +383,11 @@ def test_a_raw_backend_gets_a_circuit_breaker() -> None:
     assert ResponseCache(breaker).cache is breaker
 
 
-def test_default_ttls_follow_the_spec() -> None:
+def test_a_declared_ttl_yields_to_an_override() -> None:
     cache = ResponseCache(NullCache(), ttls={"risk:list": 30})
-    assert cache.ttl_for("risk:list") == 30
-    assert cache.ttl_for("risk:detail") == 300
-    assert cache.ttl_for("dashboard:top_risks") == 600
-    assert cache.ttl_for("connector:detail") == 900
-    assert cache.ttl_for("app:detail") == 1200
-    assert cache.ttl_for("something:else") == 300
-    assert len(DEFAULT_TTLS) == 11
+    assert cache.ttl_for("risk:list", 300) == 30
+    assert cache.ttl_for("risk:detail", 300) == 300
+    assert cache.ttl_for("app:detail", 1200) == 1200
 
 
 def test_ttl_overrides_come_from_openrisk_cache_ttl_variables(
@@ -435,15 +395,13 @@ def test_ttl_overrides_come_from_openrisk_cache_ttl_variables(
 ) -> None:
     monkeypatch.setenv("OPENRISK_CACHE_TTL_RISK_LIST", "60")
     monkeypatch.setenv("OPENRISK_CACHE_TTL_DASHBOARD_TOP_RISKS", "0")
-    assert ttls_from_settings(Settings()) == {"risk:list": 60, "dashboard:top_risks": 0}
+    cache = ResponseCache(NullCache(), ttl_override=Settings().cache_ttl)
+    assert cache.ttl_for("risk:list", 300) == 60
+    assert cache.ttl_for("dashboard:top_risks", 600) == 0
+    assert cache.ttl_for("dashboard:stats", 600) == 600
     monkeypatch.setenv("OPENRISK_CACHE_TTL_APP_DETAIL", "soon")
     with pytest.raises(ValidationError, match="cache_ttl_app_detail"):
         Settings()
-
-
-def test_every_cached_namespace_has_a_ttl_setting() -> None:
-    for namespace in DEFAULT_TTLS:
-        assert ttl_field(namespace) in Settings.model_fields, namespace
 
 
 def test_if_none_match() -> None:

@@ -15,16 +15,13 @@ from openrisk.core.cache.none import NullCache
 from openrisk.core.cache.redis_backend import RedisCache
 from openrisk.core.cache.resilient import ResilientCache
 from openrisk.core.cache.response import (
-    DEFAULT_TTLS,
     CachedAnswer,
     ResponseCache,
     compute_etag,
     etag_matches,
-    ttls_from_settings,
 )
 
 __all__ = [
-    "DEFAULT_TTLS",
     "Cache",
     "CacheError",
     "CacheUnavailable",
@@ -43,5 +40,4 @@ __all__ = [
     "params_digest",
     "permission_variant",
     "tenant_key",
-    "ttls_from_settings",
 ]

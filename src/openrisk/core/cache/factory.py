@@ -13,7 +13,7 @@ from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.none import NullCache
 from openrisk.core.cache.redis_backend import DEFAULT_PREFIX, RedisCache
 from openrisk.core.cache.resilient import ResilientCache
-from openrisk.core.cache.response import ResponseCache, ttls_from_settings
+from openrisk.core.cache.response import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,8 @@ def build_app_caches(settings: Settings) -> AppCaches:
     responses = ResponseCache(
         shared,
         enabled=settings.cache_enabled and not per_worker,
-        ttls=ttls_from_settings(settings),
+        ttl_override=settings.cache_ttl,
         local=_local_layer(settings),
-        batch_reads=_is_remote(settings),
     )
     return AppCaches(
         shared=shared, responses=responses, coherent=settings.cache_backend.strip() != "none"

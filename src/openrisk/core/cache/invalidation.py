@@ -1,7 +1,8 @@
 """Which cached answers a write makes stale: domain events → generation bumps.
 
-Cached routes declare the namespaces their answer depends on (``depends_on``); a write bumps
-them here, inline, before the write's response is sent: one INCR per namespace, never a scan.
+Declared cached reads (``core/cache/reads.py``) name the namespaces their answer depends on
+(``depends_on``); a write's unit of work bumps the ones its events map to here, right after the
+commit and before the write answers: one INCR per namespace, never a scan.
 """
 
 from __future__ import annotations
@@ -84,24 +85,16 @@ class CacheInvalidator:
     shared cache did not take them (the outbox row then stays for the sweeper)."""
 
     def __init__(
-        self,
-        responses: ResponseCache,
-        *,
-        authz: Callable[[], Awaitable[None]] | None = None,
-        after: Callable[[str | None, list[str]], None] | None = None,
+        self, responses: ResponseCache, *, authz: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         self._responses = responses
         self._authz = authz
-        self._after = after
 
     async def apply(self, bumps: list[tuple[str | None, list[str]]]) -> None:
         for tenant, names in bumps:
             authz = tenant is None and AUTHZ in names
             regular = [name for name in names if not (tenant is None and name == AUTHZ)]
-            if regular:
-                if not await self._responses.bump(tenant, *regular):
-                    raise CacheUnavailable("generation bump deferred")
-                if self._after is not None:
-                    self._after(tenant, regular)
+            if regular and not await self._responses.bump(tenant, *regular):
+                raise CacheUnavailable("generation bump deferred")
             if authz and self._authz is not None:
                 await self._authz()

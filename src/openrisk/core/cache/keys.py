@@ -8,6 +8,7 @@ Parts are percent-escaped so a value can never forge a separator or a glob chara
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -26,7 +27,8 @@ def normalise_params(params: Mapping[str, object], defaults: Mapping[str, object
     """Canonical text for query parameters: defaults filled in, key order irrelevant.
 
     `None` values (and `None` list items) are dropped, lists/tuples/sets are sorted and
-    scalars are compared by their text, so `?b=2&a=1` and `?a=1&b=2&c=<default>` agree.
+    scalars are compared by their text, so `?b=2&a=1` and `?a=1&b=2&c=<default>` agree;
+    dataclasses and mappings are normalised field by field.
     """
     merged = {**defaults, **params}
     canonical = {
@@ -87,7 +89,16 @@ def joined_parts(parts: Iterable[str]) -> str:
     return "".join(":" + escape_part(part) for part in parts)
 
 
-def _canonical_value(value: object) -> str | list[str]:
+def _canonical_value(value: object) -> object:
+    """Scalars by their text, collections sorted; a dataclass or mapping field by field; a
+    value with a ``cache_key()`` by what that says shapes it."""
+    cache_key = getattr(value, "cache_key", None)
+    if callable(cache_key):
+        value = cache_key()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical_value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple | set | frozenset):
         return sorted(_scalar_text(item) for item in value if item is not None)
     return _scalar_text(value)

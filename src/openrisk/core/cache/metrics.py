@@ -9,11 +9,6 @@ CACHE_REQUESTS = Counter(
     "Response cache lookups by namespace and result (hit|miss)",
     ["namespace", "result"],
 )
-CACHE_REFRESHES = Counter(
-    "openrisk_cache_refreshes_total",
-    "Answers recomputed after a write before anyone asked (not lookups), by namespace",
-    ["namespace"],
-)
 CACHE_ERRORS = Counter(
     "openrisk_cache_errors_total",
     "Cache backend failures by backend and operation",

@@ -1,7 +1,7 @@
 """Response cache: serialised answers (bytes) with ETag, X-Cache status and invalidation.
 
-Routers and services call `get_or_compute` with a function producing the serialised body,
-and `invalidate` after a write has committed.
+What is cached, under which key, is declared by the cached reads (``core/cache/reads.py``);
+this is the engine they answer through. Writes bump generations through the unit of work.
 
 Read-your-writes: a reader never gets an answer older than its own last write. A key embeds
 the generation of every namespace the answer depends on, and the generations are read
@@ -17,8 +17,7 @@ process uses the cache again; until then this process bypasses the cache.
 
 Single flight: concurrent misses on one full key in a process compute once; the others wait
 for that result. (The key includes the generations, so a reader that already saw a newer
-generation never joins an older computation.) Optionally (`lock_wait_s`) also across
-processes, with a short lock in the shared cache.
+generation never joins an older computation.)
 
 Two levels (`local`): with a shared backend (Redis), answers are also kept in this process's
 memory under the same versioned key. That is coherent without any message: a versioned key
@@ -41,16 +40,13 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal
 
-from openrisk.config import Settings
 from openrisk.core.cache.base import Cache, CacheUnavailable
-from openrisk.core.cache.batching import BatchedReader
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.cache.keys import PREFIX, joined_parts, scoped_key
+from openrisk.core.cache.keys import joined_parts, scoped_key
 from openrisk.core.cache.memory import MemoryCache
-from openrisk.core.cache.metrics import CACHE_REFRESHES, CACHE_REQUESTS, namespace_label
+from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
 from openrisk.core.cache.resilient import ResilientCache
 
 CacheStatus = Literal["HIT", "MISS", "BYPASS"]
@@ -58,24 +54,6 @@ Compute = Callable[[], Awaitable[bytes]]
 logger = logging.getLogger(__name__)
 
 DEFAULT_TTL = 300
-DEFAULT_TTLS: Mapping[str, int] = MappingProxyType(
-    {
-        "risk:list": 300,
-        "risk:detail": 300,
-        "risk:search": 300,
-        "risk:matrix": 300,
-        "dashboard:stats": 600,
-        "dashboard:matrix": 600,
-        "dashboard:timeline": 600,
-        "dashboard:top_risks": 600,
-        "connector:list": 900,
-        "connector:detail": 900,
-        "app:detail": 1200,
-    }
-)
-
-_LOCK_TTL_S = 5
-_LOCK_POLL_S = 0.02
 _MAGIC = b"orc1"
 _ETAG_HEX_LEN = 32
 _HEADER_LEN = len(_MAGIC) + _ETAG_HEX_LEN
@@ -151,22 +129,14 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag.removeprefix("W/") in candidates
 
 
-def ttls_from_settings(settings: Settings) -> dict[str, int]:
-    """TTL overrides of the known namespaces (``OPENRISK_CACHE_TTL_<NAME>``, in seconds)."""
-    overrides = {namespace: settings.cache_ttl(namespace) for namespace in DEFAULT_TTLS}
-    return {namespace: ttl for namespace, ttl in overrides.items() if ttl is not None}
-
-
 class ResponseCache:
     """Caches serialised answers; see the module docstring for the consistency argument.
 
-    `cache` is wrapped in a `ResilientCache` unless it already is one. `ttls` overrides the
-    per-namespace defaults of `DEFAULT_TTLS`; a TTL of 0 turns caching off for a namespace.
-    `lock_wait_s > 0` adds single flight across processes sharing the cache: the first
-    process to miss takes a short lock (set-if-absent), the others poll for its answer for
-    up to `lock_wait_s` seconds and then compute themselves. `local` keeps a copy of answers
-    in this process's memory (the two-level option; see the module docstring). `batch_reads`
-    lets concurrent `peek`s share round trips (`core.cache.batching`): for remote backends.
+    `cache` is wrapped in a `ResilientCache` unless it already is one. A read's TTL is the one
+    it declares unless `ttls` (a namespace's override) or `ttl_override` (a function of the
+    namespace: ``Settings.cache_ttl``) says otherwise; a TTL of 0 turns caching off for a
+    namespace. `local` keeps a copy of answers in this process's memory (the two-level
+    option; see the module docstring).
     """
 
     def __init__(
@@ -175,54 +145,34 @@ class ResponseCache:
         *,
         enabled: bool = True,
         ttls: Mapping[str, int] | None = None,
-        default_ttl: int = DEFAULT_TTL,
-        lock_wait_s: float = 0.0,
+        ttl_override: Callable[[str], int | None] | None = None,
         local: MemoryCache | None = None,
-        batch_reads: bool = False,
     ) -> None:
         self.cache = cache if isinstance(cache, ResilientCache) else ResilientCache(cache)
         self.local = local
-        self._peek_reader = BatchedReader(self.cache) if batch_reads else None
         self.enabled = enabled
         self.generations = GenerationStore(self.cache)
-        self.default_ttl = default_ttl
-        self.lock_wait_s = lock_wait_s
-        self._ttls = {**DEFAULT_TTLS, **(ttls or {})}
+        self._ttls: dict[str, int] = dict(ttls or {})
+        self._ttl_override = ttl_override
         self._in_flight: dict[str, asyncio.Future[CachedAnswer]] = {}
         self._pending_bumps: set[tuple[str | None, str]] = set()
         self._results: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._counters: dict[tuple[str, str], Any] = {}
 
-    def ttl_for(self, namespace: str) -> int:
-        return self._ttls.get(namespace, self.default_ttl)
-
-    async def get_or_compute(
-        self,
-        *,
-        tenant_id: str | None,
-        namespace: str,
-        key_parts: Sequence[str],
-        depends_on: Sequence[str],
-        compute: Compute,
-        ttl: int | None = None,
-    ) -> CachedAnswer:
-        """The cached answer, or `compute()`'s, stored for `ttl` (default: per namespace).
-
-        `tenant_id=None` means a global (not tenant-scoped) answer. Exceptions raised by
-        `compute` propagate and nothing is stored.
-        """
-        lookup = Lookup.build(
-            tenant_id=tenant_id, namespace=namespace, key_parts=key_parts, depends_on=depends_on
-        )
-        return await self.answer(lookup, compute, ttl=ttl)
+    def ttl_for(self, namespace: str, default: int = DEFAULT_TTL) -> int:
+        """The namespace's TTL: an override if there is one, else `default` (the declared)."""
+        found = self._ttls.get(namespace)
+        if found is None:
+            override = self._ttl_override(namespace) if self._ttl_override else None
+            found = self._ttls[namespace] = default if override is None else override
+        return found
 
     async def answer(
-        self, lookup: Lookup, compute: Compute, *, ttl: int | None = None, refresh: bool = False
+        self, lookup: Lookup, compute: Compute, *, ttl: int | None = None
     ) -> CachedAnswer:
-        """`get_or_compute` for an already built `Lookup`.
+        """The answer stored at `lookup`, or `compute()`'s, stored for `ttl` seconds.
 
-        `refresh=True` marks a recomputation nobody waits for (``hot_path`` refreshes): it is
-        counted in `openrisk_cache_refreshes_total`, not as a lookup.
+        Exceptions raised by `compute` propagate and nothing is stored.
         """
         namespace = lookup.namespace
         ttl = self.ttl_for(namespace) if ttl is None else ttl
@@ -234,15 +184,10 @@ class ResponseCache:
             return await self._bypass(namespace, compute)
         stored = _unpack(await self._read(key, ttl))
         if stored is not None:
-            if not refresh:
-                self._record(namespace, "hit")
+            self._record(namespace, "hit")
             return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
-        if refresh:
-            self._results[namespace]["refresh"] += 1
-            CACHE_REFRESHES.labels(namespace=namespace_label(namespace)).inc()
-        else:
-            self._record(namespace, "miss")
-        return await self._single_flight(key, lambda: self._produce(key, compute, ttl))
+        self._record(namespace, "miss")
+        return await self._single_flight(key, lambda: self._compute_and_store(key, compute, ttl))
 
     async def peek(self, lookup: Lookup, *, guards: Mapping[str, int]) -> CachedAnswer | None:
         """The stored answer if there is one and every guard key still holds its generation.
@@ -254,9 +199,8 @@ class ResponseCache:
         if not self.enabled or self._pending_bumps:
             return None
         keys = [*guards, *lookup.generation_keys]
-        reader = self._peek_reader or self.cache
         try:
-            raw_values = await reader.get_many(keys)
+            raw_values = await self.cache.get_many(keys)
         except CacheUnavailable:
             return None
         generations = [_generation(raw) for raw in raw_values]
@@ -305,8 +249,6 @@ class ResponseCache:
             "in_flight": len(self._in_flight),
             "pending_invalidations": len(self._pending_bumps),
             "local": await self.local.stats() if self.local is not None else None,
-            "peek_round_trips": self._peek_reader.round_trips if self._peek_reader else None,
-            "peek_reads": self._peek_reader.reads if self._peek_reader else None,
             "backend": await self.cache.stats(),
         }
 
@@ -338,33 +280,6 @@ class ResponseCache:
         for tenant_id, namespaces in by_tenant.items():
             await self.generations.bump(tenant_id, *namespaces)
             self._pending_bumps.difference_update((tenant_id, name) for name in namespaces)
-
-    async def _produce(self, key: str, compute: Compute, ttl: int) -> CachedAnswer:
-        if self.lock_wait_s <= 0:
-            return await self._compute_and_store(key, compute, ttl)
-        lock = f"{PREFIX}_lock:{key}"
-        if not await self._try_lock(lock):
-            answer = await self._wait_for_other_process(key)
-            return answer or await self._compute_and_store(key, compute, ttl)
-        try:
-            return await self._compute_and_store(key, compute, ttl)
-        finally:
-            await self.cache.delete(lock)
-
-    async def _try_lock(self, lock: str) -> bool:
-        try:
-            return await self.cache.add(lock, b"1", _LOCK_TTL_S)
-        except CacheUnavailable:
-            return True  # no cache, nobody to wait for
-
-    async def _wait_for_other_process(self, key: str) -> CachedAnswer | None:
-        deadline = asyncio.get_running_loop().time() + self.lock_wait_s
-        while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(_LOCK_POLL_S)
-            stored = _unpack(await self.cache.get(key))
-            if stored is not None:
-                return CachedAnswer(body=stored[0], etag=stored[1], status="HIT")
-        return None
 
     async def _compute_and_store(self, key: str, compute: Compute, ttl: int) -> CachedAnswer:
         body = await compute()

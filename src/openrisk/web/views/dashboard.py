@@ -1,14 +1,16 @@
-"""The dashboard: global score, severity counts, 5×5 heatmap, trend charts, top risks."""
+"""The dashboard: global score, severity counts, 5×5 heatmap, trend charts, top risks.
+
+Through the same declared cached reads as the API's dashboard routes: one cache entry each."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from starlette.responses import Response
 
+from openrisk.core.cache.response import ResponseCache
 from openrisk.core.deps import SessionDep
 from openrisk.dashboard import service as dashboard
-from openrisk.dashboard.schemas import Period
-from openrisk.risks import reads
+from openrisk.dashboard.schemas import Period, Timeline, TopRisks
 from openrisk.web import charts
 from openrisk.web.context import WebDep
 from openrisk.web.rendering import NAV, redirect, render
@@ -30,18 +32,18 @@ async def dashboard_page(request: Request, web: WebDep, session: SessionDep) -> 
     web.require("dashboard:read")
     period = Period(choice(request, "period", [p.value for p in Period], Period.all.value))
     days = int(choice(request, "days", TIMELINE_DAYS, "30"))
-    tenant_id = web.tenant_id
-    stats = await dashboard.stats(session, tenant_id=tenant_id, period=period)
-    matrix = await reads.matrix(session, tenant_id=tenant_id)
-    points = await dashboard.timeline(session, tenant_id=tenant_id, days=days)
-    top = await dashboard.top_risks(session, tenant_id=tenant_id, limit=TOP_RISKS)
-    day_list = [p["date"] for p in points]
+    cache: ResponseCache = request.app.state.response_cache
+    tenant = {"session": session, "tenant_id": web.tenant_id}
+    stats = await dashboard.STATS.value(cache, **tenant, period=period)
+    matrix = await dashboard.MATRIX.value(cache, **tenant)
+    timeline: Timeline = await dashboard.TIMELINE.value(cache, **tenant, days=days)
+    top: TopRisks = await dashboard.TOP_RISKS.value(cache, **tenant, limit=TOP_RISKS)
+    points = timeline.points
+    day_list = [p.date for p in points]
     trend = charts.line_chart(
-        day_list,
-        [float(p["total"]) for p in points],
-        bars=[float(p["created"]) for p in points],
+        day_list, [float(p.total) for p in points], bars=[float(p.created) for p in points]
     )
-    mean = charts.line_chart(day_list, [float(p["mean_score"]) for p in points])
+    mean = charts.line_chart(day_list, [p.mean_score for p in points])
     return render(
         request,
         "dashboard.html",
@@ -56,8 +58,8 @@ async def dashboard_page(request: Request, web: WebDep, session: SessionDep) -> 
             "points": points,
             "trend": trend,
             "mean_chart": mean,
-            "top": top,
-            "directory": await member_directory(request, session, web) if top else {},
+            "top": top.items,
+            "directory": await member_directory(request, session, web) if top.items else {},
         },
         web=web,
         section="dashboard",

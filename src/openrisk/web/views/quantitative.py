@@ -105,7 +105,9 @@ async def _portfolio(
         session, tenant_id=web.tenant_id, iterations=iterations, seed=seed
     )
     cache: ResponseCache = request.app.state.response_cache
-    result, _ = await cached.portfolio(cache, tenant_id=web.tenant_id, inputs=inputs)
+    result: PortfolioOut = await cached.PORTFOLIO.value(
+        cache, tenant_id=web.tenant_id, inputs=inputs
+    )
     return result, inputs
 
 
