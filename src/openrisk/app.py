@@ -36,7 +36,7 @@ from openrisk.core.metrics import (
 )
 from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.openapi import install_openapi
-from openrisk.core.outbox import sweep_invalidations
+from openrisk.core.outbox import SWEEP_BATCH, sweep_invalidations
 from openrisk.core.pagination import CursorCodec
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.routing import API_PREFIX, MethodNotAllowedMiddleware
@@ -136,6 +136,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             run_jobs=settings.runs_jobs_in_process,
             also=lambda: sweep_invalidations(background, app.state.cache_invalidator),
         )
+
+        async def apply_left_over_invalidations() -> None:
+            """After an outage of the shared cache, nothing cached is served by this process
+            until every invalidation left in the outbox (by any process) is applied."""
+            invalidator, none_left = app.state.cache_invalidator, False
+            while not none_left:
+                applied = await sweep_invalidations(
+                    background, invalidator, older_than=timedelta(0)
+                )
+                none_left = applied < SWEEP_BATCH
+
+        app.state.cache.on_recovery = apply_left_over_invalidations
         try:
             async with worker_metrics(database.stats):
                 yield

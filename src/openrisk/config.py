@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # so a write in another process is seen at once (read-your-writes).
     cache_local_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)  # 0: one level
     cache_local_max_entries: int = Field(default=20_000, ge=1)
+    # After this many consecutive failures of the shared cache, stop calling it for
+    # cache_breaker_reset_s seconds (then one trial call).
+    cache_breaker_threshold: int = Field(default=5, ge=1)
+    cache_breaker_reset_s: float = Field(default=5.0, gt=0, le=300)
     # Repeated authorised GETs answered from the cache before routing (core/cache/hot_path.py).
     cache_hot_path: bool = True
     # Per-namespace TTL overrides in seconds (None: the TTL the cached read declares; 0: not

@@ -41,6 +41,7 @@ INVALIDATE_TOPIC = "cache.invalidate"
 JOB_TOPIC_PREFIX = "job:"
 
 Bumps = list[tuple[str | None, list[str]]]
+SWEEP_BATCH = 500
 
 
 class OutboxRow(UUIDPrimaryKey, Base):
@@ -138,7 +139,7 @@ async def sweep_invalidations(
     *,
     older_than: timedelta = timedelta(seconds=2),
     now: Callable[[], datetime] = utcnow,
-    limit: int = 500,
+    limit: int = SWEEP_BATCH,
 ) -> int:
     """Apply the ``cache.invalidate`` rows a writer left behind; delete each one applied.
 

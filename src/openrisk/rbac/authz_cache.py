@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
+from openrisk.core.cache.resilient import usable
 from openrisk.rbac.service import ResolvedMembership, resolve_membership
 
 NAMESPACE = "authz"
@@ -41,6 +42,8 @@ class AuthzCache:
     async def generation(self) -> int | None:
         """The current generation, or None when the shared cache cannot tell (then bypass)."""
         if self._generations is None or self._shared is None:
+            return None
+        if not await usable(self._shared):  # after an outage: once left-over bumps are applied
             return None
         try:
             [raw] = await self._shared.get_many([self._generation_key])

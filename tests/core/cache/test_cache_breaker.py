@@ -54,6 +54,11 @@ class BrokenCache(MemoryCache):
             raise CacheError("down")
         return await super().get_many(keys)
 
+    async def ping(self) -> bool:
+        if self.broken:
+            raise CacheError("down")
+        return True
+
 
 class HangingCache(MemoryCache):
     async def get(self, key: str) -> bytes | None:
@@ -123,6 +128,40 @@ async def test_a_hanging_backend_counts_as_a_failure() -> None:
     )
     assert await cache.get("k") is None
     assert cache.state == "open"
+
+
+async def test_after_a_failure_nothing_cached_is_served_until_recovery_applied_the_leftovers() -> (
+    None
+):
+    """A failure may have hidden other processes' bumps (left in the outbox): the response
+    cache bypasses until `on_recovery` has run against the answering backend."""
+    inner = BrokenCache()
+    inner.broken = False
+    breaker = ResilientCache(inner, backend_name=breaker_name())
+    cache = ResponseCache(breaker)
+    place = Lookup.build(tenant_id="t", namespace="risk:list", key_parts=["p"], depends_on=["r"])
+    recoveries: list[str] = []
+
+    async def apply_leftovers() -> None:
+        recoveries.append("swept")
+
+    breaker.on_recovery = apply_leftovers
+
+    async def body() -> bytes:
+        return b"answer"
+
+    assert (await cache.answer(place, body)).status == "MISS"
+    inner.broken = True
+    assert await breaker.get("any") is None  # one failure
+    assert not breaker.consistent
+    assert await cache.peek(place, guards={}) is None
+    assert (await cache.answer(place, body)).status == "BYPASS"  # still down: no recovery
+    assert recoveries == []
+    inner.broken = False
+    assert (await cache.answer(place, body)).status == "HIT"  # recovered first, then served
+    assert recoveries == ["swept"] and breaker.consistent
+    assert (await cache.answer(place, body)).status == "HIT"
+    assert recoveries == ["swept"]  # once per outage
 
 
 async def test_stats_include_the_breaker_state() -> None:

@@ -121,7 +121,12 @@ def build_app_caches(settings: Settings) -> AppCaches:
         memory_max_entries=settings.cache_memory_max_entries,
         memory_max_bytes=settings.cache_memory_max_bytes,
     )
-    shared = ResilientCache(raw, backend_name=settings.cache_backend.split(":")[-1].lower())
+    shared = ResilientCache(
+        raw,
+        backend_name=settings.cache_backend.split(":")[-1].lower(),
+        failure_threshold=settings.cache_breaker_threshold,
+        reset_after_s=settings.cache_breaker_reset_s,
+    )
     per_worker = memory_per_worker(settings)
     if per_worker and settings.cache_enabled:
         log.warning(

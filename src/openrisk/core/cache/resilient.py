@@ -30,6 +30,12 @@ class ResilientCache:
       back generation lookups, seeds and bumps and admin actions, whose callers must tell
       "unavailable" apart from "empty" (an unreadable generation must bypass the cache, not
       be taken as a fresh one).
+
+    Recovery: while the backend was away, other processes' writes may have committed with
+    their generation bumps left in the outbox, so the generations it holds may be stale.
+    After any failure the cache is not `consistent` until `recover()` has run `on_recovery`
+    (the application's: apply every invalidation left in the outbox) against the backend
+    again; the response and authorization caches serve nothing cached until then.
     """
 
     def __init__(
@@ -53,6 +59,47 @@ class ResilientCache:
         self._consecutive_failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        self.failures = 0  # ever, in this process
+        self._recovered_through = 0  # failures up to this count were recovered from
+        self._recovering: asyncio.Task[bool] | None = None
+        self.on_recovery: Callable[[], Awaitable[object]] | None = None
+
+    @property
+    def consistent(self) -> bool:
+        """No failure since the last recovery: the generations read here can be trusted."""
+        return self.failures == self._recovered_through
+
+    async def recover(self) -> bool:
+        """After a failure: once the backend answers, run `on_recovery`; True when consistent.
+
+        Concurrent callers share one attempt; a failure meanwhile leaves it inconsistent.
+        """
+        if self.consistent:
+            return True
+        if self._recovering is None:
+            self._recovering = asyncio.create_task(self._recover())
+        task = self._recovering
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done() and self._recovering is task:
+                self._recovering = None
+
+    async def _recover(self) -> bool:
+        through = self.failures
+        try:
+            if not await self.ping():
+                return False
+            if self.on_recovery is not None:
+                await self.on_recovery()
+        except Exception:
+            logger.warning("cache %s recovery failed", self.backend_name, exc_info=True)
+            return False
+        if self.failures != through:
+            return False
+        self._recovered_through = through
+        logger.info("cache %s consistent again: left-over invalidations applied", self.backend_name)
+        return True
 
     @property
     def state(self) -> BreakerState:
@@ -139,6 +186,7 @@ class ResilientCache:
 
     def _record_failure(self, operation: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(backend=self.backend_name, operation=operation).inc()
+        self.failures += 1
         self._consecutive_failures += 1
         reopening = self._opened_at is not None
         if reopening or self._consecutive_failures >= self.failure_threshold:
@@ -156,3 +204,8 @@ class ResilientCache:
             logger.info("cache %s circuit closed", self.backend_name)
         self._consecutive_failures = 0
         self._opened_at = None
+
+
+async def usable(cache: Cache) -> bool:
+    """Whether what `cache` holds may be trusted now (recovering first when it failed)."""
+    return not isinstance(cache, ResilientCache) or cache.consistent or await cache.recover()

@@ -13,7 +13,9 @@ commits first and bumps the generation second, so:
   the old generation, which no reader looks up any more: the stale answer is unreachable and
   just expires by TTL.
 If a bump fails (cache down), the invalidation is kept pending and retried before this
-process uses the cache again; until then this process bypasses the cache.
+process uses the cache again; until then this process bypasses the cache. Other processes'
+failed bumps are in the outbox: after any failure of the shared cache this process serves
+nothing cached until it has applied them (`ResilientCache.recover`).
 
 Single flight: concurrent misses on one full key in a process compute once; the others wait
 for that result. (The key includes the generations, so a reader that already saw a newer
@@ -47,7 +49,7 @@ from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.cache.keys import joined_parts, scoped_key
 from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
-from openrisk.core.cache.resilient import ResilientCache
+from openrisk.core.cache.resilient import ResilientCache, usable
 
 CacheStatus = Literal["HIT", "MISS", "BYPASS"]
 Compute = Callable[[], Awaitable[bytes]]
@@ -176,7 +178,7 @@ class ResponseCache:
         """
         namespace = lookup.namespace
         ttl = self.ttl_for(namespace) if ttl is None else ttl
-        if not self.enabled or ttl <= 0:
+        if not self.enabled or ttl <= 0 or not await usable(self.cache):
             return await self._bypass(namespace, compute)
         try:
             key = await self._versioned_key(lookup)
@@ -196,7 +198,7 @@ class ResponseCache:
         changed guard, a missing generation or an unavailable cache all answer None (the
         caller then takes the full path, which seeds, computes and counts the miss).
         """
-        if not self.enabled or self._pending_bumps:
+        if not self.enabled or self._pending_bumps or not self.cache.consistent:
             return None
         keys = [*guards, *lookup.generation_keys]
         try:
