@@ -8,6 +8,7 @@ import pytest
 
 from openrisk.core.db.migrate import upgrade
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.core.cache.conftest import redis_cluster, redis_server_binary  # noqa: F401 (fixtures)
 from tests.integration.server_process import migrated_sqlite
 from tests.services import need, redis_available
 

@@ -17,8 +17,10 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from openrisk.app import create_app
+from openrisk.rbac.catalogue import VIEWER
+from tests.api.test_risks_helpers import member, new_risk
 from tests.conftest import Account, client_for, make_settings, register
-from tests.core.cache.conftest import RedisProcess
+from tests.core.cache.conftest import LocalCluster, RedisProcess
 from tests.services import need, redis_available
 
 SHARED_REDIS = "redis://127.0.0.1:6379/14"
@@ -159,3 +161,37 @@ async def test_killing_redis_never_fails_a_request_and_caching_resumes(
             assert app.state.cache.state == "closed"
     finally:
         server.kill()
+
+
+@pytest.mark.redis
+async def test_two_instances_on_a_redis_cluster_read_each_others_writes(
+    sqlite_url: str, redis_cluster: LocalCluster
+) -> None:
+    """The same promises on a local 3-master Redis Cluster: a write or a revocation through
+    one instance is seen on the other's very next request (its answers were cached: hot path
+    and process-memory copies)."""
+    settings = make_settings(sqlite_url, cache_backend="redis", redis_url=redis_cluster.url)
+    apps = (create_app(settings), create_app(settings))
+    async with AsyncExitStack() as stack:
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        a = await stack.enter_async_context(client_for(apps[0]))
+        b = await stack.enter_async_context(client_for(apps[1]))
+        admin = await register(a)
+        h = admin.in_tenant()
+        viewer = await member(apps[0], a, admin, VIEWER)
+        risk = await new_risk(a, admin, title="Before")
+        urls = [f"{RISKS}/{risk['id']}", f"{RISKS}?sort=title", "/api/v1/dashboard/top-risks"]
+        for _ in range(3):
+            for url in urls:
+                assert (await b.get(url, headers=h)).status_code == 200
+            assert (await b.get(urls[0], headers=viewer.in_tenant())).status_code == 200
+        assert apps[1].state.hot_path.hits > 0
+        patched = await a.patch(urls[0], json={"title": "After"}, headers={**h, "If-Match": '"1"'})
+        assert patched.status_code == 200, patched.text
+        assert (await b.get(urls[0], headers=h)).json()["title"] == "After"
+        assert [r["title"] for r in (await b.get(urls[1], headers=h)).json()["items"]] == ["After"]
+        assert [r["title"] for r in (await b.get(urls[2], headers=h)).json()["items"]] == ["After"]
+        removed = await a.delete(f"/api/v1/members/{viewer.user_id}", headers=h)
+        assert removed.status_code == 204, removed.text
+        assert (await b.get(urls[0], headers=viewer.in_tenant())).status_code in (403, 404)

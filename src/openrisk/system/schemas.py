@@ -34,7 +34,7 @@ class CacheInvalidate(BaseModel):
         min_length=1,
         max_length=200,
         pattern=r"^openrisk:",
-        description="glob over cache keys, e.g. openrisk:t:<tenant>:* (must start openrisk:)",
+        description="glob over cache keys, e.g. openrisk:t:{<tenant>}:* (must start openrisk:)",
     )
 
 

@@ -1,4 +1,5 @@
-"""Cache test fixtures: the shared Redis (or a clear skip), private redis-servers, key spaces."""
+"""Cache test fixtures: the shared Redis (or a clear skip), private redis-servers, a local
+3-master Redis Cluster, key spaces."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -130,18 +132,93 @@ def spawn_redis(redis_server_binary: str, tmp_path: Path) -> Iterator[Callable[.
         server.kill()
 
 
+@dataclass
+class LocalCluster:
+    """Three cluster-enabled redis-servers on loopback, every slot assigned (no replicas)."""
+
+    nodes: list[RedisProcess]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.kill()
+
+
+def start_cluster(binary: str, workdir: Path, masters: int = 3) -> LocalCluster:
+    """``redis-cli --cluster create`` over fresh nodes; waits until every node says ok."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        skip_or_fail("redis-cli not found on PATH (needed to create a Redis Cluster)")
+    cluster = LocalCluster([])
+    try:
+        for _ in range(masters):
+            node = RedisProcess(binary, workdir, [], cluster=True)
+            cluster.nodes.append(node)
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in cluster.nodes]
+        created = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-800:]}")
+        deadline = time.monotonic() + 15
+        for node in cluster.nodes:
+            with node.client() as client:
+                while client.cluster("INFO").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the local Redis Cluster never became ready")
+                    time.sleep(0.05)
+    except Exception as exc:
+        cluster.stop()
+        skip_or_fail(f"could not start a local Redis Cluster: {exc}")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(
+    redis_server_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """One local Redis Cluster for the session (a second or so to start)."""
+    cluster = start_cluster(redis_server_binary, tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def run_id() -> str:
     return "test" + uuid.uuid4().hex[:12]
 
 
+def owned_prefix(run_id: str) -> str:
+    """The keys of tenants whose id starts with ``run_id`` (see `keys.tenant_key`)."""
+    return f"openrisk:t:{{{run_id}"
+
+
 @pytest.fixture
 async def redis_cache(redis_url: str, run_id: str) -> AsyncIterator[RedisCache]:
-    """A RedisCache owning only `openrisk:t:<run_id>...` keys in db 15; emptied afterwards."""
+    """A RedisCache owning only `openrisk:t:{<run_id>...` keys in db 15; emptied afterwards."""
     # room for 100 concurrent lookups without queueing on the client pool, even on a busy host
     cache = RedisCache(
-        redis_url, prefix=f"openrisk:t:{run_id}", max_connections=200, pool_timeout=2.0
+        redis_url, prefix=owned_prefix(run_id), max_connections=200, pool_timeout=2.0
     )
+    yield cache
+    await cache.clear()
+    await cache.close()
+
+
+@pytest.fixture
+async def redis_cluster_cache(
+    redis_cluster: LocalCluster, run_id: str
+) -> AsyncIterator[RedisCache]:
+    """The same on the local Redis Cluster."""
+    cache = RedisCache(redis_cluster.url, prefix=owned_prefix(run_id), max_connections=200)
     yield cache
     await cache.clear()
     await cache.close()

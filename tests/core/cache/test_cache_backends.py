@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from tests.core.cache.conftest import owned_prefix
 
 from openrisk.core.cache import (
     Cache,
@@ -38,6 +39,7 @@ class Backend:
     params=[
         "memory",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("cluster", marks=pytest.mark.redis),
         "none",
         "custom",
     ]
@@ -46,9 +48,10 @@ def backend(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, run_id: str
 ) -> Backend:
     # Synchronous on purpose: it pulls the async redis_cache fixture via getfixturevalue.
-    prefix = f"openrisk:t:{run_id}"
-    if request.param == "redis":
-        return Backend(request.getfixturevalue("redis_cache"), prefix, stores=True)
+    prefix = owned_prefix(run_id)
+    if request.param in ("redis", "cluster"):
+        fixture = "redis_cache" if request.param == "redis" else "redis_cluster_cache"
+        return Backend(request.getfixturevalue(fixture), prefix, stores=True)
     if request.param == "custom":
         monkeypatch.syspath_prepend(str(REPO_ROOT))
     name = CUSTOM_BACKEND if request.param == "custom" else request.param

@@ -1,4 +1,5 @@
-"""RedisCache through Sentinel and Cluster URLs, against real servers this module starts."""
+"""RedisCache through Sentinel and Cluster URLs, against real servers this module starts, and
+the response cache on a local 3-master Redis Cluster (its keys hash-tagged by tenant)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from redis.crc import key_slot
 
-from openrisk.core.cache import RedisCache
+from openrisk.core.cache import RedisCache, ResponseCache
+from openrisk.core.cache.response import Lookup
 
 if TYPE_CHECKING:  # conftest is not importable by name reliably at run time
     from conftest import RedisProcess
@@ -57,3 +60,46 @@ async def test_cluster_url(spawn_redis: Callable[..., RedisProcess]) -> None:
     assert cache.mode == "cluster"
     await exercise(cache)
     await cache.close()
+
+
+def test_an_answer_and_its_generations_share_their_tenants_slot() -> None:
+    """Hash-tagged by tenant: reading an answer's generations is one MGET on one node."""
+    lookup = Lookup.build(
+        tenant_id="tenant-1",
+        namespace="risk:detail",
+        key_parts=("all", "2026-06-01", "d1"),
+        depends_on=("risks", "assets", "risk.ab"),
+    )
+    keys = [*lookup.generation_keys, lookup.key([1, 2, 3])]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    other = Lookup.build(
+        tenant_id="tenant-2", namespace="risk:detail", key_parts=("d1",), depends_on=("risks",)
+    )
+    assert key_slot(other.generation_keys[0].encode()) != key_slot(keys[0].encode())
+
+
+async def test_the_response_cache_on_a_three_master_cluster(
+    redis_cluster_cache: RedisCache, run_id: str
+) -> None:
+    """Tenants land on different masters; each one's reads and bumps stay in its slot."""
+    cache = ResponseCache(redis_cluster_cache)
+    tenants = [f"{run_id}-{n}" for n in range(12)]
+
+    async def body() -> bytes:
+        return b"answer"
+
+    def place(tenant: str) -> Lookup:
+        return Lookup.build(
+            tenant_id=tenant,
+            namespace="risk:list",
+            key_parts=("p",),
+            depends_on=("risks", "assets"),
+        )
+
+    for tenant in tenants:
+        assert (await cache.answer(place(tenant), body)).status == "MISS"
+        assert (await cache.answer(place(tenant), body)).status == "HIT"
+    assert len({key_slot(place(t).generation_keys[0].encode()) % 3 for t in tenants}) > 1
+    assert await cache.bump(tenants[0], "assets")
+    assert (await cache.answer(place(tenants[0]), body)).status == "MISS"
+    assert (await cache.answer(place(tenants[1]), body)).status == "HIT"

@@ -54,12 +54,13 @@ def test_params_that_change_the_answer_change_the_digest() -> None:
 
 
 def test_key_layout() -> None:
-    assert tenant_key("t1", "risk:list", "abc") == "openrisk:t:t1:risk:list:abc"
+    assert tenant_key("t1", "risk:list", "abc") == "openrisk:t:{t1}:risk:list:abc"
     assert global_key("marketplace:connectors", "d1") == "openrisk:marketplace:connectors:d1"
 
 
 def test_key_parts_cannot_forge_separators_or_globs() -> None:
-    assert tenant_key("t1", "risk:id", "a:b*") == "openrisk:t:t1:risk:id:a%3Ab%2A"
+    assert tenant_key("t1", "risk:id", "a:b*") == "openrisk:t:{t1}:risk:id:a%3Ab%2A"
+    assert tenant_key("t{1}", "risk:id", "{x}") == "openrisk:t:{t%7B1%7D}:risk:id:%7Bx%7D"
     assert tenant_key("t1:x", "risk:id", "1") != tenant_key("t1", "x:risk:id", "1")
     with pytest.raises(ValueError, match="namespace"):
         tenant_key("t1", "risk list")
@@ -138,12 +139,18 @@ class Source:
         "memory",
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("redis+local", marks=pytest.mark.redis),  # the two-level option
+        pytest.param("cluster", marks=pytest.mark.redis),  # a local 3-master Redis Cluster
+        pytest.param("cluster+local", marks=pytest.mark.redis),
     ]
 )
 def response_cache(request: pytest.FixtureRequest) -> ResponseCache:
-    # Synchronous on purpose: it pulls the async redis_cache fixture via getfixturevalue.
+    # Synchronous on purpose: it pulls the async Redis fixtures via getfixturevalue.
     backend: Cache = (
-        MemoryCache() if request.param == "memory" else request.getfixturevalue("redis_cache")
+        MemoryCache()
+        if request.param == "memory"
+        else request.getfixturevalue(
+            "redis_cluster_cache" if request.param.startswith("cluster") else "redis_cache"
+        )
     )
     local = MemoryCache() if request.param.endswith("+local") else None
     return ResponseCache(backend, local=local)
@@ -456,11 +463,18 @@ async def test_outage_bypasses_and_deferred_invalidation_lands_before_caching_re
 # --- two levels and the hot path's lookup ---------------------------------------------------
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("cluster", marks=pytest.mark.redis),
+    ]
+)
 def shared_backend(request: pytest.FixtureRequest) -> Cache:
     if request.param == "memory":
         return MemoryCache()
-    backend: Cache = request.getfixturevalue("redis_cache")
+    fixture = "redis_cluster_cache" if request.param == "cluster" else "redis_cache"
+    backend: Cache = request.getfixturevalue(fixture)
     return backend
 
 

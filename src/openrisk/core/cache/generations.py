@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from openrisk.core.cache.base import Cache, CacheError, CacheUnavailable
-from openrisk.core.cache.keys import PREFIX, escape_part, validate_namespace
+from openrisk.core.cache.keys import PREFIX, tenant_scope, validate_namespace
 from openrisk.core.cache.metrics import CACHE_INVALIDATIONS, namespace_label
 
 _SEED_BITS = 60
@@ -32,7 +32,7 @@ class GenerationStore:
     @staticmethod
     def key(tenant_id: str | None, namespace: str) -> str:
         # "_gen" can't clash with a value key: namespaces must start with a letter.
-        scope = "" if tenant_id is None else f"t:{escape_part(tenant_id)}:"
+        scope = "" if tenant_id is None else tenant_scope(tenant_id)
         return f"{PREFIX}{scope}_gen:{validate_namespace(namespace)}"
 
     async def current(self, tenant_id: str | None, namespaces: Sequence[str]) -> dict[str, int]:

@@ -1,9 +1,12 @@
 """Cache key building: namespaced, tenant-scoped, parameter-normalised.
 
-    openrisk:t:{tenant}:{namespace}:{part}:{part}...   tenant_key()
-    openrisk:{namespace}:{part}...                      global_key()
+    openrisk:t:{<tenant>}:<namespace>:<part>:<part>...   tenant_key()
+    openrisk:<namespace>:<part>...                        global_key()
 
-Parts are percent-escaped so a value can never forge a separator or a glob character.
+The tenant is a Redis Cluster hash tag (the braces): every key of a tenant - its answers and
+the generations they embed - is in one slot, so a read of an answer's generations is one
+MGET on one node. Parts are percent-escaped so a value can never forge a separator, a glob
+character or a hash tag.
 """
 
 from __future__ import annotations
@@ -46,10 +49,13 @@ def digest(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=DIGEST_HEX_CHARS // 2).hexdigest()
 
 
+def tenant_scope(tenant_id: str) -> str:
+    """``t:{<tenant>}:``: the hash-tagged tenant part of its keys."""
+    return f"t:{{{escape_part(tenant_id)}}}:"
+
+
 def tenant_key(tenant_id: str, namespace: str, *parts: str) -> str:
-    return (
-        f"{PREFIX}t:{escape_part(tenant_id)}:{validate_namespace(namespace)}{joined_parts(parts)}"
-    )
+    return f"{PREFIX}{tenant_scope(tenant_id)}{validate_namespace(namespace)}{joined_parts(parts)}"
 
 
 def global_key(namespace: str, *parts: str) -> str:
