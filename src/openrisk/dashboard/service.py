@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import Date, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -227,7 +226,6 @@ STATS = cached_read(
     varies_on=("tenant", "period", "today"),
     depends_on=DASHBOARD_STATS,
     encode=lambda value: dump(Stats.model_validate(value)),
-    decode=orjson.loads,
     today=clock.today,
 )
 MATRIX = cached_read(
@@ -237,7 +235,6 @@ MATRIX = cached_read(
     varies_on=("tenant",),
     depends_on=RISK_FIGURES,
     encode=documents.dumps,
-    decode=orjson.loads,
 )
 TIMELINE = cached_read(
     _timeline_points,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.http import dump
@@ -73,18 +72,12 @@ async def app_detail(
     return dump(service.present(view))
 
 
-def _same(body: bytes) -> bytes:
-    return body
-
-
 CATALOGUE = cached_read(
     catalogue_page,
     namespace="connector:list",
     ttl=900,
     varies_on=("category", "status", "q", "sort", "page", "page_size"),
     depends_on=(CONNECTORS,),
-    encode=_same,
-    decode=orjson.loads,
 )
 # global (the catalogue's), but the review shown is the caller's own in its tenant
 CONNECTOR = cached_read(
@@ -93,8 +86,6 @@ CONNECTOR = cached_read(
     ttl=900,
     varies_on=("user", "connector_id"),
     depends_on=(CONNECTORS,),
-    encode=_same,
-    decode=orjson.loads,
 )
 # the app's tenant; what the answer shows does not depend on who in the tenant asks
 APP = cached_read(
@@ -103,6 +94,4 @@ APP = cached_read(
     ttl=1200,
     varies_on=("tenant", "reader:connector:read", "app_id"),
     depends_on=lambda inputs: (app_key(inputs["app_id"]),),
-    encode=_same,
-    decode=orjson.loads,
 )

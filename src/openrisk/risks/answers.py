@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.invalidation import (
@@ -133,10 +132,6 @@ async def detail(session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.U
     return documents.dumps(found.document())
 
 
-def _same(body: bytes) -> bytes:
-    return body
-
-
 # --------------------------------------------------------------------------- cached reads
 # Readers holding risk:read on every row share answers; "own"-scoped readers never do. The
 # codec and the count limit are the process's settings (the same in every worker).
@@ -157,8 +152,6 @@ LIST = cached_read(
     ),
     uses=("session", "codec", "count_limit"),
     depends_on=REGISTER_VIEWS,
-    encode=_same,
-    decode=orjson.loads,
 )
 SEARCH = cached_read(
     search_page,
@@ -166,8 +159,6 @@ SEARCH = cached_read(
     ttl=300,
     varies_on=("tenant", "reader:risk:read", "q", "page", "page_size"),
     depends_on=REGISTER_VIEWS,
-    encode=_same,
-    decode=orjson.loads,
 )
 MATRIX = cached_read(
     matrix,
@@ -176,7 +167,6 @@ MATRIX = cached_read(
     varies_on=("tenant", "reader:risk:read", "params"),
     depends_on=REGISTER_VIEWS,
     encode=documents.dumps,
-    decode=orjson.loads,
 )
 DETAIL = cached_read(
     detail,
@@ -184,6 +174,4 @@ DETAIL = cached_read(
     ttl=300,
     varies_on=("tenant", "reader:risk:read", "risk_id"),
     depends_on=lambda inputs: (risk_key(inputs["risk_id"]), ASSETS, CUSTOM_FIELDS, RISK_MODEL),
-    encode=_same,
-    decode=orjson.loads,
 )

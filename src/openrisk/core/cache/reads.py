@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from openrisk.core.cache.keys import params_digest, validate_namespace
 from openrisk.core.cache.response import CachedAnswer, Lookup, ResponseCache
 
@@ -171,6 +173,12 @@ class CachedRead(Generic[T]):
         return list(inspect.signature(self.function).parameters)
 
 
+def _as_is(value: Any) -> bytes:
+    if not isinstance(value, bytes):
+        raise TypeError("a cached read without encode= must return the serialised bytes")
+    return value
+
+
 def cached_read(
     function: Callable[..., Awaitable[T]],
     *,
@@ -178,13 +186,15 @@ def cached_read(
     ttl: int,
     varies_on: Sequence[str],
     depends_on: Depends,
-    encode: Callable[[T], bytes],
-    decode: Callable[[bytes], Any],
+    encode: Callable[[T], bytes] = _as_is,
+    decode: Callable[[bytes], Any] = orjson.loads,
     uses: Sequence[str] = ("session",),
     today: Callable[[], date] | None = None,
 ) -> CachedRead[T]:
     """Declare ``function``'s answer cached; refuses a declaration whose key leaves out an
-    argument of the function (see the module docstring)."""
+    argument of the function (see the module docstring). ``encode`` turns the function's
+    answer into the stored bytes (default: the function returns them), ``decode`` the bytes
+    into what a web page renders (default: parsed JSON)."""
     read = CachedRead(
         function=function,
         namespace=validate_namespace(namespace),
