@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from openrisk.core.errors import ValidationFailed
+from openrisk.core.errors import AppError, ValidationFailed
 
 FORM_ERROR = "__form__"  # errors that belong to no single field
 _SEPARATORS = re.compile(r"[,\n]")
@@ -70,6 +72,40 @@ def service_errors(error: ValidationFailed) -> dict[str, str]:
     if not found:
         found[FORM_ERROR] = error.detail
     return found
+
+
+@dataclass
+class Refused:
+    """What a form's submission was refused for, by field (empty: it went through)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    invalid_input: bool = False  # the fields did not validate (rather than the service refusing)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+
+@contextmanager
+def refusals(
+    *,
+    nested: tuple[str, ...] = ("custom_fields", "configuration"),
+    also: Mapping[type[AppError], str] | None = None,
+) -> Iterator[Refused]:
+    """``with forms.refusals() as refused:`` around a form's validation and service call: a
+    Pydantic error or a service's 422 become field errors in ``refused.errors``; ``also``
+    names the field (or ``FORM_ERROR``) under which other refusals are shown, e.g.
+    ``{Conflict: "email"}``. Anything else propagates."""
+    refused = Refused()
+    extra = tuple(also or ())
+    try:
+        yield refused
+    except ValidationError as error:
+        refused.errors, refused.invalid_input = pydantic_errors(error, nested=nested), True
+    except ValidationFailed as error:
+        refused.errors = service_errors(error)
+    except extra as error:
+        name = next(name for kind, name in (also or {}).items() if isinstance(error, kind))
+        refused.errors = {name: error.detail}
 
 
 def text(form: FormData, name: str) -> str:

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from fastapi import Request
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
@@ -14,7 +13,6 @@ from starlette.responses import Response
 from openrisk.assets import service as assets
 from openrisk.assets.schemas import AssetCreate, AssetSort, AssetUpdate
 from openrisk.core.deps import SessionDep
-from openrisk.core.errors import ValidationFailed
 from openrisk.core.uow import UowDep
 from openrisk.risks import reads
 from openrisk.risks.queries import RiskFilters
@@ -115,18 +113,16 @@ async def create_asset(
     web.require("asset:create")
     assert web.form is not None
     values = _values(web.form)
-    try:
+    with forms.refusals() as refused:
         data = AssetCreate.model_validate(_body(values, update=False))
         asset = await assets.create_asset(uow=uow, context=web.context, data=data)
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = redirect(f"/assets/{asset.id}")
-        set_flash(request, response, f"Asset “{asset.name}” added.")
-        return response
-    return await _list_page(request, web, session, values=values, errors=errors, status=422)
+    if refused:
+        return await _list_page(
+            request, web, session, values=values, errors=refused.errors, status=422
+        )
+    response = redirect(f"/assets/{asset.id}")
+    set_flash(request, response, f"Asset “{asset.name}” added.")
+    return response
 
 
 async def _detail_page(
@@ -184,25 +180,16 @@ async def update_asset(
     web.require("asset:update")
     assert web.form is not None
     values = _values(web.form)
-    try:
+    with forms.refusals() as refused:
         data = AssetUpdate.model_validate(_body(values, update=True))
-        await assets.update_asset(
-            uow=uow,
-            context=web.context,
-            asset_id=asset_id,
-            data=data,
+        await assets.update_asset(uow=uow, context=web.context, asset_id=asset_id, data=data)
+    if refused:
+        return await _detail_page(
+            request, web, session, asset_id, values=values, errors=refused.errors, status=422
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = redirect(f"/assets/{asset_id}")
-        set_flash(request, response, "Asset saved.")
-        return response
-    return await _detail_page(
-        request, web, session, asset_id, values=values, errors=errors, status=422
-    )
+    response = redirect(f"/assets/{asset_id}")
+    set_flash(request, response, "Asset saved.")
+    return response
 
 
 @router.post("/assets/{asset_id}/delete")

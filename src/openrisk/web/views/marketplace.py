@@ -160,7 +160,7 @@ async def install(
         "sync_interval_s": forms.text(form, "sync_interval_s") or "3600",
         "configuration": configuration,
     }
-    try:
+    with forms.refusals(also={Conflict: forms.FORM_ERROR}) as refused:
         body = AppCreate.model_validate(
             {
                 "connector_id": connector_key,
@@ -180,20 +180,14 @@ async def install(
             auto_sync=body.auto_sync,
             sync_interval_s=body.sync_interval_s,
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    except Conflict as error:
-        errors = {forms.FORM_ERROR: error.detail}
-    else:
-        response = redirect(f"/marketplace/apps/{view.app.id}")
-        set_flash(request, response, f"{connector_name} installed.")
-        return response
-    await session.rollback()
-    return await _connector_page(
-        request, web, session, connector_key, values=values, errors=errors, status=422
-    )
+    if refused:
+        await session.rollback()
+        return await _connector_page(
+            request, web, session, connector_key, values=values, errors=refused.errors, status=422
+        )
+    response = redirect(f"/marketplace/apps/{view.app.id}")
+    set_flash(request, response, f"{connector_name} installed.")
+    return response
 
 
 @router.post("/marketplace/connectors/{connector_id}/review")
@@ -301,7 +295,7 @@ async def configure(
         "auto_sync": form.get("auto_sync") == "on",
         "sync_interval_s": forms.text(form, "sync_interval_s"),
     }
-    try:
+    with forms.refusals() as refused:
         body = AppUpdate.model_validate(
             {
                 "name": values["name"] or None,
@@ -320,26 +314,22 @@ async def configure(
             auto_sync=body.auto_sync,
             sync_interval_s=body.sync_interval_s,
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = redirect(f"/marketplace/apps/{app_id}")
-        set_flash(request, response, "Configuration saved." if changed else "Nothing changed.")
-        return response
-    await session.rollback()
-    shown = {k: v for k, v in patch.items() if v is not None}
-    return await _app_page(
-        request,
-        web,
-        session,
-        app_id,
-        configuration=shown,
-        values=values,
-        errors=errors,
-        status=422,
-    )
+    if refused:
+        await session.rollback()
+        shown = {k: v for k, v in patch.items() if v is not None}
+        return await _app_page(
+            request,
+            web,
+            session,
+            app_id,
+            configuration=shown,
+            values=values,
+            errors=refused.errors,
+            status=422,
+        )
+    response = redirect(f"/marketplace/apps/{app_id}")
+    set_flash(request, response, "Configuration saved." if changed else "Nothing changed.")
+    return response
 
 
 async def _toggle(

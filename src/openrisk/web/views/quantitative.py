@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from openrisk.core.cache.response import ResponseCache
 from openrisk.core.deps import SessionDep
-from openrisk.core.errors import NotFound, ValidationFailed
+from openrisk.core.errors import NotFound
 from openrisk.core.uow import UowDep
 from openrisk.quantification import cached, export, service
 from openrisk.quantification.schemas import (
@@ -48,28 +48,25 @@ async def save_quantification(
     web.require("risk:update")
     assert web.form is not None
     values, body = quantification.form_body(web.form)
-    try:
+    with forms.refusals(nested=("frequency", "loss")) as refused:
         data = QuantificationIn.model_validate(body)
         saved = await service.set_quantification(
-            uow=uow,
-            context=web.context,
-            risk_id=risk_id,
-            data=data,
+            uow=uow, context=web.context, risk_id=risk_id, data=data
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error, nested=("frequency", "loss"))
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = redirect(f"/risks/{risk_id}#quantification")
-        ale = saved.results.residual.mean if saved.results else None
-        set_flash(
-            request, response, f"Quantification saved: expected annual loss {charts.money(ale)}."
+    if refused:
+        return await risk_pages.risk_detail_page(
+            request,
+            web,
+            session,
+            risk_id,
+            quant_values=values,
+            quant_errors=refused.errors,
+            status=422,
         )
-        return response
-    return await risk_pages.risk_detail_page(
-        request, web, session, risk_id, quant_values=values, quant_errors=errors, status=422
-    )
+    response = redirect(f"/risks/{risk_id}#quantification")
+    ale = saved.results.residual.mean if saved.results else None
+    set_flash(request, response, f"Quantification saved: expected annual loss {charts.money(ale)}.")
+    return response
 
 
 @router.post("/risks/{risk_id}/quantification/delete")

@@ -114,34 +114,20 @@ async def invite_member(
     web.require("member:invite")
     assert web.form is not None
     values = {"email": forms.text(web.form, "email"), "role_id": forms.text(web.form, "role_id")}
-    try:
+    with forms.refusals(also={Conflict: "email"}) as refused:
         body = MemberInvite.model_validate(values)
         result = await members.invite(
             uow=uow, context=web.context, email=body.email, role_id=body.role_id
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except (ValidationFailed, Conflict) as error:
-        errors = (
-            forms.service_errors(error)
-            if isinstance(error, ValidationFailed)
-            else {"email": error.detail}
+    if refused:
+        return await _members_page(
+            request, web, session, invite_values=values, invite_errors=refused.errors, status=422
         )
-    else:
-        if result.member is not None:
-            return _flash_back(
-                request, "/settings/members", f"{result.member.email} is now a member."
-            )
-        link = str(request.base_url).rstrip("/") + f"/invitations/{result.invitation_token}"
-        invitation = {
-            "email": body.email,
-            "url": link,
-            "expires_at": result.invitation_expires_at,
-        }
-        return await _members_page(request, web, session, invitation=invitation)
-    return await _members_page(
-        request, web, session, invite_values=values, invite_errors=errors, status=422
-    )
+    if result.member is not None:
+        return _flash_back(request, "/settings/members", f"{result.member.email} is now a member.")
+    link = str(request.base_url).rstrip("/") + f"/invitations/{result.invitation_token}"
+    invitation = {"email": body.email, "url": link, "expires_at": result.invitation_expires_at}
+    return await _members_page(request, web, session, invitation=invitation)
 
 
 @router.post("/settings/invitations/{invitation_id}/renew")
@@ -469,7 +455,7 @@ async def create_token(
     expires = forms.text(web.form, "expires")
     chosen = forms.strings(web.form, "permissions")
     values = {"name": forms.text(web.form, "name"), "expires": expires, "permissions": chosen}
-    try:
+    with forms.refusals(also={Forbidden: "permissions"}) as refused:
         body = TokenCreate.model_validate(
             {
                 "name": values["name"],
@@ -484,16 +470,12 @@ async def create_token(
             permissions=body.permissions,
             expires_in_days=body.expires_in_days,
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    except Forbidden as error:
-        errors = {"permissions": error.detail}
-    else:
-        # the secret is shown in this answer only (no redirect, no caching)
-        return await _tokens_page(request, web, session, created=new)
-    return await _tokens_page(request, web, session, values=values, errors=errors, status=422)
+    if refused:
+        return await _tokens_page(
+            request, web, session, values=values, errors=refused.errors, status=422
+        )
+    # the secret is shown in this answer only (no redirect, no caching)
+    return await _tokens_page(request, web, session, created=new)
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
