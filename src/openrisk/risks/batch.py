@@ -50,8 +50,8 @@ LEVEL_COLUMNS = (
     "residual_within_appetite",
     "next_review_date",
 )
-# what an update may change (besides the version, which it increments)
-UPDATABLE = (
+# the risk's own values that a person sets or sees change (history and audit rows diff them)
+EDITABLE = (
     "title",
     "description",
     "impact",
@@ -66,9 +66,9 @@ UPDATABLE = (
     "custom_fields",
     "review_date",
     "external_id",
-    "updated_at",
-    *LEVEL_COLUMNS,
 )
+# what an update may change (besides the version, which it increments)
+UPDATABLE = (*EDITABLE, "updated_at", *LEVEL_COLUMNS)
 CHANGED_MEANWHILE = "A risk of the file was changed meanwhile; nothing was imported. Retry."
 
 

@@ -46,20 +46,7 @@ from openrisk.risks.schemas import NOT_NULLABLE, RiskCreate, RiskUpdate
 from openrisk.risks.scoring import ScoringModel
 
 _SNAPSHOT_FIELDS = (
-    "title",
-    "description",
-    "impact",
-    "probability",
-    "score",
-    "severity",
-    "status",
-    "treatment",
-    "owner_id",
-    "tags",
-    "frameworks",
-    "custom_fields",
-    "review_date",
-    "external_id",
+    *batch.EDITABLE,
     "inherent_impact",
     "inherent_probability",
     "target_impact",
