@@ -54,6 +54,18 @@ _SNAPSHOT_FIELDS = (
 )
 
 
+def assign(risk: Risk, changes: dict[str, Any]) -> None:
+    """Set an update's values on the risk; the inherent and target pairs go to their columns
+    (``changes`` then names those columns instead)."""
+    for kind in ("inherent", "target"):
+        if kind in changes:
+            given = changes.pop(kind)
+            changes[f"{kind}_impact"] = given["impact"] if given else None
+            changes[f"{kind}_probability"] = given["probability"] if given else None
+    for name, value in changes.items():
+        setattr(risk, name, value.value if hasattr(value, "value") else value)
+
+
 def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     """The risk's user-visible values as JSON: diffed into history and audit rows."""
     values = {name: getattr(risk, name) for name in _SNAPSHOT_FIELDS}
@@ -444,13 +456,7 @@ async def _apply_changes(
         changes["custom_fields"] = await _custom_values(
             session, tenant_id=context.tenant_id, values=changes["custom_fields"], risk=risk
         )
-    for kind in ("inherent", "target"):
-        if kind in changes:
-            given = changes.pop(kind)
-            changes[f"{kind}_impact"] = given["impact"] if given else None
-            changes[f"{kind}_probability"] = given["probability"] if given else None
-    for name, value in changes.items():
-        setattr(risk, name, value.value if hasattr(value, "value") else value)
+    assign(risk, changes)
     assets_changed = sorted(new_assets) != sorted(current_assets)
     if assets_changed or set(changes) & LEVEL_FIELDS:
         scoring = await scoring_for(session, tenant_id=context.tenant_id)

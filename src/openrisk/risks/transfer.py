@@ -698,13 +698,7 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
-    for kind in ("inherent", "target"):
-        if kind in changes:
-            given = changes.pop(kind)
-            changes[f"{kind}_impact"] = given["impact"] if given else None
-            changes[f"{kind}_probability"] = given["probability"] if given else None
-    for name, value in changes.items():
-        setattr(risk, name, value.value if hasattr(value, "value") else value)
+    commands.assign(risk, changes)
     relink = sorted(new_assets) != sorted(current_assets)
     if relink or set(changes) & commands.LEVEL_FIELDS:
         missing = [str(a) for a in new_assets if a not in criticality]
