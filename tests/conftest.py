@@ -13,14 +13,22 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from openrisk.app import create_app
 from openrisk.config import Settings
+from openrisk.core import security
 from openrisk.core.db.migrate import upgrade
 from openrisk.core.events import DomainEvent
 from openrisk.core.jobs import JobSpec, registry
 from tests.services import PG_ADMIN_URL, need, postgres_available
+
+# Most tests sign someone up: at the production cost (19 MiB, 2 passes) argon2 would be a large
+# share of the suite's CPU. In-process apps hash with the cheapest argon2id parameters instead;
+# hashes are made and verified the same way. Servers started as subprocesses keep the real cost.
+security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+security._DUMMY_HASH = security._hasher.hash(uuid.uuid4().hex)
 
 TEST_PASSWORD = "correct-horse-battery"
 _ip_counter = itertools.count(1)
