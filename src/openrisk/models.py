@@ -11,6 +11,7 @@ from openrisk.custom_fields import models as custom_field_models
 from openrisk.marketplace import models as marketplace_models
 from openrisk.methodology import models as methodology_models
 from openrisk.mitigations import models as mitigation_models
+from openrisk.notifications import models as notification_models
 from openrisk.quantification import models as quantification_models
 from openrisk.rbac import models as rbac_models
 from openrisk.reports import models as report_models
@@ -27,6 +28,7 @@ __all__ = [
     "marketplace_models",
     "methodology_models",
     "mitigation_models",
+    "notification_models",
     "outbox_models",
     "quantification_models",
     "rbac_models",

@@ -21,8 +21,9 @@ class SecretsUnreadable(Exception):
 class SecretBox:
     """Seals a dict of secret configuration values into one opaque token, and back."""
 
-    def __init__(self, secret_key: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=_INFO).derive(
+    def __init__(self, secret_key: str, *, salt: bytes = _SALT) -> None:
+        """``salt`` separates the uses of one secret key (connector secrets by default)."""
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_INFO).derive(
             secret_key.encode()
         )
         self._fernet = Fernet(base64.urlsafe_b64encode(key))

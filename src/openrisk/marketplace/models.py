@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,6 +78,13 @@ class App(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_apps_tenant_created", "tenant_id", "created_at"),
         Index("ix_apps_tenant_connector", "tenant_id", "connector_id"),
         Index("ix_apps_connector", "connector_id"),
+        # the scheduler's claim: apps with auto_sync whose next slot has come
+        Index(
+            "ix_apps_next_sync",
+            "next_sync_at",
+            postgresql_where=text("auto_sync"),
+            sqlite_where=text("auto_sync"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -90,6 +98,8 @@ class App(UUIDPrimaryKey, Timestamps, Base):
     auto_sync: Mapped[bool] = mapped_column(default=False)
     sync_interval_s: Mapped[int] = mapped_column(default=3600)
     last_sync_at: Mapped[datetime | None]
+    # the start of the next scheduled sync's interval (auto_sync); NULL: due at once
+    next_sync_at: Mapped[datetime | None]
     last_sync_status: Mapped[str | None] = mapped_column(String(16))
     last_sync_error: Mapped[str | None] = mapped_column(Text)
     installed_by: Mapped[uuid.UUID | None] = mapped_column(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, case, cast, delete, func, or_, select, update
@@ -531,6 +532,8 @@ async def configure_app(
         app.auto_sync = auto_sync
     if sync_interval_s is not None:
         app.sync_interval_s = sync_interval_s
+    if (app.auto_sync, app.sync_interval_s) != (before["auto_sync"], before["sync_interval_s"]):
+        app.next_sync_at = None  # the schedule starts again at the next tick
     if configuration is not None and app.status == "error":
         app.status = "installed"  # a new configuration deserves a new chance
     changes: dict[str, Any] = diff(before, _snapshot(view))
@@ -619,8 +622,11 @@ async def sync_app(
     app_id: uuid.UUID,
     upload: bytes | None = None,
     upload_name: str | None = None,
+    scheduled_for: datetime | None = None,
 ) -> tuple[AppView, SyncOutcome]:
-    """Run the connector's sync action now (webhook: signed ping; csv-import: import)."""
+    """Run the connector's sync action now (webhook: signed ping; csv-import: import).
+    ``scheduled_for``: the end of the schedule's interval this sync is for (a scheduled job);
+    the app log and the audit event say so."""
     session = uow.session
     view = await get_app(session, context=context, app_id=app_id)
     app = view.app
@@ -659,7 +665,10 @@ async def sync_app(
     before_status = app.status
     app.status = "installed" if outcome.status == "success" else "error"
     app.updated_at = utcnow()
-    session.add(_app_log(app, "sync", outcome.status, outcome.detail, **outcome.data))
+    scheduled: dict[str, Any] = {}
+    if scheduled_for is not None:
+        scheduled = {"scheduled": True, "slot": scheduled_for.isoformat()}
+    session.add(_app_log(app, "sync", outcome.status, outcome.detail, **outcome.data, **scheduled))
     record(
         session,
         context=context,
@@ -667,7 +676,10 @@ async def sync_app(
         resource_type="app",
         resource_id=app.id,
         changes={
-            "sync": {"before": None, "after": {"status": outcome.status, **outcome.data}},
+            "sync": {
+                "before": None,
+                "after": {"status": outcome.status, **outcome.data, **scheduled},
+            },
             **diff({"status": before_status}, {"status": app.status}),
         },
         outcome="success" if outcome.status == "success" else "failure",

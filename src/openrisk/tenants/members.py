@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import record
 from openrisk.auth.models import User
 from openrisk.auth.service import create_user, find_user_by_email
+from openrisk.config import Settings
 from openrisk.core.context import RequestContext
 from openrisk.core.db.atomic import lock_row
 from openrisk.core.errors import Conflict, Forbidden, NotFound
 from openrisk.core.security import new_secret, sha256_hex
 from openrisk.core.uow import UnitOfWork
+from openrisk.notifications.invitations import queue_invitation
 from openrisk.rbac.catalogue import ADMIN, OWN_SCOPE, split_grant
 from openrisk.rbac.models import Role
 from openrisk.rbac.roles import check_assignable_level, get_role, is_admin
@@ -133,14 +135,22 @@ async def _check_an_admin_remains(session: AsyncSession, tenant_id: uuid.UUID) -
 
 
 async def invite(
-    *, uow: UnitOfWork, context: RequestContext, email: str, role_id: uuid.UUID
+    *,
+    uow: UnitOfWork,
+    context: RequestContext,
+    email: str,
+    role_id: uuid.UUID,
+    settings: Settings | None = None,
 ) -> InviteResult:
+    """With ``settings`` whose e-mail is configured, an invitation's link is also mailed."""
     session = uow.session
     role = await get_role(session, context=context, role_id=role_id)
     check_assignable_level(context, role.level)
     user = await find_user_by_email(session, email=email)
     if user is None:
-        return await _invite_unknown(uow=uow, context=context, email=email, role=role)
+        return await _invite_unknown(
+            uow=uow, context=context, email=email, role=role, settings=settings
+        )
     existing = await session.scalar(
         select(Membership.id).where(
             Membership.tenant_id == context.tenant_id, Membership.user_id == user.id
@@ -167,7 +177,7 @@ async def invite(
 
 
 async def _invite_unknown(
-    *, uow: UnitOfWork, context: RequestContext, email: str, role: Role
+    *, uow: UnitOfWork, context: RequestContext, email: str, role: Role, settings: Settings | None
 ) -> InviteResult:
     session = uow.session
     secret = new_secret()
@@ -190,8 +200,27 @@ async def _invite_unknown(
         resource_id=invitation.id,
         changes={"email": email.lower(), "role": role.name},
     )
+    await _mail_link(uow, invitation, secret, role, settings)
     await uow.commit()
     return InviteResult(member=None, invitation_token=secret, invitation_expires_at=expires_at)
+
+
+async def _mail_link(
+    uow: UnitOfWork, invitation: Invitation, secret: str, role: Role, settings: Settings | None
+) -> None:
+    await queue_invitation(
+        uow,
+        settings=settings,
+        tenant_id=invitation.tenant_id,
+        invitation_id=invitation.id,
+        token_hash=invitation.token_hash,
+        token=secret,
+        email=invitation.email,
+        role_name=role.name,
+        invited_by=invitation.invited_by,
+        expires_at=invitation.expires_at,
+        now=datetime.now(UTC),
+    )
 
 
 async def accept_invitation(*, uow: UnitOfWork, token: str, password: str, full_name: str) -> User:
@@ -370,10 +399,14 @@ async def _pending(
 
 
 async def renew_invitation(
-    *, uow: UnitOfWork, context: RequestContext, invitation_id: uuid.UUID
+    *,
+    uow: UnitOfWork,
+    context: RequestContext,
+    invitation_id: uuid.UUID,
+    settings: Settings | None = None,
 ) -> InviteResult:
     """A new one-time link (the old one stops working) valid for another full period: what
-    "resend" means while OpenRisk hands links to the inviter instead of mailing them."""
+    "resend" means (the link is shown to the inviter, and mailed when e-mail is configured)."""
     session = uow.session
     invitation, role = await _pending(session, context, invitation_id)
     secret = new_secret()
@@ -388,6 +421,7 @@ async def renew_invitation(
         resource_id=invitation.id,
         changes={"email": invitation.email, "role": role.name},
     )
+    await _mail_link(uow, invitation, secret, role, settings)
     await uow.commit()
     return InviteResult(
         member=None, invitation_token=secret, invitation_expires_at=invitation.expires_at

@@ -10,7 +10,7 @@ from fastapi import Depends, status
 
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
-from openrisk.core.deps import SessionDep
+from openrisk.core.deps import SessionDep, SettingsDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
@@ -51,9 +51,13 @@ async def invite_member(
     body: MemberInvite,
     context: Annotated[RequestContext, Depends(require("member:invite"))],
     uow: UowDep,
+    settings: SettingsDep,
 ) -> InviteOut:
-    """An existing account becomes a member; an unknown email gets a one-time invitation."""
-    result = await members.invite(uow=uow, context=context, email=body.email, role_id=body.role_id)
+    """An existing account becomes a member; an unknown email gets a one-time invitation
+    (mailed to it when e-mail is configured)."""
+    result = await members.invite(
+        uow=uow, context=context, email=body.email, role_id=body.role_id, settings=settings
+    )
     if result.member is not None:
         return InviteOut(status="member_added", member=_out(result.member))
     return InviteOut(
@@ -87,9 +91,13 @@ async def renew_invitation(
     invitation_id: uuid.UUID,
     context: Annotated[RequestContext, Depends(require("member:invite"))],
     uow: UowDep,
+    settings: SettingsDep,
 ) -> InviteOut:
-    """A new one-time link for a pending invitation; the previous link stops working."""
-    result = await members.renew_invitation(uow=uow, context=context, invitation_id=invitation_id)
+    """A new one-time link for a pending invitation; the previous link stops working (the new
+    one is mailed when e-mail is configured)."""
+    result = await members.renew_invitation(
+        uow=uow, context=context, invitation_id=invitation_id, settings=settings
+    )
     return InviteOut(
         status="invited",
         invitation_token=result.invitation_token,

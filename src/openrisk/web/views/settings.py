@@ -117,7 +117,11 @@ async def invite_member(
     with forms.refusals(also={Conflict: "email"}) as refused:
         body = MemberInvite.model_validate(values)
         result = await members.invite(
-            uow=uow, context=web.context, email=body.email, role_id=body.role_id
+            uow=uow,
+            context=web.context,
+            email=body.email,
+            role_id=body.role_id,
+            settings=request.app.state.settings,
         )
     if refused:
         return await _members_page(
@@ -137,7 +141,10 @@ async def renew_invitation(
     """A fresh one-time link for a pending invitation, shown once (the old one stops working)."""
     web.require("member:invite")
     result = await members.renew_invitation(
-        uow=uow, context=web.context, invitation_id=invitation_id
+        uow=uow,
+        context=web.context,
+        invitation_id=invitation_id,
+        settings=request.app.state.settings,
     )
     pending = await members.list_invitations(session, context=web.context, offset=0, limit=1_000)
     email = next((i.email for i in pending[0] if i.id == invitation_id), "")

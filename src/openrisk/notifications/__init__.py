@@ -1,0 +1,1 @@
+"""E-mail notifications: who is told what, once per reason, sent by jobs over SMTP."""
