@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,14 +17,22 @@ from openrisk.core.errors import NotFound
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.reports.data import collect
-from openrisk.reports.models import Report
+from openrisk.reports.models import Report, ReportJob
 from openrisk.reports.render import CONTENT_TYPES, render
 from openrisk.reports.schemas import ReportFormat, ReportKind
 
 
 async def create_report(
-    *, uow: UnitOfWork, context: RequestContext, kind: ReportKind, fmt: ReportFormat
+    *,
+    uow: UnitOfWork,
+    context: RequestContext,
+    kind: ReportKind,
+    fmt: ReportFormat,
+    job: ReportJob | None = None,
+    finished_at: datetime | None = None,
 ) -> Report:
+    """Generate and keep a report; with ``job`` (a report job's run), the job is done with it,
+    in the same commit."""
     session = uow.session
     data = await collect(session, tenant_id=context.tenant_id, register=kind is ReportKind.register)
     content = await asyncio.to_thread(render, kind.value, fmt.value, data)
@@ -54,6 +63,9 @@ async def create_report(
         },
     )
     await session.flush()
+    if job is not None:
+        job.report_id, job.status = report.id, "done"
+        job.finished_at = finished_at or data.generated_at
     created = DomainEvent(
         type="report.created",
         tenant_id=context.tenant_id,
