@@ -94,6 +94,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # a test's measured window would add its statements to the query counts. Commits
         # still wake the relay at once; tests call the sweeper themselves.
         "outbox_interval_s": 300,
+        # The periodic scans (scheduled syncs, reminders) of an in-process worker would race the
+        # tests that call them with their own clock: once a year, out of every test's way.
+        "sync_tick_cron": "0 0 1 1 *",
+        "reminders_cron": "0 0 1 1 *",
     }
     values.update(overrides)
     return Settings(**values)

@@ -38,6 +38,7 @@ from openrisk.core.middleware import RequestContextMiddleware
 from openrisk.core.openapi import install_openapi
 from openrisk.core.outbox import SWEEP_BATCH, sweep_invalidations
 from openrisk.core.pagination import CursorCodec
+from openrisk.core.queue_metrics import refresh_queue_gauges
 from openrisk.core.ratelimit import RateLimitMiddleware, RateLimits
 from openrisk.core.routing import API_PREFIX, MethodNotAllowedMiddleware
 from openrisk.core.security import TokenCodec
@@ -207,6 +208,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = getattr(app.state, "db", None)
         if database is not None:  # this worker's pool as of now; others refresh their own
             record_pool_gauges(database.stats())
+        background = getattr(app.state, "background_db", None)
+        if background is not None:  # the outbox and the job queue, as the database has them
+            with contextlib.suppress(Exception):
+                await refresh_queue_gauges(background)
         body, content_type = render_latest()
         return Response(body, media_type=content_type)
 

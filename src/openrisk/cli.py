@@ -25,6 +25,8 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 cache_app = typer.Typer(help="The shared cache (OPENRISK_CACHE_BACKEND).", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+jobs_app = typer.Typer(help="The background job queue (docs/monitoring.md).", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 err = Console(stderr=True)
 
@@ -129,6 +131,86 @@ def worker(
         err.print(f"[red]{escape(problem)}[/red]")
         raise typer.Exit(1)
     asyncio.run(run_worker(settings, concurrency=concurrency))
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@jobs_app.command("status")
+def jobs_status() -> None:
+    """Jobs per task and status, the oldest job waiting for a worker, and the outbox."""
+    from openrisk.core.queue_admin import STATUSES, status
+
+    settings = load_settings()
+    found = asyncio.run(status(settings))
+    console.print(
+        f"outbox: {found.outbox_pending} event(s) not yet handed to jobs"
+        + (f", oldest {_age_text(found.outbox_oldest_s)}" if found.outbox_pending else "")
+    )
+    if found.embedded:
+        console.print(
+            "SQLite: jobs run inside openrisk serve (their queue is in its memory); "
+            "every event stays in the outbox until its jobs have finished."
+        )
+        return
+    table = Table("task", *STATUSES, title="jobs")
+    totals = dict.fromkeys(STATUSES, 0)
+    for task, counts in sorted(found.counts.items()):
+        table.add_row(escape(task), *(str(counts.get(state, 0)) for state in STATUSES))
+        for state in STATUSES:
+            totals[state] += counts.get(state, 0)
+    table.add_row("[b]all[/b]", *(f"[b]{totals[state]}[/b]" for state in STATUSES))
+    console.print(table)
+    waiting = _age_text(found.oldest_pending_s) if totals["todo"] else "none waiting"
+    console.print(f"oldest job due and not started: {waiting}")
+    if totals["failed"]:
+        console.print(
+            f"{totals['failed']} failed job(s): fix the cause, then `openrisk jobs retry`"
+            " (or `openrisk jobs purge --failed`)"
+        )
+
+
+def _queue_settings(on_sqlite: str) -> Settings:
+    """Settings whose job queue is kept in the database (PostgreSQL), or exit 2 saying why."""
+    settings = load_settings()
+    if settings.is_sqlite:
+        err.print(f"[red]with SQLite, {on_sqlite}[/red]")
+        raise typer.Exit(2)
+    return settings
+
+
+@jobs_app.command("retry")
+def jobs_retry(
+    task: Annotated[str | None, typer.Option(help="Only this task, e.g. webhooks:deliver.")] = None,
+    job_id: Annotated[int | None, typer.Option("--id", help="Only this job.")] = None,
+) -> None:
+    """Put failed (dead) jobs back in the queue, to run now."""
+    from openrisk.core.queue_admin import retry
+
+    settings = _queue_settings("failed jobs are not kept: nothing to retry")
+    count = asyncio.run(retry(settings, task=task, job_id=job_id))
+    console.print(f"{count} failed job(s) queued again")
+
+
+@jobs_app.command("purge")
+def jobs_purge(
+    older_than: Annotated[
+        int, typer.Option(min=0, help="Days since the job finished (default 7).")
+    ] = 7,
+    failed: Annotated[bool, typer.Option(help="Also delete failed (dead) jobs.")] = False,
+) -> None:
+    """Delete finished jobs (succeeded, cancelled, aborted; --failed: failed too) that finished
+    more than --older-than days ago."""
+    from openrisk.core.queue_admin import purge
+
+    settings = _queue_settings("finished jobs are not kept: nothing to purge")
+    count = asyncio.run(purge(settings, days=older_than, failed=failed))
+    console.print(f"{count} finished job(s) deleted")
 
 
 def prepare_metrics_dir(workers: int) -> str | None:

@@ -50,8 +50,19 @@ APP_METRICS = {
     "openrisk_build_info",
     "openrisk_db_pool_waits_total",
     "openrisk_db_pool_timeouts_total",
+    "openrisk_jobs_total",
+    "openrisk_job_duration_seconds",
+    "openrisk_outbox_pending",
+    "openrisk_outbox_oldest_pending_seconds",
+    "openrisk_job_queue_depth",
+    "openrisk_job_oldest_pending_seconds",
+    "openrisk_jobs_dead",
 }
-HISTOGRAMS = {"openrisk_http_request_duration_seconds", "openrisk_db_query_duration_seconds"}
+HISTOGRAMS = {
+    "openrisk_http_request_duration_seconds",
+    "openrisk_db_query_duration_seconds",
+    "openrisk_job_duration_seconds",
+}
 # Counters whose names do not end in _total, and gauges whose names look like counters.
 EXTRA_COUNTERS = {"pg_stat_database_xact_commit", "pg_stat_database_xact_rollback"}
 NOT_COUNTERS = {"pg_stat_activity_count"}
@@ -258,6 +269,9 @@ def test_required_alerts_exist() -> None:
         "HighErrorRate",
         "HighLatencyP95",
         "OpenRiskDown",
+        "JobQueueBacklog",
+        "JobDeadLetters",
+        "OutboxStuck",
     }
     assert required <= set(_alert_names())
 

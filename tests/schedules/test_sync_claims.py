@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from openrisk.core.db.engine import Database, create_database
-from openrisk.core.outbox import OutboxRow
 from openrisk.marketplace.models import AppLog
-from openrisk.marketplace.schedule import SYNC_TOPIC, run_scheduled_sync, tick
+from openrisk.marketplace.schedule import Claim, run_scheduled_sync, tick
 from tests.conftest import Account, make_settings
 
 API = "/api/v1/marketplace"
@@ -38,16 +37,12 @@ async def install(client: httpx.AsyncClient, account: Account, **fields: Any) ->
     return dict(response.json())
 
 
-async def ours(database: Database, app_id: str) -> list[dict[str, Any]]:
-    """The sync jobs the ticks queued for this app (taken from the outbox, as the relay would)."""
-    async with database.sessions() as session:
-        rows = list(
-            await session.scalars(
-                delete(OutboxRow).where(OutboxRow.topic == SYNC_TOPIC).returning(OutboxRow)
-            )
-        )
-        await session.commit()
-    return [r.payload for r in rows if r.payload["app_id"] == app_id]
+def ours(claims: list[Claim], app_id: str) -> list[Claim]:
+    return [claim for claim in claims if str(claim.app_id) == app_id]
+
+
+def offsets(claims: list[Claim], start: datetime, unit_s: float = 1) -> list[int]:
+    return [round((c.next_sync_at - start).total_seconds() / unit_s) for c in claims]
 
 
 async def test_each_interval_is_claimed_once_by_concurrent_ticks(
@@ -58,20 +53,21 @@ async def test_each_interval_is_claimed_once_by_concurrent_ticks(
     idle = await install(client, admin, auto_sync=False, sync_interval_s=60)
     hosts = [create_database(settings, pooled=False) for _ in range(3)]
     start = datetime.now(UTC)
-    jobs: list[dict[str, Any]] = []
+    claims: list[Claim] = []
     try:
         # three workers tick at the same instants, every 10 s, for 5 intervals of 30 s
         for step in range(16):
             now = start + timedelta(seconds=10 * step)
-            await asyncio.gather(*(tick(database=h, settings=settings, now=now) for h in hosts))
-            jobs += await ours(hosts[0], installed["id"])
-        assert not await ours(hosts[0], idle["id"])
+            for got in await asyncio.gather(
+                *(tick(database=h, settings=settings, now=now) for h in hosts)
+            ):
+                claims += got
     finally:
         for host in hosts:
             await host.dispose()
-    slots = [datetime.fromisoformat(job["slot"]) for job in jobs]
+    assert not ours(claims, idle["id"])
     # due at once (first tick), then at 30, 60, 90, 120 and 150 s: one claim each
-    assert [round((s - start).total_seconds()) for s in slots] == [30, 60, 90, 120, 150, 180]
+    assert offsets(ours(claims, installed["id"]), start) == [30, 60, 90, 120, 150, 180]
 
 
 async def test_the_schedule_restarts_after_an_outage_and_on_change(
@@ -81,18 +77,21 @@ async def test_the_schedule_restarts_after_an_outage_and_on_change(
     settings = make_settings(app.state.settings.database_url)
     installed = await install(client, admin, auto_sync=True, sync_interval_s=3600)
     start = datetime.now(UTC)
-    await tick(database=database, settings=settings, now=start)
-    await tick(database=database, settings=settings, now=start + timedelta(hours=5, minutes=1))
-    late = [datetime.fromisoformat(j["slot"]) for j in await ours(database, installed["id"])]
+    late = await tick(database=database, settings=settings, now=start)
+    late += await tick(
+        database=database, settings=settings, now=start + timedelta(hours=5, minutes=1)
+    )
     # one sync after five missed hours, not five; the next one an hour after it
-    assert [round((s - start).total_seconds() / 60) for s in late] == [60, 361]
+    assert offsets(ours(late, installed["id"]), start, 60) == [60, 361]
 
     changed = await client.patch(
         f"{API}/apps/{installed['id']}", json={"sync_interval_s": 600}, headers=admin.in_tenant()
     )
     assert changed.status_code == 200, changed.text
-    await tick(database=database, settings=settings, now=start + timedelta(hours=5, minutes=2))
-    assert len(await ours(database, installed["id"])) == 1  # the new interval starts at once
+    again = await tick(
+        database=database, settings=settings, now=start + timedelta(hours=5, minutes=2)
+    )
+    assert len(ours(again, installed["id"])) == 1  # the new interval starts at once
 
 
 async def test_a_claimed_sync_runs_as_the_installer(

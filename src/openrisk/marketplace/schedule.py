@@ -4,7 +4,7 @@ A periodic tick, run by any number of workers on any number of hosts, claims the
 intervals with ONE conditional UPDATE (``... WHERE auto_sync AND next_sync_at <= now
 RETURNING ...``): the database lets exactly one statement move an app's ``next_sync_at`` past
 ``now``, so each interval is claimed once, whoever ticks. In the same transaction the claim
-adds one ``marketplace.sync`` job per claimed app to the outbox: a claimed interval always
+adds one ``schedules:sync`` job per claimed app to the outbox: a claimed interval always
 gets its sync, even if the ticking worker dies right after the commit.
 
 ``next_sync_at`` advances by whole intervals from the previous one (the schedule keeps its
@@ -32,7 +32,7 @@ from openrisk.core.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-SYNC_TASK = "marketplace.sync"
+SYNC_TASK = "schedules:sync"
 SYNC_TOPIC = f"job:{SYNC_TASK}"
 
 _DUE = "auto_sync AND status <> 'disabled' AND (next_sync_at IS NULL OR next_sync_at <= :now)"
@@ -120,7 +120,7 @@ async def run_scheduled_sync(
     slot: datetime,
     uow: Callable[[AsyncSession], UnitOfWork] = UnitOfWork,
 ) -> str:
-    """The ``marketplace.sync`` job: sync the app as the member who installed it (its
+    """The ``schedules:sync`` job: sync the app as the member who installed it (its
     permissions, its name in the audit log). Returns the outcome (``success``, ``failure``, or
     ``skipped`` when the app was disabled, uninstalled or lost auto_sync meanwhile, or its
     installer is no longer a member)."""

@@ -4,7 +4,7 @@ A *reason* is one thing someone must hear about once: a mitigation due on a date
 review is overdue since a date, an invitation link. ``queue`` inserts one ``notifications``
 row per reason (``ON CONFLICT (reason) DO NOTHING``: a reason already queued, by this scan or
 an earlier one, by this worker or another, adds nothing) and groups the new rows of one
-recipient into one *batch*: one e-mail, one ``email.send`` job, through the outbox of the
+recipient into one *batch*: one e-mail, one ``email:send`` job, through the outbox of the
 same transaction. ``send_batch`` is that job: it sends the batch's pending rows as one message
 and marks them sent; run twice (at-least-once delivery of jobs), the second run finds nothing
 pending. The message's ``Message-ID`` is derived from the batch id, so a relay or a mail
@@ -34,7 +34,7 @@ from openrisk.notifications.smtp import PermanentFailure, SmtpTarget, send_messa
 
 log = logging.getLogger(__name__)
 
-SEND_TASK = "email.send"
+SEND_TASK = "email:send"
 SEND_TOPIC = f"job:{SEND_TASK}"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SEALED = "sealed"  # the key of ``data`` that holds sealed values (an invitation's token)
@@ -63,7 +63,7 @@ def secret_box(settings: Settings) -> SecretBox:
 
 async def queue(uow: UnitOfWork, reasons: Sequence[Reason], *, now: datetime) -> list[uuid.UUID]:
     """Insert the reasons not queued before, one batch per (tenant, recipient), and add one
-    ``email.send`` job per batch to the unit of work. Does not commit; returns the batches."""
+    ``email:send`` job per batch to the unit of work. Does not commit; returns the batches."""
     if not reasons:
         return []
     batch_of: dict[tuple[uuid.UUID | None, str], uuid.UUID] = {}
@@ -126,7 +126,7 @@ async def send_batch(
     batch_id: uuid.UUID,
     now: Callable[[], datetime],
 ) -> SendResult:
-    """Send the pending reasons of one batch as one message (the ``email.send`` job).
+    """Send the pending reasons of one batch as one message (the ``email:send`` job).
 
     A temporary failure (relay away, 4xx) raises ``TemporaryFailure`` after counting the
     attempt: the job engine retries. A permanent one (5xx) marks the rows failed and returns.

@@ -11,6 +11,7 @@ shared blueprint to the first application only).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import procrastinate
 from procrastinate import exceptions, retry
@@ -63,7 +64,11 @@ class ReleasedOnShutdown(retry.BaseRetryStrategy):
         return self.inner.get_retry_decision(exception=exception, job=job)
 
 
-def build_app(connector: BaseConnector) -> procrastinate.App:
+def build_app(
+    connector: BaseConnector, *, crons: Mapping[str, str] | None = None
+) -> procrastinate.App:
+    """``crons``: periodic tasks' schedules by full task name, instead of their declared ones
+    (``registry.periodic_crons``: settings, so tests can tick every second)."""
     from openrisk.core.jobs.registry import BLUEPRINTS
 
     app = procrastinate.App(connector=connector)
@@ -83,9 +88,10 @@ def build_app(connector: BaseConnector) -> procrastinate.App:
             )
             app.tasks[bound.name] = bound
         for periodic in blueprint.periodic_registry.periodic_tasks.values():
+            full = f"{namespace}:{periodic.task.name}"
             app.periodic_registry.register_task(
-                task=app.tasks[f"{namespace}:{periodic.task.name}"],
-                cron=periodic.cron,
+                task=app.tasks[full],
+                cron=(crons or {}).get(full, periodic.cron),
                 periodic_id=periodic.periodic_id,
                 configure_kwargs=periodic.configure_kwargs,
             )

@@ -12,13 +12,28 @@ from __future__ import annotations
 
 import procrastinate
 
+from openrisk.config import Settings
 from openrisk.core.jobs.runtime import Route
+from openrisk.marketplace import schedule_tasks
 from openrisk.marketplace import tasks as marketplace_tasks
+from openrisk.notifications import tasks as email_tasks
+from openrisk.reports import tasks as report_tasks
 
 BLUEPRINTS: list[tuple[str, procrastinate.Blueprint]] = [
     ("webhooks", marketplace_tasks.blueprint),
+    ("email", email_tasks.blueprint),
+    ("schedules", schedule_tasks.blueprint),
+    ("reports", report_tasks.blueprint),
 ]
 
 EVENT_ROUTES: list[tuple[str, Route]] = [
     ("risk.", marketplace_tasks.deliveries_for),
 ]
+
+
+def periodic_crons(settings: Settings) -> dict[str, str]:
+    """The periodic tasks whose schedule is a setting (full task name → cron)."""
+    return {
+        "schedules:tick": settings.sync_tick_cron,
+        "email:reminders": settings.reminders_cron,
+    }

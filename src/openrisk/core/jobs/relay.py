@@ -106,8 +106,12 @@ class JobRelay:
     async def run(self, *, also: Callable[[], Awaitable[object]] | None = None) -> None:
         """Until cancelled: relay on every wake-up and poll; ``also`` runs on each poll."""
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancel that
+            # arrives as the wake-up is set (a shutdown right after a commit), and the relay
+            # would then never stop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval_s)
+                async with asyncio.timeout(self._interval_s):
+                    await self._wakeup.wait()
             woken = self._wakeup.is_set()
             self._wakeup.clear()
             try:

@@ -23,6 +23,7 @@ from openrisk.config import Settings
 from openrisk.core.jobs.engine import build_app, build_connector
 from openrisk.core.jobs.relay import EmbeddedRelay, JobRelay, TransactionalRelay
 from openrisk.core.jobs.runtime import RUNTIME_KEY, JobRuntime
+from openrisk.core.queue_metrics import measure_job, preinitialise_job_series
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ class JobEngine:
         self.settings = settings
         self.runtime = runtime
         self.connector = build_connector(settings)
-        self.app = build_app(self.connector)
+        from openrisk.core.jobs.registry import periodic_crons
+
+        self.app = build_app(self.connector, crons=periodic_crons(settings))
+        preinitialise_job_series([name for name in self.app.tasks if ":" in name])
         self.relay: JobRelay
         if isinstance(self.connector, InMemoryConnector):
             self.relay = EmbeddedRelay(
@@ -91,6 +95,7 @@ class JobEngine:
             "stalled_worker_timeout": s.jobs_stalled_after_s,
             "delete_jobs": "successful",
             "additional_context": {RUNTIME_KEY: self.runtime},
+            "worker_middleware": [measure_job],  # openrisk_jobs_total, _job_duration_seconds
             "install_signal_handlers": False,
         }
 
