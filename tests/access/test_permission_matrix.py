@@ -80,6 +80,7 @@ EXPECTED_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/reports"): "report:read",
     ("POST", "/reports"): "report:create",
     ("GET", "/reports/{report_id}"): "report:read",
+    ("GET", "/reports/jobs/{job_id}"): "report:read",
     ("GET", "/risks"): "risk:read",
     ("POST", "/risks"): "risk:create",
     ("GET", "/risks/search"): "risk:read",

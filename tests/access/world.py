@@ -179,6 +179,21 @@ class Tenant:
         body = {"kind": "executive", "format": "csv"}
         return str((await self.post("/reports", body))["id"])
 
+    async def report_job(self) -> str:
+        """A queued report job of the tenant (as a large register's report request makes)."""
+        from openrisk.reports.models import ReportJob
+
+        async with self.app.state.db.session() as session:
+            job = ReportJob(
+                tenant_id=uuid.UUID(self.admin.tenant_id),
+                kind="register",
+                format="csv",
+                requested_by=uuid.UUID(self.admin.user_id),
+            )
+            session.add(job)
+            await session.commit()
+            return str(job.id)
+
     async def acceptance(self) -> str:
         """A submitted acceptance of a risk, requested by a Manager of the tenant (so that any
         other caller may decide it: never the requester)."""
@@ -221,6 +236,7 @@ FACTORIES: dict[str, Factory] = {
     "token_id": lambda t, owner, ids: t.token(owner),
     "app_id": lambda t, owner, ids: t.app_id(),
     "report_id": lambda t, owner, ids: t.report(),
+    "job_id": lambda t, owner, ids: t.report_job(),
     "invitation_id": lambda t, owner, ids: t.invitation(),
     "view_id": lambda t, owner, ids: t.saved_view(owner),
     "acceptance_id": lambda t, owner, ids: t.acceptance(),

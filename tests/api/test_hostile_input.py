@@ -280,6 +280,7 @@ async def test_every_field_of_every_route_refuses_hostile_input(
         "token_id",
         "app_id",
         "report_id",
+        "job_id",
         "invitation_id",
         "view_id",
         "acceptance_id",
