@@ -23,6 +23,7 @@ from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace import netguard
 from tests.conftest import Account, client_for, make_settings, register
+from tests.web.helpers import sign_in
 
 API = "/api/v1/marketplace"
 SECRET = "receiver-shared-secret-42"
@@ -97,6 +98,7 @@ async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
         webhook_backoff_s=0.01,
         webhook_max_attempts=3,
         webhook_timeout_s=2,
+        jobs_poll_s=0.05,  # an in-process worker notices a retry that fell due at once
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -252,6 +254,7 @@ async def test_exhausted_retries_mark_the_app_in_error_until_a_success(
     assert len(receiver.requests) == 3
     entries = await logs(hook_client, account, installed["id"])
     assert [e["status"] for e in entries] == ["retry", "retry", "failure"]
+    assert entries[-1]["data"]["dead_letter"] is True
     url = f"{API}/apps/{installed['id']}"
     assert (await hook_client.get(url, headers=account.in_tenant())).json()["status"] == "error"
 
@@ -261,6 +264,63 @@ async def test_exhausted_retries_mark_the_app_in_error_until_a_success(
     assert (await hook_client.get(url, headers=account.in_tenant())).json()["status"] == (
         "installed"
     )
+
+
+async def test_a_dead_letter_is_redelivered_with_the_same_delivery_id(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    receiver.script = [503, 503, 503]
+    await publish_risk_event(hook_app, account)
+    [dead] = [
+        e for e in await logs(hook_client, account, installed["id"]) if e["status"] == "failure"
+    ]
+    delivery = dead["data"]["delivery_id"]
+    assert dead["data"]["dead_letter"] is True
+    assert "body" not in json.dumps(dead) and SECRET not in json.dumps(dead)
+
+    path = f"{API}/apps/{installed['id']}/deliveries/{delivery}/redeliver"
+    queued = await hook_client.post(path, headers=account.in_tenant())
+    assert queued.status_code == 202, queued.text
+    assert queued.json() == {
+        "delivery_id": delivery,
+        "event_type": "risk.created",
+        "status": "queued",
+    }
+    await hook_app.state.jobs.drain()
+    assert [r.headers["X-OpenRisk-Delivery"] for r in receiver.requests] == [delivery] * 4
+    assert receiver.requests[-1].body == receiver.requests[0].body  # the same event
+    assert (await logs(hook_client, account, installed["id"]))[-1]["status"] == "success"
+
+    again = await hook_client.post(path, headers=account.in_tenant())  # nothing left to send
+    assert again.status_code == 404
+    assert again.headers["content-type"].startswith("application/problem+json")
+    other = await register(hook_client, tenant_name="Elsewhere")
+    assert (await hook_client.post(path, headers=other.in_tenant())).status_code == 404
+
+
+async def test_the_app_page_redelivers_a_dead_letter(
+    hook_app: FastAPI, hook_client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    account = await register(hook_client)
+    installed = await install_webhook(hook_client, account, receiver.url)
+    receiver.script = [410]  # not retried: a dead letter at once
+    await publish_risk_event(hook_app, account)
+    browser = await sign_in(hook_client, account)
+    page_path = f"/marketplace/apps/{installed['id']}"
+    page = await browser.get(page_path)
+    [action] = re.findall(r'action="([^"]*/redeliver)"', page.text)
+    assert receiver.requests[0].headers["X-OpenRisk-Delivery"] in action
+    assert "(dead letter)" in page.text
+
+    redelivered = await browser.post(action)
+    assert redelivered.status_code == 303
+    await hook_app.state.jobs.drain()
+    page = await browser.get(page_path)
+    assert "Redelivery of risk.created queued" in page.text
+    assert "/redeliver" not in page.text  # delivered this time: nothing left to redeliver
+    assert len(receiver.requests) == 2
 
 
 async def test_a_4xx_is_not_retried(

@@ -23,15 +23,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import delete, insert
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.base import CacheError
 from openrisk.core.cache.invalidation import AUTHZ, namespaces_for
 from openrisk.core.db.base import utcnow
+from openrisk.core.db.bulk import COPY_MIN_ROWS, insert_rows
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ServiceUnavailable
 from openrisk.core.events import DomainEvent
@@ -141,7 +142,9 @@ class UnitOfWork:
                     "tenant_id": None if only is None else uuid.UUID(only),
                 }
             )
-        if rows:
+        if len(rows) >= COPY_MIN_ROWS:  # an import's thousands of events: a COPY, not INSERTs
+            await insert_rows(self.session, cast(Table, OutboxRow.__table__), rows)
+        elif rows:
             await self.session.execute(insert(OutboxRow), rows)
         await self.session.commit()
         if invalidation_id is not None:

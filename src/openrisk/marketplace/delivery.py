@@ -1,17 +1,19 @@
-"""Outbound HTTP delivery for connectors: SSRF re-check, HMAC signing, retries with backoff.
+"""Outbound HTTP delivery for connectors: SSRF re-check, HMAC signing, one attempt at a time.
 
-Every attempt is written as an AppLog (action ``deliver`` or ``ping``) in its own short
-transaction, so the log tells what happened even when the process dies mid-way. Log entries hold
-the status code, timing and error class only: never headers, bodies or secrets.
+``send`` makes one attempt and logs it (an AppLog, action ``deliver`` or ``ping``, in its own
+short transaction, so the log tells what happened even when the process dies mid-way). A
+retryable failure before the last attempt says when to try again
+(``DeliveryPolicy.wait_after``: tenacity's exponential wait with jitter); the delivery job
+(``marketplace/tasks.py``) is then scheduled again by the job engine for that time, so a retry
+waiting for its turn lives in the database, not in a process's memory. Log entries hold the
+status code, timing and error class only: never headers, bodies or secrets.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
-import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import tenacity
 
 from openrisk import __version__
+from openrisk.core.jobs.retry import wait_seconds
 from openrisk.marketplace.netguard import CheckedTarget, UnsafeURL, check_url
 
 log = logging.getLogger(__name__)
@@ -86,10 +90,14 @@ class DeliveryPolicy:
     backoff_s: float
     transport: httpx.AsyncBaseTransport | None = None  # tests inject a mock transport
 
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff before attempt ``attempt + 1``, with up to 10 % jitter."""
-        base: float = min(self.backoff_s * (2 ** (attempt - 1)), MAX_BACKOFF_S)
-        return base * (1 + random.random() / 10)
+    def wait_after(self, attempt: int) -> float:
+        """How long to wait after failed attempt ``attempt`` (1, 2, ...): ``backoff_s`` doubled
+        each time, at most ``MAX_BACKOFF_S``, plus a random jitter of up to a tenth of
+        ``backoff_s`` (tenacity's wait strategies)."""
+        wait = tenacity.wait_exponential(
+            multiplier=self.backoff_s, max=MAX_BACKOFF_S
+        ) + tenacity.wait_random(0, self.backoff_s / 10)
+        return wait_seconds(wait, attempt)
 
 
 async def _post(
@@ -116,53 +124,61 @@ async def _post(
         return answer.status_code
 
 
-async def deliver(
+async def send(
     outgoing: Outgoing,
     *,
     policy: DeliveryPolicy,
     record: AttemptLogger,
-    max_attempts: int | None = None,
-) -> bool:
-    """Deliver with retries (5xx, 408/425/429, timeouts, connection errors); True on a 2xx."""
-    attempts = max_attempts or policy.max_attempts
-    for number in range(1, attempts + 1):
-        data: dict[str, Any] = {
-            "event_type": outgoing.event_type,
-            "delivery_id": str(outgoing.delivery_id),
-            "attempt": number,
-            "max_attempts": attempts,
-        }
-        try:
-            target = await check_url(outgoing.url, allow_private=policy.allow_private)
-        except UnsafeURL as error:
-            await record(Attempt(number, "failure", f"refused: the URL {error}", data))
-            return False
-        started = time.perf_counter()
-        retryable = True
-        try:
-            code = await _post(
-                policy, target, outgoing.body, outgoing.headers_for(int(time.time()))
+    number: int = 1,
+    max_attempts: int = 1,
+) -> Attempt:
+    """Attempt ``number`` of ``max_attempts``, logged. ``success`` on a 2xx; ``retry`` (with
+    ``data["next_retry_in_s"]``) on a 5xx, 408/425/429, a timeout or a connection error before
+    the last attempt; ``failure`` otherwise (a refused URL, another 4xx, the last attempt)."""
+    data: dict[str, Any] = {
+        "event_type": outgoing.event_type,
+        "delivery_id": str(outgoing.delivery_id),
+        "attempt": number,
+        "max_attempts": max_attempts,
+    }
+    try:
+        target = await check_url(outgoing.url, allow_private=policy.allow_private)
+    except UnsafeURL as error:
+        return await _logged(record, Attempt(number, "failure", f"refused: the URL {error}", data))
+    started = time.perf_counter()
+    retryable = True
+    try:
+        code = await _post(policy, target, outgoing.body, outgoing.headers_for(int(time.time())))
+    except httpx.TimeoutException:
+        detail = f"timed out after {policy.timeout_s:g}s"
+    except httpx.HTTPError as error:
+        detail = f"connection failed ({type(error).__name__})"
+    except Exception as error:  # never let a message (which may quote the URL) escape
+        detail, retryable = f"request failed ({type(error).__name__})", False
+    else:
+        data["status_code"] = code
+        if 200 <= code < 300:
+            data["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            return await _logged(
+                record, Attempt(number, "success", f"delivered: HTTP {code}", data)
             )
-        except httpx.TimeoutException:
-            detail = f"timed out after {policy.timeout_s:g}s"
-        except httpx.HTTPError as error:
-            detail = f"connection failed ({type(error).__name__})"
-        except Exception as error:  # never let a message (which may quote the URL) escape
-            detail, retryable = f"request failed ({type(error).__name__})", False
-        else:
-            data["status_code"] = code
-            if 200 <= code < 300:
-                data["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-                await record(Attempt(number, "success", f"delivered: HTTP {code}", data))
-                return True
-            retryable = code >= 500 or code in RETRYABLE_STATUS
-            detail = f"HTTP {code}"
-        data["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        if not retryable or number == attempts:
-            await record(Attempt(number, "failure", f"failed: {detail}", data))
-            return False
-        delay = policy.delay(number)
-        data["next_retry_in_s"] = round(delay, 3)
-        await record(Attempt(number, "retry", f"{detail}; retrying in {delay:.2f}s", data))
-        await asyncio.sleep(delay)
-    return False  # pragma: no cover - the loop always returns
+        retryable = code >= 500 or code in RETRYABLE_STATUS
+        detail = f"HTTP {code}"
+    data["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if not retryable or number >= max_attempts:
+        return await _logged(record, Attempt(number, "failure", f"failed: {detail}", data))
+    delay = policy.wait_after(number)
+    data["next_retry_in_s"] = round(delay, 3)
+    return await _logged(
+        record, Attempt(number, "retry", f"{detail}; retrying in {delay:.2f}s", data)
+    )
+
+
+async def _logged(record: AttemptLogger, attempt: Attempt) -> Attempt:
+    await record(attempt)
+    return attempt
+
+
+async def deliver(outgoing: Outgoing, *, policy: DeliveryPolicy, record: AttemptLogger) -> bool:
+    """One attempt, no retry (a sync's ping or test message); True on a 2xx."""
+    return (await send(outgoing, policy=policy, record=record)).status == "success"

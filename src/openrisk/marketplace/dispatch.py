@@ -1,7 +1,9 @@
-"""Delivery of a committed domain event to one notifier app (webhook, Slack).
+"""Delivery of a committed domain event to one notifier app (webhook, Slack): one attempt.
 
-Runs as a job (``marketplace/tasks.py``), never on the request path. Each delivery attempt is an
-AppLog committed on its own.
+Runs as a job (``marketplace/tasks.py``), never on the request path. Each attempt is an AppLog
+committed on its own. A delivery that failed for good (its last attempt, or a failure no retry
+can mend: a refused URL, a 4xx, unreadable secrets) becomes a dead letter, written with its log
+entry: ``POST /marketplace/apps/{id}/deliveries/{delivery_id}/redeliver`` sends it again.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,17 +19,27 @@ from sqlalchemy.exc import SQLAlchemyError
 from openrisk.core.db.base import utcnow
 from openrisk.core.db.engine import Database
 from openrisk.core.events import DomainEvent
+from openrisk.core.outbox import event_json
 from openrisk.marketplace.crypto import SecretsUnreadable
-from openrisk.marketplace.delivery import Attempt, deliver
+from openrisk.marketplace.delivery import Attempt, send
 from openrisk.marketplace.drivers import driver_for
-from openrisk.marketplace.models import App, AppLog
+from openrisk.marketplace.models import App, AppLog, DeadLetter
 from openrisk.marketplace.runtime import MarketplaceRuntime
 
 log = logging.getLogger(__name__)
 
+DELIVER_TASK = "webhooks:deliver"  # marketplace/tasks.py, namespace "webhooks"
+
 
 async def _write_log(
-    database: Database, app: App, action: str, status: str, detail: str, data: dict[str, object]
+    database: Database,
+    app: App,
+    action: str,
+    status: str,
+    detail: str,
+    data: dict[str, Any],
+    *,
+    dead_letter: DeadLetter | None = None,
 ) -> None:
     try:
         async with database.session() as session:
@@ -40,6 +53,8 @@ async def _write_log(
                     data=data,
                 )
             )
+            if dead_letter is not None:
+                await session.merge(dead_letter)  # a redelivery that failed again: replaced
             await session.commit()
     except SQLAlchemyError:  # e.g. the app was uninstalled meanwhile
         log.warning("could not write an app log", extra={"app_id": str(app.id)})
@@ -67,6 +82,21 @@ async def _set_health(
         log.warning("could not update an app status", extra={"app_id": str(app.id)})
 
 
+def _dead_letter(
+    app: App, event: DomainEvent, delivery: uuid.UUID, attempts: int, detail: str
+) -> DeadLetter:
+    return DeadLetter(
+        id=delivery,
+        tenant_id=app.tenant_id,
+        app_id=app.id,
+        event_type=event.type,
+        event=event_json(event),
+        attempts=attempts,
+        detail=detail,
+        failed_at=utcnow(),
+    )
+
+
 async def deliver_to_app(
     event: DomainEvent,
     app_id: uuid.UUID,
@@ -74,35 +104,49 @@ async def deliver_to_app(
     database: Database,
     runtime: MarketplaceRuntime,
     delivery: uuid.UUID,
-) -> None:
-    """Deliver ``event`` to one notifier app, as it is configured now (a job of
-    ``marketplace/tasks.py``); nothing if it was disabled or uninstalled meanwhile."""
+    attempt: int = 1,
+    max_attempts: int = 1,
+) -> Attempt | None:
+    """Attempt ``attempt`` of delivering ``event`` to one app, as it is configured now; None
+    when there is nothing to send (the app was disabled or uninstalled, or its connector does
+    not send this event)."""
     async with database.session() as session:
         app = await session.scalar(
             select(App).where(App.id == app_id, App.tenant_id == event.tenant_id)
         )
     if app is None or app.status == "disabled":
-        return
+        return None
     try:
         secrets = runtime.box.open(app.secrets_encrypted)
     except SecretsUnreadable:
-        await _write_log(
-            database,
-            app,
-            "deliver",
-            "failure",
-            "stored secrets cannot be decrypted: configure the secrets again",
-            {"event_type": event.type, "delivery_id": str(delivery)},
-        )
+        detail = "stored secrets cannot be decrypted: configure the secrets again"
+        data = {
+            "event_type": event.type,
+            "delivery_id": str(delivery),
+            "attempt": attempt,
+            "dead_letter": True,
+        }
+        letter = _dead_letter(app, event, delivery, attempt, detail)
+        await _write_log(database, app, "deliver", "failure", detail, data, dead_letter=letter)
         await _set_health(database, runtime, app, ok=False)
-        return
+        return Attempt(attempt, "failure", detail, data)
     outgoing = driver_for(app.connector_id).message({**app.configuration, **secrets}, event)
     if outgoing is None:
-        return
+        return None
     outgoing = replace(outgoing, delivery_id=delivery)
 
-    async def record(attempt: Attempt) -> None:
-        await _write_log(database, app, "deliver", attempt.status, attempt.detail, attempt.data)
+    async def record(result: Attempt) -> None:
+        letter = None
+        if result.status == "failure":
+            result.data["dead_letter"] = True
+            letter = _dead_letter(app, event, delivery, result.number, result.detail)
+        await _write_log(
+            database, app, "deliver", result.status, result.detail, result.data, dead_letter=letter
+        )
 
-    ok = await deliver(outgoing, policy=runtime.policy, record=record)
-    await _set_health(database, runtime, app, ok=ok)
+    result = await send(
+        outgoing, policy=runtime.policy, record=record, number=attempt, max_attempts=max_attempts
+    )
+    if result.status != "retry":
+        await _set_health(database, runtime, app, ok=result.status == "success")
+    return result

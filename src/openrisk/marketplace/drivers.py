@@ -133,9 +133,7 @@ class WebhookDriver(Driver):
             event_type="ping",
             signing_secret=request.configuration["secret"],
         )
-        ok = await deliver(
-            outgoing, policy=request.runtime.policy, record=request.record, max_attempts=1
-        )
+        ok = await deliver(outgoing, policy=request.runtime.policy, record=request.record)
         if ok:
             return SyncOutcome(
                 "success", "ping delivered", {"delivery_id": str(outgoing.delivery_id)}
@@ -176,9 +174,7 @@ class SlackDriver(Driver):
             body=_json({"text": "OpenRisk: connection test"}),
             event_type="ping",
         )
-        ok = await deliver(
-            outgoing, policy=request.runtime.policy, record=request.record, max_attempts=1
-        )
+        ok = await deliver(outgoing, policy=request.runtime.policy, record=request.record)
         return (
             SyncOutcome("success", "test message posted")
             if ok

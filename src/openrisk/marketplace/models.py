@@ -122,3 +122,21 @@ class AppLog(UUIDPrimaryKey, CreatedAt, Base):
     status: Mapped[str] = mapped_column(String(16))  # success | failure | retry | skipped
     detail: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DeadLetter(Base):
+    """A delivery that failed for good (every attempt, or one that cannot succeed by retrying):
+    kept, with the event it carried, until someone redelivers it. ``id`` is the delivery id
+    (``X-OpenRisk-Delivery``); a redelivery sends the same one."""
+
+    __tablename__ = "delivery_dead_letters"
+    __table_args__ = (Index("ix_delivery_dead_letters_tenant_app", "tenant_id", "app_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    app_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(120))
+    event: Mapped[dict[str, Any]]  # as the delivery job had it (core/outbox.py: event_json)
+    attempts: Mapped[int]
+    detail: Mapped[str] = mapped_column(Text, default="")  # the last attempt's, as logged
+    failed_at: Mapped[datetime]

@@ -32,6 +32,7 @@ from openrisk.marketplace.schemas import (
     ConnectorOut,
     ConnectorSort,
     ConnectorStatus,
+    RedeliveryOut,
     ReviewIn,
     ReviewOut,
     SyncOut,
@@ -309,6 +310,25 @@ async def sync_app(
         data=outcome.data,
         app=service.present(view),
     )
+
+
+@router.post(
+    "/apps/{app_id}/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED
+)
+async def redeliver(
+    app_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    context: Annotated[RequestContext, Depends(require("connector:configure"))],
+    uow: UowDep,
+) -> RedeliveryOut:
+    """Send a failed delivery again: a dead letter (its log entry has ``data.dead_letter``)
+    is delivered anew, with the same event and the same ``X-OpenRisk-Delivery``, as a job
+    (202: queued; its attempts appear in the app's log). 404 when the app has no such dead
+    letter (never failed for good, or already redelivered); 409 when the app is disabled."""
+    letter = await service.redeliver(
+        uow=uow, context=context, app_id=app_id, delivery_id=delivery_id
+    )
+    return RedeliveryOut(delivery_id=letter.id, event_type=letter.event_type, status="queued")
 
 
 @router.get("/apps/{app_id}/logs")

@@ -128,6 +128,12 @@ class AppLogOut(BaseModel):
     created_at: datetime
 
 
+class RedeliveryOut(BaseModel):
+    delivery_id: uuid.UUID = Field(description="X-OpenRisk-Delivery: the same as the failed one")
+    event_type: str
+    status: str = Field(description='"queued": a delivery job is enqueued')
+
+
 class SyncOut(BaseModel):
     status: str
     detail: str

@@ -24,13 +24,15 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.outbox import JOB_TOPIC_PREFIX
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.marketplace import configuration as config_rules
 from openrisk.marketplace.catalogue import ConnectorSpec, load_catalogue
 from openrisk.marketplace.crypto import SecretsUnreadable
 from openrisk.marketplace.delivery import Attempt, AttemptLogger
+from openrisk.marketplace.dispatch import DELIVER_TASK
 from openrisk.marketplace.drivers import DRIVERS, SyncOutcome, SyncRequest, driver_for
-from openrisk.marketplace.models import App, AppLog, Connector, ConnectorReview
+from openrisk.marketplace.models import App, AppLog, Connector, ConnectorReview, DeadLetter
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.schemas import AppOut, ConnectorSort
 
@@ -686,6 +688,65 @@ async def sync_app(
     )
     await commit_with(uow, [app_event("synced", context, view)])
     return view, outcome
+
+
+async def redeliver(
+    *, uow: UnitOfWork, context: RequestContext, app_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeadLetter:
+    """Send a dead-lettered delivery again (the same event, the same delivery id), as a job:
+    the dead letter is removed and the job enqueued in one transaction; the redelivery's
+    attempts are logged like any delivery's, and if they all fail it is a dead letter again."""
+    session = uow.session
+    view = await get_app(session, context=context, app_id=app_id)
+    letter = await session.scalar(
+        select(DeadLetter).where(
+            DeadLetter.id == delivery_id,
+            DeadLetter.tenant_id == context.tenant_id,
+            DeadLetter.app_id == app_id,
+        )
+    )
+    if letter is None:
+        raise NotFound("No failed delivery with this id for this app (or it was redelivered).")
+    if view.app.status == "disabled":
+        raise Conflict("The app is disabled: enable it before redelivering.")
+    await session.delete(letter)
+    session.add(
+        _app_log(
+            view.app,
+            "redeliver",
+            "success",
+            f"redelivery of {letter.event_type} queued",
+            delivery_id=str(letter.id),
+            event_type=letter.event_type,
+        )
+    )
+    record(
+        session,
+        context=context,
+        action="app.redeliver",
+        resource_type="app",
+        resource_id=app_id,
+        changes={"delivery_id": str(letter.id), "event_type": letter.event_type},
+    )
+    uow.add_event(
+        JOB_TOPIC_PREFIX + DELIVER_TASK,
+        {"event": letter.event, "app_id": str(app_id)},
+        tenant_id=context.tenant_id,
+    )
+    await uow.commit()
+    return letter
+
+
+async def dead_letter_ids(
+    session: AsyncSession, *, context: RequestContext, app_id: uuid.UUID
+) -> set[uuid.UUID]:
+    """The app's deliveries that can be redelivered (the web page's buttons)."""
+    rows = await session.scalars(
+        select(DeadLetter.id).where(
+            DeadLetter.tenant_id == context.tenant_id, DeadLetter.app_id == app_id
+        )
+    )
+    return set(rows)
 
 
 async def list_logs(

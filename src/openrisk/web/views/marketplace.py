@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from openrisk.core.deps import SessionDep
-from openrisk.core.errors import Conflict, ValidationFailed
+from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.uow import UnitOfWork, UowDep
 from openrisk.marketplace import service as market
 from openrisk.marketplace.catalogue import load_catalogue
@@ -245,6 +245,7 @@ async def _app_page(
         limit=page.page_size,
     )
     schema = view.connector.config_schema
+    redeliverable = await market.dead_letter_ids(session, context=web.context, app_id=app_id)
     return render(
         request,
         "marketplace/app.html",
@@ -264,6 +265,7 @@ async def _app_page(
             },
             "errors": errors or {},
             "logs": logs,
+            "redeliverable": {str(i) for i in redeliverable},
             "pager": page.with_total(log_total),
             "has_driver": view.app.connector_id in DRIVERS,
         },
@@ -377,6 +379,23 @@ async def sync(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -
     response = redirect(f"/marketplace/apps/{app_id}")
     level = "success" if outcome.status == "success" else "error"
     set_flash(request, response, f"Sync {outcome.status}: {outcome.detail}", level=level)
+    return response
+
+
+@router.post("/marketplace/apps/{app_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(
+    request: Request, app_id: uuid.UUID, delivery_id: uuid.UUID, web: FormDep, uow: UowDep
+) -> Response:
+    web.require("connector:configure")
+    response = redirect(f"/marketplace/apps/{app_id}")
+    try:
+        letter = await market.redeliver(
+            uow=uow, context=web.context, app_id=app_id, delivery_id=delivery_id
+        )
+    except (NotFound, Conflict) as error:
+        set_flash(request, response, error.detail, level="error")
+        return response
+    set_flash(request, response, f"Redelivery of {letter.event_type} queued.")
     return response
 
 
