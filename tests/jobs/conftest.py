@@ -15,18 +15,23 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
+from fastapi import FastAPI
 
+from openrisk.app import create_app
 from openrisk.core.db.migrate import upgrade
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import Account, create_pg_database, drop_pg_database, make_settings, register
 from tests.integration.server_process import OPENRISK, base_env, log_tail, stop_process
 
+SECRET = "receiver-shared-secret-42"
 # Short heartbeats and stall detection: a killed worker's jobs are taken up within ~2 s.
 FAST_JOBS = {
     "OPENRISK_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -157,3 +162,32 @@ def receiver() -> Iterator[Receiver]:
     yield state["r"]
     server.shutdown()
     server.server_close()
+
+
+@pytest_asyncio.fixture
+async def web(jobs_database: str) -> AsyncIterator[FastAPI]:
+    """A web process: it only enqueues (PostgreSQL's default)."""
+    app = create_app(make_settings(jobs_database, **settings_values(FAST_JOBS)))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def webhook_tenant(http: httpx.AsyncClient, url: str) -> Account:
+    """A new tenant (and its admin) with one webhook app delivering to ``url``."""
+    account = await register(http)
+    installed = await http.post(
+        "/api/v1/marketplace/apps",
+        json={"connector_id": "webhook", "configuration": {"url": url, "secret": SECRET}},
+        headers=account.in_tenant(),
+    )
+    assert installed.status_code == 201, installed.text
+    return account
+
+
+async def create_risk(http: httpx.AsyncClient, account: Account, title: str) -> None:
+    created = await http.post(
+        "/api/v1/risks",
+        json={"title": title, "impact": 4, "probability": 4},
+        headers=account.in_tenant(),
+    )
+    assert created.status_code == 201, created.text

@@ -11,9 +11,8 @@ from pathlib import Path
 import httpx
 
 from openrisk.core.db.migrate import upgrade
-from tests.conftest import register
 from tests.integration.server_process import running_server
-from tests.jobs.conftest import FAST_JOBS, Receiver
+from tests.jobs.conftest import FAST_JOBS, Receiver, create_risk, webhook_tenant
 
 EMBEDDED = {**FAST_JOBS, "OPENRISK_JOBS_LEASE_S": "1"}
 
@@ -26,22 +25,8 @@ async def test_an_event_acknowledged_before_a_crash_is_delivered_after_the_resta
     receiver.fail_first = 1  # the first try fails: the delivery then waits for its retry
     with running_server(tmp_path, url, env={**EMBEDDED, "OPENRISK_WEBHOOK_BACKOFF_S": "60"}) as one:
         async with httpx.AsyncClient(base_url=one.base_url, trust_env=False) as http:
-            account = await register(http)
-            installed = await http.post(
-                "/api/v1/marketplace/apps",
-                json={
-                    "connector_id": "webhook",
-                    "configuration": {"url": receiver.url, "secret": "receiver-shared-secret-42"},
-                },
-                headers=account.in_tenant(),
-            )
-            assert installed.status_code == 201, installed.text
-            created = await http.post(
-                "/api/v1/risks",
-                json={"title": "Survives a crash", "impact": 4, "probability": 4},
-                headers=account.in_tenant(),
-            )
-            assert created.status_code == 201, created.text
+            account = await webhook_tenant(http, receiver.url)
+            await create_risk(http, account, "Survives a crash")
         await asyncio.to_thread(
             receiver.wait_for, lambda: sum(receiver.attempts.values()) == 1, timeout=20, what="try"
         )

@@ -1,23 +1,21 @@
-"""The relay and the workers on PostgreSQL: outbox rows become jobs exactly once, a killed
-worker's job is taken up by another, SIGTERM lets a running job finish."""
+"""The relay and the workers on PostgreSQL: outbox rows become jobs exactly once, SIGTERM lets a
+running job finish (killed workers: test_acceptance.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
-import pytest_asyncio
 from fastapi import FastAPI
 
-from openrisk.app import create_app
 from openrisk.core.db.engine import create_database
 from openrisk.core.jobs import JobRuntime
 from openrisk.core.jobs.worker import JobEngine
 from openrisk.core.uow import UnitOfWork
-from tests.conftest import Account, client_for, make_settings, register
-from tests.jobs.conftest import FAST_JOBS, Receiver, Worker, settings_values
+from tests.conftest import Account, client_for, make_settings
+from tests.jobs.conftest import Receiver, Worker, webhook_tenant
 
 
 def _dsn(url: str) -> str:
@@ -48,27 +46,9 @@ async def _count(url: str, table: str) -> int:
         await conn.close()
 
 
-@pytest_asyncio.fixture
-async def web(jobs_database: str) -> AsyncIterator[FastAPI]:
-    """A web process: it only enqueues (PostgreSQL's default)."""
-    app = create_app(make_settings(jobs_database, **settings_values(FAST_JOBS)))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
 async def _webhook_tenant(app: FastAPI, url: str) -> Account:
     async with client_for(app) as http:
-        account = await register(http)
-        installed = await http.post(
-            "/api/v1/marketplace/apps",
-            json={
-                "connector_id": "webhook",
-                "configuration": {"url": url, "secret": "receiver-shared-secret-42"},
-            },
-            headers=account.in_tenant(),
-        )
-        assert installed.status_code == 201, installed.text
-    return account
+        return await webhook_tenant(http, url)
 
 
 async def _write_risks(app: FastAPI, account: Account, count: int) -> None:
@@ -101,30 +81,6 @@ async def test_two_relays_turn_each_row_into_exactly_one_job(jobs_database: str)
     assert sorted(int(json.loads(j["args"])["n"]) for j in jobs) == list(range(300))
     assert await _count(jobs_database, "outbox WHERE topic LIKE 'job:%'") == 0
     await _execute(jobs_database, "DELETE FROM procrastinate_jobs WHERE task_name = 'test:count'")
-
-
-async def test_a_killed_workers_delivery_is_made_by_another_worker(
-    web: FastAPI,
-    jobs_database: str,
-    receiver: Receiver,
-    start_worker: Callable[..., Worker],
-) -> None:
-    """kill -9 while the delivery waits to be retried: another worker delivers it, once."""
-    receiver.fail_first = 1
-    account = await _webhook_tenant(web, receiver.url)
-    first = start_worker(jobs_database, OPENRISK_WEBHOOK_BACKOFF_S="30")
-    await _write_risks(web, account, 1)
-    await asyncio.to_thread(
-        receiver.wait_for, lambda: sum(receiver.attempts.values()) == 1, timeout=20, what="try 1"
-    )
-    first.kill()
-    start_worker(jobs_database, OPENRISK_WEBHOOK_BACKOFF_S="0.1")
-    await asyncio.to_thread(
-        receiver.wait_for, lambda: len(receiver.delivered) == 1, timeout=20, what="a delivery"
-    )
-    [(delivery, successes)] = receiver.delivered.items()
-    assert successes == 1
-    assert receiver.attempts[delivery] == 2  # the failed try, then the retried job's
 
 
 async def test_sigterm_lets_the_running_delivery_finish(
