@@ -92,6 +92,13 @@ def test_create_admin_refuses_what_is_not_an_email(clean_env: Path) -> None:
     assert "created superuser ops@example.com" in created.output
 
 
+def test_worker_on_sqlite_says_serve_runs_the_jobs(clean_env: Path) -> None:
+    result = runner.invoke(app, ["worker"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())  # Rich wraps long lines
+    assert "needs PostgreSQL" in said and "openrisk serve runs the jobs" in said
+
+
 def test_cache_stats_says_it_cannot_see_a_memory_cache(clean_env: Path) -> None:
     result = runner.invoke(app, ["cache", "stats"])
     assert result.exit_code == 1
