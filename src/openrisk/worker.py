@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 
 async def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
     configure_logging(level=settings.log_level, json=settings.log_json)
-    database = create_database(settings, pooled=False)
+    # A worker's own process: its jobs share a pool sized to run them all at once.
+    size = (concurrency or settings.jobs_concurrency) + 4
+    database = create_database(
+        settings.model_copy(update={"pool_max_open": size, "pool_max_idle": size})
+    )
     caches = build_app_caches(settings)
     authz = AuthzCache(caches.shared if caches.coherent else None)
     invalidator = CacheInvalidator(caches.responses, authz=lambda: authz.bump(strict=True))

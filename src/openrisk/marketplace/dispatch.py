@@ -147,6 +147,7 @@ async def deliver_to_app(
     result = await send(
         outgoing, policy=runtime.policy, record=record, number=attempt, max_attempts=max_attempts
     )
-    if result.status != "retry":
-        await _set_health(database, runtime, app, ok=result.status == "success")
+    healthy = app.status == "installed"
+    if result.status != "retry" and (result.status == "success") != healthy:
+        await _set_health(database, runtime, app, ok=not healthy)
     return result
