@@ -76,6 +76,10 @@ EXPECTED_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("POST", "/marketplace/apps/{app_id}/enable"): "connector:configure",
     ("POST", "/marketplace/apps/{app_id}/disable"): "connector:configure",
     ("POST", "/marketplace/apps/{app_id}/sync"): "connector:sync",
+    (
+        "POST",
+        "/marketplace/apps/{app_id}/deliveries/{delivery_id}/redeliver",
+    ): "connector:configure",
     ("GET", "/marketplace/apps/{app_id}/logs"): "connector:read",
     ("GET", "/reports"): "report:read",
     ("POST", "/reports"): "report:create",

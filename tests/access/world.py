@@ -225,6 +225,11 @@ async def _tenant_id(t: Tenant, owner: Account | None, ids: dict[str, str]) -> s
     return t.admin.tenant_id
 
 
+async def _no_dead_letter(t: Tenant, owner: Account | None, ids: dict[str, str]) -> str:
+    """A delivery id with no dead letter: an allowed caller is answered 404, others 403."""
+    return str(uuid.uuid4())
+
+
 FACTORIES: dict[str, Factory] = {
     "risk_id": lambda t, owner, ids: t.risk(owner),
     "mitigation_id": lambda t, owner, ids: t.mitigation(owner),
@@ -240,6 +245,7 @@ FACTORIES: dict[str, Factory] = {
     "invitation_id": lambda t, owner, ids: t.invitation(),
     "view_id": lambda t, owner, ids: t.saved_view(owner),
     "acceptance_id": lambda t, owner, ids: t.acceptance(),
+    "delivery_id": _no_dead_letter,
     "tenant_id": _tenant_id,
 }
 
@@ -286,6 +292,7 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
         ("POST", "/marketplace/apps/{app_id}/enable"): None,
         ("POST", "/marketplace/apps/{app_id}/disable"): None,
         ("POST", "/marketplace/apps/{app_id}/sync"): None,
+        ("POST", "/marketplace/apps/{app_id}/deliveries/{delivery_id}/redeliver"): None,
         ("POST", "/reports"): {"kind": "executive", "format": "csv"},
         ("POST", "/risks"): {"title": unique("risk"), "impact": 2, "probability": 2},
         ("POST", "/risks/import"): None,  # multipart, see request()

@@ -284,6 +284,7 @@ async def test_every_field_of_every_route_refuses_hostile_input(
         "invitation_id",
         "view_id",
         "acceptance_id",
+        "delivery_id",
     ):
         ids[name] = await FACTORIES[name](tenant, None, ids)
     ids["tenant_id"] = admin.tenant_id
@@ -292,6 +293,7 @@ async def test_every_field_of_every_route_refuses_hostile_input(
     covered = {(p.method, p.template) for p in all_probes}
     assert len(covered) >= 80, len(covered)
 
+    await app.state.jobs.drain()  # the world's own events relayed: the outbox stays still
     before = await _snapshot(app)
     failures: list[str] = []
     headers = admin.in_tenant()
@@ -308,6 +310,7 @@ async def test_every_field_of_every_route_refuses_hostile_input(
             failures.append(f"{label}: {response.status_code} {response.headers['content-type']}")
         elif not _names(response, probe.field):
             failures.append(f"{label}: {response.status_code} {response.text[:160]}")
+    await app.state.jobs.drain()
     after = await _snapshot(app)
     changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
     stored = await _stored_marks(app)

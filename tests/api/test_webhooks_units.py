@@ -138,6 +138,6 @@ def test_validation_names_nested_fields_and_hides_secrets() -> None:
 
 def test_backoff_doubles_with_bounded_jitter() -> None:
     policy = DeliveryPolicy(allow_private=False, timeout_s=1, max_attempts=5, backoff_s=2)
-    for attempt, base in ((1, 2), (2, 4), (3, 8), (4, 16)):
-        assert base <= policy.delay(attempt) <= base * 1.1
-    assert policy.delay(30) <= 300 * 1.1
+    for attempt, base in ((1, 2), (2, 4), (3, 8), (4, 16)):  # jitter: up to backoff_s / 10
+        assert base <= policy.wait_after(attempt) <= base + 0.2
+    assert 300 <= policy.wait_after(30) <= 300 + 0.2
