@@ -1,7 +1,7 @@
 """delivery dead letters: deliveries that failed for good, kept for a redelivery (with RLS)
 
 Revision ID: 0023
-Revises: 0022
+Revises: 0030
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0022"
+down_revision: str | Sequence[str] | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
