@@ -103,7 +103,14 @@ async def test_timeline_comes_from_history(
     tenant = uuid.UUID(admin.tenant_id)
     async with app.state.db.session() as session:
         incremental = sorted(
-            (r.day, r.total_delta, float(r.score_delta), r.created, r.mitigated)
+            (
+                r.day,
+                r.total_delta,
+                float(r.score_delta),
+                float(r.residual_delta),
+                r.created,
+                r.mitigated,
+            )
             for r in await session.scalars(
                 select(RiskDailyStat).where(RiskDailyStat.tenant_id == tenant)
             )
@@ -111,7 +118,14 @@ async def test_timeline_comes_from_history(
         await rebuild_daily_stats(session, tenant_ids=[tenant])
         await session.commit()
         rebuilt = sorted(
-            (r.day, r.total_delta, float(r.score_delta), r.created, r.mitigated)
+            (
+                r.day,
+                r.total_delta,
+                float(r.score_delta),
+                float(r.residual_delta),
+                r.created,
+                r.mitigated,
+            )
             for r in await session.scalars(
                 select(RiskDailyStat).where(RiskDailyStat.tenant_id == tenant)
             )
@@ -129,6 +143,7 @@ async def test_timeline_comes_from_history(
         "date": today.isoformat(),
         "total": 2,
         "mean_score": 12.0,
+        "mean_residual_score": 12.0,
         "created": 3,
         "mitigated": 1,
     }
@@ -185,7 +200,7 @@ async def test_dashboard_permissions_and_isolation(
     assert (await client.get(f"{DASH}/stats", headers=outsider.headers)).json()["total_risks"] == 0
     matrix = (await client.get(f"{DASH}/matrix", headers=outsider.headers)).json()
     assert matrix["total"] == 0
-    assert len(matrix["cells"]) == 25
+    assert len(matrix["cells"]) == 25 and matrix["basis"] == "current"
     assert_problem(
         await client.get(f"{DASH}/stats", headers=outsider.in_tenant(admin.tenant_id)), 404
     )

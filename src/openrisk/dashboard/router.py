@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
@@ -29,18 +29,33 @@ Reader = Annotated[RequestContext, Depends(require("dashboard:read"))]
 async def dashboard_stats(
     request: Request, context: Reader, session: SessionDep, period: Period = Period.all
 ) -> Response:
-    """Counts by severity and status, the global risk score and mitigation progress, for the
-    risks (and mitigations) created within ``period``."""
+    """Counts by severity (the bands of the tenant's risk model) and status, the global risk
+    score, mitigation progress, risks above the appetite (current and residual), reviews
+    overdue or due soon and acceptances waiting, ending or ended, for the risks (and
+    mitigations) created within ``period``."""
     return await respond(
         request, service.STATS, session=session, tenant_id=context.tenant_id, period=period
     )
 
 
+Basis = Literal["inherent", "current", "residual", "target"]
+
+
 @router.get("/matrix", response_model=Matrix)
 @serves(service.MATRIX)
-async def dashboard_matrix(request: Request, context: Reader, session: SessionDep) -> Response:
-    """The 5×5 heatmap: live risks per impact × probability (all 25 cells)."""
-    return await respond(request, service.MATRIX, session=session, tenant_id=context.tenant_id)
+async def dashboard_matrix(
+    request: Request,
+    context: Reader,
+    session: SessionDep,
+    basis: Annotated[
+        Basis, Query(description="Which level of the risks to count (target: risks with one)")
+    ] = "current",
+) -> Response:
+    """The heatmap on the tenant's impact × probability grid: live risks per cell, every cell
+    present with its band and colour, and the levels' names."""
+    return await respond(
+        request, service.MATRIX, session=session, tenant_id=context.tenant_id, basis=basis
+    )
 
 
 @router.get("/timeline", response_model=Timeline)
@@ -51,8 +66,9 @@ async def dashboard_timeline(
     session: SessionDep,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> Response:
-    """Daily series from the risks' history: live risks and mean score at the end of each day,
-    risks created and mitigated that day. One point per day, oldest first."""
+    """Daily series from the risks' history: live risks, mean score and mean residual score at
+    the end of each day, risks created and mitigated that day. One point per day, oldest
+    first."""
     return await respond(
         request, service.TIMELINE, session=session, tenant_id=context.tenant_id, days=days
     )

@@ -47,22 +47,49 @@ class MitigationStats(BaseModel):
     completion_rate: float = Field(description="Done / (total − cancelled), in percent")
 
 
+class AppetiteCounts(BaseModel):
+    current: int = Field(description="Live risks whose score is above the appetite")
+    residual: int = Field(description="Live risks whose residual score is above the appetite")
+
+
+class ReviewCounts(BaseModel):
+    overdue: int = Field(description="Next review date before today")
+    due_soon: int = Field(description="Next review due within 14 days")
+
+
+class AcceptanceCounts(BaseModel):
+    submitted: int = Field(description="Requests waiting for an approver")
+    expiring_30d: int = Field(description="Approved acceptances ending within 30 days")
+    expired: int = Field(
+        description="Approved acceptances past their end, or that expired in the last 30 days"
+    )
+
+
 class Stats(BaseModel):
     period: Period
     total_risks: int
     mean_score: float
     global_risk_score: int = Field(description="max(0, 100 − floor(mean score × 4))")
-    high_risks: int = Field(description="HIGH and CRITICAL risks")
+    high_risks: int = Field(
+        description="Risks in the bands that start above the appetite (by default HIGH and "
+        "CRITICAL)"
+    )
     mitigated_risks: int
     by_severity: SeverityCounts
     by_status: StatusCounts
     mitigations: MitigationStats
+    above_appetite: AppetiteCounts
+    reviews: ReviewCounts
+    acceptances: AcceptanceCounts = Field(description="Acceptances of the counted risks")
 
 
 class TimelinePoint(BaseModel):
     date: date
     total: int = Field(description="Live risks at the end of the day")
     mean_score: float = Field(description="Their mean score (0 without risks)")
+    mean_residual_score: float = Field(
+        description="Their mean residual score: after the open mitigations' reductions"
+    )
     created: int
     mitigated: int = Field(description="Risks that became MITIGATED that day")
 

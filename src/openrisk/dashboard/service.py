@@ -1,7 +1,9 @@
 """Dashboard aggregates, all computed in SQL: stats, matrix, timeline (from history), top risks.
 
 The timeline is a running sum over ``risk_daily_stats`` (per-day deltas that every history row
-moves), joined to a generated day series: one row per day, whatever the number of risks.
+moves, and triggers on ``risks`` for the residual score sum), joined to a generated day series:
+one row per day, whatever the number of risks. Every figure follows the tenant's risk model:
+its bands, its appetite, its review cadence and its acceptances.
 
 Each is a declared cached read (``STATS``, ``MATRIX``, ``TIMELINE``, ``TOP_RISKS`` at the end):
 the API routes and the web dashboard answer through the same declarations, so they share one
@@ -16,24 +18,39 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, bindparam, func, select, text
+from sqlalchemy import Date, and_, bindparam, case, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.http import dump
-from openrisk.core.cache.invalidation import DASHBOARD_STATS, REGISTER_VIEWS, RISK_FIGURES
+from openrisk.core.cache.invalidation import (
+    ACCEPTANCES,
+    DASHBOARD_STATS,
+    REGISTER_VIEWS,
+    RISK_FIGURES,
+    RISK_MODEL,
+)
 from openrisk.core.cache.reads import cached_read
 from openrisk.dashboard.schemas import PERIOD_DAYS, Period, Stats, Timeline, TopRisks
-from openrisk.methodology import clock
+from openrisk.methodology import acceptance, clock, store
+from openrisk.methodology.models import RiskAcceptance
 from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.mitigations.schemas import OPEN_STATUSES
 from openrisk.risks import documents, reads
 from openrisk.risks.common import dialect_name
+from openrisk.risks.documents import DUE_SOON_DAYS
 from openrisk.risks.enums import SETTLED_STATUSES, RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk, RiskDayCount
 from openrisk.risks.queries import RiskFilters
-from openrisk.risks.scoring import Severity, global_risk_score
+from openrisk.risks.scoring import ScoringModel, Severity, global_risk_score
 
 _CLOSED = SETTLED_STATUSES
+EXPIRING_DAYS = 30  # acceptances "expiring soon" end within this many days
+EXPIRED_DAYS = 30  # and "expired" ones lapsed within this many days
+
+
+def high_bands(model: ScoringModel) -> list[str]:
+    """The bands that start above the appetite (with the default model: HIGH and CRITICAL)."""
+    return [b.name for b in model.bands if b.min_score > model.appetite_score]
 
 
 def since_day(period: Period, today: date | None = None) -> date | None:
@@ -50,6 +67,7 @@ async def stats(
     most), plus one index range scan for the overdue mitigations."""
     today = today or clock.today()
     first = since_day(period, today)
+    model = (await store.load(session, tenant_id=tenant_id)).scoring
     risk_where = [RiskDayCount.tenant_id == tenant_id]
     mitigation_where = [MitigationDayCount.tenant_id == tenant_id]
     if first is not None:
@@ -69,6 +87,8 @@ async def stats(
     by_status = {s.value: 0 for s in RiskStatus}
     by_severity = {s.value: 0 for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)}
     by_severity[Severity.LOW.value] = 0
+    for band in reversed(model.bands):
+        by_severity.setdefault(band.name, 0)
     total, score_sum = 0, Decimal(0)
     for status, severity, count, summed in risk_rows:
         count = int(count or 0)
@@ -106,7 +126,7 @@ async def stats(
         "total_risks": total,
         "mean_score": float(round(mean, 2)) if mean is not None else 0.0,
         "global_risk_score": global_risk_score(mean),
-        "high_risks": by_severity["CRITICAL"] + by_severity["HIGH"],
+        "high_risks": sum(by_severity.get(name, 0) for name in high_bands(model)),
         "mitigated_risks": by_status[RiskStatus.MITIGATED.value],
         "by_severity": by_severity,
         "by_status": by_status,
@@ -120,6 +140,79 @@ async def stats(
             "completion_rate": round(100 * per_status["DONE"] / denominator, 1)
             if denominator
             else 0.0,
+        },
+        **await _methodology_stats(session, tenant_id=tenant_id, first=first, today=today),
+    }
+
+
+def _created_since(first: date | None) -> list[Any]:
+    if first is None:
+        return []
+    return [Risk.created_at >= datetime.combine(first, datetime.min.time(), UTC)]
+
+
+async def _methodology_stats(
+    session: AsyncSession, *, tenant_id: uuid.UUID, first: date | None, today: date
+) -> dict[str, Any]:
+    """Appetite and review figures of the live risks (one pass over them, the same conditions
+    as the list filters ``above_appetite``, ``residual_above_appetite`` and ``review``) and the
+    acceptances of those risks (one pass over the tenant's acceptances)."""
+    soon = today + timedelta(days=DUE_SOON_DAYS)
+
+    def counted(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    risks = (
+        await session.execute(
+            select(
+                counted(Risk.within_appetite.is_(False)),
+                counted(Risk.residual_within_appetite.is_(False)),
+                counted(Risk.next_review_date < today),
+                counted(and_(Risk.next_review_date >= today, Risk.next_review_date <= soon)),
+            ).where(Risk.tenant_id == tenant_id, Risk.deleted_at.is_(None), *_created_since(first))
+        )
+    ).one()
+    approved = RiskAcceptance.status == acceptance.APPROVED
+    lapsed_since = datetime.combine(today - timedelta(days=EXPIRED_DAYS), datetime.min.time(), UTC)
+    acceptances = (
+        await session.execute(
+            select(
+                counted(RiskAcceptance.status == acceptance.SUBMITTED),
+                counted(
+                    and_(
+                        approved,
+                        RiskAcceptance.expires_on >= today,
+                        RiskAcceptance.expires_on <= today + timedelta(days=EXPIRING_DAYS),
+                    )
+                ),
+                counted(
+                    or_(
+                        and_(approved, RiskAcceptance.expires_on < today),
+                        and_(
+                            RiskAcceptance.status == acceptance.EXPIRED,
+                            RiskAcceptance.ended_at >= lapsed_since,
+                        ),
+                    )
+                ),
+            )
+            .join(Risk, Risk.id == RiskAcceptance.risk_id)
+            .where(
+                RiskAcceptance.tenant_id == tenant_id,
+                RiskAcceptance.status.in_(
+                    (acceptance.SUBMITTED, acceptance.APPROVED, acceptance.EXPIRED)
+                ),
+                Risk.deleted_at.is_(None),
+                *_created_since(first),
+            )
+        )
+    ).one()
+    return {
+        "above_appetite": {"current": int(risks[0]), "residual": int(risks[1])},
+        "reviews": {"overdue": int(risks[2]), "due_soon": int(risks[3])},
+        "acceptances": {
+            "submitted": int(acceptances[0]),
+            "expiring_30d": int(acceptances[1]),
+            "expired": int(acceptances[2]),
         },
     }
 
@@ -135,16 +228,19 @@ _SQLITE_DAYS = (
 _TIMELINE = """
 WITH RECURSIVE days(day) AS ({days}),
 base AS (
-    SELECT COALESCE(SUM(total_delta), 0) AS total, COALESCE(SUM(score_delta), 0) AS score
+    SELECT COALESCE(SUM(total_delta), 0) AS total, COALESCE(SUM(score_delta), 0) AS score,
+           COALESCE(SUM(residual_delta), 0) AS residual
     FROM risk_daily_stats WHERE tenant_id = :tenant AND day < :start
 ),
 win AS (
-    SELECT day, total_delta, score_delta, created, mitigated
+    SELECT day, total_delta, score_delta, residual_delta, created, mitigated
     FROM risk_daily_stats WHERE tenant_id = :tenant AND day >= :start AND day <= :end
 )
 SELECT days.day,
        base.total + SUM(COALESCE(win.total_delta, 0)) OVER (ORDER BY days.day) AS total,
        base.score + SUM(COALESCE(win.score_delta, 0)) OVER (ORDER BY days.day) AS score,
+       base.residual + SUM(COALESCE(win.residual_delta, 0)) OVER (ORDER BY days.day)
+           AS residual,
        COALESCE(win.created, 0) AS created,
        COALESCE(win.mitigated, 0) AS mitigated
 FROM days CROSS JOIN base LEFT JOIN win ON win.day = days.day
@@ -165,14 +261,18 @@ async def timeline(
         bindparam("tenant", tenant_id, type_=Risk.__table__.c.tenant_id.type),
     )
     points = []
-    for day, total, score, created, mitigated in await session.execute(sql):
+    for day, total, score, residual, created, mitigated in await session.execute(sql):
         total = int(total)
         score_sum = Decimal(str(score or 0))
+        residual_sum = Decimal(str(residual or 0))
         points.append(
             {
                 "date": day if isinstance(day, date) else date.fromisoformat(str(day)),
                 "total": total,
                 "mean_score": float(round(score_sum / total, 2)) if total > 0 else 0.0,
+                "mean_residual_score": (
+                    float(round(residual_sum / total, 2)) if total > 0 else 0.0
+                ),
                 "created": int(created),
                 "mitigated": int(mitigated),
             }
@@ -197,9 +297,11 @@ async def top_risks(
     return found.items
 
 
-async def matrix(session: AsyncSession, *, tenant_id: uuid.UUID) -> dict[str, Any]:
-    """The heatmap: live risks per impact × probability (all cells)."""
-    return await reads.matrix(session, tenant_id=tenant_id)
+async def matrix(
+    session: AsyncSession, *, tenant_id: uuid.UUID, basis: str = "current"
+) -> dict[str, Any]:
+    """The heatmap on the tenant's grid for one of the four levels (every cell)."""
+    return await reads.matrix(session, tenant_id=tenant_id, basis=basis)
 
 
 async def _timeline_points(
@@ -216,15 +318,15 @@ async def _top_risks_page(
 
 
 # --------------------------------------------------------------------------- cached reads
-# Stats report mitigations; matrix and timeline are figures of risks alone; the top risks are
-# shown in full (custom fields, asset links).
+# Stats report mitigations and acceptances; matrix and timeline are figures of risks alone; the
+# top risks are shown in full (custom fields, asset links). All follow the risk model.
 
 STATS = cached_read(
     stats,
     namespace="dashboard:stats",
     ttl=600,
     varies_on=("tenant", "period", "today"),
-    depends_on=DASHBOARD_STATS,
+    depends_on=(*DASHBOARD_STATS, RISK_MODEL, ACCEPTANCES),
     encode=lambda value: dump(Stats.model_validate(value)),
     today=clock.today,
 )
@@ -232,8 +334,8 @@ MATRIX = cached_read(
     matrix,
     namespace="dashboard:matrix",
     ttl=600,
-    varies_on=("tenant",),
-    depends_on=RISK_FIGURES,
+    varies_on=("tenant", "basis"),
+    depends_on=(*RISK_FIGURES, RISK_MODEL),
     encode=documents.dumps,
 )
 TIMELINE = cached_read(
@@ -241,7 +343,7 @@ TIMELINE = cached_read(
     namespace="dashboard:timeline",
     ttl=600,
     varies_on=("tenant", "days", "today"),
-    depends_on=RISK_FIGURES,
+    depends_on=(*RISK_FIGURES, RISK_MODEL),
     encode=lambda value: dump(Timeline.model_validate(value)),
     decode=Timeline.model_validate_json,
     today=clock.today,
@@ -251,7 +353,7 @@ TOP_RISKS = cached_read(
     namespace="dashboard:top_risks",
     ttl=600,
     varies_on=("tenant", "limit"),
-    depends_on=REGISTER_VIEWS,
+    depends_on=(*REGISTER_VIEWS, RISK_MODEL),
     encode=documents.dumps,
     decode=TopRisks.model_validate_json,
 )

@@ -61,6 +61,21 @@ def out(acceptance: RiskAcceptance) -> dict[str, Any]:
     }
 
 
+def step_event(acceptance: RiskAcceptance, step: str, actor: uuid.UUID | None) -> DomainEvent:
+    """``risk_acceptance.<step>``: makes the answers counting acceptances stale."""
+    return DomainEvent(
+        type=f"risk_acceptance.{step}",
+        tenant_id=acceptance.tenant_id,
+        resource_id=acceptance.id,
+        data={
+            "id": str(acceptance.id),
+            "risk_id": str(acceptance.risk_id),
+            "status": acceptance.status,
+        },
+        actor_id=actor,
+    )
+
+
 async def _get(
     session: AsyncSession, *, tenant_id: uuid.UUID, acceptance_id: uuid.UUID
 ) -> RiskAcceptance:
@@ -245,7 +260,7 @@ async def submit(
         step="submit",
         risk_changes={},
     )
-    await commit_with(uow, [])
+    await commit_with(uow, [step_event(acceptance, "submitted", context.user_id)])
     return acceptance
 
 
@@ -301,7 +316,8 @@ async def approve(
             "acceptance_expires_on": acceptance.expires_on,
         },
     )
-    await commit_with(uow, [event] if event else [])
+    steps = [step_event(acceptance, "approved", context.user_id)]
+    await commit_with(uow, [event, *steps] if event else steps)
     return acceptance
 
 
@@ -328,7 +344,7 @@ async def reject(
         step="reject",
         risk_changes={},
     )
-    await commit_with(uow, [])
+    await commit_with(uow, [step_event(acceptance, "rejected", context.user_id)])
     return acceptance
 
 
@@ -368,7 +384,8 @@ async def revoke(
         step="revoke",
         risk_changes=_ending_changes(risk) if before_status == APPROVED else {},
     )
-    await commit_with(uow, [event] if event else [])
+    steps = [step_event(acceptance, "revoked", context.user_id)]
+    await commit_with(uow, [event, *steps] if event else steps)
     return acceptance
 
 

@@ -25,7 +25,7 @@ from openrisk.core.db.bulk import insert_rows
 from openrisk.risks import rollups
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
-from openrisk.risks.models import RiskDailyStat, RiskHistory
+from openrisk.risks.models import Risk, RiskDailyStat, RiskHistory
 from openrisk.risks.scoring import severity_for
 
 MITIGATED = RiskStatus.MITIGATED.value
@@ -193,6 +193,9 @@ async def append(session: AsyncSession, entries: Sequence[HistoryEntry]) -> None
     await session.execute(stmt)
 
 
+_DAILY_COLUMNS = ("tenant_id", "day", "total_delta", "score_delta", "created", "mitigated")
+
+
 def _history_day(session: AsyncSession) -> ColumnElement[Any]:
     if dialect_name(session) == "postgresql":
         return func.date(func.timezone("UTC", RiskHistory.created_at))
@@ -238,8 +241,27 @@ async def rebuild_daily_stats(session: AsyncSession, *, tenant_ids: Iterable[uui
         .where(h.tenant_id.in_(tenants))
         .group_by(h.tenant_id, day)
     )
+    await session.execute(insert(RiskDailyStat).from_select(list(_DAILY_COLUMNS), query))
+    # the residual sum: each live risk's residual on its creation day (what the triggers on
+    # ``risks`` then move day by day is not in the history)
+    created = rollups.utc_day(session, Risk.created_at).label("day")
+    residual = _dialect_insert(session)(RiskDailyStat).from_select(
+        [*_DAILY_COLUMNS, "residual_delta"],
+        select(
+            Risk.tenant_id,
+            created,
+            literal(0),
+            literal(0),
+            literal(0),
+            literal(0),
+            func.sum(Risk.residual_score),
+        )
+        .where(Risk.tenant_id.in_(tenants), Risk.deleted_at.is_(None))
+        .group_by(Risk.tenant_id, created),
+    )
     await session.execute(
-        insert(RiskDailyStat).from_select(
-            ["tenant_id", "day", "total_delta", "score_delta", "created", "mitigated"], query
+        residual.on_conflict_do_update(
+            index_elements=[RiskDailyStat.tenant_id, RiskDailyStat.day],
+            set_={"residual_delta": residual.excluded.residual_delta},
         )
     )

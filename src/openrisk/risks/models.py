@@ -159,6 +159,8 @@ class RiskDailyStat(Base):
 
     Maintained in the same transaction as each history row (and rebuildable from history with
     one statement), so the timeline is a running sum over at most a few hundred rows.
+    ``residual_delta`` (the live risks' residual score sum) is moved by triggers on ``risks``
+    (migration 0022): on a risk's creation day, then on each day its residual changes.
     """
 
     __tablename__ = "risk_daily_stats"
@@ -171,6 +173,9 @@ class RiskDailyStat(Base):
     score_delta: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
     created: Mapped[int] = mapped_column(Integer, default=0)
     mitigated: Mapped[int] = mapped_column(Integer, default=0)
+    residual_delta: Mapped[Decimal] = mapped_column(
+        Numeric(14, 2), default=Decimal(0), server_default="0"
+    )
 
 
 class RiskDayCount(Base):

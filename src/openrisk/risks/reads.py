@@ -24,7 +24,7 @@ from openrisk.core.errors import (
 )
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import InvalidValue, coerce
-from openrisk.methodology import clock
+from openrisk.methodology import clock, store
 from openrisk.risks import documents, labels, queries
 from openrisk.risks.common import (
     dialect_name,
@@ -298,13 +298,30 @@ async def search_risks(
     return hits, total
 
 
+MATRIX_BASES = ("inherent", "current", "residual", "target")
+
+
+def _basis_levels(basis: str) -> tuple[Any, Any]:
+    if basis == "current":
+        return Risk.impact, Risk.probability
+    return getattr(Risk, f"{basis}_impact"), getattr(Risk, f"{basis}_probability")
+
+
 async def matrix(
-    session: AsyncSession, *, tenant_id: uuid.UUID, filters: RiskFilters | None = None
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters | None = None,
+    basis: str = "current",
 ) -> dict[str, Any]:
-    """5×5 impact × probability counts, all 25 cells: from the cell roll-up (at most 125 rows)
-    when filtering by status at most, else GROUP BY over the matching risks."""
+    """Impact × probability counts on the tenant's N×M grid, every cell with its band and
+    colour (the band of impact × probability alone), for one of the four levels: current
+    from the cell roll-up (at most N×M×5 rows) when filtering by status at most, else GROUP
+    BY over the matching risks (risks without a target are left out of ``target``)."""
     filters = filters or RiskFilters()
-    if filters.only_status():
+    model = await store.load(session, tenant_id=tenant_id)
+    scoring = model.scoring
+    if basis == "current" and filters.only_status():
         where = [RiskCellCount.tenant_id == tenant_id]
         if filters.status:
             where.append(RiskCellCount.status.in_(filters.status))
@@ -314,19 +331,39 @@ async def matrix(
             .group_by(RiskCellCount.impact, RiskCellCount.probability)
         )
     else:
+        impact, probability = _basis_levels(basis)
         where = queries.conditions(dialect_name(session), tenant_id, filters)
         rows = await session.execute(
-            select(Risk.impact, Risk.probability, func.count())
-            .where(*where)
-            .group_by(Risk.impact, Risk.probability)
+            select(impact, probability, func.count())
+            .where(*where, impact.is_not(None))
+            .group_by(impact, probability)
         )
     counts = {(int(i), int(p)): int(n or 0) for i, p, n in rows}
-    cells = [
-        {"impact": i, "probability": p, "count": counts.get((i, p), 0)}
-        for i in range(1, 6)
-        for p in range(1, 6)
-    ]
-    return {"cells": cells, "total": sum(counts.values())}
+    colors = {b.name: b.color for b in scoring.bands}
+    cells = []
+    for i in range(1, scoring.impact_levels + 1):
+        for p in range(1, scoring.probability_levels + 1):
+            band = scoring.severity(i * p)
+            cells.append(
+                {
+                    "impact": i,
+                    "probability": p,
+                    "count": counts.get((i, p), 0),
+                    "band": band,
+                    "color": colors[band],
+                }
+            )
+    return {
+        "basis": basis,
+        "impact_levels": _axis(model.definition["impact_levels"]),
+        "probability_levels": _axis(model.definition["probability_levels"]),
+        "cells": cells,
+        "total": sum(counts.values()),
+    }
+
+
+def _axis(levels: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"value": int(lv["value"]), "name": str(lv["name"])} for lv in levels]
 
 
 def exact_count_is_cheap(filters: RiskFilters) -> bool:

@@ -235,10 +235,24 @@ class MatrixCell(BaseModel):
     impact: int
     probability: int
     count: int
+    band: str = Field(description="The band of impact × probability in the tenant's model")
+    color: str = Field(description="That band's colour")
+
+
+class MatrixLevel(BaseModel):
+    value: int
+    name: str
 
 
 class Matrix(BaseModel):
-    cells: list[MatrixCell] = Field(description="All 25 cells, impact-major")
+    basis: Literal["inherent", "current", "residual", "target"] = Field(
+        description="Which of the risks' four levels the cells count"
+    )
+    impact_levels: list[MatrixLevel]
+    probability_levels: list[MatrixLevel]
+    cells: list[MatrixCell] = Field(
+        description="Every cell of the tenant's impact × probability grid, impact-major"
+    )
     total: int
 
 

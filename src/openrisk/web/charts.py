@@ -8,9 +8,30 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from openrisk.risks.scoring import severity_for
+from openrisk.risks.scoring import Severity, severity_for
 
-LEVELS = (1, 2, 3, 4, 5)
+# the default bands keep the stylesheet's colours; other bands are drawn in their own
+DEFAULT_BANDS = frozenset(s.value for s in Severity)
+
+
+def _luminance(color: str) -> float:
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def text_on(color: str) -> str:
+    """Black or white, whichever reads better on ``color`` (``#rrggbb``): at least 4.5:1."""
+    lum = _luminance(color)
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
+
+
+def band_style(color: str) -> str:
+    """Inline style of a band's badge or cell: its colour, with readable text."""
+    return f"background: {color}; color: {text_on(color)}"
 
 
 @dataclass(frozen=True)
@@ -19,19 +40,32 @@ class HeatCell:
     probability: int
     count: int
     severity: str  # of the cell's base score impact × probability
+    color: str = ""
+
+    @property
+    def custom(self) -> bool:
+        return self.severity not in DEFAULT_BANDS and bool(self.color)
 
     @property
     def css(self) -> str:
-        return f"sev-{self.severity.lower()}" + (" empty" if self.count == 0 else "")
+        base = "band" if self.custom else f"sev-{self.severity.lower()}"
+        return base + (" empty" if self.count == 0 else "")
+
+    @property
+    def style(self) -> str:
+        return band_style(self.color) if self.custom else ""
 
 
 def heatmap(cells: Sequence[Mapping[str, Any]]) -> list[list[HeatCell]]:
-    """Rows of the 5×5 matrix, impact 5 (top) to 1, probability 1 (left) to 5."""
-    counts = {(int(c["impact"]), int(c["probability"])): int(c["count"]) for c in cells}
-    return [
-        [HeatCell(i, p, counts.get((i, p), 0), severity_for(i * p).value) for p in LEVELS]
-        for i in reversed(LEVELS)
-    ]
+    """Rows of the matrix, highest impact on top, probability 1 on the left (5×5 when the
+    cells carry no band: the default model)."""
+    rows: dict[int, list[HeatCell]] = {}
+    for c in cells:
+        impact, probability = int(c["impact"]), int(c["probability"])
+        band = str(c.get("band") or severity_for(impact * probability).value)
+        cell = HeatCell(impact, probability, int(c["count"]), band, str(c.get("color") or ""))
+        rows.setdefault(impact, []).append(cell)
+    return [sorted(rows[i], key=lambda h: h.probability) for i in sorted(rows, reverse=True)]
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ def _build_environment() -> Environment:
         labelled=_labelled,
         value=_value,
         money=charts.money,
+        band_style=charts.band_style,
         percent=charts.percent,
     )
     env.globals.update(
@@ -226,6 +227,7 @@ def render(
         "params": list(request.query_params.multi_items()),
         "query_url": query_url,
         "tz": time_zone(request),
+        "band_colors": {},  # the tenant's band colours, for pages that show its own bands
     }
     context.update(values or {})
     response = HTMLResponse(ENV.get_template(template).render(context), status_code=status)

@@ -20,6 +20,7 @@ MITIGATIONS = "mitigations"  # dashboard mitigation statistics
 CUSTOM_FIELDS = "custom_fields"  # risks' custom field values and filters
 QUANTIFICATION = "quantification"  # risks' quantitative inputs and the loss appetite
 RISK_MODEL = "risk_model"  # the tenant's risk model: every risk's levels, score and severity
+ACCEPTANCES = "acceptances"  # the acceptance workflow's requests and decisions
 CONNECTORS = "connectors"  # global: the catalogue and its ratings
 APPS = "apps"
 AUTHZ = "authz"  # global: memberships, roles, tokens, sign-ins (rbac/authz_cache.py)
@@ -64,9 +65,10 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [MITIGATIONS])]
         case "quantification":
             return [(tenant, [QUANTIFICATION])]
-        case "risk_acceptance":  # an expiry moved the risk's status
+        case "risk_acceptance":  # a step of the workflow (an expiry moved the risk's status)
             risk_id = event.data.get("risk_id")
-            return [(tenant, [RISKS, risk_key(risk_id)] if risk_id else [RISKS])]
+            keys = [risk_key(risk_id)] if risk_id else []
+            return [(tenant, [RISKS, ACCEPTANCES, *keys])]
         case "risk_levels":  # a mitigation's reductions moved the risk's residual level
             return [(tenant, [RISKS, risk_key(event.resource_id)])]
         case "custom_field":
