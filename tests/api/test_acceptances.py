@@ -214,3 +214,54 @@ async def test_today_comes_from_the_applications_clock(
         assert refused.status_code == 422 and "2032-02-29" in refused.text  # 365 days, a leap year
     finally:
         clock.set_today(None)
+
+
+async def test_leaving_accepted_another_way_ends_the_acceptance(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    manager = await member(app, client, admin, MANAGER)
+    made = []
+    for _ in range(2):
+        risk = await new_risk(client, admin, impact=2, probability=2)
+        asked = (await request_acceptance(client, admin, risk["id"])).json()
+        assert (await decide(client, manager, asked["id"], "approve")).status_code == 200
+        made.append((risk, asked))
+    (first, _), (second, _) = made
+    response = await client.patch(
+        f"{RISKS}/{first['id']}", json={"status": "ACTIVE"}, headers=admin.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["acceptance_expires_on"] is None
+    bulk = await client.post(
+        f"{RISKS}/bulk",
+        json={"action": "update", "ids": [second["id"]], "changes": {"status": "CLOSED"}},
+        headers=admin.headers,
+    )
+    assert bulk.status_code == 200, bulk.text
+    for risk, asked in made:
+        ended = (await client.get(f"{ACCEPTANCES}/{asked['id']}", headers=admin.headers)).json()
+        assert ended["status"] == "revoked" and ended["ended_at"] is not None
+        latest = (await actions(client, admin, risk["id"]))[0]
+        assert latest == ("STATUS_CHANGE", {"before": "approved", "after": "revoked"})
+    audit = await client.get(
+        "/api/v1/audit-events", params={"resource": "risk_acceptance"}, headers=admin.headers
+    )
+    assert [e["action"] for e in audit.json()["items"]][:2] == [
+        "risk_acceptance.revoke",
+        "risk_acceptance.revoke",
+    ]
+
+
+async def test_the_requester_withdraws_and_only_approvers_revoke(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    analyst = await member(app, client, admin, ANALYST)
+    risk = await new_risk(client, analyst, impact=2, probability=2)
+    asked = (await request_acceptance(client, analyst, risk["id"])).json()
+    withdrawn = await decide(client, analyst, asked["id"], "revoke")
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "revoked"
+    again = (await request_acceptance(client, analyst, risk["id"])).json()
+    assert (await decide(client, admin, again["id"], "approve")).status_code == 200
+    refused = await decide(client, analyst, again["id"], "revoke")
+    assert refused.status_code == 403
+    assert (await decide(client, admin, again["id"], "revoke")).status_code == 200

@@ -189,3 +189,32 @@ async def test_a_model_change_rescores_every_level_like_the_python_scoring(
     assert got["within_appetite"] is False
     assert got["residual_within_appetite"] is (scoring.score(3, 2, crits) <= 9)
     assert await ids(client, admin, above_appetite="true") == [risk["id"]]
+
+
+async def test_a_reopened_done_mitigation_gives_back_the_levels_it_took(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    risk = await new_risk(client, admin, impact=2, probability=4, status="ACTIVE")
+    # 3 impact levels of reduction, but impact 2 can only lose 1 level
+    mitigation = await mitigate(client, admin, risk["id"], impact_reduction=3)
+    done = await client.patch(
+        f"/api/v1/mitigations/{mitigation['id']}", json={"status": "DONE"}, headers=admin.headers
+    )
+    assert done.status_code == 200, done.text
+    got = await get(client, admin, risk["id"])
+    assert (got["impact"], got["score"]) == (1, 4.0)
+    reopened = await client.patch(
+        f"/api/v1/mitigations/{mitigation['id']}",
+        json={"status": "IN_PROGRESS"},
+        headers=admin.headers,
+    )
+    assert reopened.status_code == 200, reopened.text
+    got = await get(client, admin, risk["id"])
+    assert (got["impact"], got["score"]) == (2, 8.0)  # the one level it took, not three
+    assert got["residual"] == level(1, 4, 4.0, "LOW")  # open again: it lowers the residual
+    history = (await client.get(f"{RISKS}/{risk['id']}/history", headers=admin.headers)).json()
+    latest = history["items"][0]
+    assert latest["action"] == "SCORE_CHANGE"
+    assert latest["changes"]["impact"] == {"before": 1, "after": 2}
+    assert latest["changes"]["mitigation_id"] == mitigation["id"]
+    assert "reopened" in latest["changes"]["reason"]

@@ -169,10 +169,11 @@ async def reject_acceptance(
 async def revoke_acceptance(
     acceptance_id: uuid.UUID,
     body: Decision,
-    context: Approver,
+    context: Reader,
     uow: UowDep,
 ) -> AcceptanceOut:
-    """End an approved acceptance (the risk is ACTIVE again) or withdraw a submitted one."""
+    """End an approved acceptance (risk:accept; the risk is ACTIVE again) or withdraw a
+    submitted one (its requester, or risk:accept)."""
     return _out(
         await service.revoke(
             uow=uow,

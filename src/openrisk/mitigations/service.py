@@ -112,6 +112,7 @@ async def _levels_follow(
     *,
     became_done: bool,
     reductions_moved: bool = False,
+    reopened: bool = False,
 ) -> list[DomainEvent]:
     """A done mitigation's reductions move into the risk's current levels; the residual level
     of the risk follows its open mitigations. Returns the events of what moved (none for a
@@ -119,9 +120,13 @@ async def _levels_follow(
     if not (reductions_moved or mitigation.impact_reduction or mitigation.probability_reduction):
         return []
     events = []
-    if became_done:
+    if became_done or reopened:
         event = await commands.move_reduction_into_current(
-            session, context=context, risk_id=mitigation.risk_id, mitigation=mitigation
+            session,
+            context=context,
+            risk_id=mitigation.risk_id,
+            mitigation=mitigation,
+            reopened=reopened,
         )
         if event is not None:
             events.append(event)
@@ -354,12 +359,18 @@ async def update_mitigation(
     follow: list[DomainEvent] = []
     if {"status", "impact_reduction", "probability_reduction"} & set(changed):
         became_done = "status" in changed and m.status == MitigationStatus.DONE
+        reopened = (
+            "status" in changed
+            and changed["status"]["before"] == MitigationStatus.DONE
+            and m.status != MitigationStatus.DONE
+        )
         follow = await _levels_follow(
             session,
             context,
             m,
             became_done=became_done,
             reductions_moved=bool({"impact_reduction", "probability_reduction"} & set(changed)),
+            reopened=reopened,
         )
     await commit_with(uow, [_event("updated", context, view), *follow])
     return view

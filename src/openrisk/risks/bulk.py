@@ -16,7 +16,7 @@ from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
-from openrisk.methodology import levels
+from openrisk.methodology import ending, levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import history, labels, queries
 from openrisk.risks.commands import (
@@ -222,11 +222,17 @@ async def _write_changes(
     now = utcnow()
     for item in changed:
         item.risk.updated_at = now
+    ended = await ending.end_acceptances(
+        session,
+        context=context,
+        risks=[d.risk for d in changed if ending.leaves_accepted(d.before["status"], d.risk)],
+        at=now,
+    )
     await flush_or_412(session, "A risk was changed meanwhile; retry.")
     entries = []
     events = []
     for item in changed:
-        delta = diff(item.before, item.after)
+        delta = {**diff(item.before, item.after), **ended.get(item.risk.id, {})}
         entries.append(
             change_entry(
                 item.risk, before=item.before, changes=delta, changed_by=context.user_id, at=now

@@ -27,13 +27,13 @@ from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
-from openrisk.methodology import levels
+from openrisk.methodology import ending, levels
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import batch, history, labels, rollups
 from openrisk.risks.common import ensure_member, members_of, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
-from openrisk.risks.models import Risk, RiskAsset
+from openrisk.risks.models import Risk, RiskAsset, RiskHistory
 from openrisk.risks.reads import (
     ListedRisk,
     RiskRecord,
@@ -408,6 +408,11 @@ async def apply_update(
     if not changed:
         return RiskRecord(risk, current_assets), False
     risk.updated_at = utcnow()
+    if ending.leaves_accepted(before["status"], risk):
+        ended = await ending.end_acceptances(
+            session, context=context, risks=[risk], at=risk.updated_at
+        )
+        changed.update(ended.get(risk.id, {}))
     await flush_or_412(session, "The risk was changed meanwhile; reload it and retry.")
     await _write_update(session, context, risk, before, changed, new_assets, current_assets)
     return RiskRecord(risk, new_assets), True
@@ -564,12 +569,21 @@ async def move_reduction_into_current(
     context: RequestContext,
     risk_id: uuid.UUID,
     mitigation: Mitigation,
+    reopened: bool = False,
 ) -> DomainEvent | None:
     """A mitigation is done: its reductions come off the risk's current levels (never below
-    1), with a SCORE_CHANGE history row naming it. No commit."""
+    1), with a SCORE_CHANGE history row naming it. ``reopened``: it is not done any more, so
+    the levels it took off (as its done row recorded them) come back, up to the model's top
+    level. No commit."""
     risk = await get_risk(session, tenant_id=context.tenant_id, risk_id=risk_id)
-    impact = levels.reduced(risk.impact, mitigation.impact_reduction)
-    probability = levels.reduced(risk.probability, mitigation.probability_reduction)
+    if reopened:
+        scoring = await scoring_for(session, tenant_id=context.tenant_id)
+        taken = await _taken_off(session, risk, mitigation)
+        impact = min(scoring.impact_levels, risk.impact + taken[0])
+        probability = min(scoring.probability_levels, risk.probability + taken[1])
+    else:
+        impact = levels.reduced(risk.impact, mitigation.impact_reduction)
+        probability = levels.reduced(risk.probability, mitigation.probability_reduction)
     if (impact, probability) == (risk.impact, risk.probability):
         return None
     asset_ids = (await asset_ids_for(session, [risk.id])).get(risk.id, [])
@@ -585,7 +599,7 @@ async def move_reduction_into_current(
     await flush_or_412(session, "The risk was changed meanwhile; reload it and retry.")
     changes = {
         **diff(before, snapshot(risk, asset_ids)),
-        "reason": f"mitigation “{mitigation.title}” done",
+        "reason": f"mitigation “{mitigation.title}” {'reopened' if reopened else 'done'}",
         "mitigation_id": str(mitigation.id),
     }
     entry = history.HistoryEntry.of(
@@ -604,6 +618,36 @@ async def move_reduction_into_current(
     await history.append(session, [entry])
     _audit(session, context, "risk.update", risk.id, changes)
     return risk_event("updated", context, RiskRecord(risk, asset_ids))
+
+
+async def _taken_off(session: AsyncSession, risk: Risk, mitigation: Mitigation) -> tuple[int, int]:
+    """The impact and probability levels the mitigation's last "done" row took off the risk
+    (less than its reductions when a level stopped at 1); its reductions when no row says."""
+    rows = await session.scalars(
+        select(RiskHistory.changes)
+        .where(
+            RiskHistory.tenant_id == risk.tenant_id,
+            RiskHistory.risk_id == risk.id,
+            RiskHistory.action == HistoryAction.SCORE_CHANGE.value,
+        )
+        .order_by(RiskHistory.created_at.desc())
+        .limit(HISTORY_SCAN)
+    )
+    for changes in rows:
+        if not changes or changes.get("mitigation_id") != str(mitigation.id):
+            continue
+        if not str(changes.get("reason", "")).endswith(" done"):
+            return (0, 0)  # its last row gave the levels back already
+        return tuple(  # type: ignore[return-value]
+            max(0, int(changes[axis]["before"]) - int(changes[axis]["after"]))
+            if axis in changes
+            else 0
+            for axis in ("impact", "probability")
+        )
+    return mitigation.impact_reduction, mitigation.probability_reduction
+
+
+HISTORY_SCAN = 500  # SCORE_CHANGE rows of one risk looked at for a mitigation's done row
 
 
 # --------------------------------------------------------------------------- deleting
