@@ -26,6 +26,9 @@ SIGNED_IN_PAGES = (
     "/reports",
     "/risks/import",
     "/risks/bin",
+    "/reviews",
+    "/acceptances",
+    "/settings/risk-model",
     "/no-such-page",
 )
 

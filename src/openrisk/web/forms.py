@@ -43,6 +43,11 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
 
 
+def message_of(error: Mapping[str, Any]) -> str:
+    """The message a form shows for one pydantic error."""
+    return _message(error)
+
+
 def _field(loc: Iterable[Any], nested: tuple[str, ...] = ("custom_fields", "configuration")) -> str:
     parts = [str(p) for p in loc]
     if not parts:

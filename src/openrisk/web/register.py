@@ -12,13 +12,13 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import QueryParams
 
+from openrisk.methodology import clock
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder
 from openrisk.risks.queries import RiskFilters
 from openrisk.web import forms
 
 STATUSES = [s.value for s in RiskStatus]
 SEVERITIES = [s.value for s in Severity]
-LEVELS = ("1", "2", "3", "4", "5")
 SORTS = [s.value for s in SortField]
 FILTER_KEYS = (
     "q",
@@ -31,7 +31,12 @@ FILTER_KEYS = (
     "max_score",
     "impact",
     "probability",
+    "above_appetite",
+    "residual_above_appetite",
+    "review",
 )
+REVIEWS = ("overdue", "due_soon")
+BOOLEANS = ("true", "false")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("owner", "Owner"),
     Column("tags", "Tags"),
     Column("review_date", "Review date"),
+    Column("residual", "Residual", "residual_score"),
+    Column("next_review", "Next review", "next_review_date"),
     Column("created", "Created", "created_at"),
     Column("updated", "Updated", "updated_at"),
 )
@@ -103,6 +110,12 @@ class RegisterQuery:
         items += [("severity", s) for s in self.filters.severity]
         items += [("impact", str(i)) for i in self.filters.impact]
         items += [("probability", str(p)) for p in self.filters.probability]
+        for name in ("above_appetite", "residual_above_appetite"):
+            flag = getattr(self.filters, name)
+            if flag is not None:
+                items.append((name, "true" if flag else "false"))
+        if self.filters.review:
+            items.append(("review", self.filters.review))
         return [*items, ("sort", self.sort.value), ("order", self.order.value)]
 
 
@@ -118,7 +131,22 @@ def _columns(params: QueryParams, cookies: Mapping[str, str]) -> tuple[tuple[str
     return (tuple(remembered) if remembered else DEFAULT_COLUMNS), False
 
 
-def parse(params: QueryParams, cookies: Mapping[str, str] | None = None) -> RegisterQuery:
+def _flag(params: QueryParams, name: str, errors: dict[str, str]) -> bool | None:
+    raw = (params.get(name) or "").strip()
+    if raw and raw not in BOOLEANS:
+        errors[name] = "Choose yes or no."
+    return None if raw not in BOOLEANS else raw == "true"
+
+
+def parse(
+    params: QueryParams,
+    cookies: Mapping[str, str] | None = None,
+    *,
+    bands: Sequence[str] = SEVERITIES,
+    impact_levels: int = 5,
+    probability_levels: int = 5,
+) -> RegisterQuery:
+    """The register's query for a tenant whose model has ``bands`` and that many levels."""
     raw = {
         name: (params.get(name) or "").strip()
         for name in ("q", "tag", "min_score", "max_score", "owner_id", "asset_id")
@@ -135,24 +163,35 @@ def parse(params: QueryParams, cookies: Mapping[str, str] | None = None) -> Regi
         and checked.min_score > checked.max_score
     ):
         errors["max_score"] = "Enter a maximum at least as high as the minimum."
-    bad_levels = [
-        name
-        for name in ("impact", "probability")
-        if any(v not in LEVELS for v in params.getlist(name))
-    ]
-    for name in bad_levels:
-        errors[name] = "Choose levels from 1 to 5."
+    levels = {
+        "impact": tuple(str(v) for v in range(1, impact_levels + 1)),
+        "probability": tuple(str(v) for v in range(1, probability_levels + 1)),
+    }
+    for name, allowed in levels.items():
+        if any(v not in allowed for v in params.getlist(name)):
+            errors[name] = f"Choose levels from 1 to {len(allowed)}."
+    review = (params.get("review") or "").strip()
+    if review and review not in REVIEWS:
+        errors["review"] = "Choose overdue or due soon."
+    above = _flag(params, "above_appetite", errors)
+    residual_above = _flag(params, "residual_above_appetite", errors)
     filters = RiskFilters(
         q=checked.q or None,
         status=_choices(params, "status", STATUSES),
-        severity=_choices(params, "severity", SEVERITIES),
+        severity=_choices(params, "severity", [*bands, *(s for s in SEVERITIES if s not in bands)]),
         min_score=checked.min_score,
         max_score=checked.max_score,
         tags=(checked.tag.lower(),) if checked.tag else (),
         owner_id=checked.owner_id,
         asset_id=checked.asset_id,
-        impact=tuple(sorted(int(v) for v in _choices(params, "impact", LEVELS))),
-        probability=tuple(sorted(int(v) for v in _choices(params, "probability", LEVELS))),
+        impact=tuple(sorted(int(v) for v in _choices(params, "impact", levels["impact"]))),
+        probability=tuple(
+            sorted(int(v) for v in _choices(params, "probability", levels["probability"]))
+        ),
+        above_appetite=above,
+        residual_above_appetite=residual_above,
+        review=review if review in REVIEWS else None,
+        review_today=clock.today() if review in REVIEWS else None,
     )
     sort = params.get("sort", "")
     order = params.get("order", "")

@@ -10,6 +10,7 @@ from openrisk.web.views import (
     auth,
     dashboard,
     marketplace,
+    methodology,
     quantitative,
     reports,
     risk_bin,
@@ -22,6 +23,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     dashboard.router,
     risk_bin.router,  # before risks: /risks/bin is not a risk id
     quantitative.router,
+    methodology.router,  # before risks: /risks/{id}/acceptances and /reviews
     risks.router,
     assets.router,
     marketplace.router,

@@ -26,6 +26,7 @@ from openrisk.core.pagination import InvalidCursor
 from openrisk.core.uow import UowDep
 from openrisk.custom_fields import service as custom_fields
 from openrisk.custom_fields.models import CustomField
+from openrisk.methodology import clock
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations import service as mitigations
 from openrisk.mitigations.schemas import (
@@ -46,7 +47,7 @@ from openrisk.risks.schemas import (
 )
 from openrisk.saved_views import service as saved_views
 from openrisk.saved_views.schemas import SavedViewCreate
-from openrisk.web import changes, forms, quantification, register
+from openrisk.web import changes, forms, methodology, quantification, register
 from openrisk.web.context import FormDep, WebContext, WebDep
 from openrisk.web.rendering import error_page, redirect, render
 from openrisk.web.session import set_flash
@@ -83,10 +84,27 @@ def _score(raw: str | None) -> Decimal | None:
 # --------------------------------------------------------------------------- list
 
 
+async def _register_query(
+    request: Request, session: AsyncSession, web: WebContext, *, cookies: bool = True
+) -> tuple[register.RegisterQuery, dict[str, str]]:
+    """The register's query read with the tenant's bands and levels, and the bands' colours
+    (highest band first)."""
+    model = await scoring_for(session, tenant_id=web.tenant_id)
+    bands = {b.name: b.color for b in reversed(model.bands)}
+    query = register.parse(
+        request.query_params,
+        request.cookies if cookies else None,
+        bands=list(bands),
+        impact_levels=model.impact_levels,
+        probability_levels=model.probability_levels,
+    )
+    return query, bands
+
+
 @router.get("/risks")
 async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Response:
     web.require("risk:read")
-    query = register.parse(request.query_params, request.cookies)
+    query, bands = await _register_query(request, session, web)
     page = pager(request)
     records: list[reads.ListedRisk] = []
     shown = page
@@ -126,7 +144,9 @@ async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Respo
             "sort": query.sort.value,
             "order": query.order.value,
             "statuses": register.STATUSES,
-            "severities": register.SEVERITIES,
+            "severities": list(bands),
+            "band_colors": bands,
+            "review_today": clock.today(),
             "columns": [c for c in register.COLUMNS if c.key in query.columns],
             "all_columns": register.COLUMNS,
             "directory": await member_directory(request, session, web),
@@ -186,11 +206,13 @@ EXPORT_FORMATS = [f.value for f in ExportFormat]
 
 
 @router.get("/risks/export")
-async def export_register(request: Request, web: WebDep, database: DatabaseDep) -> Response:
+async def export_register(
+    request: Request, web: WebDep, session: SessionDep, database: DatabaseDep
+) -> Response:
     """The register as CSV, XLSX or JSON, with the filters and sort of the list page (the same
     streamed export as the API's ``GET /risks/export``)."""
     web.require("risk:export")
-    query = register.parse(request.query_params)
+    query, _ = await _register_query(request, session, web, cookies=False)
     if query.errors:
         return error_page(request, 422, "Correct the register's filters, then export again.")
     fmt = ExportFormat(choice(request, "format", EXPORT_FORMATS, ExportFormat.csv.value))
@@ -627,6 +649,8 @@ async def _detail(
     mitigation_errors: dict[str, str] | None = None,
     quant_values: dict[str, str] | None = None,
     quant_errors: dict[str, str] | None = None,
+    acceptance_values: dict[str, str] | None = None,
+    acceptance_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     web.require("risk:read")
@@ -671,6 +695,13 @@ async def _detail(
             **await quantification.panel(
                 session, web, risk_id, values=quant_values, errors=quant_errors
             ),
+            **await methodology.risk_panel(
+                session,
+                web,
+                record.risk,
+                acceptance_values=acceptance_values,
+                acceptance_errors=acceptance_errors,
+            ),
         },
         web=web,
         section="risks",
@@ -702,9 +733,11 @@ async def risk_detail_page(
     *,
     quant_values: dict[str, str] | None = None,
     quant_errors: dict[str, str] | None = None,
+    acceptance_values: dict[str, str] | None = None,
+    acceptance_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    """The risk page, with the quantification form as typed and its errors."""
+    """The risk page, with the quantification or acceptance form as typed and its errors."""
     return await _detail(
         request,
         web,
@@ -712,6 +745,8 @@ async def risk_detail_page(
         risk_id,
         quant_values=quant_values,
         quant_errors=quant_errors,
+        acceptance_values=acceptance_values,
+        acceptance_errors=acceptance_errors,
         status=status,
     )
 
