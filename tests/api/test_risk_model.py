@@ -300,3 +300,47 @@ async def test_a_stale_version_is_a_conflict_and_readers_may_not_write(
     assert (await client.get(MODEL, headers=manager.in_tenant())).status_code == 200
     fresh = body_of(await current(client, admin))
     assert (await put(client, manager, fresh)).status_code == 403
+
+
+async def test_the_loss_appetite_lives_on_the_risk_model(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """``PUT /quantitative/appetite`` and ``loss_appetite`` of the model are one setting, and
+    the register's annual loss is judged against it."""
+    from tests.api.test_quantification import interval_body, quantify
+    from tests.api.test_quantification import new_risk as quantified_risk
+
+    assert "loss_appetite" not in await current(client, admin)
+    appetite = {"threshold": 1_000_000.0, "max_probability": 0.05, "currency": "EUR"}
+    stored = await client.put(
+        "/api/v1/quantitative/appetite", json=appetite, headers=admin.in_tenant()
+    )
+    assert stored.status_code == 200, stored.text
+    model = await current(client, admin)
+    assert model["loss_appetite"] == appetite
+    saved = await put(client, admin, body_of(model))  # sent back as read: unchanged
+    assert saved.status_code == 200 and saved.json()["loss_appetite"] == appetite
+
+    stricter = {**appetite, "threshold": 1_000.0}
+    body = body_of(await current(client, admin), loss_appetite=stricter)
+    preview = await put(client, admin, body, dry_run=True)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["loss_appetite"] == stricter
+    assert (await current(client, admin))["loss_appetite"] == appetite  # a dry run
+    risk_id = await quantified_risk(client, admin)
+    await quantify(client, admin, risk_id, interval_body(2, 10_000, 500_000))
+    applied = await put(
+        client, admin, body_of(await current(client, admin), loss_appetite=stricter)
+    )
+    assert applied.status_code == 200, applied.text
+    alias = await client.get("/api/v1/quantitative/appetite", headers=admin.in_tenant())
+    assert alias.json()["loss_appetite"]["threshold"] == 1_000.0
+    register = await client.get(
+        "/api/v1/dashboard/quantitative", params={"iterations": 2000}, headers=admin.in_tenant()
+    )
+    assert register.json()["appetite"]["threshold"] == 1_000.0
+    assert register.json()["appetite"]["verdict"] == "above"
+    removed = await put(client, admin, body_of(await current(client, admin), loss_appetite=None))
+    assert removed.status_code == 200 and "loss_appetite" not in removed.json()
+    gone = await client.get("/api/v1/quantitative/appetite", headers=admin.in_tenant())
+    assert gone.json() == {"loss_appetite": None}

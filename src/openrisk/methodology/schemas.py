@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
+from openrisk.quantification.schemas import AppetiteIn
 from openrisk.risks.scoring import Criticality
 from openrisk.risks.text import NoNul
 
@@ -92,6 +93,11 @@ class RiskModelUpdate(RiskModelFields):
 
     version: Annotated[int, Field(ge=1, le=2**31 - 1)]
     level_mapping: LevelMapping = LevelMapping()
+    loss_appetite: AppetiteIn | None = Field(
+        None,
+        description='"P(annual loss > threshold) ≤ max_probability"; left out: unchanged, '
+        "null: removed",
+    )
 
 
 class BandCount(BaseModel):
@@ -121,5 +127,8 @@ class RiskModelOut(RiskModelFields):
 
     version: int
     updated_at: datetime | None = None
+    loss_appetite: AppetiteIn | None = Field(
+        None, description="The loss appetite the register's annual loss is judged against"
+    )
     dry_run: bool | None = None
     remapping: Remapping | None = None

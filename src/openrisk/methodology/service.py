@@ -46,6 +46,7 @@ from openrisk.methodology.schemas import (
     RiskModelUpdate,
     Transition,
 )
+from openrisk.quantification import service as quantification
 from openrisk.risks import history, queries
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction
@@ -61,8 +62,16 @@ def model_out(stored: store.StoredModel, **extra: Any) -> RiskModelOut:
     )
 
 
+async def _loss_appetite(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any] | None:
+    found = await quantification.get_appetite(session, tenant_id=tenant_id)
+    return found.model_dump(exclude={"updated_at"}) if found else None
+
+
 async def get_model(session: AsyncSession, *, context: RequestContext) -> RiskModelOut:
-    return model_out(await store.load(session, tenant_id=context.tenant_id))
+    return model_out(
+        await store.load(session, tenant_id=context.tenant_id),
+        loss_appetite=await _loss_appetite(session, context.tenant_id),
+    )
 
 
 # --------------------------------------------------------------------------- checking
@@ -381,13 +390,21 @@ async def put_model(
     new = store.to_scoring(definition)
     if data.version != current.version:
         raise Conflict(STALE.format(current=current.version, sent=data.version))
+    appetite_given = "loss_appetite" in data.model_fields_set
     if dry_run:
         figures = await remapping(
             session, tenant_id=context.tenant_id, old=old, new=new, mapping=data.level_mapping
         )
+        appetite = (
+            data.loss_appetite.model_dump()
+            if appetite_given and data.loss_appetite
+            else None
+            if appetite_given
+            else await _loss_appetite(session, context.tenant_id)
+        )
         await session.rollback()
         proposed = store.StoredModel(definition, current.version, current.updated_at)
-        return model_out(proposed, dry_run=True, remapping=figures)
+        return model_out(proposed, dry_run=True, remapping=figures, loss_appetite=appetite)
     version = await _take_version(
         session, context=context, sent=data.version, definition=definition
     )
@@ -416,7 +433,14 @@ async def put_model(
             "severity_changed": figures.severity_changed,
         },
     )
+    events = []
+    if appetite_given and data.loss_appetite is not None:
+        await quantification.store_appetite(session, context=context, data=data.loss_appetite)
+        events.append(quantification.appetite_event(context))
+    elif appetite_given and await quantification.remove_appetite(session, context=context):
+        events.append(quantification.appetite_event(context))
     stored = await store.load(session, tenant_id=context.tenant_id)
+    appetite = await _loss_appetite(session, context.tenant_id)
     changed_model = DomainEvent(
         type=EVENT,
         tenant_id=context.tenant_id,
@@ -424,5 +448,5 @@ async def put_model(
         data={"version": version, "rescored": figures.rescored},
         actor_id=context.user_id,
     )
-    await commit_with(uow, [changed_model])
-    return model_out(stored, dry_run=False, remapping=figures)
+    await commit_with(uow, [changed_model, *events])
+    return model_out(stored, dry_run=False, remapping=figures, loss_appetite=appetite)

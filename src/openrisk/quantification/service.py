@@ -450,7 +450,20 @@ async def set_appetite(
     context: RequestContext,
     data: AppetiteIn,
 ) -> AppetiteOut:
-    session = uow.session
+    """Set the loss appetite (also ``loss_appetite`` of ``PUT /risk-model``)."""
+    out = await store_appetite(uow.session, context=context, data=data)
+    await commit_with(uow, [appetite_event(context)])
+    return out
+
+
+def appetite_event(context: RequestContext) -> DomainEvent:
+    return _event(EVENT_APPETITE, context, context.tenant_id)
+
+
+async def store_appetite(
+    session: AsyncSession, *, context: RequestContext, data: AppetiteIn
+) -> AppetiteOut:
+    """Write the loss appetite and its audit row; no commit."""
     now = utcnow()
     created = await _insert_unless_exists(
         session,
@@ -486,16 +499,20 @@ async def set_appetite(
             resource_id=context.tenant_id,
             changes=changed,
         )
-    out = AppetiteOut(**data.model_dump(), updated_at=row.updated_at)
-    await commit_with(uow, [_event(EVENT_APPETITE, context, context.tenant_id)])
-    return out
+    return AppetiteOut(**data.model_dump(), updated_at=row.updated_at)
 
 
 async def delete_appetite(*, uow: UnitOfWork, context: RequestContext) -> None:
-    session = uow.session
+    if not await remove_appetite(uow.session, context=context):
+        raise NotFound("No loss appetite is set.")
+    await commit_with(uow, [appetite_event(context)])
+
+
+async def remove_appetite(session: AsyncSession, *, context: RequestContext) -> bool:
+    """Remove the loss appetite (with its audit row); False when none was set. No commit."""
     row = await session.get(LossAppetiteSetting, context.tenant_id)
     if row is None:
-        raise NotFound("No loss appetite is set.")
+        return False
     record(
         session,
         context=context,
@@ -505,7 +522,8 @@ async def delete_appetite(*, uow: UnitOfWork, context: RequestContext) -> None:
         changes=diff({"threshold": row.threshold, "max_probability": row.max_probability}, {}),
     )
     await session.delete(row)
-    await commit_with(uow, [_event(EVENT_APPETITE, context, context.tenant_id)])
+    await session.flush()
+    return True
 
 
 # --------------------------------------------------------------------------- the register
