@@ -135,7 +135,8 @@ EXPECTED_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("GET", "/acceptances/{acceptance_id}"): "risk:read",
     ("POST", "/acceptances/{acceptance_id}/approve"): "risk:accept",
     ("POST", "/acceptances/{acceptance_id}/reject"): "risk:accept",
-    ("POST", "/acceptances/{acceptance_id}/revoke"): "risk:accept",
+    # the service decides: the requester withdraws a submitted one, risk:accept ends any
+    ("POST", "/acceptances/{acceptance_id}/revoke"): None,
     ("POST", "/risks/{risk_id}/reviews"): "risk:update",
     ("GET", "/risks/{risk_id}/reviews"): "risk:read",
 }

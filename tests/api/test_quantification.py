@@ -342,3 +342,27 @@ async def test_the_registers_queries_do_not_grow_with_its_risks(
         assert answer.status_code == 200 and answer.headers["x-cache"] == "MISS"
         counts.append(len(statements))
     assert counts[0] == counts[1]
+
+
+async def test_the_risk_answer_carries_its_last_simulation(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    h = admin.in_tenant()
+    risk_id = await new_risk(client, admin)
+    plain = await new_risk(client, admin, title="Not estimated")
+    before = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()  # cached
+    assert before["quantification"] is None
+    await quantify(client, admin, risk_id, interval_body(2, 1_000, 100_000))
+    results = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    summary = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert summary == {
+        "ale_inherent": results["results"]["inherent"]["mean"],
+        "ale_residual": results["results"]["residual"]["mean"],
+        "currency": "EUR",
+        "computed_at": results["results"]["computed_at"],
+    }
+    listed = (await client.get(f"{API}/risks", headers=h)).json()["items"]
+    by_id = {r["id"]: r["quantification"] for r in listed}
+    assert by_id == {risk_id: summary, plain: None}
+    await client.delete(f"{API}/risks/{risk_id}/quantification", headers=h)
+    assert (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"] is None

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from openrisk.auth.deps import require
+from openrisk.auth.deps import ContextDep, require
 from openrisk.core.context import RequestContext
 from openrisk.core.deps import SessionDep
+from openrisk.core.errors import Forbidden
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
@@ -165,11 +166,19 @@ async def reject_acceptance(
     )
 
 
+async def revoker(context: ContextDep) -> RequestContext:
+    """Who may come to revoke: approvers, and those who may ask (the service lets the
+    requester withdraw their own submitted request, and only risk:accept end the rest)."""
+    if not (context.has("risk:accept") or context.has("risk:update")):
+        raise Forbidden("Missing permission risk:accept or risk:update")
+    return context
+
+
 @router.post("/{acceptance_id}/revoke", responses=errors(404, 409))
 async def revoke_acceptance(
     acceptance_id: uuid.UUID,
     body: Decision,
-    context: Reader,
+    context: Annotated[RequestContext, Depends(revoker)],
     uow: UowDep,
 ) -> AcceptanceOut:
     """End an approved acceptance (risk:accept; the risk is ACTIVE again) or withdraw a

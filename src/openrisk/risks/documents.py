@@ -65,6 +65,22 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         **other_levels(row),
+        "quantification": quantification_summary(row),
+    }
+
+
+def quantification_summary(row: Any) -> dict[str, Any] | None:
+    """The last simulation's expected annual loss (rows read with ``RISK_COLUMNS``; a risk
+    object read without them has none)."""
+    computed_at = getattr(row, "quant_computed_at", None)
+    inherent = getattr(row, "quant_ale_inherent", None)
+    if computed_at is None or inherent is None:
+        return None
+    return {
+        "ale_inherent": float(inherent),
+        "ale_residual": float(row.quant_ale_residual or 0.0),
+        "currency": row.quant_currency,
+        "computed_at": computed_at,
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    and_,
     bindparam,
     column,
     func,
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
 from sqlalchemy.types import String, TypeDecorator, TypeEngine, Uuid
 
+from openrisk.quantification.models import RiskQuantification
 from openrisk.risks import labels
 from openrisk.risks.enums import SortField, SortOrder
 from openrisk.risks.models import Risk, RiskAsset
@@ -48,9 +50,25 @@ _FTS = table("risks_fts", column("risk_id", Uuid()), column("tenant_id", Uuid())
 # title counts twice as much as the description (columns: risk_id, tenant_id, title, description)
 _BM25: ColumnClause[Any] = literal_column("bm25(risks_fts, 0.0, 0.0, 10.0, 5.0)")
 # what a read selects of a risk: everything the API shows (documents.risk), as plain columns
-RISK_COLUMNS: tuple[Any, ...] = tuple(
-    c for c in Risk.__table__.c if c.name not in ("tenant_id", "deleted_at")
+RISK_COLUMNS: tuple[Any, ...] = (
+    *(c for c in Risk.__table__.c if c.name not in ("tenant_id", "deleted_at")),
+    # the summary of its last simulation (reads outer-join ``risk_quantifications``)
+    RiskQuantification.result["inherent"]["mean"].as_float().label("quant_ale_inherent"),
+    RiskQuantification.result["residual"]["mean"].as_float().label("quant_ale_residual"),
+    RiskQuantification.inputs["loss"]["currency"].as_string().label("quant_currency"),
+    RiskQuantification.computed_at.label("quant_computed_at"),
 )
+
+
+def with_quantification(source: Any) -> Any:
+    """``source`` (joining ``risks``) with the risk's quantification row, if any."""
+    return source.outerjoin(
+        RiskQuantification,
+        and_(
+            RiskQuantification.risk_id == Risk.id,
+            RiskQuantification.tenant_id == Risk.tenant_id,
+        ),
+    )
 
 
 @dataclass(frozen=True)

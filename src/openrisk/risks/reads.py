@@ -215,7 +215,7 @@ async def list_risks(
     rows = (
         await connection.execute(
             select(*queries.RISK_COLUMNS, _asset_ids_column(dialect), total_column)
-            .select_from(ids.join(Risk, Risk.id == ids.c.id))
+            .select_from(queries.with_quantification(ids.join(Risk, Risk.id == ids.c.id)))
             .where(Risk.tenant_id == tenant_id)
             .order_by(*queries.order_by(sort, order, [ids.c[k.key] for k in keys]))
         )
@@ -262,9 +262,9 @@ async def get_listed(
     """One live risk with its asset ids, in one statement."""
     row = (
         await session.execute(
-            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect_name(session))).where(
-                Risk.id == risk_id, *queries.live(tenant_id)
-            )
+            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect_name(session)))
+            .select_from(queries.with_quantification(Risk.__table__))
+            .where(Risk.id == risk_id, *queries.live(tenant_id))
         )
     ).first()
     if row is None:
@@ -284,7 +284,9 @@ async def search_risks(
     rows = (
         await session.execute(
             select(*queries.RISK_COLUMNS, page.c.rank, page.c.total, _asset_ids_column(dialect))
-            .join(page, page.c.risk_id == Risk.id)
+            .select_from(
+                queries.with_quantification(Risk.__table__.join(page, page.c.risk_id == Risk.id))
+            )
             .where(*queries.live(tenant_id))
             .order_by(page.c.rank.desc(), page.c.risk_id)
         )

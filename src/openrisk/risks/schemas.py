@@ -137,6 +137,16 @@ NOT_NULLABLE = frozenset(
 )
 
 
+class QuantificationSummary(BaseModel):
+    """Expected annual loss of the risk's last simulation (``GET /risks/{id}/quantification``
+    has the rest, and simulates again when the estimate or the mitigations changed since)."""
+
+    ale_inherent: float = Field(description="Mean annual loss without the mitigations")
+    ale_residual: float = Field(description="Mean annual loss after the open mitigations")
+    currency: str
+    computed_at: datetime
+
+
 class RiskOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -178,6 +188,9 @@ class RiskOut(BaseModel):
     target: LevelOut | None = Field(description="The level the owner aims at")
     within_appetite: bool = Field(description="The current score is within the appetite")
     residual_within_appetite: bool
+    quantification: QuantificationSummary | None = Field(
+        None, description="The last simulation of the risk's loss estimate; null without one"
+    )
 
     @field_validator("score", mode="before")
     @classmethod

@@ -63,6 +63,9 @@ def namespaces_for(event: DomainEvent) -> list[tuple[str | None, list[str]]]:
             return [(tenant, [ASSETS])]
         case "mitigation":
             return [(tenant, [MITIGATIONS])]
+        case "quantification" if event.type == "quantification.updated":
+            # a risk's estimate and its simulation: risk answers show their summary
+            return [(tenant, [QUANTIFICATION, RISKS, risk_key(event.resource_id)])]
         case "quantification":
             return [(tenant, [QUANTIFICATION])]
         case "risk_acceptance":  # a step of the workflow (an expiry moved the risk's status)
