@@ -1,0 +1,196 @@
+"""The risk model at scale: re-scoring every risk (``PUT /risk-model``) and the dashboards that
+follow the model, on PostgreSQL.
+
+```
+python -m benchmarks.methodology_bench \
+    --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/openrisk_method_bench \
+    --risks 100000 --drop
+```
+
+The database is recreated, migrated and seeded like ``benchmarks.register_bench`` (one
+measured tenant, optionally noise tenants), then the whole application is driven through
+httpx's ASGI transport with the response cache off (every request runs its SQL):
+
+- the dashboard answers the model shapes (stats with the appetite, review and acceptance
+  figures; the matrix for each of the four levels; the timeline with the mean residual),
+  interleaved, ``--iterations`` requests each: p50 and p95;
+- ``PUT /risk-model?dry_run=true`` with new bands (HIGH from 12), then the same change applied
+  (every live risk re-scored in one transaction, a history row per moved risk), then the
+  default bands back: the wall time of each, and the risks re-scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import itertools
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.register_bench import (
+    PASSWORD,
+    drop_database,
+    largest_tenant,
+    recreate_database,
+    seed,
+)
+from openrisk.app import create_app
+from openrisk.config import Settings
+from openrisk.core.db.migrate import upgrade
+
+console = Console()
+DASHBOARDS = {
+    "stats": ["/api/v1/dashboard/stats?period=all", "/api/v1/dashboard/stats?period=90d"],
+    "matrix current": ["/api/v1/dashboard/matrix?basis=current"],
+    "matrix residual": ["/api/v1/dashboard/matrix?basis=residual"],
+    "matrix inherent": ["/api/v1/dashboard/matrix?basis=inherent"],
+    "matrix target": ["/api/v1/dashboard/matrix?basis=target"],
+    "timeline": ["/api/v1/dashboard/timeline?days=90", "/api/v1/dashboard/timeline?days=365"],
+}
+
+
+def _percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(
+    settings: Settings, *, tenant_id: str, email: str, iterations: int, apply: bool
+) -> tuple[dict[str, list[float]], list[tuple[str, float, Any]]]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=120
+        ) as client:
+            login = await client.post(
+                "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+            )
+            login.raise_for_status()
+            headers = {
+                "Authorization": f"Bearer {login.json()['access_token']}",
+                "X-Tenant-ID": tenant_id,
+            }
+            cycles = {name: itertools.cycle(urls) for name, urls in DASHBOARDS.items()}
+            samples: dict[str, list[float]] = {name: [] for name in DASHBOARDS}
+            for round_ in range(iterations + 2):  # two warm-up rounds
+                for name in DASHBOARDS:
+                    started = time.perf_counter()
+                    response = await client.get(next(cycles[name]), headers=headers)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    response.raise_for_status()
+                    if round_ >= 2:
+                        samples[name].append(elapsed)
+            writes = await _model_changes(client, headers, apply=apply)
+    return samples, writes
+
+
+async def _model_changes(
+    client: httpx.AsyncClient, headers: dict[str, str], *, apply: bool
+) -> list[tuple[str, float, Any]]:
+    model = (await client.get("/api/v1/risk-model", headers=headers)).json()
+    body = {k: v for k, v in model.items() if k not in ("updated_at", "loss_appetite")}
+    changed = copy.deepcopy(body)
+    changed["bands"][2]["min_score"] = 12  # HIGH from 12 instead of 15
+    found = []
+    for label, payload, params in (
+        ("PUT /risk-model?dry_run=true", changed, {"dry_run": "true"}),
+        ("PUT /risk-model (apply)", changed, {}),
+        ("PUT /risk-model (default bands back)", None, {}),
+    )[: 3 if apply else 1]:
+        if payload is None:
+            current = (await client.get("/api/v1/risk-model", headers=headers)).json()
+            payload = {**body, "version": current["version"]}
+        started = time.perf_counter()
+        response = await client.put(
+            "/api/v1/risk-model", json=payload, params=params, headers=headers
+        )
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            found.append((label, elapsed, f"{response.status_code}: {response.text[:100]}"))
+            continue
+        remap = response.json()["remapping"]
+        found.append(
+            (label, elapsed, (remap["risks"], remap["rescored"], remap["severity_changed"]))
+        )
+    return found
+
+
+async def main(args: argparse.Namespace) -> int:
+    settings = Settings(
+        database_url=args.database_url,
+        cache_enabled=False,
+        cache_backend="memory",
+        log_level="WARNING",
+        pool_max_open=4,
+        pool_max_idle=2,
+        db_statement_timeout_s=args.statement_timeout,
+    )
+    if not args.reuse:
+        await recreate_database(args.database_url)
+        await asyncio.to_thread(upgrade, args.database_url)
+        await seed(
+            settings,
+            risks=args.risks,
+            noise_tenants=args.noise_tenants,
+            noise_risks=args.noise_risks,
+            password=PASSWORD,
+        )
+    tenant_id, email, live = await largest_tenant(settings)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"measuring tenant {tenant_id} ({live:,} live risks); load average {load}")
+    samples, writes = await measure(
+        settings,
+        tenant_id=str(tenant_id),
+        email=email,
+        iterations=args.iterations,
+        apply=not args.dry_run_only,
+    )
+    table = Table(title=f"dashboards, {live:,} live risks, {args.iterations} requests each")
+    for column in ("answer", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="right" if "ms" in column else "left")
+    for name, values in samples.items():
+        table.add_row(name, f"{statistics.median(values):.1f}", f"{_percentile(values, 0.95):.1f}")
+    console.print(table)
+    writes_table = Table(title="risk model changes")
+    for column in ("request", "wall s", "risks / re-scored / changed band"):
+        writes_table.add_column(column)
+    for label, seconds, figures in writes:
+        shown = figures if isinstance(figures, str) else " / ".join(f"{n:,}" for n in figures)
+        writes_table.add_row(label, f"{seconds:.2f}", shown)
+    console.print(writes_table)
+    console.print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.drop:
+        await drop_database(args.database_url)
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/openrisk_method_bench",
+    )
+    parser.add_argument("--risks", type=int, default=100_000)
+    parser.add_argument("--noise-tenants", type=int, default=0)
+    parser.add_argument("--noise-risks", type=int, default=10_000)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--dry-run-only", action="store_true", help="do not apply the change")
+    parser.add_argument(
+        "--statement-timeout", type=float, default=5.0, help="OPENRISK_DB_STATEMENT_TIMEOUT_S"
+    )
+    parser.add_argument("--drop", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(parse_args())))
