@@ -35,6 +35,7 @@ def nav(page: Page, name: str) -> None:
 
 def heatmap_counts(page: Page) -> dict[tuple[int, int], int]:
     cells = page.locator("table.heatmap td.cell")
+    expect(cells.first).to_be_visible()  # the dashboard has loaded, not the page before it
     values = cells.evaluate_all(
         "cells => cells.map(c => [c.dataset.impact, c.dataset.probability, c.dataset.count])"
     )
