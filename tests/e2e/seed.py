@@ -34,6 +34,7 @@ from openrisk.tenants.service import add_member, create_tenant
 PASSWORD = "browser-test-password"
 VIEWER_EMAIL = "viewer@example.com"
 ANALYST_EMAIL = "analyst@example.com"
+OWNER_EMAIL = "owner@example.com"  # an Analyst no other test changes (the acceptance test's)
 OTHER_TENANT = "Globex Industries"
 OTHER_RISK = "Globex-only supplier insolvency"
 MIN_DEMO_RISKS = 60
@@ -93,7 +94,8 @@ async def seed(settings: Settings) -> SeedInfo:
                 await _register_data(session, ctx, MIN_DEMO_RISKS - int(count or 0))
             viewer = await _user(session, VIEWER_EMAIL, "Vera Viewer")
             analyst = await _user(session, ANALYST_EMAIL, "Andy Analyst")
-            for user_id, role in ((viewer, VIEWER), (analyst, ANALYST)):
+            owner = await _user(session, OWNER_EMAIL, "Olga Owner")
+            for user_id, role in ((viewer, VIEWER), (analyst, ANALYST), (owner, ANALYST)):
                 await add_member(session, tenant_id=ctx.tenant_id, user_id=user_id, role_id=role.id)
             other = await create_tenant(
                 session, name=OTHER_TENANT, owner_id=demo.id, role_id=ADMIN.id

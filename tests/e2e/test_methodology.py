@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import DESKTOP, Site, login, serious_violations
-from tests.e2e.seed import ANALYST_EMAIL
+from tests.e2e.seed import OWNER_EMAIL
 
 pytestmark = pytest.mark.browser
 
@@ -54,14 +54,14 @@ def test_the_model_editor_previews_then_saves(page: Page, site: Site) -> None:
 def test_an_acceptance_asked_by_the_owner_is_approved_by_someone_else(
     browser: Browser, page: Page, site: Site
 ) -> None:
-    analyst = site.api_headers(ANALYST_EMAIL)
+    analyst = site.api_headers(OWNER_EMAIL)
     risk = _post(
         site,
         "/api/v1/risks",
         {"title": f"Accept me {uuid.uuid4().hex[:6]}", "impact": 2, "probability": 2},
         analyst,
     )
-    login(page, ANALYST_EMAIL)
+    login(page, OWNER_EMAIL)
     page.goto(f"/risks/{risk['id']}")
     panel = page.locator("section#acceptance")
     panel.get_by_label("Justification").fill("Too cheap to matter")
