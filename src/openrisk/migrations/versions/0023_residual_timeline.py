@@ -3,7 +3,7 @@ sum, moved by triggers on ``risks`` (a risk's residual enters on its creation da
 the day it changes, whatever wrote it); existing risks count on their creation day
 
 Revision ID: 0023
-Revises: 0022
+Revises: 0030
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0022"
+down_revision: str | Sequence[str] | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
