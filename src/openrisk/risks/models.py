@@ -160,7 +160,7 @@ class RiskDailyStat(Base):
     Maintained in the same transaction as each history row (and rebuildable from history with
     one statement), so the timeline is a running sum over at most a few hundred rows.
     ``residual_delta`` (the live risks' residual score sum) is moved by triggers on ``risks``
-    (migration 0023): on a risk's creation day, then on each day its residual changes.
+    (migration 0024): on a risk's creation day, then on each day its residual changes.
     """
 
     __tablename__ = "risk_daily_stats"

@@ -2,8 +2,8 @@
 sum, moved by triggers on ``risks`` (a risk's residual enters on its creation day and moves on
 the day it changes, whatever wrote it); existing risks count on their creation day
 
-Revision ID: 0023
-Revises: 0030
+Revision ID: 0024
+Revises: 0023
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0030"
+revision: str = "0024"
+down_revision: str | Sequence[str] | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
