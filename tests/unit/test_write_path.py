@@ -34,10 +34,24 @@ def test_routes_and_pages_never_commit_or_publish() -> None:
     assert found == []
 
 
-def test_no_service_takes_an_optional_event_bus() -> None:
+OPTIONAL_UNIT_OF_WORK = re.compile(
+    r"\b(uow|events)\s*:\s*[\w.]+\s*\|\s*None|Optional\[UnitOfWork\]"
+)
+
+
+def test_no_service_takes_an_optional_unit_of_work() -> None:
+    """A service called without its unit of work would change data and skip its events and
+    invalidations without any error, so the unit of work is never optional."""
     offenders = [
-        str(path.relative_to(SRC))
+        f"{path.relative_to(SRC)}:{number}"
         for path in SRC.rglob("*.py")
-        if re.search(r"events: EventBus \| None", path.read_text())
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if OPTIONAL_UNIT_OF_WORK.search(line)
     ]
     assert offenders == []
+
+
+def test_the_optional_unit_of_work_pattern_catches_what_it_should() -> None:
+    assert OPTIONAL_UNIT_OF_WORK.search("async def f(*, uow: UnitOfWork | None = None) -> None:")
+    assert OPTIONAL_UNIT_OF_WORK.search("    events: EventBus | None = None,")
+    assert not OPTIONAL_UNIT_OF_WORK.search("async def f(*, uow: UnitOfWork) -> None:")
