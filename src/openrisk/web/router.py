@@ -11,7 +11,9 @@ from openrisk.web.views import (
     dashboard,
     marketplace,
     methodology,
+    mitigations,
     quantitative,
+    register_files,
     reports,
     risk_bin,
     risks,
@@ -24,7 +26,9 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     risk_bin.router,  # before risks: /risks/bin is not a risk id
     quantitative.router,
     methodology.router,  # before risks: /risks/{id}/acceptances and /reviews
+    register_files.router,  # before risks: /risks/export, /import, /bulk are not risk ids
     risks.router,
+    mitigations.router,
     assets.router,
     marketplace.router,
     settings.router,

@@ -1,10 +1,10 @@
-"""The risk register: list (filters, sort, search, pages), forms, detail with mitigations,
-sub-actions and history. Every write goes through the register's services, with the same
-permission checks as the API routes."""
+"""The risk register: list (filters, sort, search, pages, saved views), the risk form and the
+risk page with its history. Every write goes through the register's services, with the same
+permission checks as the API routes; mitigations and the register's files have pages of their
+own (``mitigations``, ``register_files``)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -13,14 +13,14 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData, UploadFile
-from starlette.responses import Response, StreamingResponse
+from starlette.datastructures import FormData
+from starlette.responses import Response
 
 from openrisk.assets import service as assets
 from openrisk.assets.models import Asset
 from openrisk.assets.schemas import AssetSort
 from openrisk.audit import labels
-from openrisk.core.deps import DatabaseDep, SessionDep
+from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
 from openrisk.core.uow import UowDep
@@ -30,18 +30,11 @@ from openrisk.methodology import clock
 from openrisk.methodology.store import scoring_for
 from openrisk.mitigations import service as mitigations
 from openrisk.mitigations.schemas import (
-    MitigationCreate,
     MitigationStatus,
-    MitigationUpdate,
-    SubActionCreate,
-    SubActionUpdate,
 )
-from openrisk.risks import bulk, commands, cursors, reads, transfer
+from openrisk.risks import commands, cursors, reads
 from openrisk.risks.enums import RiskStatus, Severity, SortField, SortOrder, Treatment
 from openrisk.risks.schemas import (
-    BulkRequest,
-    ExportFormat,
-    ImportResult,
     RiskCreate,
     RiskUpdate,
 )
@@ -49,15 +42,13 @@ from openrisk.saved_views import service as saved_views
 from openrisk.saved_views.schemas import SavedViewCreate
 from openrisk.web import changes, forms, methodology, quantification, register
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import error_page, redirect, render
+from openrisk.web.rendering import redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views.common import (
     Pager,
-    choice,
     member_directory,
     page_router,
     pager,
-    uuid_param,
 )
 
 router = page_router()
@@ -84,7 +75,7 @@ def _score(raw: str | None) -> Decimal | None:
 # --------------------------------------------------------------------------- list
 
 
-async def _register_query(
+async def register_query(
     request: Request, session: AsyncSession, web: WebContext, *, cookies: bool = True
 ) -> tuple[register.RegisterQuery, dict[str, str]]:
     """The register's query read with the tenant's bands and levels, and the bands' colours
@@ -104,7 +95,7 @@ async def _register_query(
 @router.get("/risks")
 async def risk_list(request: Request, web: WebDep, session: SessionDep) -> Response:
     web.require("risk:read")
-    query, bands = await _register_query(request, session, web)
+    query, bands = await register_query(request, session, web)
     page = pager(request)
     records: list[reads.ListedRisk] = []
     shown = page
@@ -202,36 +193,6 @@ async def delete_view(request: Request, view_id: uuid.UUID, web: FormDep, uow: U
     return response
 
 
-EXPORT_FORMATS = [f.value for f in ExportFormat]
-
-
-@router.get("/risks/export")
-async def export_register(
-    request: Request, web: WebDep, session: SessionDep, database: DatabaseDep
-) -> Response:
-    """The register as CSV, XLSX or JSON, with the filters and sort of the list page (the same
-    streamed export as the API's ``GET /risks/export``)."""
-    web.require("risk:export")
-    query, _ = await _register_query(request, session, web, cookies=False)
-    if query.errors:
-        return error_page(request, 422, "Correct the register's filters, then export again.")
-    fmt = ExportFormat(choice(request, "format", EXPORT_FORMATS, ExportFormat.csv.value))
-    stream = transfer.export_stream(
-        database,
-        tenant_id=web.tenant_id,
-        filters=query.filters,
-        sort=query.sort,
-        order=query.order,
-        fmt=fmt,
-    )
-    filename = f"risks-{web.context.tenant_slug}.{fmt.value}"
-    return StreamingResponse(
-        stream,
-        media_type=transfer.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _page_start(
     request: Request, page: Pager, sort: SortField, order: SortOrder
 ) -> cursors.Position:
@@ -256,144 +217,6 @@ def _page_start(
             sort=sort,
             order=order,
         )
-
-
-MAX_IMPORT_PREVIEW_BYTES = 2 * 1024 * 1024  # the previewed file rides in the confirm form
-
-
-def _import_page(
-    request: Request,
-    web: WebContext,
-    *,
-    result: ImportResult | None = None,
-    filename: str = "",
-    content: bytes = b"",
-    error: str = "",
-    status: int = 200,
-) -> Response:
-    return render(
-        request,
-        "risks/import.html",
-        {
-            "result": result,
-            "filename": filename,
-            "content": base64.b64encode(content).decode() if content else "",
-            "error": error,
-            "max_mb": MAX_IMPORT_PREVIEW_BYTES // (1024 * 1024),
-        },
-        web=web,
-        section="risks",
-        status=status,
-    )
-
-
-@router.get("/risks/import")
-async def import_form(request: Request, web: WebDep) -> Response:
-    web.require("risk:create")
-    return _import_page(request, web)
-
-
-async def _uploaded(form: FormData) -> tuple[str, bytes]:
-    """The chosen file, or the previewed one sent back by the confirm form."""
-    upload = form.get("file")
-    if isinstance(upload, UploadFile) and upload.filename:
-        return upload.filename, await upload.read(MAX_IMPORT_PREVIEW_BYTES + 1)
-    try:
-        content = base64.b64decode(forms.text(form, "content"), validate=True)
-    except ValueError:
-        content = b""
-    return forms.text(form, "filename"), content
-
-
-@router.post("/risks/import")
-async def import_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
-    """A dry run first (per-row errors, nothing written), then the import of the same file:
-    the API's import, all rows or none."""
-    web.require("risk:create")
-    assert web.form is not None
-    filename, content = await _uploaded(web.form)
-    if not content:
-        return _import_page(request, web, error="Choose a CSV or XLSX file.", status=422)
-    if len(content) > MAX_IMPORT_PREVIEW_BYTES:
-        mb = MAX_IMPORT_PREVIEW_BYTES // (1024 * 1024)
-        error = f"The file is over {mb} MB: import it with the API."
-        return _import_page(request, web, error=error, status=413)
-    dry_run = forms.text(web.form, "action") != "import"
-    try:
-        result = await transfer.import_file(
-            uow=uow, context=web.context, filename=filename, content=content, dry_run=dry_run
-        )
-    except ValidationFailed as error:
-        return _import_page(request, web, filename=filename, error=error.detail, status=422)
-    if dry_run or not result.committed:
-        status = 200 if not result.errors else 422
-        return _import_page(
-            request, web, result=result, filename=filename, content=content, status=status
-        )
-    response = redirect("/risks")
-    set_flash(
-        request,
-        response,
-        f"Imported {filename}: {result.created} risk{'' if result.created == 1 else 's'} "
-        f"created, {result.updated} updated.",
-    )
-    return response
-
-
-BULK_CODES = ("risk:update", "risk:assign", "risk:delete")
-
-
-def _bulk_body(form: FormData) -> dict[str, Any]:
-    """The API's bulk request for the register's action bar."""
-    action = forms.text(form, "bulk_action")
-    body: dict[str, Any] = {"ids": forms.strings(form, "ids")}
-    if action == "status":
-        body.update(action="update", changes={"status": forms.text(form, "bulk_status") or None})
-    elif action == "assign":
-        body.update(action="assign", owner_id=forms.text(form, "bulk_owner_id") or None)
-    else:
-        body["action"] = action
-    return body
-
-
-@router.post("/risks/bulk")
-async def bulk_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
-    """Status, owner or deletion of the selected rows; the API's bulk service checks each row
-    and answers per row, so the page lists what was done and what was refused, and why."""
-    if not any(web.has(code) for code in BULK_CODES):
-        web.require("risk:update")
-    assert web.form is not None
-    back = forms.text(web.form, "back")
-    back = back if back.startswith("/risks") and not back.startswith("//") else "/risks"
-    try:
-        body = BulkRequest.model_validate(_bulk_body(web.form))
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-        message = (
-            "Select at least one risk."
-            if "ids" in errors
-            else "Choose what to do with the selected risks."
-        )
-        response = redirect(back)
-        set_flash(request, response, message, level="error")
-        return response
-    result = await bulk.bulk(uow=uow, context=web.context, request=body)
-    names = await labels.resource_labels(
-        uow.session,
-        tenant_id=web.tenant_id,
-        refs=[("risk", str(item.id)) for item in result.results],
-    )
-    return render(
-        request,
-        "risks/bulk.html",
-        {
-            "result": result,
-            "titles": {item.id: names.get(("risk", str(item.id))) for item in result.results},
-            "back": back,
-        },
-        web=web,
-        section="risks",
-    )
 
 
 # --------------------------------------------------------------------------- forms
@@ -639,7 +462,7 @@ async def _linked_assets(
     return list(rows)
 
 
-async def _detail(
+async def risk_detail_page(
     request: Request,
     web: WebContext,
     session: AsyncSession,
@@ -653,6 +476,8 @@ async def _detail(
     acceptance_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    """The risk page, with a form of the page (mitigation, quantification, acceptance) as typed
+    and its errors when it was refused."""
     web.require("risk:read")
     record = await reads.get_record(session, tenant_id=web.tenant_id, risk_id=risk_id)
     views: list[mitigations.MitigationView] = []
@@ -725,236 +550,8 @@ async def _names(
     return names
 
 
-async def risk_detail_page(
-    request: Request,
-    web: WebContext,
-    session: AsyncSession,
-    risk_id: uuid.UUID,
-    *,
-    quant_values: dict[str, str] | None = None,
-    quant_errors: dict[str, str] | None = None,
-    acceptance_values: dict[str, str] | None = None,
-    acceptance_errors: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
-    """The risk page, with the quantification or acceptance form as typed and its errors."""
-    return await _detail(
-        request,
-        web,
-        session,
-        risk_id,
-        quant_values=quant_values,
-        quant_errors=quant_errors,
-        acceptance_values=acceptance_values,
-        acceptance_errors=acceptance_errors,
-        status=status,
-    )
-
-
 @router.get("/risks/{risk_id}")
 async def risk_detail(
     request: Request, risk_id: uuid.UUID, web: WebDep, session: SessionDep
 ) -> Response:
-    return await _detail(request, web, session, risk_id)
-
-
-# --------------------------------------------------------------------------- mitigations
-
-
-def _back(request: Request, risk_id: object, anchor: str = "mitigations") -> Response:
-    target = uuid_param(str(risk_id))
-    return redirect(f"/risks/{target}#{anchor}" if target else "/risks")
-
-
-def _failed(request: Request, risk_id: object, message: str) -> Response:
-    response = _back(request, risk_id)
-    set_flash(request, response, message, level="error")
-    return response
-
-
-@router.post("/risks/{risk_id}/mitigations")
-async def create_mitigation(
-    request: Request, risk_id: uuid.UUID, web: FormDep, session: SessionDep, uow: UowDep
-) -> Response:
-    web.require("mitigation:create")
-    form = web.form
-    assert form is not None
-    values = {
-        name: forms.text(form, name)
-        for name in ("title", "assignee_id", "status", "due_date", "cost", "effort_days")
-    }
-    values["description"] = str(form.get("description") or "")
-    body: dict[str, Any] = {
-        "title": values["title"],
-        "description": values["description"],
-        "status": values["status"] or "PLANNED",
-        "due_date": values["due_date"] or None,
-        "cost": values["cost"] or 2,
-        "effort_days": values["effort_days"] or 1,
-        "assignee_id": values["assignee_id"] or None,
-    }
-    for name in ("frequency_reduction", "loss_reduction", "annual_cost"):
-        values[name] = forms.text(form, name)
-        if values[name]:
-            body[name] = values[name]
-    try:
-        data = MitigationCreate.model_validate(body)
-        await mitigations.create_mitigation(
-            uow=uow,
-            context=web.context,
-            risk_id=risk_id,
-            data=data,
-        )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = _back(request, risk_id)
-        set_flash(request, response, f"Mitigation “{data.title}” planned.")
-        return response
-    return await _detail(
-        request,
-        web,
-        session,
-        risk_id,
-        mitigation_values=values,
-        mitigation_errors=errors,
-        status=422,
-    )
-
-
-@router.post("/mitigations/{mitigation_id}/update")
-async def update_mitigation(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
-) -> Response:
-    web.require("mitigation:update")
-    form = web.form
-    assert form is not None
-    risk_id = forms.text(form, "risk_id")
-    body: dict[str, Any] = {}
-    for name in (
-        "status",
-        "progress",
-        "assignee_id",
-        "frequency_reduction",
-        "loss_reduction",
-        "annual_cost",
-    ):
-        if value := forms.text(form, name):
-            body[name] = value
-    if "due_date" in form:
-        body["due_date"] = forms.text(form, "due_date") or None
-    try:
-        data = MitigationUpdate.model_validate(body)
-        await mitigations.update_mitigation(
-            uow=uow,
-            context=web.context,
-            mitigation_id=mitigation_id,
-            data=data,
-        )
-    except ValidationError as error:
-        return _failed(request, risk_id, _first(forms.pydantic_errors(error)))
-    except (ValidationFailed, Conflict) as error:
-        return _failed(request, risk_id, error.detail)
-    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
-    set_flash(request, response, "Mitigation updated.")
-    return response
-
-
-def _first(errors: dict[str, str]) -> str:
-    field, message = next(iter(errors.items()))
-    return message if field == forms.FORM_ERROR else f"{field.replace('_', ' ')}: {message}"
-
-
-@router.post("/mitigations/{mitigation_id}/delete")
-async def delete_mitigation(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
-) -> Response:
-    web.require("mitigation:delete")
-    assert web.form is not None
-    await mitigations.delete_mitigation(
-        uow=uow,
-        context=web.context,
-        mitigation_id=mitigation_id,
-    )
-    response = _back(request, forms.text(web.form, "risk_id"))
-    set_flash(request, response, "Mitigation deleted.")
-    return response
-
-
-@router.post("/mitigations/{mitigation_id}/subactions")
-async def add_sub_action(
-    request: Request, mitigation_id: uuid.UUID, web: FormDep, uow: UowDep
-) -> Response:
-    web.require("mitigation:update")
-    assert web.form is not None
-    risk_id = forms.text(web.form, "risk_id")
-    try:
-        data = SubActionCreate.model_validate({"title": forms.text(web.form, "title")})
-        await mitigations.add_sub_action(
-            uow=uow,
-            context=web.context,
-            mitigation_id=mitigation_id,
-            data=data,
-        )
-    except ValidationError as error:
-        return _failed(request, risk_id, "Sub-action " + _first(forms.pydantic_errors(error)))
-    except ValidationFailed as error:
-        return _failed(request, risk_id, error.detail)
-    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
-    set_flash(request, response, f"Sub-action “{data.title}” added.")
-    return response
-
-
-@router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/toggle")
-async def toggle_sub_action(
-    request: Request,
-    mitigation_id: uuid.UUID,
-    sub_id: uuid.UUID,
-    web: FormDep,
-    uow: UowDep,
-) -> Response:
-    web.require("mitigation:update")
-    assert web.form is not None
-    completed = forms.text(web.form, "completed") == "true"
-    view = await mitigations.update_sub_action(
-        uow=uow,
-        context=web.context,
-        mitigation_id=mitigation_id,
-        sub_id=sub_id,
-        data=SubActionUpdate(completed=completed),
-    )
-    # back to the sub-action itself: the page focuses it, not the top of the page
-    response = _back(request, forms.text(web.form, "risk_id"), f"sub-{sub_id}")
-    set_flash(request, response, _toggled(view, sub_id, completed))
-    return response
-
-
-def _toggled(view: mitigations.MitigationView, sub_id: uuid.UUID, completed: bool) -> str:
-    title = next((s.title for s in view.mitigation.sub_actions if s.id == sub_id), "Sub-action")
-    state = "done" if completed else "to do again"
-    return (
-        f"“{title}” marked {state}; “{view.mitigation.title}” is {view.mitigation.progress} % done."
-    )
-
-
-@router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/delete")
-async def delete_sub_action(
-    request: Request,
-    mitigation_id: uuid.UUID,
-    sub_id: uuid.UUID,
-    web: FormDep,
-    uow: UowDep,
-) -> Response:
-    web.require("mitigation:update")
-    assert web.form is not None
-    await mitigations.delete_sub_action(
-        uow=uow,
-        context=web.context,
-        mitigation_id=mitigation_id,
-        sub_id=sub_id,
-    )
-    response = _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
-    set_flash(request, response, "Sub-action removed.")
-    return response
+    return await risk_detail_page(request, web, session, risk_id)
