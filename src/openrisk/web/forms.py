@@ -90,6 +90,12 @@ class Refused:
         return bool(self.errors)
 
 
+def first_message(error: ValidationError) -> str:
+    """The first refusal's message, for a one-line form (a rating, a comment) whose page shows
+    it as a flash message rather than beside a field."""
+    return next(iter(pydantic_errors(error).values()))
+
+
 @contextmanager
 def refusals(
     *,

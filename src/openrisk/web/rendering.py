@@ -40,7 +40,7 @@ from openrisk.risks.scoring import severity_for
 from openrisk.web import charts
 from openrisk.web.context import LoginRequired, WebContext
 from openrisk.web.csrf import CSRF_FIELD
-from openrisk.web.session import FLASH_COOKIE, read_flash, write_session
+from openrisk.web.session import FLASH_COOKIE, read_flash, set_flash, write_session
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,16 @@ def render(
 def redirect(url: str) -> RedirectResponse:
     """After a successful POST: see other (the browser GETs ``url``)."""
     return RedirectResponse(url, status_code=303)
+
+
+def flash_redirect(
+    request: Request, url: str, message: str, *, level: str = "success"
+) -> RedirectResponse:
+    """Post/redirect/get with the one-shot message the next page shows (what was done, or
+    why it was refused)."""
+    response = redirect(url)
+    set_flash(request, response, message, level=level)
+    return response
 
 
 def error_page(request: Request, status: int, detail: str, title: str | None = None) -> Response:

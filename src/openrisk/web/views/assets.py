@@ -19,8 +19,7 @@ from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Criticality
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect, render
 from openrisk.web.views.common import choice, choices, page_router, pager
 
 router = page_router()
@@ -120,9 +119,7 @@ async def create_asset(
         return await _list_page(
             request, web, session, values=values, errors=refused.errors, status=422
         )
-    response = redirect(f"/assets/{asset.id}")
-    set_flash(request, response, f"Asset “{asset.name}” added.")
-    return response
+    return flash_redirect(request, f"/assets/{asset.id}", f"Asset “{asset.name}” added.")
 
 
 async def _detail_page(
@@ -187,9 +184,7 @@ async def update_asset(
         return await _detail_page(
             request, web, session, asset_id, values=values, errors=refused.errors, status=422
         )
-    response = redirect(f"/assets/{asset_id}")
-    set_flash(request, response, "Asset saved.")
-    return response
+    return flash_redirect(request, f"/assets/{asset_id}", "Asset saved.")
 
 
 @router.post("/assets/{asset_id}/delete")
@@ -198,6 +193,4 @@ async def delete_asset(
 ) -> Response:
     web.require("asset:delete")
     await assets.delete_asset(uow=uow, context=web.context, asset_id=asset_id)
-    response = redirect("/assets")
-    set_flash(request, response, "Asset deleted; its risks were rescored.")
-    return response
+    return flash_redirect(request, "/assets", "Asset deleted; its risks were rescored.")

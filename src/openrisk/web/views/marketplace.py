@@ -27,7 +27,7 @@ from openrisk.marketplace.schemas import AppCreate, AppUpdate, ConnectorSort, Re
 from openrisk.marketplace.wiring import ensure_catalogue
 from openrisk.web import forms, schema_form
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
+from openrisk.web.rendering import flash_redirect, redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views.common import choice, page_router, pager
 
@@ -185,9 +185,9 @@ async def install(
         return await _connector_page(
             request, web, session, connector_key, values=values, errors=refused.errors, status=422
         )
-    response = redirect(f"/marketplace/apps/{view.app.id}")
-    set_flash(request, response, f"{connector_name} installed.")
-    return response
+    return flash_redirect(
+        request, f"/marketplace/apps/{view.app.id}", f"{connector_name} installed."
+    )
 
 
 @router.post("/marketplace/connectors/{connector_id}/review")
@@ -200,10 +200,8 @@ async def review(request: Request, connector_id: str, web: FormDep, uow: UowDep)
             {"rating": forms.text(web.form, "rating"), "comment": forms.text(web.form, "comment")}
         )
     except ValidationError as error:
-        response = redirect(target)
-        message = next(iter(forms.pydantic_errors(error).values()))
-        set_flash(request, response, f"Rating: {message}", level="error")
-        return response
+        message = "Rating: " + forms.first_message(error)
+        return flash_redirect(request, target, message, level="error")
     await market.upsert_review(
         uow=uow,
         context=web.context,
@@ -211,9 +209,7 @@ async def review(request: Request, connector_id: str, web: FormDep, uow: UowDep)
         rating=body.rating,
         comment=body.comment,
     )
-    response = redirect(target)
-    set_flash(request, response, "Thank you for your review.")
-    return response
+    return flash_redirect(request, target, "Thank you for your review.")
 
 
 # --------------------------------------------------------------------------- apps
@@ -329,9 +325,11 @@ async def configure(
             errors=refused.errors,
             status=422,
         )
-    response = redirect(f"/marketplace/apps/{app_id}")
-    set_flash(request, response, "Configuration saved." if changed else "Nothing changed.")
-    return response
+    return flash_redirect(
+        request,
+        f"/marketplace/apps/{app_id}",
+        "Configuration saved." if changed else "Nothing changed.",
+    )
 
 
 async def _toggle(
@@ -339,9 +337,11 @@ async def _toggle(
 ) -> Response:
     web.require("connector:configure")
     view, _ = await market.set_enabled(uow=uow, context=web.context, app_id=app_id, enabled=enabled)
-    response = redirect(f"/marketplace/apps/{app_id}")
-    set_flash(request, response, f"{view.app.name} {'enabled' if enabled else 'disabled'}.")
-    return response
+    return flash_redirect(
+        request,
+        f"/marketplace/apps/{app_id}",
+        f"{view.app.name} {'enabled' if enabled else 'disabled'}.",
+    )
 
 
 @router.post("/marketplace/apps/{app_id}/enable")
@@ -373,9 +373,7 @@ async def sync(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -
             upload_name=filename,
         )
     except (Conflict, ValidationFailed) as error:
-        response = redirect(f"/marketplace/apps/{app_id}")
-        set_flash(request, response, error.detail, level="error")
-        return response
+        return flash_redirect(request, f"/marketplace/apps/{app_id}", error.detail, level="error")
     response = redirect(f"/marketplace/apps/{app_id}")
     level = "success" if outcome.status == "success" else "error"
     set_flash(request, response, f"Sync {outcome.status}: {outcome.detail}", level=level)
@@ -403,6 +401,4 @@ async def redeliver(
 async def uninstall(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("connector:uninstall")
     view = await market.uninstall_app(uow=uow, context=web.context, app_id=app_id)
-    response = redirect("/marketplace")
-    set_flash(request, response, f"{view.app.name} uninstalled.")
-    return response
+    return flash_redirect(request, "/marketplace", f"{view.app.name} uninstalled.")

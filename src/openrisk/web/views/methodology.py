@@ -29,7 +29,7 @@ from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import Criticality
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
+from openrisk.web.rendering import flash_redirect, redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views import risks as risk_pages
 from openrisk.web.views.common import member_directory, page_router
@@ -81,9 +81,11 @@ async def request_acceptance(
     except Conflict as error:
         errors = {forms.FORM_ERROR: error.detail}
     else:
-        response = redirect(f"/risks/{risk_id}#acceptance")
-        set_flash(request, response, "Acceptance requested: it waits for an approver.")
-        return response
+        return flash_redirect(
+            request,
+            f"/risks/{risk_id}#acceptance",
+            "Acceptance requested: it waits for an approver.",
+        )
     return await risk_pages.risk_detail_page(
         request,
         web,
@@ -111,9 +113,7 @@ async def decide(
     assert web.form is not None
     back = _back(web.form, "/acceptances")
     if verb not in DECISIONS:
-        response = redirect(back)
-        set_flash(request, response, "Unknown decision.", level="error")
-        return response
+        return flash_redirect(request, back, "Unknown decision.", level="error")
     step, message = DECISIONS[verb]
     try:
         comment = Decision.model_validate({"comment": forms.text(web.form, "comment")}).comment
@@ -122,7 +122,7 @@ async def decide(
             uow=uow, context=web.context, acceptance_id=acceptance_id, comment=comment, **kwargs
         )
     except ValidationError as error:
-        text = "Comment: " + next(iter(forms.pydantic_errors(error).values()))
+        text = "Comment: " + forms.first_message(error)
         level = "error"
     except (Forbidden, Conflict, ValidationFailed) as error:
         text, level = error.detail, "error"
@@ -130,9 +130,7 @@ async def decide(
         was_withdrawn = verb == "revoke" and decided.decided_by is None
         text = "Request withdrawn." if was_withdrawn else message
         text, level = text.format(until=decided.expires_on.isoformat()), "success"
-    response = redirect(back)
-    set_flash(request, response, text, level=level)
-    return response
+    return flash_redirect(request, back, text, level=level)
 
 
 async def _risk_rows(
@@ -245,10 +243,8 @@ async def record_review(
             }
         )
     except ValidationError as error:
-        response = redirect(back)
-        message = next(iter(forms.pydantic_errors(error).values()))
-        set_flash(request, response, f"Review not recorded: {message}", level="error")
-        return response
+        message = "Review not recorded: " + forms.first_message(error)
+        return flash_redirect(request, back, message, level="error")
     await reviews.record_review(
         uow=uow,
         context=web.context,
@@ -258,14 +254,12 @@ async def record_review(
         today=clock.today(),
     )
     risk = await reads.get_risk(uow.session, tenant_id=web.tenant_id, risk_id=risk_id)
-    response = redirect(back)
-    set_flash(
+    return flash_redirect(
         request,
-        response,
+        back,
         f"Review of “{risk.title}” recorded: the next one is due on "
         f"{risk.next_review_date.isoformat()}.",
     )
-    return response
 
 
 # --------------------------------------------------------------------------- the model editor

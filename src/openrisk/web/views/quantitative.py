@@ -28,7 +28,7 @@ from openrisk.quantification.schemas import (
 )
 from openrisk.web import charts, forms, quantification
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
+from openrisk.web.rendering import flash_redirect, redirect, render
 from openrisk.web.session import set_flash
 from openrisk.web.views import risks as risk_pages
 from openrisk.web.views.common import int_param, page_router
@@ -184,9 +184,7 @@ async def save_appetite(
             section="quantitative",
             status=422,
         )
-    response = redirect("/quantitative")
-    set_flash(request, response, "Loss appetite saved.")
-    return response
+    return flash_redirect(request, "/quantitative", "Loss appetite saved.")
 
 
 @router.get("/quantitative/export")

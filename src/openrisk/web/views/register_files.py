@@ -19,8 +19,7 @@ from openrisk.risks import bulk, transfer
 from openrisk.risks.schemas import BulkRequest, ExportFormat, ImportResult
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import error_page, redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import error_page, flash_redirect, render
 from openrisk.web.views.common import choice, page_router
 from openrisk.web.views.risks import register_query
 
@@ -128,14 +127,12 @@ async def import_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
         return _import_page(
             request, web, result=result, filename=filename, content=content, status=status
         )
-    response = redirect("/risks")
-    set_flash(
+    return flash_redirect(
         request,
-        response,
+        "/risks",
         f"Imported {filename}: {result.created} risk{'' if result.created == 1 else 's'} "
         f"created, {result.updated} updated.",
     )
-    return response
 
 
 BULK_CODES = ("risk:update", "risk:assign", "risk:delete")
@@ -172,9 +169,7 @@ async def bulk_risks(request: Request, web: FormDep, uow: UowDep) -> Response:
             if "ids" in errors
             else "Choose what to do with the selected risks."
         )
-        response = redirect(back)
-        set_flash(request, response, message, level="error")
-        return response
+        return flash_redirect(request, back, message, level="error")
     result = await bulk.bulk(uow=uow, context=web.context, request=body)
     names = await labels.resource_labels(
         uow.session,

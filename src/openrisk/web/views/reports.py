@@ -14,8 +14,7 @@ from openrisk.reports import service as reports
 from openrisk.reports.schemas import ReportFormat, ReportKind
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebDep
-from openrisk.web.rendering import redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect, render
 from openrisk.web.views.common import page_router, pager
 
 router = page_router()
@@ -46,15 +45,11 @@ async def generate_report(request: Request, web: FormDep, uow: UowDep) -> Respon
     assert web.form is not None
     kind, fmt = forms.text(web.form, "kind"), forms.text(web.form, "format")
     if kind not in KINDS or fmt not in FORMATS:
-        response = redirect("/reports")
-        set_flash(request, response, "Choose a report and a format.", level="error")
-        return response
+        return flash_redirect(request, "/reports", "Choose a report and a format.", level="error")
     report = await reports.create_report(
         uow=uow, context=web.context, kind=ReportKind(kind), fmt=ReportFormat(fmt)
     )
-    response = redirect("/reports")
-    set_flash(request, response, f"{report.filename} is ready to download.")
-    return response
+    return flash_redirect(request, "/reports", f"{report.filename} is ready to download.")
 
 
 @router.get("/reports/{report_id}/download")

@@ -13,8 +13,7 @@ from openrisk.core.errors import Conflict
 from openrisk.core.uow import UowDep
 from openrisk.risks import bin as risk_bin
 from openrisk.web.context import FormDep, WebDep
-from openrisk.web.rendering import redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect, render
 from openrisk.web.views.common import member_directory, page_router, pager
 
 router = page_router()
@@ -47,9 +46,9 @@ async def restore_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: 
     try:
         restored = await risk_bin.restore_risk(uow=uow, context=web.context, risk_id=risk_id)
     except Conflict:  # restored meanwhile (another tab, another person)
-        response = redirect(f"/risks/{risk_id}")
-        set_flash(request, response, "This risk was already restored.", level="error")
-        return response
-    response = redirect(f"/risks/{restored.risk.id}")
-    set_flash(request, response, f"“{restored.risk.title}” is back in the register.")
-    return response
+        return flash_redirect(
+            request, f"/risks/{risk_id}", "This risk was already restored.", level="error"
+        )
+    return flash_redirect(
+        request, f"/risks/{restored.risk.id}", f"“{restored.risk.title}” is back in the register."
+    )

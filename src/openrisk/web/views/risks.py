@@ -42,8 +42,7 @@ from openrisk.saved_views import service as saved_views
 from openrisk.saved_views.schemas import SavedViewCreate
 from openrisk.web import changes, forms, methodology, quantification, register
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect, render
 from openrisk.web.views.common import (
     Pager,
     member_directory,
@@ -173,24 +172,18 @@ async def save_view(request: Request, web: FormDep, uow: UowDep) -> Response:
             uow=uow, context=web.context, name=body.name, query=body.query
         )
     except ValidationError as error:
-        message = "View name: " + next(iter(forms.pydantic_errors(error).values()))
+        message = "View name: " + forms.first_message(error)
     except (ValidationFailed, Conflict) as error:
         message = error.detail
     else:
-        response = redirect(back)
-        set_flash(request, response, f"View “{view.name}” saved.")
-        return response
-    response = redirect(back)
-    set_flash(request, response, message, level="error")
-    return response
+        return flash_redirect(request, back, f"View “{view.name}” saved.")
+    return flash_redirect(request, back, message, level="error")
 
 
 @router.post("/risks/views/{view_id}/delete")
 async def delete_view(request: Request, view_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     await saved_views.delete_view(uow=uow, context=web.context, view_id=view_id)
-    response = redirect("/risks")
-    set_flash(request, response, "View deleted.")
-    return response
+    return flash_redirect(request, "/risks", "View deleted.")
 
 
 def _page_start(
@@ -388,9 +381,9 @@ async def create_risk(request: Request, web: FormDep, uow: UowDep) -> Response:
     except ValidationFailed as error:
         errors = forms.service_errors(error)
     else:
-        response = redirect(f"/risks/{created.risk.id}")
-        set_flash(request, response, f"Risk “{created.risk.title}” created.")
-        return response
+        return flash_redirect(
+            request, f"/risks/{created.risk.id}", f"Risk “{created.risk.title}” created."
+        )
     return _form_page(request, web, options, values, errors=errors, status=422)
 
 
@@ -427,9 +420,7 @@ async def update_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: U
             "Reload the page to see their changes, then edit again."
         }
     else:
-        response = redirect(f"/risks/{updated.risk.id}")
-        set_flash(request, response, "Risk saved.")
-        return response
+        return flash_redirect(request, f"/risks/{updated.risk.id}", "Risk saved.")
     return _form_page(request, web, options, values, record=record, errors=errors, status=422)
 
 
@@ -437,9 +428,7 @@ async def update_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: U
 async def delete_risk(request: Request, risk_id: uuid.UUID, web: FormDep, uow: UowDep) -> Response:
     web.require("risk:delete")
     await commands.delete_risk(uow=uow, context=web.context, risk_id=risk_id)
-    response = redirect("/risks")
-    set_flash(request, response, "Risk deleted.")
-    return response
+    return flash_redirect(request, "/risks", "Risk deleted.")
 
 
 # --------------------------------------------------------------------------- detail

@@ -30,8 +30,7 @@ from openrisk.tokens.models import ApiToken
 from openrisk.tokens.schemas import TokenCreate
 from openrisk.web import forms
 from openrisk.web.context import FormDep, WebContext, WebDep
-from openrisk.web.rendering import redirect, render
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect, render
 from openrisk.web.views.common import (
     member_directory,
     page_router,
@@ -54,9 +53,7 @@ async def _roles(session: AsyncSession, web: WebContext) -> list[Role]:
 
 
 def _flash_back(request: Request, url: str, message: str, *, level: str = "success") -> Response:
-    response = redirect(url)
-    set_flash(request, response, message, level=level)
-    return response
+    return flash_redirect(request, url, message, level=level)
 
 
 # --------------------------------------------------------------------------- members
