@@ -22,23 +22,29 @@ from openrisk.mitigations.schemas import (
 )
 from openrisk.web import forms
 from openrisk.web.context import FormDep
-from openrisk.web.rendering import redirect
-from openrisk.web.session import set_flash
+from openrisk.web.rendering import flash_redirect
 from openrisk.web.views import risks as risk_pages
 from openrisk.web.views.common import page_router, uuid_param
 
 router = page_router()
 
 
-def _back(request: Request, risk_id: object, anchor: str = "mitigations") -> Response:
+def _back(
+    request: Request,
+    risk_id: object,
+    message: str,
+    *,
+    anchor: str = "mitigations",
+    level: str = "success",
+) -> Response:
+    """Back to the risk's page at ``anchor`` with what was done (the form names its risk)."""
     target = uuid_param(str(risk_id))
-    return redirect(f"/risks/{target}#{anchor}" if target else "/risks")
+    url = f"/risks/{target}#{anchor}" if target else "/risks"
+    return flash_redirect(request, url, message, level=level)
 
 
 def _failed(request: Request, risk_id: object, message: str) -> Response:
-    response = _back(request, risk_id)
-    set_flash(request, response, message, level="error")
-    return response
+    return _back(request, risk_id, message, level="error")
 
 
 @router.post("/risks/{risk_id}/mitigations")
@@ -66,29 +72,20 @@ async def create_mitigation(
         values[name] = forms.text(form, name)
         if values[name]:
             body[name] = values[name]
-    try:
+    with forms.refusals() as refused:
         data = MitigationCreate.model_validate(body)
         await mitigations.create_mitigation(
-            uow=uow,
-            context=web.context,
-            risk_id=risk_id,
-            data=data,
+            uow=uow, context=web.context, risk_id=risk_id, data=data
         )
-    except ValidationError as error:
-        errors = forms.pydantic_errors(error)
-    except ValidationFailed as error:
-        errors = forms.service_errors(error)
-    else:
-        response = _back(request, risk_id)
-        set_flash(request, response, f"Mitigation “{data.title}” planned.")
-        return response
+    if not refused:
+        return _back(request, risk_id, f"Mitigation “{data.title}” planned.")
     return await risk_pages.risk_detail_page(
         request,
         web,
         session,
         risk_id,
         mitigation_values=values,
-        mitigation_errors=errors,
+        mitigation_errors=refused.errors,
         status=422,
     )
 
@@ -117,18 +114,13 @@ async def update_mitigation(
     try:
         data = MitigationUpdate.model_validate(body)
         await mitigations.update_mitigation(
-            uow=uow,
-            context=web.context,
-            mitigation_id=mitigation_id,
-            data=data,
+            uow=uow, context=web.context, mitigation_id=mitigation_id, data=data
         )
     except ValidationError as error:
         return _failed(request, risk_id, _first(forms.pydantic_errors(error)))
     except (ValidationFailed, Conflict) as error:
         return _failed(request, risk_id, error.detail)
-    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
-    set_flash(request, response, "Mitigation updated.")
-    return response
+    return _back(request, risk_id, "Mitigation updated.", anchor=f"mitigation-{mitigation_id}")
 
 
 def _first(errors: dict[str, str]) -> str:
@@ -147,9 +139,7 @@ async def delete_mitigation(
         context=web.context,
         mitigation_id=mitigation_id,
     )
-    response = _back(request, forms.text(web.form, "risk_id"))
-    set_flash(request, response, "Mitigation deleted.")
-    return response
+    return _back(request, forms.text(web.form, "risk_id"), "Mitigation deleted.")
 
 
 @router.post("/mitigations/{mitigation_id}/subactions")
@@ -162,18 +152,15 @@ async def add_sub_action(
     try:
         data = SubActionCreate.model_validate({"title": forms.text(web.form, "title")})
         await mitigations.add_sub_action(
-            uow=uow,
-            context=web.context,
-            mitigation_id=mitigation_id,
-            data=data,
+            uow=uow, context=web.context, mitigation_id=mitigation_id, data=data
         )
     except ValidationError as error:
         return _failed(request, risk_id, "Sub-action " + _first(forms.pydantic_errors(error)))
     except ValidationFailed as error:
         return _failed(request, risk_id, error.detail)
-    response = _back(request, risk_id, f"mitigation-{mitigation_id}")
-    set_flash(request, response, f"Sub-action “{data.title}” added.")
-    return response
+    return _back(
+        request, risk_id, f"Sub-action “{data.title}” added.", anchor=f"mitigation-{mitigation_id}"
+    )
 
 
 @router.post("/mitigations/{mitigation_id}/subactions/{sub_id}/toggle")
@@ -195,9 +182,12 @@ async def toggle_sub_action(
         data=SubActionUpdate(completed=completed),
     )
     # back to the sub-action itself: the page focuses it, not the top of the page
-    response = _back(request, forms.text(web.form, "risk_id"), f"sub-{sub_id}")
-    set_flash(request, response, _toggled(view, sub_id, completed))
-    return response
+    return _back(
+        request,
+        forms.text(web.form, "risk_id"),
+        _toggled(view, sub_id, completed),
+        anchor=f"sub-{sub_id}",
+    )
 
 
 def _toggled(view: mitigations.MitigationView, sub_id: uuid.UUID, completed: bool) -> str:
@@ -224,6 +214,9 @@ async def delete_sub_action(
         mitigation_id=mitigation_id,
         sub_id=sub_id,
     )
-    response = _back(request, forms.text(web.form, "risk_id"), f"mitigation-{mitigation_id}")
-    set_flash(request, response, "Sub-action removed.")
-    return response
+    return _back(
+        request,
+        forms.text(web.form, "risk_id"),
+        "Sub-action removed.",
+        anchor=f"mitigation-{mitigation_id}",
+    )
