@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from openrisk.core.metrics import HTTP_METHODS, OTHER_METHOD
 from openrisk.core.middleware import UNMATCHED_ROUTE
@@ -41,10 +42,15 @@ async def _scrape(client: httpx.AsyncClient) -> str:
 
 
 def _counts_by_route(text: str) -> dict[str, float]:
-    return {
-        route: metric_value(text, "openrisk_http_requests_total", route=route) or 0.0
-        for route in label_values(text, "openrisk_http_requests_total", "route")
-    }
+    """Requests counted per route label, from one parse of the scrape (a scrape late in a
+    long-lived process holds thousands of samples)."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "openrisk_http_requests_total" and "route" in sample.labels:
+                route = sample.labels["route"]
+                counts[route] = counts.get(route, 0.0) + sample.value
+    return counts
 
 
 async def test_every_spec_metric_is_exported(client: httpx.AsyncClient) -> None:
