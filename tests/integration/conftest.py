@@ -26,3 +26,15 @@ def live_database(
     upgrade(url)
     yield url
     drop_pg_database(url)
+
+
+@pytest.fixture(scope="module")
+def live_postgres() -> Iterator[str]:
+    """A freshly migrated PostgreSQL database, for servers whose behaviour under test does not
+    depend on the kind of database (login throttling, session revocation across hosts): each
+    server start costs seconds, so these run on the production database only."""
+    need(redis_available(), "Redis at 127.0.0.1:6379")
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)

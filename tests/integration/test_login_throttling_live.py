@@ -25,9 +25,9 @@ TRIALS = 3
 
 
 @pytest.fixture(scope="module")
-def two_workers(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def two_workers(live_postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {**QUIET_LIMITS, "OPENRISK_LOGIN_LIMIT_ACCOUNT_IP": "5/minute;20/hour"}
-    with running_server(server_dir(tmp_path_factory), live_database, workers=2, env=env) as s:
+    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
         yield s
 
 
@@ -63,13 +63,13 @@ def _failing_logins_with_spoofed_addresses(server: Server, count: int) -> list[i
 
 @pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
 def test_forwarded_for_is_believed_only_from_trusted_proxies(
-    live_database: str, tmp_path_factory: pytest.TempPathFactory, trusted: str
+    live_postgres: str, tmp_path_factory: pytest.TempPathFactory, trusted: str
 ) -> None:
     env = {
         "OPENRISK_LOGIN_LIMIT_IP": "4/minute",
         "OPENRISK_TRUSTED_PROXIES": trusted,
     }
-    with running_server(server_dir(tmp_path_factory), live_database, env=env) as server:
+    with running_server(server_dir(tmp_path_factory), live_postgres, env=env) as server:
         results = _failing_logins_with_spoofed_addresses(server, 6)
     if trusted:  # the proxy says these are six different clients
         assert results == [401] * 6

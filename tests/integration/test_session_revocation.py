@@ -39,12 +39,12 @@ QUIET = {
 
 @pytest.fixture(scope="module")
 def hosts(
-    live_database: str, tmp_path_factory: pytest.TempPathFactory
+    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
     directory = server_dir(tmp_path_factory)
     with (
-        running_server(directory, live_database, env=QUIET) as first,
-        running_server(directory, live_database, env=QUIET) as second,
+        running_server(directory, live_postgres, env=QUIET) as first,
+        running_server(directory, live_postgres, env=QUIET) as second,
     ):
         yield first, second
 
@@ -140,11 +140,11 @@ async def test_other_sessions_of_the_user_survive_a_logout(hosts: tuple[Server, 
 
 
 async def test_with_the_memory_cache_several_workers_never_reuse_an_ended_session(
-    live_database: str, tmp_path_factory: pytest.TempPathFactory
+    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Each worker's memory is its own: authorization is then read from the database."""
     env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
-    with running_server(server_dir(tmp_path_factory), live_database, workers=2, env=env) as s:
+    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
         async with client(s.base_url) as http:
             user = await sign_up(http)
             # new connections, many at once, so that both workers answer and cache what they can
@@ -160,12 +160,12 @@ async def test_with_the_memory_cache_several_workers_never_reuse_an_ended_sessio
 
 
 async def test_with_the_memory_cache_several_workers_never_serve_a_stale_register(
-    live_database: str, tmp_path_factory: pytest.TempPathFactory
+    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A write answered by one worker is seen by every request to the others at once: with
     per-worker memory no answer is cached at all (said at start-up)."""
     env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
-    with running_server(server_dir(tmp_path_factory), live_database, workers=2, env=env) as s:
+    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
         async with client(s.base_url) as http:
             user = await sign_up(http)
             headers = {**bearer(user.access_token), "Connection": "close"}
