@@ -13,7 +13,7 @@ from openrisk.core.cache.invalidation import CONNECTORS, app_key
 from openrisk.core.cache.reads import cached_read
 from openrisk.core.context import RequestContext
 from openrisk.core.pagination import Page
-from openrisk.marketplace import service
+from openrisk.marketplace import reviews, service
 from openrisk.marketplace.catalogue import secret_fields
 from openrisk.marketplace.drivers import DRIVERS
 from openrisk.marketplace.schemas import ConnectorDetail, ConnectorOut, ConnectorSort, ReviewOut
@@ -52,7 +52,7 @@ async def connector_detail(
     session: AsyncSession, *, context: RequestContext, connector_id: str
 ) -> bytes:
     connector = await service.get_connector(session, connector_id=connector_id)
-    mine = await service.get_own_review(session, context=context, connector_id=connector_id)
+    mine = await reviews.get_own_review(session, context=context, connector_id=connector_id)
     base = ConnectorOut.model_validate(connector)
     return dump(
         ConnectorDetail(

@@ -20,7 +20,7 @@ from openrisk.core.deps import DatabaseDep, SessionDep
 from openrisk.core.pagination import Page, PageParams, page_params
 from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
-from openrisk.marketplace import answers, service
+from openrisk.marketplace import answers, reviews, service, syncs
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.schemas import (
     AppCreate,
@@ -110,7 +110,7 @@ async def list_reviews(
     page: PageDep,
 ) -> Page[ReviewOut]:
     """Reviews written from the caller's tenant (the connector's rating is the global mean)."""
-    rows, total = await service.list_reviews(
+    rows, total = await reviews.list_reviews(
         session,
         context=context,
         connector_id=connector_id,
@@ -141,7 +141,7 @@ async def review_connector(
     """Rate a connector 1..5. One review per user and connector in each tenant: reviewing again
     replaces it (200 instead of 201). The connector's rating is the mean of every tenant's
     reviews; review texts are shown only in the tenant they were written from."""
-    review, created = await service.upsert_review(
+    review, created = await reviews.upsert_review(
         uow=uow,
         context=context,
         connector_id=connector_id,
@@ -296,7 +296,7 @@ async def sync_app(
     slack: a test message; csv-import: imports the uploaded CSV (multipart field ``file``) or
     else the ``csv_text`` of the configuration. Catalogue-only connectors: 409."""
     upload = await file.read() if file is not None else None
-    view, outcome = await service.sync_app(
+    view, outcome = await syncs.sync_app(
         uow=uow,
         context=context,
         runtime=runtime,
@@ -325,9 +325,7 @@ async def redeliver(
     is delivered anew, with the same event and the same ``X-OpenRisk-Delivery``, as a job
     (202: queued; its attempts appear in the app's log). 404 when the app has no such dead
     letter (never failed for good, or already redelivered); 409 when the app is disabled."""
-    letter = await service.redeliver(
-        uow=uow, context=context, app_id=app_id, delivery_id=delivery_id
-    )
+    letter = await syncs.redeliver(uow=uow, context=context, app_id=app_id, delivery_id=delivery_id)
     return RedeliveryOut(delivery_id=letter.id, event_type=letter.event_type, status="queued")
 
 
@@ -341,7 +339,7 @@ async def app_logs(
     status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
 ) -> Page[AppLogOut]:
     """The app's log, newest first: install/configure/sync and every delivery attempt."""
-    rows, total = await service.list_logs(
+    rows, total = await syncs.list_logs(
         session,
         context=context,
         app_id=app_id,

@@ -128,7 +128,7 @@ async def run_scheduled_sync(
     from openrisk.core.errors import AppError
     from openrisk.marketplace.models import App, AppLog
     from openrisk.marketplace.runtime import MarketplaceRuntime
-    from openrisk.marketplace.service import sync_app
+    from openrisk.marketplace.syncs import sync_app
     from openrisk.rbac.service import resolve_membership
 
     async with database.sessions() as session:

@@ -1,4 +1,5 @@
-"""Marketplace logic: catalogue, reviews, per-tenant apps, sync and logs.
+"""Marketplace logic: the catalogue and the per-tenant apps (install, configure, enable,
+uninstall); reviews are in ``reviews``, syncs, redeliveries and app logs in ``syncs``.
 
 Tenant-owned rows (apps, app logs, reviews) are always read with ``tenant_id = context.tenant_id``;
 ids of another tenant are NotFound. The catalogue (connectors) is global. Secrets never leave
@@ -9,14 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, case, cast, delete, func, or_, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstanceState
 from sqlalchemy.sql import ColumnElement, Insert
 
 from openrisk.audit.service import diff, record
@@ -24,15 +22,12 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
-from openrisk.core.outbox import JOB_TOPIC_PREFIX
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.marketplace import configuration as config_rules
 from openrisk.marketplace.catalogue import ConnectorSpec, load_catalogue
 from openrisk.marketplace.crypto import SecretsUnreadable
-from openrisk.marketplace.delivery import Attempt, AttemptLogger
-from openrisk.marketplace.dispatch import DELIVER_TASK
-from openrisk.marketplace.drivers import DRIVERS, SyncOutcome, SyncRequest, driver_for
-from openrisk.marketplace.models import App, AppLog, Connector, ConnectorReview, DeadLetter
+from openrisk.marketplace.drivers import driver_for
+from openrisk.marketplace.models import App, AppLog, Connector, ConnectorReview
 from openrisk.marketplace.runtime import MarketplaceRuntime
 from openrisk.marketplace.schemas import AppOut, ConnectorSort
 
@@ -182,106 +177,6 @@ async def get_connector(session: AsyncSession, *, connector_id: str) -> Connecto
     return connector
 
 
-# --------------------------------------------------------------------------- reviews
-
-
-async def get_own_review(
-    session: AsyncSession, *, context: RequestContext, connector_id: str
-) -> ConnectorReview | None:
-    """The caller's review of a connector in the current tenant."""
-    return await session.scalar(
-        select(ConnectorReview).where(
-            ConnectorReview.connector_id == connector_id,
-            ConnectorReview.author_id == context.user_id,
-            ConnectorReview.tenant_id == context.tenant_id,
-        )
-    )
-
-
-async def _refresh_rating(session: AsyncSession, connector_id: str) -> None:
-    reviews = select(ConnectorReview).where(ConnectorReview.connector_id == connector_id)
-    await session.execute(
-        update(Connector)
-        .where(Connector.id == connector_id)
-        .values(
-            rating=select(cast(func.avg(ConnectorReview.rating), Float))
-            .where(ConnectorReview.connector_id == connector_id)
-            .scalar_subquery(),
-            review_count=select(func.count()).select_from(reviews.subquery()).scalar_subquery(),
-        )
-    )
-
-
-async def upsert_review(
-    *,
-    uow: UnitOfWork,
-    context: RequestContext,
-    connector_id: str,
-    rating: int,
-    comment: str,
-) -> tuple[ConnectorReview, bool]:
-    """One review per user and connector (in the current tenant): a second review replaces the
-    first. Returns (review, created)."""
-    session = uow.session
-    await get_connector(session, connector_id=connector_id)
-    review = await get_own_review(session, context=context, connector_id=connector_id)
-    created = review is None
-    before: dict[str, Any] = {}
-    if review is None:
-        review = ConnectorReview(
-            connector_id=connector_id,
-            tenant_id=context.tenant_id,
-            author_id=context.user_id,
-            rating=rating,
-            comment=comment,
-        )
-        session.add(review)
-    else:
-        before = {"rating": review.rating, "comment": review.comment}
-        review.rating, review.comment = rating, comment
-        review.updated_at = utcnow()
-    try:
-        await session.flush()
-    except IntegrityError as error:  # a concurrent first review by the same user
-        raise Conflict("A review is being written for this connector; retry.") from error
-    await _refresh_rating(session, connector_id)
-    record(
-        session,
-        context=context,
-        action="connector.review",
-        resource_type="connector",
-        resource_id=connector_id,
-        changes=diff(before, {"rating": rating, "comment": comment}),
-    )
-    reviewed = DomainEvent(
-        type="connector.reviewed",
-        tenant_id=context.tenant_id,
-        resource_id=connector_id,
-        data={"rating": review.rating, "created": created},
-        actor_id=context.user_id,
-    )
-    await commit_with(uow, [reviewed])
-    return review, created
-
-
-async def list_reviews(
-    session: AsyncSession, *, context: RequestContext, connector_id: str, offset: int, limit: int
-) -> tuple[list[ConnectorReview], int]:
-    """Reviews of a connector written from the caller's tenant (the rating is global)."""
-    await get_connector(session, connector_id=connector_id)
-    query = select(ConnectorReview).where(
-        ConnectorReview.tenant_id == context.tenant_id,
-        ConnectorReview.connector_id == connector_id,
-    )
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(ConnectorReview.updated_at.desc(), ConnectorReview.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(rows), int(total or 0)
-
-
 # --------------------------------------------------------------------------- apps
 
 
@@ -330,7 +225,7 @@ def present(view: AppView) -> AppOut:
     )
 
 
-def _app_log(app: App, action: str, status: str, detail: str, **data: Any) -> AppLog:
+def app_log(app: App, action: str, status: str, detail: str, **data: Any) -> AppLog:
     return AppLog(
         tenant_id=app.tenant_id,
         app_id=app.id,
@@ -444,7 +339,7 @@ async def install_app(
         await session.flush()
     except IntegrityError as error:  # a concurrent install of a single-install connector
         raise Conflict(f"{connector.name} is already installed in this tenant.") from error
-    session.add(_app_log(app, "install", "success", "installed", version=connector.version))
+    session.add(app_log(app, "install", "success", "installed", version=connector.version))
     await _count_install(session, connector.id, +1)
     view = AppView(app, connector)
     record(
@@ -545,7 +440,7 @@ async def configure_app(
         return view, False
     app.updated_at = utcnow()
     session.add(
-        _app_log(app, "configure", "success", "configuration updated", fields=sorted(changes))
+        app_log(app, "configure", "success", "configuration updated", fields=sorted(changes))
     )
     record(
         session,
@@ -572,7 +467,7 @@ async def set_enabled(
     app.status = target
     app.updated_at = utcnow()
     action = "enable" if enabled else "disable"
-    session.add(_app_log(app, action, "success", f"app {action}d"))
+    session.add(app_log(app, action, "success", f"app {action}d"))
     record(
         session,
         context=context,
@@ -605,168 +500,3 @@ async def uninstall_app(*, uow: UnitOfWork, context: RequestContext, app_id: uui
     )
     await commit_with(uow, [app_event("uninstalled", context, view)])
     return view
-
-
-def session_logger(session: AsyncSession, app: App, action: str) -> AttemptLogger:
-    """An AttemptLogger adding AppLogs to ``session`` (committed with the caller)."""
-
-    async def log_attempt(attempt: Attempt) -> None:
-        session.add(_app_log(app, action, attempt.status, attempt.detail, **attempt.data))
-
-    return log_attempt
-
-
-async def sync_app(
-    *,
-    uow: UnitOfWork,
-    context: RequestContext,
-    runtime: MarketplaceRuntime,
-    app_id: uuid.UUID,
-    upload: bytes | None = None,
-    upload_name: str | None = None,
-    scheduled_for: datetime | None = None,
-) -> tuple[AppView, SyncOutcome]:
-    """Run the connector's sync action now (webhook: signed ping; csv-import: import).
-    ``scheduled_for``: the end of the schedule's interval this sync is for (a scheduled job);
-    the app log and the audit event say so."""
-    session = uow.session
-    view = await get_app(session, context=context, app_id=app_id)
-    app = view.app
-    if app.status == "disabled":
-        raise Conflict("The app is disabled; enable it before syncing.")
-    driver = DRIVERS.get(app.connector_id)
-    if driver is None:
-        raise Conflict(f"The {view.connector.name} connector has no sync action in this release.")
-    try:
-        secrets = runtime.box.open(app.secrets_encrypted)
-    except SecretsUnreadable:
-        outcome = SyncOutcome(
-            "failure", "stored secrets cannot be decrypted: configure the secrets again"
-        )
-    else:
-        request = SyncRequest(
-            session=session,
-            context=context,
-            app=app,
-            configuration={**app.configuration, **secrets},
-            runtime=runtime,
-            record=session_logger(session, app, "ping"),
-            upload=upload,
-            upload_name=upload_name,
-            uow=uow,
-        )
-        outcome = await driver.sync(request)
-        # a driver may have committed or rolled back (the register's importer does)
-        for obj in (view.app, view.connector):
-            state: InstanceState[Any] = sa_inspect(obj)
-            if state.expired_attributes:
-                await session.refresh(obj)
-    app.last_sync_at = utcnow()
-    app.last_sync_status = outcome.status
-    app.last_sync_error = None if outcome.status == "success" else outcome.detail[:2000]
-    before_status = app.status
-    app.status = "installed" if outcome.status == "success" else "error"
-    app.updated_at = utcnow()
-    scheduled: dict[str, Any] = {}
-    if scheduled_for is not None:
-        scheduled = {"scheduled": True, "slot": scheduled_for.isoformat()}
-    session.add(_app_log(app, "sync", outcome.status, outcome.detail, **outcome.data, **scheduled))
-    record(
-        session,
-        context=context,
-        action="app.sync",
-        resource_type="app",
-        resource_id=app.id,
-        changes={
-            "sync": {
-                "before": None,
-                "after": {"status": outcome.status, **outcome.data, **scheduled},
-            },
-            **diff({"status": before_status}, {"status": app.status}),
-        },
-        outcome="success" if outcome.status == "success" else "failure",
-    )
-    await commit_with(uow, [app_event("synced", context, view)])
-    return view, outcome
-
-
-async def redeliver(
-    *, uow: UnitOfWork, context: RequestContext, app_id: uuid.UUID, delivery_id: uuid.UUID
-) -> DeadLetter:
-    """Send a dead-lettered delivery again (the same event, the same delivery id), as a job:
-    the dead letter is removed and the job enqueued in one transaction; the redelivery's
-    attempts are logged like any delivery's, and if they all fail it is a dead letter again."""
-    session = uow.session
-    view = await get_app(session, context=context, app_id=app_id)
-    letter = await session.scalar(
-        select(DeadLetter).where(
-            DeadLetter.id == delivery_id,
-            DeadLetter.tenant_id == context.tenant_id,
-            DeadLetter.app_id == app_id,
-        )
-    )
-    if letter is None:
-        raise NotFound("No failed delivery with this id for this app (or it was redelivered).")
-    if view.app.status == "disabled":
-        raise Conflict("The app is disabled: enable it before redelivering.")
-    await session.delete(letter)
-    session.add(
-        _app_log(
-            view.app,
-            "redeliver",
-            "success",
-            f"redelivery of {letter.event_type} queued",
-            delivery_id=str(letter.id),
-            event_type=letter.event_type,
-        )
-    )
-    record(
-        session,
-        context=context,
-        action="app.redeliver",
-        resource_type="app",
-        resource_id=app_id,
-        changes={"delivery_id": str(letter.id), "event_type": letter.event_type},
-    )
-    uow.add_event(
-        JOB_TOPIC_PREFIX + DELIVER_TASK,
-        {"event": letter.event, "app_id": str(app_id)},
-        tenant_id=context.tenant_id,
-    )
-    await uow.commit()
-    return letter
-
-
-async def dead_letter_ids(
-    session: AsyncSession, *, context: RequestContext, app_id: uuid.UUID
-) -> set[uuid.UUID]:
-    """The app's deliveries that can be redelivered (the web page's buttons)."""
-    rows = await session.scalars(
-        select(DeadLetter.id).where(
-            DeadLetter.tenant_id == context.tenant_id, DeadLetter.app_id == app_id
-        )
-    )
-    return set(rows)
-
-
-async def list_logs(
-    session: AsyncSession,
-    *,
-    context: RequestContext,
-    app_id: uuid.UUID,
-    action: str | None,
-    status: str | None,
-    offset: int,
-    limit: int,
-) -> tuple[list[AppLog], int]:
-    await get_app(session, context=context, app_id=app_id)
-    query = select(AppLog).where(AppLog.tenant_id == context.tenant_id, AppLog.app_id == app_id)
-    if action:
-        query = query.where(AppLog.action == action)
-    if status:
-        query = query.where(AppLog.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(AppLog.created_at.desc(), AppLog.id.desc()).offset(offset).limit(limit)
-    )
-    return list(rows), int(total or 0)

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.uow import UnitOfWork, UowDep
+from openrisk.marketplace import reviews, syncs
 from openrisk.marketplace import service as market
 from openrisk.marketplace.catalogue import load_catalogue
 from openrisk.marketplace.drivers import DRIVERS
@@ -111,7 +112,7 @@ async def _connector_page(
         offset=0,
         limit=APPS_LIMIT,
     )
-    mine = await market.get_own_review(session, context=web.context, connector_id=connector.id)
+    mine = await reviews.get_own_review(session, context=web.context, connector_id=connector.id)
     submitted = values or {}
     return render(
         request,
@@ -202,7 +203,7 @@ async def review(request: Request, connector_id: str, web: FormDep, uow: UowDep)
     except ValidationError as error:
         message = "Rating: " + forms.first_message(error)
         return flash_redirect(request, target, message, level="error")
-    await market.upsert_review(
+    await reviews.upsert_review(
         uow=uow,
         context=web.context,
         connector_id=connector_id[:64],
@@ -231,7 +232,7 @@ async def _app_page(
     view = await market.get_app(session, context=web.context, app_id=app_id)
     shown = market.present(view)
     page = pager(request, default_size=LOG_PAGE, sizes=(LOG_PAGE, 50, 100))
-    logs, log_total = await market.list_logs(
+    logs, log_total = await syncs.list_logs(
         session,
         context=web.context,
         app_id=app_id,
@@ -241,7 +242,7 @@ async def _app_page(
         limit=page.page_size,
     )
     schema = view.connector.config_schema
-    redeliverable = await market.dead_letter_ids(session, context=web.context, app_id=app_id)
+    redeliverable = await syncs.dead_letter_ids(session, context=web.context, app_id=app_id)
     return render(
         request,
         "marketplace/app.html",
@@ -364,7 +365,7 @@ async def sync(request: Request, app_id: uuid.UUID, web: FormDep, uow: UowDep) -
     if isinstance(upload, UploadFile) and upload.filename:
         content, filename = await upload.read(), upload.filename
     try:
-        _, outcome = await market.sync_app(
+        _, outcome = await syncs.sync_app(
             uow=uow,
             context=web.context,
             runtime=runtime,
@@ -387,7 +388,7 @@ async def redeliver(
     web.require("connector:configure")
     response = redirect(f"/marketplace/apps/{app_id}")
     try:
-        letter = await market.redeliver(
+        letter = await syncs.redeliver(
             uow=uow, context=web.context, app_id=app_id, delivery_id=delivery_id
         )
     except (NotFound, Conflict) as error:
