@@ -74,6 +74,8 @@ class Pert:
         return (mean - self.low) * (self.high - mean) / (self.shape + 3.0)
 
     def sample(self, rng: np.random.Generator, size: int) -> FloatArray:
+        """Exact beta draws (two gamma variates each): the reference that ``PertQuantiles``,
+        what the simulation draws losses with, is checked against."""
         if self.width == 0:
             return np.full(size, self.low)
         draws = rng.beta(self.alpha, self.beta, size)
@@ -115,7 +117,7 @@ class Lognormal:
         return math.exp(self.mu)
 
     def sample(self, rng: np.random.Generator, size: int) -> FloatArray:
-        draws = rng.standard_normal(size)
+        draws = standard_normals(rng, size)
         draws *= self.sigma
         draws += self.mu
         np.exp(draws, out=draws)
@@ -145,6 +147,84 @@ class FixedRate:
 Frequency = Pert | FixedRate
 LossMagnitude = Lognormal | Pert
 
+_TWO_PI = np.float32(2.0 * math.pi)
+
+
+def standard_normals(rng: np.random.Generator, size: int) -> FloatArray:
+    """``size`` standard normal draws by Box–Muller, about four times cheaper than numpy's
+    ziggurat here: the radius √(−2 ln u) from float64 uniforms (so the tail reaches 8.5σ, as
+    far as 2⁻⁵³ allows), the angle in float32, where numpy's sine and cosine are vectorised
+    (its float64 ones are twenty times slower). The angle's 24 bits and float32 rounding
+    (about 1e-7) are far below what 100,000 years can resolve."""
+    half = (size + 1) // 2
+    radius = rng.random(half)
+    np.subtract(1.0, radius, out=radius)  # (0, 1]: the logarithm stays finite
+    np.log(radius, out=radius)
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    angle = rng.random(half, dtype=np.float32)
+    angle *= _TWO_PI
+    draws = np.empty(2 * half)
+    np.multiply(np.cos(angle), radius, out=draws[:half])
+    np.multiply(np.sin(angle), radius, out=draws[half:])
+    return draws[:size]
+
+
+PERT_KNOTS = 4096
+_PERT_GRID = 1 << 14
+
+
+@dataclass(frozen=True)
+class PertQuantiles:
+    """A PERT's quantile function tabulated at ``PERT_KNOTS + 1`` equally spaced
+    probabilities and interpolated linearly: a draw is one uniform, two table reads and a
+    multiply-add instead of two gamma variates (numpy's beta). The table comes from the beta
+    density integrated on a fine grid; its mean and variance are the PERT's within about 1e-5
+    relative (``mean``, ``variance`` give the table's own, exactly)."""
+
+    values: FloatArray  # Q(j / PERT_KNOTS), j = 0 … PERT_KNOTS
+    slopes: FloatArray  # Q(j + 1) − Q(j)
+
+    @classmethod
+    def of(cls, pert: Pert) -> PertQuantiles:
+        if pert.width == 0:
+            values = np.full(PERT_KNOTS + 1, pert.low)
+            return cls(values=values, slopes=np.zeros(PERT_KNOTS))
+        x = np.linspace(0.0, 1.0, _PERT_GRID + 1)
+        log_density = np.zeros_like(x)
+        with np.errstate(divide="ignore"):  # log 0 at an end: the density is 0 there
+            if pert.alpha != 1.0:
+                log_density += (pert.alpha - 1.0) * np.log(x)
+            if pert.beta != 1.0:
+                log_density += (pert.beta - 1.0) * np.log1p(-x)
+        density = np.exp(log_density - log_density[1:-1].max())
+        cdf = np.concatenate(([0.0], np.cumsum((density[1:] + density[:-1]) / 2.0)))
+        cdf /= cdf[-1]
+        probabilities = np.linspace(0.0, 1.0, PERT_KNOTS + 1)
+        values = pert.low + pert.width * np.interp(probabilities, cdf, x)
+        values[0], values[-1] = pert.low, pert.high
+        return cls(values=values, slopes=np.diff(values))
+
+    def sample(self, rng: np.random.Generator, size: int) -> FloatArray:
+        draws = rng.random(size)
+        draws *= PERT_KNOTS
+        cells = draws.astype(np.intp)
+        draws -= cells  # the position within the cell
+        draws *= self.slopes[cells]
+        draws += self.values[cells]
+        return draws
+
+    @property
+    def mean(self) -> float:
+        """The mean of the interpolated quantile function: the mean of what ``sample`` draws."""
+        return float((self.values[:-1] + self.slopes / 2.0).mean())
+
+    @property
+    def variance(self) -> float:
+        a, d = self.values[:-1], self.slopes
+        second = float((a * a + a * d + d * d / 3.0).mean())
+        return second - self.mean**2
+
 
 def beta_quadrature(alpha: float, beta: float, step: float) -> tuple[FloatArray, FloatArray]:
     """Nodes on [0, 1] and weights (summing to 1) that integrate against the Beta(alpha, beta)
@@ -163,14 +243,51 @@ def beta_quadrature(alpha: float, beta: float, step: float) -> tuple[FloatArray,
     return np.exp(log_x), weights / weights.sum()
 
 
+GUIDE_CELLS = 1024
+
+
+def guide_table(cuts: FloatArray) -> NDArray[np.intp]:
+    """For each of ``GUIDE_CELLS`` equal cells of [0, 1), how many ``cuts`` lie at or below
+    its start: where ``guided_search`` starts looking."""
+    starts = np.arange(GUIDE_CELLS) / GUIDE_CELLS
+    return np.searchsorted(cuts, starts, side="right").astype(np.intp)
+
+
+def guided_search(
+    cuts: FloatArray, guide: NDArray[np.intp], uniforms: FloatArray
+) -> NDArray[np.intp]:
+    """``np.searchsorted(cuts, uniforms, side="right")`` for ``uniforms`` in [0, 1) and
+    increasing ``cuts`` ending with 1.0, by a guide table: the cell of a uniform says where to
+    start, and a cell rarely holds a cut, so one or two vectorised steps finish it — a third
+    of the cost of a binary search, whose branches a random input mispredicts."""
+    found = guide[(uniforms * GUIDE_CELLS).astype(np.intp)]
+    todo = np.flatnonzero(cuts[found] <= uniforms)
+    while len(todo):
+        found[todo] += 1
+        todo = todo[cuts[found[todo]] <= uniforms[todo]]
+    return found
+
+
 def _poisson_log_pmf(rates: FloatArray, counts: FloatArray) -> FloatArray:
     """log P(N = k | rate) for every rate (rows) and count (columns)."""
     log_rates = np.log(np.maximum(rates, _TINY_RATE))
-    log_factorials = np.array([math.lgamma(k + 1.0) for k in counts])
+    log_factorials = _log_factorials(len(counts))
     log_pmf: FloatArray = log_rates[:, None] * counts[None, :]
     log_pmf -= log_factorials[None, :]
     log_pmf -= rates[:, None]
     return log_pmf
+
+
+_LOG_FACTORIALS = np.zeros(1)
+
+
+def _log_factorials(n: int) -> FloatArray:
+    """log k! for k = 0 … n − 1, from a table that grows as needed (lgamma per entry once)."""
+    global _LOG_FACTORIALS
+    if len(_LOG_FACTORIALS) < n:
+        size = max(n, 2 * len(_LOG_FACTORIALS), 256)
+        _LOG_FACTORIALS = np.array([math.lgamma(k + 1.0) for k in range(size)])
+    return _LOG_FACTORIALS[:n]
 
 
 def _count_ceiling(rate: float) -> int:
@@ -214,6 +331,20 @@ class CountDistribution:
         return float(self.cdf[0])
 
     @property
+    def p_hit(self) -> float:
+        """P(N ≥ 1): the chance that a year has an event."""
+        return 1.0 - float(self.cdf[0])
+
+    @cached_property
+    def hit_cdf(self) -> FloatArray:
+        """P(N ≤ k | N ≥ 1) for k = 1, 2, …: the count of a year known to have an event."""
+        if len(self.cdf) < 2:
+            return np.ones(0)
+        cuts: FloatArray = np.minimum((self.cdf[1:] - self.cdf[0]) / self.p_hit, 1.0)
+        cuts[-1] = 1.0
+        return cuts
+
+    @property
     def pmf(self) -> FloatArray:
         return np.diff(self.cdf, prepend=0.0)
 
@@ -228,6 +359,14 @@ class CountDistribution:
         standard = NormalDist()
         cuts = [standard.inv_cdf(p) if 0.0 < p < 1.0 else math.inf for p in self.cdf.tolist()]
         return np.array(cuts)
+
+    @cached_property
+    def guide(self) -> NDArray[np.intp]:
+        return guide_table(self.cdf)
+
+    @cached_property
+    def hit_guide(self) -> NDArray[np.intp]:
+        return guide_table(self.hit_cdf)
 
     def counts_from_uniform(self, uniforms: FloatArray) -> NDArray[np.int64]:
         """Inverse-transform counts for ``uniforms`` in [0, 1)."""

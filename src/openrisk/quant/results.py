@@ -80,7 +80,9 @@ def curve_thresholds(*ordered: FloatArray, points: int = CURVE_POINTS) -> FloatA
     high = max(float(a[-1]) for a in positive)
     if high <= low * (1.0 + 1e-9):
         high = low * 10.0
-    return np.logspace(math.log10(low), math.log10(high), points)
+    thresholds = np.logspace(math.log10(low), math.log10(high), points)
+    thresholds[0], thresholds[-1] = low, high  # 10 ** log10(x) may round below x
+    return thresholds
 
 
 @dataclass(frozen=True, slots=True)

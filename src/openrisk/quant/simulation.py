@@ -1,10 +1,12 @@
 """The Monte Carlo kernel: one risk's yearly losses, chunk by chunk, without a loop over years.
 
-For a chunk of iterations (simulated years) the kernel draws every year's event count at once,
-then one loss per event for the whole chunk, and sums each year's losses with
-``np.add.reduceat``. Only the years with at least one event are kept (``Chunk.positions``), so
-memory and time follow the number of events. Chunks are sized so that a chunk holds about
-``EVENTS_PER_CHUNK`` events, which bounds memory whatever the frequency.
+For a chunk of iterations (simulated years) the kernel finds the years with at least one event
+and their counts at once — for a rare risk by drawing the gaps between such years, so that it
+costs per event year, not per year — then draws one loss per event for the whole chunk and
+adds each year's losses up, rank by rank while years hold few events and with
+``np.add.reduceat`` once they hold many. Only the years with an event are kept
+(``Chunk.positions``), so memory and time follow the number of events. Chunks are sized so that
+a chunk holds about ``EVENTS_PER_CHUNK`` events, which bounds memory whatever the frequency.
 
 Mitigations reduce the residual loss by *thinning*: each event of the inherent draw survives
 a frequency reduction with probability ``1 − reduction`` (a Poisson process thinned this way is
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -29,14 +31,19 @@ from openrisk.quant.distributions import (
     CountDistribution,
     FloatArray,
     Frequency,
+    Lognormal,
     LossMagnitude,
+    PertQuantiles,
+    guided_search,
 )
 
 IntArray = NDArray[np.int64]
 
 EVENTS_PER_CHUNK = 1 << 19
 MIN_CHUNK = 1 << 8
-MAX_CHUNK = 1 << 16
+MAX_CHUNK = 1 << 17
+GAPS_BELOW = 0.25  # below this chance of an event in a year, event years are drawn by gaps
+RANK_PASSES_UP_TO = 3.0  # events per event year up to which years are summed rank by rank
 _EVENTS_STREAM, _THINNING_STREAM = 0, 1
 _COMMON_FACTOR_KEY = "openrisk.quant:common-factor"
 
@@ -94,6 +101,20 @@ class QuantifiedRisk:
     def expected_events(self) -> float:
         return self.frequency.mean
 
+    @cached_property
+    def loss_sampler(self) -> Callable[[np.random.Generator, int], FloatArray]:
+        """Draws ``size`` losses of one event: a lognormal directly, a PERT through its
+        tabulated quantile function (``PertQuantiles``)."""
+        if isinstance(self.loss, Lognormal):
+            return self.loss.sample
+        return PertQuantiles.of(self.loss).sample
+
+    @property
+    def by_rank(self) -> bool:
+        """Whether years are summed rank by rank (few events per event year) or by year."""
+        p_hit = self.counts.p_hit
+        return p_hit <= 0.0 or self.expected_events / p_hit <= RANK_PASSES_UP_TO
+
     @property
     def chunk_size(self) -> int:
         """Years per chunk: a power of two holding about ``EVENTS_PER_CHUNK`` events."""
@@ -141,7 +162,7 @@ def _counts_from_uniform(
     events = np.ones(len(positions), dtype=np.int64)
     if len(cdf) > 2:
         several = np.flatnonzero(hit >= cdf[1])
-        events[several] = np.searchsorted(cdf, hit[several], side="right")
+        events[several] = guided_search(cdf, counts.guide, hit[several])
     positions += offset
     return positions, events
 
@@ -160,6 +181,45 @@ def _counts_from_normal(
     return positions, events
 
 
+def _hit_years_by_gaps(
+    counts: CountDistribution, rng: np.random.Generator, offset: int, size: int
+) -> tuple[IntArray, IntArray]:
+    """The years with an event and their counts, drawn without a draw per year: years have an
+    event independently with probability p, so the gaps between them are geometric (drawn by
+    inversion, ⌊ln u / ln(1 − p)⌋ + 1), and each such year's count follows the count's law
+    given at least one event. For a rare risk this costs per event year, not per year."""
+    p = counts.p_hit
+    if p <= 0.0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    log_miss = math.log1p(-p)
+    found = []
+    last = -1
+    while True:
+        expected = (size - 1 - last) * p
+        wanted = int(expected + 6.0 * math.sqrt(expected) + 16.0)
+        gaps = rng.random(wanted)
+        np.subtract(1.0, gaps, out=gaps)  # (0, 1]
+        np.log(gaps, out=gaps)
+        gaps /= log_miss
+        np.minimum(gaps, size, out=gaps)  # a gap past the chunk ends it; no int64 overflow
+        years = np.cumsum(gaps.astype(np.int64) + 1)
+        years += last
+        inside = int(np.searchsorted(years, size))
+        found.append(years[:inside])
+        if inside < wanted:
+            break
+        last = int(years[-1])
+    positions = found[0] if len(found) == 1 else np.concatenate(found)
+    cuts = counts.hit_cdf
+    events = np.ones(len(positions), dtype=np.int64)
+    if len(cuts) > 1:
+        uniforms = rng.random(len(positions))
+        several = np.flatnonzero(uniforms >= cuts[0])
+        events[several] = guided_search(cuts, counts.hit_guide, uniforms[several]) + 1
+    positions += offset
+    return positions, events
+
+
 def _draw_counts(
     risk: QuantifiedRisk,
     rng: np.random.Generator,
@@ -169,6 +229,8 @@ def _draw_counts(
     correlation: float,
 ) -> tuple[IntArray, IntArray]:
     if common is None or correlation == 0.0:
+        if risk.counts.p_hit < GAPS_BELOW:
+            return _hit_years_by_gaps(risk.counts, rng, offset, size)
         return _counts_from_uniform(risk.counts, rng.random(size), offset)
     latent = rng.standard_normal(size)
     latent *= math.sqrt(1.0 - correlation)
@@ -176,31 +238,66 @@ def _draw_counts(
     return _counts_from_normal(risk.counts, latent, offset)
 
 
-def _yearly_sums(losses: FloatArray, starts: IntArray) -> FloatArray:
-    """Each year's total, for losses in year order; ``starts`` is where each year begins. Rare
-    risks mostly have one event per year with an event, and then there is nothing to add."""
-    if len(losses) == len(starts):
-        return losses
-    return np.add.reduceat(losses, starts)
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each event of a chunk sits among the losses drawn for it, so that a year's loss is
+    the sum of its events' losses. By rank (``passes``): the first ``years`` losses are the
+    first event of every year with an event, then come the second events of the years with
+    two or more, and so on; a pass adds one rank to the years that have it, touching only
+    those. By year (``starts``): each year's events are consecutive and ``np.add.reduceat``
+    sums them, which is cheaper once years hold several events each."""
+
+    years: int
+    events: int
+    passes: tuple[tuple[IntArray, int], ...] = ()
+    starts: IntArray | None = None
+
+    @classmethod
+    def of(cls, counts: IntArray, *, by_rank: bool) -> _Layout:
+        years, events = len(counts), int(counts.sum())
+        if events == years:
+            return cls(years=years, events=events)
+        if not by_rank:
+            return cls(years=years, events=events, starts=np.cumsum(counts) - counts)
+        passes = []
+        having = np.flatnonzero(counts >= 2)
+        offset, rank = years, 2
+        while len(having):
+            passes.append((having, offset))
+            offset += len(having)
+            having = having[counts[having] > rank]
+            rank += 1
+        return cls(years=years, events=events, passes=tuple(passes))
+
+    def sums(self, losses: FloatArray) -> FloatArray:
+        """Each year's total of ``losses`` (one per event, laid out as described above)."""
+        if self.events == self.years:
+            return losses
+        if self.starts is not None:
+            return np.add.reduceat(losses, self.starts)
+        sums = losses[: self.years].copy()
+        for having, offset in self.passes:
+            sums[having] += losses[offset : offset + len(having)]
+        return sums
 
 
 @dataclass(frozen=True, slots=True)
 class _Events:
-    """One chunk's events in year order: their losses, where each year starts, the yearly sums
-    and (when some control cuts frequency) one uniform per event deciding its survival."""
+    """One chunk's events: their losses, how they make up the years, the yearly sums and (when
+    some control cuts frequency) one uniform per event deciding its survival."""
 
     losses: FloatArray
-    starts: IntArray
+    layout: _Layout
     inherent: FloatArray
-    survival: FloatArray | None
+    survival: NDArray[np.float32] | None
 
 
 def _thinned(events: _Events, keep: float, factor: float) -> FloatArray:
     """Yearly sums of the events that survive ``keep``, scaled by ``factor``."""
     if events.survival is None or keep >= 1.0:
         return events.inherent * factor
-    surviving = np.where(events.survival < keep, events.losses, 0.0)
-    sums = _yearly_sums(surviving, events.starts)
+    surviving = events.losses * (events.survival < keep)  # a masked product is vectorised
+    sums = events.layout.sums(surviving)
     sums *= factor
     return sums
 
@@ -209,7 +306,8 @@ def _thinned_total(events: _Events, keep: float, factor: float) -> float:
     """The sum over all the chunk's years of what ``_thinned`` gives, without the years."""
     if events.survival is None or keep >= 1.0:
         return float(events.inherent.sum()) * factor
-    return float(events.losses.sum(where=events.survival < keep)) * factor
+    # the product with the mask, then a sum: ten times faster than ``sum(where=…)``
+    return float((events.losses * (events.survival < keep)).sum()) * factor
 
 
 def simulate_chunks(
@@ -228,17 +326,21 @@ def simulate_chunks(
     needs_survival = keep < 1.0 or (
         per_control and any(c.frequency_reduction > 0 for c in risk.controls)
     )
+    by_rank = risk.by_rank
+    draw_losses = risk.loss_sampler
     size = risk.chunk_size
     for offset in range(0, iterations, size):
         n = min(size, iterations - offset)
         positions, counts = _draw_counts(risk, events_rng, offset, n, common, correlation)
-        losses = risk.loss.sample(events_rng, int(counts.sum()))
-        starts = np.cumsum(counts) - counts
+        layout = _Layout.of(counts, by_rank=by_rank)
+        losses = draw_losses(events_rng, layout.events)
         events = _Events(
             losses=losses,
-            starts=starts,
-            inherent=_yearly_sums(losses, starts),
-            survival=thinning_rng.random(len(losses)) if needs_survival else None,
+            layout=layout,
+            inherent=layout.sums(losses),
+            survival=(
+                thinning_rng.random(len(losses), dtype=np.float32) if needs_survival else None
+            ),
         )
         controls = tuple(
             _thinned_total(events, c.keep_probability, c.loss_factor)
