@@ -366,3 +366,138 @@ async def test_the_risk_answer_carries_its_last_simulation(
     assert by_id == {risk_id: summary, plain: None}
     await client.delete(f"{API}/risks/{risk_id}/quantification", headers=h)
     assert (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"] is None
+
+
+async def stored_row(app: FastAPI, risk_id: str) -> tuple[str | None, Any]:
+    """The stored digest and computation time, as the database has them."""
+    from sqlalchemy import select
+
+    from openrisk.quantification.models import RiskQuantification
+
+    async with app.state.db.session() as session:
+        row = (
+            await session.execute(
+                select(RiskQuantification.result_digest, RiskQuantification.computed_at).where(
+                    RiskQuantification.risk_id == uuid.UUID(risk_id)
+                )
+            )
+        ).one()
+    return row.result_digest, row.computed_at
+
+
+async def test_mitigation_changes_recompute_the_summary_in_the_background(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """Nobody reads the risk's quantification: the job engine simulates it again after each
+    change of its mitigations, and the (cached) risk answer shows the new summary."""
+    h = admin.in_tenant()
+    risk_id = await new_risk(client, admin)
+    first = (await quantify(client, admin, risk_id, interval_body(2, 1_000, 100_000))).json()
+    inherent = first["results"]["inherent"]["mean"]
+    before = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert before["ale_residual"] == inherent  # no mitigation yet; the answer is now cached
+
+    made = await client.post(
+        f"{API}/risks/{risk_id}/mitigations",
+        json={"title": "Filter", "frequency_reduction": 0.5, "loss_reduction": 0.2},
+        headers=h,
+    )
+    assert made.status_code == 201, made.text
+    await app.state.jobs.drain()
+    mitigated = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert mitigated["ale_inherent"] == inherent  # same seed, same inherent years
+    assert mitigated["ale_residual"] == pytest.approx(0.4 * inherent, rel=0.03)
+    assert mitigated["computed_at"] > before["computed_at"]
+    digest, _ = await stored_row(app, risk_id)
+    assert digest != first["results"]["digest"]
+
+    patched = await client.patch(
+        f"{API}/mitigations/{made.json()['id']}", json={"loss_reduction": 0.0}, headers=h
+    )
+    assert patched.status_code == 200, patched.text
+    await app.state.jobs.drain()
+    cheaper = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert cheaper["ale_residual"] == pytest.approx(0.5 * inherent, rel=0.03)
+    listed = (await client.get(f"{API}/risks", headers=h)).json()["items"]
+    assert {r["id"]: r["quantification"] for r in listed}[risk_id] == cheaper
+
+    # the read finds the stored result current: nothing is simulated again
+    read = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    assert read["results"]["residual"]["mean"] == cheaper["ale_residual"]
+    assert read["results"]["computed_at"] == cheaper["computed_at"]
+
+    deleted = await client.delete(f"{API}/mitigations/{made.json()['id']}", headers=h)
+    assert deleted.status_code == 204, deleted.text
+    await app.state.jobs.drain()
+    bare = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert bare["ale_residual"] == inherent
+    assert (await stored_row(app, risk_id))[0] == first["results"]["digest"]
+
+
+async def test_a_recompute_with_nothing_changed_simulates_nothing(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The job is idempotent: inputs whose digest is stored are not simulated again (a
+    mitigation's title, or a deleted and restored risk, changes none of them)."""
+    from openrisk.core.uow import UnitOfWork
+    from openrisk.quantification.service import recompute_results
+
+    h = admin.in_tenant()
+    risk_id = await new_risk(client, admin)
+    await quantify(client, admin, risk_id, interval_body(1, 1_000, 10_000))
+    made = await client.post(
+        f"{API}/risks/{risk_id}/mitigations",
+        json={"title": "Patch", "frequency_reduction": 0.3, "annual_cost": 100},
+        headers=h,
+    )
+    assert made.status_code == 201, made.text
+    await app.state.jobs.drain()
+    stored = await stored_row(app, risk_id)
+
+    await client.patch(
+        f"{API}/mitigations/{made.json()['id']}", json={"title": "Patch all"}, headers=h
+    )
+    assert (await client.delete(f"{API}/risks/{risk_id}", headers=h)).status_code == 204
+    restored = await client.post(f"{API}/risks/{risk_id}/restore", headers=h)
+    assert restored.status_code == 200, restored.text
+    await app.state.jobs.drain()
+    assert await stored_row(app, risk_id) == stored  # same digest, same computation time
+
+    async with app.state.db.session() as session:
+        again = await recompute_results(
+            uow=UnitOfWork(session),
+            tenant_id=uuid.UUID(admin.tenant_id),
+            risk_ids=[uuid.UUID(risk_id)],
+        )
+    assert again == []
+    assert await stored_row(app, risk_id) == stored
+
+
+async def test_only_quantified_risks_get_a_recompute_job(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    from openrisk.core.events import DomainEvent
+    from openrisk.quantification.tasks import RECOMPUTE_TASK, recomputes_for
+
+    quantified, plain = await new_risk(client, admin), await new_risk(client, admin)
+    await quantify(client, admin, quantified, interval_body(1, 1_000, 10_000))
+    tenant = uuid.UUID(admin.tenant_id)
+
+    def mitigation_event(risk_id: str, kind: str = "updated") -> DomainEvent:
+        data = {"id": str(uuid.uuid4()), "risk_id": risk_id}
+        return DomainEvent(type=f"mitigation.{kind}", tenant_id=tenant, resource_id=None, data=data)
+
+    events = [
+        mitigation_event(quantified),
+        mitigation_event(plain),
+        mitigation_event(quantified, "deleted"),
+        DomainEvent(type="risk.restored", tenant_id=tenant, resource_id=uuid.UUID(quantified)),
+        DomainEvent(
+            type="risk.restored", tenant_id=uuid.uuid4(), resource_id=uuid.UUID(quantified)
+        ),
+    ]
+    async with app.state.db.session() as session:
+        specs = await recomputes_for(session, events)
+    assert [s.event_id for s in specs] == [events[0].id, events[2].id, events[3].id]
+    assert {s.task for s in specs} == {RECOMPUTE_TASK}
+    assert all(s.args == {"tenant_id": str(tenant), "risk_ids": [quantified]} for s in specs)

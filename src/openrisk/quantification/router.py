@@ -64,13 +64,14 @@ Correlation = Annotated[
 
 @risk_router.get("/{risk_id}/quantification", responses=errors(404))
 async def get_quantification(
-    risk_id: uuid.UUID, context: RiskReader, session: SessionDep
+    risk_id: uuid.UUID, context: RiskReader, uow: UowDep
 ) -> QuantificationOut:
     """The risk's frequency and loss inputs and the results for them and its mitigations (not
     cancelled ones): ALE mean and median, p90/p95/p99 annual loss, P(≥ 1 event), the loss
-    exceedance curve, inherent and residual, and ROSI per mitigation. Results stale since a
-    mitigation changed are simulated again before the answer."""
-    return await service.get_quantification(session, tenant_id=context.tenant_id, risk_id=risk_id)
+    exceedance curve, inherent and residual, and ROSI per mitigation. A mitigation's change
+    has them simulated again in the background; one the background has not reached yet is
+    simulated before the answer."""
+    return await service.get_quantification(uow=uow, tenant_id=context.tenant_id, risk_id=risk_id)
 
 
 @risk_router.put("/{risk_id}/quantification", responses=errors(404))

@@ -1,10 +1,12 @@
 """Quantified risks: inputs, results stored with the digest of what they were simulated from,
 the register's annual loss and the tenant's loss appetite.
 
-A risk's result is simulated when its inputs are written, and again when it is read and the
-digest of its inputs and its mitigations (those not cancelled) no longer matches the stored one
-(a mitigation's reductions or cost changed, one was added, cancelled or removed): results are
-recomputed on read, in a worker thread, never from a stale digest.
+A risk's result is simulated when its inputs are written, and again in the background when
+something it was simulated from changes (a mitigation's reductions, cost or status, one added,
+cancelled or removed, the risk restored: ``tasks.py``). A read that still finds the stored
+digest different from its inputs' (the job has not run yet) simulates and stores the result
+itself: results are never served from a stale digest. Whoever stores a new result makes the
+risk answers that carry its summary, and the register's annual loss, stale in the cache.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.audit.service import diff, record
+from openrisk.core.cache.invalidation import QUANTIFICATION, RISKS, risk_key
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import Base, utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
@@ -65,7 +68,8 @@ from openrisk.risks import queries, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.models import Risk
 
-ENGINE_VERSION = 1  # part of every digest: a change of the model makes every result stale
+ENGINE_VERSION = 2  # part of every digest: a change of the model or its sampling makes every
+# stored result stale (2: the kernel draws differently; the same seed gives other numbers)
 EVENT_UPDATED = "quantification.updated"
 EVENT_APPETITE = "quantification.appetite"
 
@@ -148,10 +152,14 @@ def parse_inputs(stored: dict[str, Any]) -> QuantificationIn:
 
 
 async def controls_of(
-    session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    risk_id: uuid.UUID | None = None,
+    risk_ids: Sequence[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, list[ControlInput]]:
-    """Mitigations that are not cancelled, of one risk or of every quantified risk, by risk,
-    in id order (one query)."""
+    """Mitigations that are not cancelled, of one risk, of some risks or of every quantified
+    risk, by risk, in id order (one query)."""
     statement = select(
         Mitigation.id,
         Mitigation.risk_id,
@@ -167,6 +175,8 @@ async def controls_of(
     )
     if risk_id is not None:
         statement = statement.where(Mitigation.risk_id == risk_id)
+    elif risk_ids is not None:
+        statement = statement.where(Mitigation.risk_id.in_(risk_ids))
     else:
         statement = statement.join(
             RiskQuantification, RiskQuantification.risk_id == Mitigation.risk_id
@@ -298,17 +308,64 @@ async def _refresh(
 
 
 async def get_quantification(
-    session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID
+    *, uow: UnitOfWork, tenant_id: uuid.UUID, risk_id: uuid.UUID
 ) -> QuantificationOut:
-    """The risk's inputs and results (simulated again first if they are stale)."""
+    """The risk's inputs and results; results the background job has not yet brought up to
+    date are simulated and stored first (a derived value: the same for every reader)."""
+    session = uow.session
     await reads.get_risk(session, tenant_id=tenant_id, risk_id=risk_id)
     row = await _row(session, tenant_id=tenant_id, risk_id=risk_id)
     if row is None:
         return QuantificationOut(risk_id=risk_id, quantification=None, results=None)
     controls = (await controls_of(session, tenant_id=tenant_id, risk_id=risk_id)).get(risk_id, [])
     if await _refresh(row, controls):
-        await session.commit()  # a derived value: the same for every reader of these inputs
+        out = _out(row, controls)
+        results_changed(uow, tenant_id=tenant_id, risk_ids=[risk_id])
+        await uow.commit()
+        return out
     return _out(row, controls)
+
+
+async def recompute_results(
+    *, uow: UnitOfWork, tenant_id: uuid.UUID, risk_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Simulate again the live risks among ``risk_ids`` whose stored digest is not their
+    inputs' and store the results (what the background job does); returns those simulated.
+    Each row is locked while it is brought up to date, so a concurrent writer of the same
+    risk's estimate waits, and the stored result stays the simulation of the stored digest."""
+    session = uow.session
+    rows = list(
+        await session.scalars(
+            select(RiskQuantification)
+            .join(Risk, Risk.id == RiskQuantification.risk_id)
+            .where(
+                RiskQuantification.tenant_id == tenant_id,
+                RiskQuantification.risk_id.in_(risk_ids),
+                *queries.live(tenant_id),
+            )
+            .order_by(RiskQuantification.risk_id)
+            .with_for_update(of=RiskQuantification)
+        )
+    )
+    if not rows:
+        await uow.rollback()
+        return []
+    controls = await controls_of(session, tenant_id=tenant_id, risk_ids=[r.risk_id for r in rows])
+    simulated = [row.risk_id for row in rows if await _refresh(row, controls.get(row.risk_id, []))]
+    if not simulated:
+        await uow.rollback()  # nothing written: the row locks go
+        return []
+    results_changed(uow, tenant_id=tenant_id, risk_ids=simulated)
+    await uow.commit()
+    return simulated
+
+
+def results_changed(
+    uow: UnitOfWork, *, tenant_id: uuid.UUID, risk_ids: Sequence[uuid.UUID]
+) -> None:
+    """New stored results: the answers carrying their summary (risk details, the register's
+    lists) and the register's annual loss are stale once they commit."""
+    uow.invalidate(tenant_id, QUANTIFICATION, RISKS, *dict.fromkeys(risk_key(r) for r in risk_ids))
 
 
 async def set_quantification(

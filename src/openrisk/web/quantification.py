@@ -7,9 +7,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from openrisk.core.uow import UnitOfWork
 from openrisk.quantification import service
 from openrisk.quantification.schemas import (
     DEFAULT_CURRENCY,
@@ -78,7 +78,7 @@ def form_body(form: FormData) -> tuple[dict[str, str], dict[str, Any]]:
 
 
 async def panel(
-    session: AsyncSession,
+    uow: UnitOfWork,
     web: WebContext,
     risk_id: uuid.UUID,
     *,
@@ -86,8 +86,8 @@ async def panel(
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Template values of the risk page's quantification panel."""
-    found = await service.get_quantification(session, tenant_id=web.tenant_id, risk_id=risk_id)
-    appetite = await service.get_appetite(session, tenant_id=web.tenant_id)
+    found = await service.get_quantification(uow=uow, tenant_id=web.tenant_id, risk_id=risk_id)
+    appetite = await service.get_appetite(uow.session, tenant_id=web.tenant_id)
     results = found.results
     return {
         "quant": found,

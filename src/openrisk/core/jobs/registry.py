@@ -17,6 +17,7 @@ from openrisk.core.jobs.runtime import Route
 from openrisk.marketplace import schedule_tasks
 from openrisk.marketplace import tasks as marketplace_tasks
 from openrisk.notifications import tasks as email_tasks
+from openrisk.quantification import tasks as quantification_tasks
 from openrisk.reports import tasks as report_tasks
 
 BLUEPRINTS: list[tuple[str, procrastinate.Blueprint]] = [
@@ -24,10 +25,12 @@ BLUEPRINTS: list[tuple[str, procrastinate.Blueprint]] = [
     ("email", email_tasks.blueprint),
     ("schedules", schedule_tasks.blueprint),
     ("reports", report_tasks.blueprint),
+    ("quantification", quantification_tasks.blueprint),
 ]
 
 EVENT_ROUTES: list[tuple[str, Route]] = [
     ("risk.", marketplace_tasks.deliveries_for),
+    *((topic, quantification_tasks.recomputes_for) for topic in quantification_tasks.ROUTED_TOPICS),
 ]
 
 

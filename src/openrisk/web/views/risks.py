@@ -23,7 +23,7 @@ from openrisk.audit import labels
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.pagination import InvalidCursor
-from openrisk.core.uow import UowDep
+from openrisk.core.uow import UnitOfWork, UowDep
 from openrisk.custom_fields import service as custom_fields
 from openrisk.custom_fields.models import CustomField
 from openrisk.methodology import clock
@@ -507,7 +507,11 @@ async def risk_detail_page(
             or {"status": "PLANNED", "cost": "2", "effort_days": "1"},
             "mitigation_errors": mitigation_errors or {},
             **await quantification.panel(
-                session, web, risk_id, values=quant_values, errors=quant_errors
+                UnitOfWork.for_app(request.app.state, session),
+                web,
+                risk_id,
+                values=quant_values,
+                errors=quant_errors,
             ),
             **await methodology.risk_panel(
                 session,
