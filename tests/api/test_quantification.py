@@ -501,3 +501,32 @@ async def test_only_quantified_risks_get_a_recompute_job(
     assert [s.event_id for s in specs] == [events[0].id, events[2].id, events[3].id]
     assert {s.task for s in specs} == {RECOMPUTE_TASK}
     assert all(s.args == {"tenant_id": str(tenant), "risk_ids": [quantified]} for s in specs)
+
+
+async def test_a_read_that_simulates_again_makes_the_risk_answer_follow(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the background job (its route taken away), the read of a stale quantification
+    simulates and stores it, and the cached risk answer shows the new summary at once."""
+    from openrisk.core.jobs import registry
+
+    monkeypatch.setattr(registry, "EVENT_ROUTES", [])
+    h = admin.in_tenant()
+    risk_id = await new_risk(client, admin)
+    await quantify(client, admin, risk_id, interval_body(2, 1_000, 100_000))
+    before = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    made = await client.post(
+        f"{API}/risks/{risk_id}/mitigations",
+        json={"title": "Filter", "frequency_reduction": 0.5},
+        headers=h,
+    )
+    assert made.status_code == 201, made.text
+    await app.state.jobs.drain()
+    stale = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert stale == before  # nothing simulated it yet
+    read = (await client.get(f"{API}/risks/{risk_id}/quantification", headers=h)).json()
+    residual = read["results"]["residual"]["mean"]
+    assert residual == pytest.approx(0.5 * before["ale_inherent"], rel=0.03)
+    after = (await client.get(f"{API}/risks/{risk_id}", headers=h)).json()["quantification"]
+    assert after["ale_residual"] == residual
+    assert after["computed_at"] == read["results"]["computed_at"]
