@@ -274,6 +274,18 @@ async def test_redis_failures_surface_as_cache_error() -> None:
     await cache.close()
 
 
+async def test_an_unreachable_cluster_surfaces_as_cache_error() -> None:
+    """redis-py reports a cluster it cannot reach with an exception outside RedisError."""
+    cache = RedisCache("redis+cluster://127.0.0.1:1,127.0.0.1:2", retries=0)
+    with pytest.raises(CacheError):
+        await cache.get("openrisk:x")
+    with pytest.raises(CacheError):
+        await cache.get_many(["openrisk:x", "openrisk:y"])
+    with pytest.raises(CacheError):
+        await cache.set_many({"openrisk:x": b"1"})
+    await cache.close()
+
+
 def test_redis_refuses_an_empty_prefix() -> None:
     with pytest.raises(ValueError, match="prefix"):
         RedisCache("redis://127.0.0.1:6379/0", prefix="")

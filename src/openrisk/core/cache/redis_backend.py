@@ -22,7 +22,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from openrisk.core.cache.base import CacheError
 
@@ -195,9 +195,11 @@ class RedisCache:
 
 @contextmanager
 def _redis_errors(operation: str) -> Iterator[None]:
+    # The cluster client reports an unreachable cluster or an uncovered slot with
+    # RedisClusterException, which is not a RedisError.
     try:
         yield
-    except (RedisError, OSError, TimeoutError) as exc:
+    except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
         raise CacheError(f"redis {operation} failed: {exc}") from exc
 
 
