@@ -1,14 +1,18 @@
 """A Redis partition between two servers and their shared cache: nothing stale after it heals.
 
-Two ``openrisk serve`` processes (two hosts behind a load balancer) share PostgreSQL, and Redis
-through a TCP proxy this test cuts: while cut, every connection to Redis is dropped and every
-new one refused. During the cut a risk is updated and a member removed through the first
-server; the second is read before, during and after. Promised (docs/architecture.md, "The read
-path"): no read through the second server, during the cut or after the restore, shows the
-risk as it was before the acknowledged update, and the removed member is refused on every
-request from the removal on - the first request after the restore included. A server that
-saw the shared cache fail applies the invalidations left in the outbox before it serves a
-cached answer again.
+Two ``openrisk serve`` processes (two hosts behind a load balancer) share PostgreSQL, and the
+shared cache through TCP proxies this test cuts: while cut, every connection to it is dropped
+and every new one refused. The shared cache is a single Redis behind one proxy, or a local
+3-master Redis Cluster with a proxy in front of each node: the nodes announce their proxy's
+port (CLUSTER SLOTS, MOVED), so the servers reach every node only through a proxy while the
+nodes keep talking to each other on their bus ports - the same fault, the servers cut off from
+a cache that itself stays whole. During the cut a risk is updated and a member removed through
+the first server; the second is read before, during and after. Promised (docs/architecture.md,
+"The read path"): no read through the second server, during the cut or after the restore,
+shows the risk as it was before the acknowledged update, and the removed member is refused on
+every request from the removal on - the first request after the restore included. A server
+that saw the shared cache fail applies the invalidations left in the outbox before it serves
+a cached answer again.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
+from redis import Redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
-from openrisk.core.db.migrate import upgrade
 from openrisk.rbac.catalogue import VIEWER
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.core.cache.conftest import start_cluster
 from tests.integration.live import API, QUIET_LIMITS, client, server_dir, sign_up
 from tests.integration.server_process import Server, running_server
 from tests.services import need, redis_available
@@ -76,12 +83,16 @@ class CuttableProxy:
         self._writers.clear()
 
     async def _stop(self) -> None:
+        # Cut connections end their handlers; cancelling a handler instead would log a
+        # traceback per connection (asyncio's stream server reports its cancelled tasks).
         self.server.close()
         await self._cut()
         handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.open:
@@ -107,39 +118,80 @@ class CuttableProxy:
             await writer.drain()
 
 
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[CuttableProxy]:
-    need(redis_available(), "Redis at 127.0.0.1:6379")
-    with CuttableProxy() as running:
-        yield running
+@dataclass
+class SharedCache:
+    """The servers' shared cache as they reach it: ``url`` leads through ``proxies`` only."""
+
+    url: str
+    proxies: list[CuttableProxy]
+    client: Callable[[], Redis | RedisCluster]
+
+    def keys(self, pattern: str) -> set[bytes]:
+        """The keys matching ``pattern`` (on every node of a cluster)."""
+        with self.client() as probe:
+            return set(probe.scan_iter(match=pattern, count=1000))
+
+    def cut(self) -> None:
+        for proxy in self.proxies:
+            proxy.cut()
+
+    def restore(self) -> None:
+        for proxy in self.proxies:
+            proxy.restore()
+
+
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def shared_cache(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedCache]:
+    """A single Redis behind one proxy, or a Redis Cluster of this module's own (cutting it
+    must not disturb the session's cluster) behind a proxy per node."""
+    if request.param == "redis":
+        need(redis_available(), "Redis at 127.0.0.1:6379")
+        with CuttableProxy() as proxy:
+            url = f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}"
+            yield SharedCache(url, [proxy], lambda: Redis.from_url(url))
+        return
+    binary = request.getfixturevalue("redis_server_binary")
+    with contextlib.ExitStack() as stack:
+        proxies: list[CuttableProxy] = []
+
+        def front(port: int) -> int:
+            proxies.append(stack.enter_context(CuttableProxy(("127.0.0.1", port))))
+            return proxies[-1].port
+
+        cluster = start_cluster(binary, tmp_path_factory.mktemp("partition"), announce=front)
+        stack.callback(cluster.stop)
+        fronts = [ClusterNode("127.0.0.1", proxy.port) for proxy in proxies]
+        with RedisCluster(startup_nodes=fronts) as probe:  # what clients are told to use
+            assert {node.port for node in probe.get_nodes()} == {p.port for p in proxies}
+        nodes = ",".join(f"127.0.0.1:{proxy.port}" for proxy in proxies)
+        yield SharedCache(
+            f"redis+cluster://{nodes}", proxies, lambda: RedisCluster(startup_nodes=fronts)
+        )
 
 
 @pytest.fixture(scope="module")
 def hosts(
-    proxy: CuttableProxy, tmp_path_factory: pytest.TempPathFactory
+    shared_cache: SharedCache, live_postgres: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
-    url = create_pg_database()
-    upgrade(url)
+    """Two servers on the shared cache; the database is one for every shared cache."""
     env = {
         **QUIET_LIMITS,
-        "OPENRISK_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}",
+        "OPENRISK_REDIS_URL": shared_cache.url,
         "OPENRISK_OUTBOX_INTERVAL_S": "0.5",
         "OPENRISK_CACHE_BREAKER_RESET_S": "0.3",
     }
     directory = server_dir(tmp_path_factory)
-    try:
-        with (
-            running_server(directory, url, env=env) as first,
-            running_server(directory, url, env=env) as second,
-        ):
-            yield first, second
-    finally:
-        with contextlib.suppress(Exception):
-            drop_pg_database(url)
+    with (
+        running_server(directory, live_postgres, env=env) as first,
+        running_server(directory, live_postgres, env=env) as second,
+    ):
+        yield first, second
 
 
 async def test_nothing_stale_and_no_revoked_access_after_a_partition_heals(
-    proxy: CuttableProxy, hosts: tuple[Server, Server]
+    shared_cache: SharedCache, hosts: tuple[Server, Server]
 ) -> None:
     first, second = hosts
     async with client(first.base_url) as a, client(second.base_url) as b:
@@ -182,14 +234,14 @@ async def test_nothing_stale_and_no_revoked_access_after_a_partition_heals(
                 if (await b.get(risk_url, headers=as_viewer)).status_code == 200:
                     allowed.append(phase)
 
-        proxy.cut()
+        shared_cache.cut()
         patched = await a.patch(risk_url, json={"title": "v2"}, headers={**h, "If-Match": '"1"'})
         assert patched.status_code == 200, patched.text  # acknowledged during the cut
         removed = await a.delete(f"{API}/members/{viewer.user_id}", headers=h)
         # saved, but its effect is not yet guaranteed everywhere: 503, finished by the sweeper
         assert removed.status_code == 503, removed.text
         await watch("during the cut")
-        proxy.restore()
+        shared_cache.restore()
         restored_at = time.monotonic()
         first_after = await b.get(risk_url, headers=as_viewer)
         first_refusal_s = time.monotonic() - restored_at
@@ -206,6 +258,13 @@ async def test_nothing_stale_and_no_revoked_access_after_a_partition_heals(
 
         assert await cached_again(b) and await cached_again(a)
         assert (await b.get(risk_url, headers=h)).json()["title"] == "v2"
+
+    # every key naming the tenant, its answers and the generations they embed, is in one
+    # slot (on one node)
+    tenant_keys = shared_cache.keys(f"*{admin.tenant_id}*")
+    assert any(b":_gen:" in key for key in tenant_keys), tenant_keys
+    assert any(b":_gen:" not in key for key in tenant_keys), tenant_keys
+    assert len({key_slot(key) for key in tenant_keys}) == 1
     assert stale == []
     assert allowed == []
     print(f"first request of the removed member after the restore: {first_refusal_s:.3f} s")

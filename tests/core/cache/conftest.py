@@ -80,8 +80,10 @@ class RedisProcess:
             self.command.append(str(config_path))
         self.command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir)]
         self.command += ["--save", "", "--appendonly", "no", *args]
+        self.bus_port: int | None = None
         if cluster:  # explicit bus port: the default, port + 10000, may not exist
-            self.command += ["--cluster-enabled", "yes", "--cluster-port", str(free_port())]
+            self.bus_port = free_port()
+            self.command += ["--cluster-enabled", "yes", "--cluster-port", str(self.bus_port)]
             self.command += ["--cluster-config-file", f"nodes-{self.port}.conf"]
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -147,8 +149,19 @@ class LocalCluster:
             node.kill()
 
 
-def start_cluster(binary: str, workdir: Path, masters: int = 3) -> LocalCluster:
-    """``redis-cli --cluster create`` over fresh nodes; waits until every node says ok."""
+def start_cluster(
+    binary: str,
+    workdir: Path,
+    masters: int = 3,
+    *,
+    announce: Callable[[int], int] | None = None,
+) -> LocalCluster:
+    """``redis-cli --cluster create`` over fresh nodes; waits until every node says ok.
+
+    ``announce(port)`` gives the client port a node at ``port`` tells clients (CLUSTER SLOTS,
+    MOVED) to use instead, say a proxy's, so that clients reach the nodes only through it;
+    the nodes still talk to each other directly on their bus ports.
+    """
     cli = shutil.which("redis-cli")
     if cli is None:
         skip_or_fail("redis-cli not found on PATH (needed to create a Redis Cluster)")
@@ -156,6 +169,10 @@ def start_cluster(binary: str, workdir: Path, masters: int = 3) -> LocalCluster:
     try:
         for _ in range(masters):
             node = RedisProcess(binary, workdir, [], cluster=True)
+            if announce is not None:
+                node.command += ["--cluster-announce-ip", "127.0.0.1"]
+                node.command += ["--cluster-announce-port", str(announce(node.port))]
+                node.command += ["--cluster-announce-bus-port", str(node.bus_port)]
             cluster.nodes.append(node)
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in cluster.nodes]
