@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace import netguard
 from tests.conftest import Account, client_for, make_settings, register
+from tests.receivers import serve_posts
 from tests.web.helpers import sign_in
 
 API = "/api/v1/marketplace"
@@ -54,39 +53,20 @@ class Received:
 class Receiver:
     """A tiny HTTP server on 127.0.0.1 answering with scripted status codes (then 200)."""
 
-    server: ThreadingHTTPServer
+    url: str = ""
     requests: list[Received] = field(default_factory=list)
     script: list[int] = field(default_factory=list)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        self.requests.append(Received(path, headers, body))
+        return self.script.pop(0) if self.script else 200
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            rec = state["r"]
-            rec.requests.append(Received(self.path, dict(self.headers.items()), body))
-            code = rec.script.pop(0) if rec.script else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["r"] = Receiver(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state["r"]
-    server.shutdown()
-    server.server_close()
+    rec = Receiver()
+    with serve_posts(rec.answer) as rec.url:
+        yield rec
 
 
 @pytest_asyncio.fixture(scope="module")

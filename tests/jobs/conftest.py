@@ -9,6 +9,7 @@ the test: SIGTERM, then SIGKILL). ``receiver``: a loopback HTTP server that de-d
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from openrisk.app import create_app
 from openrisk.core.db.migrate import upgrade
 from tests.conftest import Account, create_pg_database, drop_pg_database, make_settings, register
 from tests.integration.server_process import OPENRISK, base_env, log_tail, stop_process
+from tests.receivers import serve_posts
 
 SECRET = "receiver-shared-secret-42"
 # Short heartbeats and stall detection: a killed worker's jobs are taken up within ~2 s.
@@ -105,7 +106,7 @@ class Receiver:
     """Scripted answers per delivery (``fail_first``: that many 500s for each new delivery id,
     ``hold_s``: how long to wait before answering), then 200; counts successes per id."""
 
-    server: ThreadingHTTPServer
+    url: str = ""
     fail_first: int = 0
     hold_s: float = 0.0
     attempts: Counter[str] = field(default_factory=Counter)
@@ -113,9 +114,19 @@ class Receiver:
     events: dict[str, str] = field(default_factory=dict)  # delivery id → event id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def answer(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        delivery = headers.get("X-OpenRisk-Delivery", "")
+        with self.lock:
+            self.attempts[delivery] += 1
+            failing = self.attempts[delivery] <= self.fail_first
+        if self.hold_s:
+            time.sleep(self.hold_s)
+        if failing:
+            return 500
+        with self.lock:
+            self.delivered[delivery] += 1  # a duplicate would be ignored by its id
+            self.events[delivery] = json.loads(body)["id"]
+        return 200
 
     def wait_for(self, check: Callable[[], bool], *, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -129,39 +140,9 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    import json
-
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            rec = state["r"]
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            delivery = self.headers.get("X-OpenRisk-Delivery", "")
-            with rec.lock:
-                rec.attempts[delivery] += 1
-                failing = rec.attempts[delivery] <= rec.fail_first
-            if rec.hold_s:
-                time.sleep(rec.hold_s)
-            code = 500 if failing else 200
-            if not failing:
-                with rec.lock:
-                    rec.delivered[delivery] += 1  # a duplicate would be ignored by its id
-                    rec.events[delivery] = json.loads(body)["id"]
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["r"] = Receiver(server)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state["r"]
-    server.shutdown()
-    server.server_close()
+    rec = Receiver()
+    with serve_posts(rec.answer) as rec.url:
+        yield rec
 
 
 @pytest_asyncio.fixture
