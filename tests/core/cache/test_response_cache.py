@@ -364,10 +364,13 @@ async def test_a_zero_ttl_turns_one_namespace_off() -> None:
 
 
 async def test_entries_expire_after_their_ttl() -> None:
-    cache = ResponseCache(MemoryCache())
+    now = [1000.0]
+    cache = ResponseCache(MemoryCache(clock=lambda: now[0]))
     source = Source()
     await lookup(cache, "t1", source, ttl=1)
-    await asyncio.sleep(1.05)
+    now[0] += 0.9
+    assert (await lookup(cache, "t1", source, ttl=1)).status == "HIT"
+    now[0] += 0.2
     assert (await lookup(cache, "t1", source, ttl=1)).status == "MISS"
 
 
