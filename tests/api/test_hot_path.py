@@ -196,7 +196,10 @@ async def test_an_unannounced_membership_change_is_seen_within_the_authz_cache_t
     """Defence in depth: a change that bypassed the services (SQL by hand) publishes no authz
     event; the authorization cache's TTL bounds how long it goes unseen, hot path included."""
     app = create_app(make_settings(database_url))
-    app.state.authz.ttl_s = 2.0  # long enough for three requests on a busy host
+    app.state.authz.ttl_s = 30.0
+    later = [0.0]  # the clocks of the authorization cache and the hot path, moved by the test
+    app.state.authz._clock = lambda: time.monotonic() + later[0]
+    app.state.hot_path._clock = lambda: time.time() + later[0]
     async with app.router.lifespan_context(app), client_for(app) as client:
         admin = await register(client)
         viewer = await member(app, client, admin, VIEWER)
@@ -214,5 +217,6 @@ async def test_an_unannounced_membership_change_is_seen_within_the_authz_cache_t
                 )
             )
             await session.commit()
-        await asyncio.sleep(2.1)
+        assert (await client.get(url, headers=viewer.in_tenant())).status_code == 200  # unseen
+        later[0] = 30.1
         assert (await client.get(url, headers=viewer.in_tenant())).status_code in (403, 404)

@@ -31,8 +31,16 @@ log = logging.getLogger(__name__)
 
 
 class AuthzCache:
-    def __init__(self, shared: Cache | None, *, max_entries: int = 10_000, ttl_s: float = 30.0):
+    def __init__(
+        self,
+        shared: Cache | None,
+        *,
+        max_entries: int = 10_000,
+        ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._shared = shared
+        self._clock = clock
         self._generations = GenerationStore(shared) if shared is not None else None
         self._generation_key = GenerationStore.key(None, NAMESPACE)
         self._max_entries = max_entries
@@ -75,7 +83,7 @@ class AuthzCache:
         if generation is None:
             return await load()
         full_key = (generation, *key)
-        now = time.monotonic()
+        now = self._clock()
         entry = self._entries.get(full_key)
         if entry is not None and entry[0] > now:
             self._entries.move_to_end(full_key)
@@ -90,7 +98,7 @@ class AuthzCache:
         """Seconds the entry of `key` at `generation` stays usable (0 when there is none):
         whatever was decided from it may be reused no longer than that."""
         entry = self._entries.get((generation, *key))
-        return max(0.0, entry[0] - time.monotonic()) if entry is not None else 0.0
+        return max(0.0, entry[0] - self._clock()) if entry is not None else 0.0
 
     async def bump(self, *, strict: bool = False) -> None:
         """Make every worker's cached authorizations unreachable; ``strict``: raise
