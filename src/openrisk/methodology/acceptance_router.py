@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +20,7 @@ from openrisk.core.routing import api_router
 from openrisk.core.uow import UowDep
 from openrisk.methodology import acceptance as service
 from openrisk.methodology import clock, reviews
+from openrisk.methodology.models import RiskAcceptance
 from openrisk.risks.responses import ERRORS, errors
 from openrisk.risks.text import NoNul
 
@@ -28,7 +31,6 @@ for _r in (risk_router, router):
 ROUTERS: tuple[APIRouter, ...] = (router, risk_router)
 
 Reader = Annotated[RequestContext, Depends(require("risk:read"))]
-Approver = Annotated[RequestContext, Depends(require("risk:accept"))]
 Text = Annotated[str, Field(max_length=5000), NoNul]
 Status = Literal["submitted", "approved", "rejected", "revoked", "expired"]
 
@@ -128,44 +130,6 @@ async def get_acceptance(
     return _out(await service.get_acceptance(session, context=context, acceptance_id=acceptance_id))
 
 
-@router.post("/{acceptance_id}/approve", responses=errors(404, 409))
-async def approve_acceptance(
-    acceptance_id: uuid.UUID,
-    body: Decision,
-    context: Approver,
-    uow: UowDep,
-    day: Today,
-) -> AcceptanceOut:
-    """The risk becomes ACCEPTED until the acceptance's expiry. Never by the requester; above
-    the appetite only with a role level of at least ``acceptance.approver_min_level``."""
-    return _out(
-        await service.approve(
-            uow=uow,
-            context=context,
-            acceptance_id=acceptance_id,
-            comment=body.comment,
-            today=day,
-        )
-    )
-
-
-@router.post("/{acceptance_id}/reject", responses=errors(404, 409))
-async def reject_acceptance(
-    acceptance_id: uuid.UUID,
-    body: Decision,
-    context: Approver,
-    uow: UowDep,
-) -> AcceptanceOut:
-    return _out(
-        await service.reject(
-            uow=uow,
-            context=context,
-            acceptance_id=acceptance_id,
-            comment=body.comment,
-        )
-    )
-
-
 async def revoker(context: ContextDep) -> RequestContext:
     """Who may come to revoke: approvers, and those who may ask (the service lets the
     requester withdraw their own submitted request, and only risk:accept end the rest)."""
@@ -174,23 +138,61 @@ async def revoker(context: ContextDep) -> RequestContext:
     return context
 
 
-@router.post("/{acceptance_id}/revoke", responses=errors(404, 409))
-async def revoke_acceptance(
-    acceptance_id: uuid.UUID,
-    body: Decision,
-    context: Annotated[RequestContext, Depends(revoker)],
-    uow: UowDep,
-) -> AcceptanceOut:
-    """End an approved acceptance (risk:accept; the risk is ACTIVE again) or withdraw a
-    submitted one (its requester, or risk:accept)."""
-    return _out(
-        await service.revoke(
-            uow=uow,
-            context=context,
-            acceptance_id=acceptance_id,
-            comment=body.comment,
+Step = Callable[..., Awaitable[RiskAcceptance]]
+
+
+def _step_route(path: str, step: Step, *, who: Any, name: str, doc: str | None) -> None:
+    """One route per workflow step: they differ only in the service function and who may
+    call it, so that they cannot drift apart (``today`` goes to the steps that take it)."""
+    takes_today = "today" in inspect.signature(step).parameters
+
+    async def handler(
+        acceptance_id: uuid.UUID,
+        body: Decision,
+        *,
+        context: RequestContext = Depends(who),
+        uow: UowDep,
+        day: Today,
+    ) -> AcceptanceOut:
+        extra = {"today": day} if takes_today else {}
+        return _out(
+            await step(
+                uow=uow,
+                context=context,
+                acceptance_id=acceptance_id,
+                comment=body.comment,
+                **extra,
+            )
         )
-    )
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    router.post(path, responses=errors(404, 409))(handler)
+
+
+_step_route(
+    "/{acceptance_id}/approve",
+    service.approve,
+    who=require("risk:accept"),
+    name="approve_acceptance",
+    doc="""The risk becomes ACCEPTED until the acceptance's expiry. Never by the requester; above
+    the appetite only with a role level of at least ``acceptance.approver_min_level``.""",
+)
+_step_route(
+    "/{acceptance_id}/reject",
+    service.reject,
+    who=require("risk:accept"),
+    name="reject_acceptance",
+    doc=None,
+)
+_step_route(
+    "/{acceptance_id}/revoke",
+    service.revoke,
+    who=revoker,
+    name="revoke_acceptance",
+    doc="""End an approved acceptance (risk:accept; the risk is ACTIVE again) or withdraw a
+    submitted one (its requester, or risk:accept).""",
+)
 
 
 class ReviewCreate(BaseModel):
