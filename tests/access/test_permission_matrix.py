@@ -130,6 +130,7 @@ EXPECTED_PERMISSIONS: dict[tuple[str, str], str | None] = {
     ("DELETE", "/quantitative/appetite"): "tenant:update",
     ("GET", "/risk-model"): "risk:read",
     ("PUT", "/risk-model"): "tenant:update",
+    ("GET", "/risk-model/jobs/{job_id}"): "risk:read",
     ("POST", "/risks/{risk_id}/acceptances"): "risk:update",
     ("GET", "/acceptances"): "risk:read",
     ("GET", "/acceptances/{acceptance_id}"): "risk:read",

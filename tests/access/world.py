@@ -194,6 +194,20 @@ class Tenant:
             await session.commit()
             return str(job.id)
 
+    async def risk_model_job(self) -> str:
+        """A queued risk model change of the tenant (as a large register's change makes)."""
+        from openrisk.methodology.models import RiskModelJob
+
+        async with self.app.state.db.session() as session:
+            job = RiskModelJob(
+                tenant_id=uuid.UUID(self.admin.tenant_id),
+                requested_by=uuid.UUID(self.admin.user_id),
+                request={"version": 1},
+            )
+            session.add(job)
+            await session.commit()
+            return str(job.id)
+
     async def acceptance(self) -> str:
         """A submitted acceptance of a risk, requested by a Manager of the tenant (so that any
         other caller may decide it: never the requester)."""
@@ -253,6 +267,7 @@ FACTORIES: dict[str, Factory] = {
 # Routes whose object must be in a given state: restoring takes a deleted risk.
 STATE_FACTORIES: dict[tuple[str, str], Factory] = {
     (f"{API}/risks/{{risk_id}}/restore", "risk_id"): lambda t, owner, ids: t.deleted_risk(owner),
+    (f"{API}/risk-model/jobs/{{job_id}}", "job_id"): lambda t, owner, ids: t.risk_model_job(),
 }
 
 

@@ -173,6 +173,8 @@ class Scorer:
 
     def severity(self, cents: Any) -> ColumnElement[Any]:
         bands = self.model.bands
+        if len(bands) == 1:  # a CASE needs a WHEN
+            return literal(bands[0].name)
         return case(
             *[(cents >= int(b.min_score * 100), literal(b.name)) for b in reversed(bands[1:])],
             else_=literal(bands[0].name),
@@ -206,23 +208,30 @@ def _open_sum(column: Any) -> ColumnElement[Any]:
     )
 
 
-def next_review_sql(session: AsyncSession, model: ScoringModel) -> ColumnElement[Any]:
-    """``next_review`` in SQL, from the row's current severity."""
+def next_review_sql(
+    session: AsyncSession,
+    model: ScoringModel,
+    *,
+    severity: Any = Risk.severity,
+    last_reviewed_on: Any = Risk.last_reviewed_on,
+    created_at: Any = Risk.created_at,
+    review_date: Any = Risk.review_date,
+) -> ColumnElement[Any]:
+    """``next_review`` in SQL, from the row's current severity (or the columns given, e.g.
+    a re-scoring plan's new severity)."""
     days = case(
         {b.name: model.days_between_reviews(b.name) for b in model.bands},
-        value=Risk.severity,
+        value=severity,
         else_=365,
     )
     if dialect_name(session) == "postgresql":
-        base = func.coalesce(
-            Risk.last_reviewed_on, func.date(func.timezone("UTC", Risk.created_at))
-        )
+        base = func.coalesce(last_reviewed_on, func.date(func.timezone("UTC", created_at)))
         due: ColumnElement[Any] = type_coerce(base + type_coerce(days, Integer), Date)
     else:
-        base = func.coalesce(Risk.last_reviewed_on, func.date(Risk.created_at))
+        base = func.coalesce(last_reviewed_on, func.date(created_at))
         due = func.date(base, func.printf("+%d days", days), type_=Date)
     return case(
-        (and_(Risk.review_date.is_not(None), Risk.review_date < due), Risk.review_date),
+        (and_(review_date.is_not(None), review_date < due), review_date),
         else_=due,
     )
 

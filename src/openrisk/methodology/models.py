@@ -29,6 +29,26 @@ class RiskModelRecord(Base):
     )
 
 
+class RiskModelJob(UUIDPrimaryKey, CreatedAt, Base):
+    """A change of the risk model of a large register, applied by a job: ``queued`` →
+    ``running`` → ``done`` (``version`` and ``result``: the model version it made and the
+    re-mapping) or ``failed`` (``error``). ``request`` is the change as it was sent."""
+
+    __tablename__ = "risk_model_jobs"
+    __table_args__ = (Index("ix_risk_model_jobs_tenant_created", "tenant_id", "created_at"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    request: Mapped[dict[str, Any]] = mapped_column()
+    version: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any] | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+
+
 class RiskAcceptance(UUIDPrimaryKey, Timestamps, Base):
     """A request to accept a risk until ``expires_on``: ``submitted`` → ``approved`` or
     ``rejected``; an approved one ends ``revoked`` or ``expired``."""

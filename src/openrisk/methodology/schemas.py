@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
@@ -132,3 +133,17 @@ class RiskModelOut(RiskModelFields):
     )
     dry_run: bool | None = None
     remapping: Remapping | None = None
+
+
+class RiskModelJobOut(BaseModel):
+    """A model change applied by a job: ``queued``, ``running``, ``done`` (``version`` is the
+    model version it made, ``remapping`` what it did) or ``failed`` (``error``)."""
+
+    id: uuid.UUID
+    status: Literal["queued", "running", "done", "failed"]
+    status_url: str
+    version: int | None = None
+    remapping: Remapping | None = None
+    error: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None

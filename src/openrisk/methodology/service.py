@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    and_,
     case,
     func,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.audit.service import diff, record
 from openrisk.core.context import RequestContext
@@ -35,7 +32,7 @@ from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, ValidationFailed
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork, commit_with
-from openrisk.methodology import levels, store
+from openrisk.methodology import remap, store
 from openrisk.methodology.models import RiskModelRecord
 from openrisk.methodology.schemas import (
     BandCount,
@@ -47,7 +44,7 @@ from openrisk.methodology.schemas import (
     Transition,
 )
 from openrisk.quantification import service as quantification
-from openrisk.risks import history, queries
+from openrisk.risks import history
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction
 from openrisk.risks.models import Risk
@@ -155,35 +152,6 @@ def normalised(data: RiskModelFields) -> dict[str, Any]:
 # --------------------------------------------------------------------------- re-scoring in SQL
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """The new values of a risk row as SQL expressions over the ``risks`` table."""
-
-    impact: ColumnElement[Any]
-    probability: ColumnElement[Any]
-    cents: ColumnElement[Any]
-    score: ColumnElement[Any]
-    severity: ColumnElement[Any]
-    changed: ColumnElement[Any]
-
-
-def _plan(session: AsyncSession, model: ScoringModel, mapping: LevelMapping) -> _Plan:
-    """Levels mapped, base × mean asset factor in integer cents rounded half up (exactly the
-    Python scoring), then the band the score falls in."""
-    scorer = levels.Scorer(session, model)
-    impact = levels.mapped(Risk.impact, mapping.impact)
-    probability = levels.mapped(Risk.probability, mapping.probability)
-    scored = scorer.score(impact, probability)
-    old_cents = func.round(Risk.score * 100)
-    changed = or_(
-        impact != Risk.impact,
-        probability != Risk.probability,
-        scored.cents != old_cents,
-        scored.severity != Risk.severity,
-    )
-    return _Plan(impact, probability, scored.cents, scored.score, scored.severity, changed)
-
-
 async def remapping(
     session: AsyncSession,
     *,
@@ -192,19 +160,17 @@ async def remapping(
     new: ScoringModel,
     mapping: LevelMapping,
 ) -> Remapping:
-    """What applying ``new`` does to the live risks: one GROUP BY, nothing written."""
-    plan = _plan(session, new, mapping)
-    new_severity = plan.severity.label("new_severity")
+    """What applying ``new`` does to the live risks: one GROUP BY over the plan, nothing
+    written."""
+    plan = remap.plan(session, tenant_id=tenant_id, old=old, new=new, mapping=mapping)
     rows = (
         await session.execute(
             select(
-                Risk.severity,
-                new_severity,
+                plan.column("o_severity"),
+                plan.column("n_severity"),
                 func.count(),
-                func.sum(case((plan.changed, 1), else_=0)),
-            )
-            .where(*queries.live(tenant_id))
-            .group_by(Risk.severity, new_severity)
+                func.sum(case((plan.current_changed, 1), else_=0)),
+            ).group_by(plan.column("o_severity"), plan.column("n_severity"))
         )
     ).all()
     before: dict[str, int] = defaultdict(int)
@@ -232,85 +198,99 @@ async def remapping(
     )
 
 
+_PLANNED_COLUMNS = (
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "within_appetite",
+    "residual_within_appetite",
+    "next_review_date",
+    *(f"{basis}_{part}" for basis in remap.BASES for part in (*remap.LEVELS, "score", "severity")),
+)
+
+
 async def _rescore(
     session: AsyncSession,
     *,
     context: RequestContext,
+    old: ScoringModel,
     new: ScoringModel,
     mapping: LevelMapping,
     version: int,
 ) -> int:
-    """Apply ``new`` to every live risk of the tenant; a SCORE_CHANGE row for each one moved."""
-    plan = _plan(session, new, mapping)
-    where = and_(*queries.live(context.tenant_id), plan.changed)
+    """Apply ``new`` to the live risks of the tenant: one UPDATE of the rows whose stored
+    values change, and a SCORE_CHANGE history row for each risk whose current level moved."""
+    tenant_id = context.tenant_id
+    plan = remap.plan(session, tenant_id=tenant_id, old=old, new=new, mapping=mapping)
+    p = plan.rows.c
     moved = (
         await session.execute(
             select(
-                Risk.id,
-                Risk.impact,
-                Risk.probability,
-                Risk.score,
-                Risk.severity,
-                Risk.status,
-                Risk.created_at,
-                plan.impact.label("new_impact"),
-                plan.probability.label("new_probability"),
-                plan.cents.label("new_cents"),
-                plan.severity.label("new_severity"),
-            ).where(where)
+                p.id,
+                p.o_impact,
+                p.o_probability,
+                p.o_score,
+                p.o_severity,
+                p.status,
+                p.created_at,
+                p.n_impact,
+                p.n_probability,
+                p.c_current,
+                p.n_severity,
+            ).where(plan.current_changed)
         )
     ).all()
-    if not moved:
-        return 0
     now = utcnow()
     table = cast(Table, Risk.__table__)
     await session.execute(
         update(Risk)
-        .where(where)
+        .where(Risk.id == p.id, Risk.tenant_id == tenant_id, plan.changed)
         .values(
-            impact=plan.impact,
-            probability=plan.probability,
-            score=plan.score,
-            severity=plan.severity,
-            version=table.c.version + 1,
-            updated_at=now,
+            {
+                **{name: p[f"n_{name}"] for name in _PLANNED_COLUMNS},
+                "version": table.c.version + 1,
+                "updated_at": now,
+            }
         )
         .execution_options(synchronize_session=False)
     )
+    if not moved:
+        return 0
     reason = f"risk model version {version}"
     entries = []
     for row in moved:
-        score = (Decimal(int(row.new_cents)) / 100).quantize(Decimal("0.01"))
-        old = {
-            "impact": row.impact,
-            "probability": row.probability,
-            "score": float(row.score),
-            "severity": row.severity,
+        score = (Decimal(int(row.c_current)) / 100).quantize(Decimal("0.01"))
+        old_values = {
+            "impact": row.o_impact,
+            "probability": row.o_probability,
+            "score": float(row.o_score),
+            "severity": row.o_severity,
         }
         new_values = {
-            "impact": int(row.new_impact),
-            "probability": int(row.new_probability),
+            "impact": int(row.n_impact),
+            "probability": int(row.n_probability),
             "score": float(score),
-            "severity": row.new_severity,
+            "severity": row.n_severity,
         }
         entries.append(
             history.HistoryEntry(
-                tenant_id=context.tenant_id,
+                tenant_id=tenant_id,
                 risk_id=row.id,
                 action=HistoryAction.SCORE_CHANGE,
-                impact=int(row.new_impact),
-                probability=int(row.new_probability),
+                impact=int(row.n_impact),
+                probability=int(row.n_probability),
                 score=score,
-                severity=row.new_severity,
+                severity=row.n_severity,
                 status=row.status,
-                prev_score=Decimal(str(row.score)).quantize(Decimal("0.01")),
+                prev_score=Decimal(str(row.o_score)).quantize(Decimal("0.01")),
                 prev_status=row.status,
                 changed_by=context.user_id,
-                changes={**diff(old, new_values), "reason": reason},
+                changes={**diff(old_values, new_values), "reason": reason},
                 created_at=now,
-                prev_impact=row.impact,
-                prev_probability=row.probability,
-                prev_severity=row.severity,
+                prev_impact=row.o_impact,
+                prev_probability=row.o_probability,
+                prev_severity=row.o_severity,
                 risk_created_at=row.created_at,
             )
         )
@@ -367,29 +347,44 @@ async def _take_version(
     return int(version)
 
 
+async def checked(
+    session: AsyncSession, *, context: RequestContext, data: RiskModelUpdate
+) -> tuple[store.StoredModel, dict[str, Any]]:
+    """The stored model and the definition ``data`` would store: 422 naming each bad field
+    (or each level an axis loses without a mapping), 409 when ``version`` is not current."""
+    context.require("tenant:update")
+    current = await store.load(session, tenant_id=context.tenant_id)
+    problems = _check_shape(data)
+    if not problems:
+        problems = _check_mapping(current.scoring, data, data.level_mapping)
+    if problems:
+        raise ValidationFailed(
+            "Invalid value for: " + ", ".join(p["field"] for p in problems), errors=problems
+        )
+    definition = normalised(data)
+    if data.version != current.version:
+        raise Conflict(STALE.format(current=current.version, sent=data.version))
+    return current, definition
+
+
+Applied = Callable[[int, Remapping], Awaitable[None]]
+
+
 async def put_model(
     *,
     uow: UnitOfWork,
     context: RequestContext,
     data: RiskModelUpdate,
     dry_run: bool = False,
+    before_commit: Applied | None = None,
 ) -> RiskModelOut:
-    """Replace the tenant's model (or, with ``dry_run``, tell what it would change)."""
+    """Replace the tenant's model (or, with ``dry_run``, tell what it would change), in one
+    transaction. ``before_commit`` (the version made, the re-mapping) lets a job record its
+    end in that same transaction."""
     session = uow.session
-    context.require("tenant:update")
-    current = await store.load(session, tenant_id=context.tenant_id)
+    current, definition = await checked(session, context=context, data=data)
     old = current.scoring
-    problems = _check_shape(data)
-    if not problems:
-        problems = _check_mapping(old, data, data.level_mapping)
-    if problems:
-        raise ValidationFailed(
-            "Invalid value for: " + ", ".join(p["field"] for p in problems), errors=problems
-        )
-    definition = normalised(data)
     new = store.to_scoring(definition)
-    if data.version != current.version:
-        raise Conflict(STALE.format(current=current.version, sent=data.version))
     appetite_given = "loss_appetite" in data.model_fields_set
     if dry_run:
         figures = await remapping(
@@ -411,14 +406,12 @@ async def put_model(
     figures = await remapping(
         session, tenant_id=context.tenant_id, old=old, new=new, mapping=data.level_mapping
     )
-    await _rescore(session, context=context, new=new, mapping=data.level_mapping, version=version)
-    await levels.refresh(
-        session,
-        tenant_id=context.tenant_id,
-        model=new,
-        impact_mapping=data.level_mapping.impact,
-        probability_mapping=data.level_mapping.probability,
+    await _rescore(
+        session, context=context, old=old, new=new, mapping=data.level_mapping, version=version
     )
+    for obj in list(session.identity_map.values()):  # loaded risks read what was written
+        if isinstance(obj, Risk):
+            await session.refresh(obj)
     changes = diff(current.definition, definition)
     record(
         session,
@@ -448,5 +441,7 @@ async def put_model(
         data={"version": version, "rescored": figures.rescored},
         actor_id=context.user_id,
     )
+    if before_commit is not None:
+        await before_commit(version, figures)
     await commit_with(uow, [changed_model, *events])
     return model_out(stored, dry_run=False, remapping=figures, loss_appetite=appetite)

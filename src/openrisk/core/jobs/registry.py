@@ -16,6 +16,7 @@ from openrisk.config import Settings
 from openrisk.core.jobs.runtime import Route
 from openrisk.marketplace import schedule_tasks
 from openrisk.marketplace import tasks as marketplace_tasks
+from openrisk.methodology import tasks as risk_model_tasks
 from openrisk.notifications import tasks as email_tasks
 from openrisk.quantification import tasks as quantification_tasks
 from openrisk.reports import tasks as report_tasks
@@ -26,6 +27,7 @@ BLUEPRINTS: list[tuple[str, procrastinate.Blueprint]] = [
     ("schedules", schedule_tasks.blueprint),
     ("reports", report_tasks.blueprint),
     ("quantification", quantification_tasks.blueprint),
+    ("risk_model", risk_model_tasks.blueprint),
 ]
 
 EVENT_ROUTES: list[tuple[str, Route]] = [

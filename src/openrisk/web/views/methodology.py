@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from openrisk.core.deps import SessionDep
+from openrisk.core.deps import SessionDep, SettingsDep
 from openrisk.core.errors import Conflict, Forbidden, ValidationFailed
 from openrisk.core.uow import UowDep
-from openrisk.methodology import acceptance, clock, reviews, service, store
+from openrisk.methodology import acceptance, clock, jobs, reviews, service, store
 from openrisk.methodology.acceptance_router import AcceptanceCreate, Decision, ReviewCreate
-from openrisk.methodology.models import RiskAcceptance
+from openrisk.methodology.models import RiskAcceptance, RiskModelJob
 from openrisk.methodology.schemas import MAX_BANDS, RiskModelOut, RiskModelUpdate
 from openrisk.risks import reads
 from openrisk.risks.enums import SortField, SortOrder
@@ -459,7 +459,7 @@ async def risk_model_page(request: Request, web: WebDep, session: SessionDep) ->
 
 @router.post("/settings/risk-model")
 async def save_risk_model(
-    request: Request, web: FormDep, session: SessionDep, uow: UowDep
+    request: Request, web: FormDep, session: SessionDep, uow: UowDep, settings: SettingsDep
 ) -> Response:
     """Preview (a dry run: what would move, nothing written) or save the edited model."""
     web.require("tenant:update")
@@ -473,7 +473,17 @@ async def save_risk_model(
         if errors:
             raise ValidationFailed("Invalid value for: " + ", ".join(errors))
         data = RiskModelUpdate.model_validate(body)
-        answer = await service.put_model(uow=uow, context=web.context, data=data, dry_run=dry_run)
+        if dry_run:
+            answer: RiskModelOut | RiskModelJob = await service.put_model(
+                uow=uow, context=web.context, data=data, dry_run=True
+            )
+        else:
+            answer = await jobs.request_change(
+                uow=uow,
+                context=web.context,
+                data=data,
+                threshold=settings.risk_model_async_threshold,
+            )
     except (ValidationError, ValidationFailed) as error:
         errors = errors or _model_errors(error, values)
         return _editor(request, web, values, current, errors=errors, status=422)
@@ -481,6 +491,15 @@ async def save_risk_model(
         return _editor(
             request, web, values, current, errors={forms.FORM_ERROR: error.detail}, status=409
         )
+    if isinstance(answer, RiskModelJob):
+        response = redirect("/settings/risk-model")
+        set_flash(
+            request,
+            response,
+            "The register is large: the new risk model is being applied in the background; "
+            "every risk is re-scored at once when it is done (reload this page to see it).",
+        )
+        return response
     if dry_run:
         return _editor(request, web, values, current, preview=answer)
     response = redirect("/settings/risk-model")
