@@ -13,7 +13,15 @@ from openrisk.mitigations.models import MitigationDayCount
 from openrisk.rbac.catalogue import VIEWER
 from openrisk.risks import rollups
 from openrisk.risks.history import rebuild_daily_stats
-from openrisk.risks.models import Risk, RiskCellCount, RiskDailyStat, RiskDayCount, RiskHistory
+from openrisk.risks.models import (
+    Risk,
+    RiskAppetiteDay,
+    RiskCellCount,
+    RiskDailyStat,
+    RiskDayCount,
+    RiskHistory,
+    RiskLevelCell,
+)
 from tests.api.test_risks_helpers import RISKS, assert_problem, member, new_risk
 from tests.conftest import Account, register
 
@@ -216,7 +224,19 @@ async def _rollup_rows(app: FastAPI, tenant: uuid.UUID) -> dict[str, list[tuple[
         mitigations = await session.scalars(
             select(MitigationDayCount).where(MitigationDayCount.tenant_id == tenant)
         )
+        levels = await session.scalars(
+            select(RiskLevelCell).where(RiskLevelCell.tenant_id == tenant)
+        )
+        appetite = await session.scalars(
+            select(RiskAppetiteDay).where(RiskAppetiteDay.tenant_id == tenant)
+        )
         return {
+            "levels": sorted(
+                (r.basis, r.impact, r.probability, r.status, r.n) for r in levels if r.n
+            ),
+            "appetite": sorted(
+                (r.day, bool(r.above), bool(r.residual_above), r.n) for r in appetite if r.n
+            ),
             "days": sorted(
                 (r.day, r.status, r.severity, r.n, float(r.score_sum)) for r in days if r.n
             ),

@@ -39,7 +39,7 @@ from openrisk.risks import documents, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.documents import DUE_SOON_DAYS
 from openrisk.risks.enums import SETTLED_STATUSES, RiskStatus, SortField, SortOrder
-from openrisk.risks.models import Risk, RiskDayCount
+from openrisk.risks.models import Risk, RiskAppetiteDay, RiskDayCount
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import ScoringModel, Severity, global_risk_score
 
@@ -154,22 +154,40 @@ def _created_since(first: date | None) -> list[Any]:
 async def _methodology_stats(
     session: AsyncSession, *, tenant_id: uuid.UUID, first: date | None, today: date
 ) -> dict[str, Any]:
-    """Appetite and review figures of the live risks (one pass over them, the same conditions
-    as the list filters ``above_appetite``, ``residual_above_appetite`` and ``review``) and the
-    acceptances of those risks (one pass over the tenant's acceptances)."""
+    """Appetite and review figures of the live risks (the same conditions as the list filters
+    ``above_appetite``, ``residual_above_appetite`` and ``review``) and the acceptances of
+    those risks. The appetite counts sum the appetite roll-up (a few rows per creation day);
+    the review counts are one range of the next review index, which carries the creation
+    time (index-only); the acceptances are one pass over the tenant's open acceptances."""
     soon = today + timedelta(days=DUE_SOON_DAYS)
 
     def counted(condition: Any) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    risks = (
+    def summed(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, RiskAppetiteDay.n), else_=0)), 0)
+
+    appetite_where = [RiskAppetiteDay.tenant_id == tenant_id]
+    if first is not None:
+        appetite_where.append(RiskAppetiteDay.day >= first)
+    appetite = (
         await session.execute(
             select(
-                counted(Risk.within_appetite.is_(False)),
-                counted(Risk.residual_within_appetite.is_(False)),
-                counted(Risk.next_review_date < today),
-                counted(and_(Risk.next_review_date >= today, Risk.next_review_date <= soon)),
-            ).where(Risk.tenant_id == tenant_id, Risk.deleted_at.is_(None), *_created_since(first))
+                summed(RiskAppetiteDay.above.is_(True)),
+                summed(RiskAppetiteDay.residual_above.is_(True)),
+            ).where(*appetite_where)
+        )
+    ).one()
+    reviews = (
+        await session.execute(
+            select(
+                counted(Risk.next_review_date < today), counted(Risk.next_review_date >= today)
+            ).where(
+                Risk.tenant_id == tenant_id,
+                Risk.deleted_at.is_(None),
+                Risk.next_review_date <= soon,
+                *_created_since(first),
+            )
         )
     ).one()
     approved = RiskAcceptance.status == acceptance.APPROVED
@@ -207,8 +225,8 @@ async def _methodology_stats(
         )
     ).one()
     return {
-        "above_appetite": {"current": int(risks[0]), "residual": int(risks[1])},
-        "reviews": {"overdue": int(risks[2]), "due_soon": int(risks[3])},
+        "above_appetite": {"current": int(appetite[0]), "residual": int(appetite[1])},
+        "reviews": {"overdue": int(reviews[0]), "due_soon": int(reviews[1])},
         "acceptances": {
             "submitted": int(acceptances[0]),
             "expiring_30d": int(acceptances[1]),

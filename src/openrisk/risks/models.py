@@ -47,7 +47,8 @@ _LIST_INDEXES = (
     live_index("ix_risks_live_status", "status", "score", "id"),
     live_index("ix_risks_live_severity", "severity", "score", "id"),
     live_index("ix_risks_live_residual", "residual_score", "id"),
-    live_index("ix_risks_live_next_review", "next_review_date", "id"),
+    # created_at: the review counts of a period are an index-only scan
+    live_index("ix_risks_live_next_review", "next_review_date", "id", "created_at"),
     live_index("ix_risks_live_appetite", "within_appetite", "score", "id"),
     Index("ix_risks_tenant_owner", "tenant_id", "owner_id"),
     # the bin: deleted risks, newest deletion first (migration 0021)
@@ -205,6 +206,39 @@ class RiskCellCount(Base):
     impact: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     probability: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RiskLevelCell(Base):
+    """Live risks per cell of their inherent, residual or target level (``basis``) and
+    status: the dashboard's matrices of those levels. Triggers on ``risks`` move them
+    (migration 0027), whatever writes the levels."""
+
+    __tablename__ = "risk_level_cells"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    basis: Mapped[str] = mapped_column(String(8), primary_key=True)
+    impact: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    probability: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RiskAppetiteDay(Base):
+    """Live risks by creation day and whether their current and their residual score are
+    above the appetite: the dashboard's appetite counts per period. Moved by triggers on
+    ``risks`` (migration 0027)."""
+
+    __tablename__ = "risk_appetite_days"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    above: Mapped[bool] = mapped_column(primary_key=True)
+    residual_above: Mapped[bool] = mapped_column(primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 

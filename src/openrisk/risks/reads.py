@@ -37,6 +37,7 @@ from openrisk.risks.models import (
     RiskDayCount,
     RiskHistory,
     RiskLabel,
+    RiskLevelCell,
 )
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import (
@@ -317,8 +318,8 @@ async def matrix(
     basis: str = "current",
 ) -> dict[str, Any]:
     """Impact × probability counts on the tenant's N×M grid, every cell with its band and
-    colour (the band of impact × probability alone), for one of the four levels: current
-    from the cell roll-up (at most N×M×5 rows) when filtering by status at most, else GROUP
+    colour (the band of impact × probability alone), for one of the four levels: from the
+    level's cell roll-up (at most N×M×5 rows) when filtering by status at most, else GROUP
     BY over the matching risks (risks without a target are left out of ``target``)."""
     filters = filters or RiskFilters()
     model = await store.load(session, tenant_id=tenant_id)
@@ -331,6 +332,15 @@ async def matrix(
             select(RiskCellCount.impact, RiskCellCount.probability, func.sum(RiskCellCount.n))
             .where(*where)
             .group_by(RiskCellCount.impact, RiskCellCount.probability)
+        )
+    elif basis != "current" and filters.only_status():
+        where = [RiskLevelCell.tenant_id == tenant_id, RiskLevelCell.basis == basis]
+        if filters.status:
+            where.append(RiskLevelCell.status.in_(filters.status))
+        rows = await session.execute(
+            select(RiskLevelCell.impact, RiskLevelCell.probability, func.sum(RiskLevelCell.n))
+            .where(*where)
+            .group_by(RiskLevelCell.impact, RiskLevelCell.probability)
         )
     else:
         impact, probability = _basis_levels(basis)

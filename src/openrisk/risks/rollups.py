@@ -5,6 +5,8 @@ mitigations by creation day and status.
 They move in the same transaction as the change that moves them (``apply_*``; upserts sorted by
 key, so concurrent writers lock rows in the same order) and ``rebuild`` recomputes them from the
 risks and mitigations tables with one statement each (seeds use it; tests check both agree).
+The cells of the other levels and the appetite flags by creation day are moved by triggers on
+``risks`` instead; ``rebuild`` recomputes them too (seeds write with the triggers off).
 """
 
 from __future__ import annotations
@@ -17,14 +19,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, literal, not_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.mitigations.models import Mitigation, MitigationDayCount
 from openrisk.risks.common import dialect_name
-from openrisk.risks.models import Risk, RiskCellCount, RiskDayCount
+from openrisk.risks.models import (
+    Risk,
+    RiskAppetiteDay,
+    RiskCellCount,
+    RiskDayCount,
+    RiskLevelCell,
+)
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ async def rebuild(session: AsyncSession, *, tenant_ids: Iterable[uuid.UUID]) -> 
     tenants = list(tenant_ids)
     if not tenants:
         return
-    for model in (RiskDayCount, RiskCellCount, MitigationDayCount):
+    for model in (RiskDayCount, RiskCellCount, MitigationDayCount, RiskLevelCell, RiskAppetiteDay):
         await session.execute(delete(model).where(model.tenant_id.in_(tenants)))
     live_risks = (Risk.tenant_id.in_(tenants), Risk.deleted_at.is_(None))
     day = utc_day(session, Risk.created_at).label("day")
@@ -199,6 +207,29 @@ async def rebuild(session: AsyncSession, *, tenant_ids: Iterable[uuid.UUID]) -> 
             select(Risk.tenant_id, Risk.impact, Risk.probability, Risk.status, func.count())
             .where(*live_risks)
             .group_by(Risk.tenant_id, Risk.impact, Risk.probability, Risk.status),
+        )
+    )
+    for basis in ("inherent", "residual", "target"):
+        impact = getattr(Risk, f"{basis}_impact")
+        probability = getattr(Risk, f"{basis}_probability")
+        await session.execute(
+            insert(RiskLevelCell).from_select(
+                ["tenant_id", "basis", "impact", "probability", "status", "n"],
+                select(
+                    Risk.tenant_id, literal(basis), impact, probability, Risk.status, func.count()
+                )
+                .where(*live_risks, impact.is_not(None))
+                .group_by(Risk.tenant_id, impact, probability, Risk.status),
+            )
+        )
+    above = not_(Risk.within_appetite)
+    residual_above = not_(Risk.residual_within_appetite)
+    await session.execute(
+        insert(RiskAppetiteDay).from_select(
+            ["tenant_id", "day", "above", "residual_above", "n"],
+            select(Risk.tenant_id, day, above, residual_above, func.count())
+            .where(*live_risks)
+            .group_by(Risk.tenant_id, day, above, residual_above),
         )
     )
     m_day = utc_day(session, Mitigation.created_at).label("day")

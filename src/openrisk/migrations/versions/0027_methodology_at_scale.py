@@ -1,4 +1,7 @@
-"""risk model jobs: a large register's model change is applied by a job (with RLS)
+"""risk model jobs: a large register's model change is applied by a job (with RLS); roll-ups
+of the live risks that triggers on ``risks`` move (the inherent, residual and target cells by
+status, the appetite flags by creation day), so the dashboards read a few rows; the next review
+index also carries the creation time, so the review counts of a period are an index-only scan
 
 Revision ID: 0027
 Revises: 0024
@@ -27,8 +30,194 @@ def _rls(table: str) -> None:
     op.execute(f'CREATE POLICY {POLICY} ON "{table}" USING {CHECK} WITH CHECK {CHECK}')
 
 
+# What a risk contributes, as (table, key columns, SELECT list over a row source ``r``):
+# a cell per level that has one, its appetite flags on its creation day.
+_CELLS = "tenant_id, basis, impact, probability, status"
+_DAYS = "tenant_id, day, above, residual_above"
+
+
+def _contributions(source: str, sign: str, day: str, live: str) -> tuple[str, str]:
+    """(cells, days): SELECTs of what the rows of ``source`` add (``sign`` 1) or take off."""
+    cells = " UNION ALL ".join(
+        f"SELECT tenant_id, '{basis}' AS basis, {basis}_impact AS impact, "
+        f"{basis}_probability AS probability, status, {sign} AS n FROM {source} "
+        f"WHERE {live}" + (f" AND {basis}_impact IS NOT NULL" if basis == "target" else "")
+        for basis in ("inherent", "residual", "target")
+    )
+    days = (
+        f"SELECT tenant_id, {day} AS day, NOT within_appetite AS above, "
+        f"NOT residual_within_appetite AS residual_above, {sign} AS n FROM {source} WHERE {live}"
+    )
+    return cells, days
+
+
+def _pg_function() -> str:
+    day = "date(timezone('UTC', created_at))"
+    parts = {}
+    for op_name, sources in (
+        ("INSERT", (("new_rows", "1"),)),
+        ("UPDATE", (("old_rows", "-1"), ("new_rows", "1"))),
+        ("DELETE", (("old_rows", "-1"),)),
+    ):
+        cells = []
+        days = []
+        for source, sign in sources:
+            c, d = _contributions(source, sign, day, "deleted_at IS NULL")
+            cells.append(c)
+            days.append(d)
+        parts[op_name] = f"""
+            WITH cells AS ({" UNION ALL ".join(cells)}),
+            days AS ({" UNION ALL ".join(days)}),
+            moved_cells AS (
+                INSERT INTO risk_level_cells ({_CELLS}, n)
+                SELECT {_CELLS}, SUM(n) FROM cells GROUP BY {_CELLS} HAVING SUM(n) <> 0
+                ORDER BY {_CELLS}
+                ON CONFLICT ({_CELLS}) DO UPDATE SET n = risk_level_cells.n + EXCLUDED.n
+            )
+            INSERT INTO risk_appetite_days ({_DAYS}, n)
+            SELECT {_DAYS}, SUM(n) FROM days GROUP BY {_DAYS} HAVING SUM(n) <> 0
+            ORDER BY {_DAYS}
+            ON CONFLICT ({_DAYS}) DO UPDATE SET n = risk_appetite_days.n + EXCLUDED.n;"""
+    return f"""
+    CREATE FUNCTION risks_level_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN {parts["INSERT"]}
+        ELSIF TG_OP = 'UPDATE' THEN {parts["UPDATE"]}
+        ELSE {parts["DELETE"]}
+        END IF;
+        RETURN NULL;
+    END
+    $$
+    """
+
+
+# One statement-level trigger per write (a re-scoring UPDATE moves a few rows of each table).
+PG = (
+    _pg_function(),
+    "CREATE TRIGGER risks_levels_insert AFTER INSERT ON risks "
+    "REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION risks_level_rollups()",
+    "CREATE TRIGGER risks_levels_update AFTER UPDATE ON risks "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION risks_level_rollups()",
+    "CREATE TRIGGER risks_levels_delete AFTER DELETE ON risks "
+    "REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION risks_level_rollups()",
+)
+
+_TRACKED = (
+    "status",
+    "deleted_at",
+    "inherent_impact",
+    "inherent_probability",
+    "residual_impact",
+    "residual_probability",
+    "target_impact",
+    "target_probability",
+    "within_appetite",
+    "residual_within_appetite",
+)
+
+
+def _sqlite_statements(row: str, sign: str) -> str:
+    """The upserts of one row's contributions (``row``: new or old) in a row trigger."""
+    live = f"{row}.deleted_at IS NULL"
+    statements = []
+    for basis in ("inherent", "residual", "target"):
+        condition = live + (f" AND {row}.target_impact IS NOT NULL" if basis == "target" else "")
+        statements.append(
+            f"INSERT INTO risk_level_cells ({_CELLS}, n) "
+            f"SELECT {row}.tenant_id, '{basis}', {row}.{basis}_impact, "
+            f"{row}.{basis}_probability, {row}.status, {sign} WHERE {condition} "
+            f"ON CONFLICT ({_CELLS}) DO UPDATE SET n = n + excluded.n;"
+        )
+    statements.append(
+        f"INSERT INTO risk_appetite_days ({_DAYS}, n) "
+        f"SELECT {row}.tenant_id, date({row}.created_at), NOT {row}.within_appetite, "
+        f"NOT {row}.residual_within_appetite, {sign} WHERE {live} "
+        f"ON CONFLICT ({_DAYS}) DO UPDATE SET n = n + excluded.n;"
+    )
+    return " ".join(statements)
+
+
+SQLITE = (
+    "CREATE TRIGGER risks_levels_insert AFTER INSERT ON risks "
+    f"BEGIN {_sqlite_statements('new', '1')} END",
+    f"CREATE TRIGGER risks_levels_update AFTER UPDATE OF {', '.join(_TRACKED)} ON risks "
+    f"WHEN ({', '.join('old.' + c for c in _TRACKED)}) "
+    f"IS NOT ({', '.join('new.' + c for c in _TRACKED)}) "
+    f"BEGIN {_sqlite_statements('old', '-1')} {_sqlite_statements('new', '1')} END",
+    "CREATE TRIGGER risks_levels_delete AFTER DELETE ON risks "
+    f"BEGIN {_sqlite_statements('old', '-1')} END",
+)
+
+
+def _backfill(postgresql_db: bool) -> None:
+    day = "date(timezone('UTC', created_at))" if postgresql_db else "date(created_at)"
+    cells, days = _contributions("risks", "1", day, "deleted_at IS NULL")
+    op.execute(
+        f"INSERT INTO risk_level_cells ({_CELLS}, n) "
+        f"SELECT {_CELLS}, SUM(n) FROM ({cells}) AS c GROUP BY {_CELLS}"
+    )
+    op.execute(
+        f"INSERT INTO risk_appetite_days ({_DAYS}, n) "
+        f"SELECT {_DAYS}, SUM(n) FROM ({days}) AS d GROUP BY {_DAYS}"
+    )
+
+
 def upgrade() -> None:
     postgresql_db = op.get_bind().dialect.name == "postgresql"
+    op.create_table(
+        "risk_level_cells",
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("basis", sa.String(length=8), nullable=False),
+        sa.Column("impact", sa.SmallInteger(), nullable=False),
+        sa.Column("probability", sa.SmallInteger(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_risk_level_cells_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id",
+            "basis",
+            "impact",
+            "probability",
+            "status",
+            name=op.f("pk_risk_level_cells"),
+        ),
+    )
+    op.create_table(
+        "risk_appetite_days",
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("above", sa.Boolean(), nullable=False),
+        sa.Column("residual_above", sa.Boolean(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_risk_appetite_days_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "day", "above", "residual_above", name=op.f("pk_risk_appetite_days")
+        ),
+    )
+    _backfill(postgresql_db)
+    for statement in PG if postgresql_db else SQLITE:
+        op.execute(statement)
+    op.drop_index("ix_risks_live_next_review", table_name="risks")
+    op.create_index(
+        "ix_risks_live_next_review",
+        "risks",
+        ["tenant_id", "next_review_date", "id", "created_at"],
+        postgresql_where=sa.text("deleted_at IS NULL"),
+        sqlite_where=sa.text("deleted_at IS NULL"),
+    )
     op.create_table(
         "risk_model_jobs",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
@@ -59,11 +248,27 @@ def upgrade() -> None:
         "ix_risk_model_jobs_tenant_created", "risk_model_jobs", ["tenant_id", "created_at"]
     )
     if postgresql_db:
-        _rls("risk_model_jobs")
+        for table in ("risk_model_jobs", "risk_level_cells", "risk_appetite_days"):
+            _rls(table)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f'DROP POLICY IF EXISTS {POLICY} ON "risk_model_jobs"')
+    postgresql_db = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_risks_live_next_review", table_name="risks")
+    op.create_index(
+        "ix_risks_live_next_review",
+        "risks",
+        ["tenant_id", "next_review_date", "id"],
+        postgresql_where=sa.text("deleted_at IS NULL"),
+        sqlite_where=sa.text("deleted_at IS NULL"),
+    )
+    for trigger in ("risks_levels_insert", "risks_levels_update", "risks_levels_delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (" ON risks" if postgresql_db else ""))
+    if postgresql_db:
+        op.execute("DROP FUNCTION IF EXISTS risks_level_rollups()")
+        for table in ("risk_model_jobs", "risk_level_cells", "risk_appetite_days"):
+            op.execute(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
+    op.drop_table("risk_appetite_days")
+    op.drop_table("risk_level_cells")
     op.drop_index("ix_risk_model_jobs_tenant_created", table_name="risk_model_jobs")
     op.drop_table("risk_model_jobs")
