@@ -337,3 +337,49 @@ async def test_viewers_list_and_download_analysts_create(
     download = await client.get(meta["download_url"], headers=viewer.in_tenant())
     assert download.status_code == 200
     assert download.headers["content-type"].startswith(meta["content_type"].split(";")[0])
+
+
+async def test_the_heatmap_is_the_tenants_grid_in_its_band_colours(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    from tests.api.test_risk_model import body_of, current, levels, put
+
+    model = await current(client, admin)
+    body = body_of(
+        model,
+        impact_levels=levels("Low", "Medium", "High", "Very high"),
+        probability_levels=levels("Unlikely", "Possible", "Likely"),
+        bands=[
+            {"name": "LOW", "min_score": 0, "color": "#00aa00"},
+            {"name": "HIGH", "min_score": 6, "color": "#ff0000"},
+        ],
+        review_days={},
+        level_mapping={"impact": {"5": 4}, "probability": {"4": 3, "5": 3}},
+    )
+    assert (await put(client, admin, body)).status_code == 200
+    await create_risk(client, admin, "Top corner", 4, 3)
+    await create_risk(client, admin, "Low corner", 1, 2)
+    matrix = (await client.get("/api/v1/dashboard/matrix", headers=admin.headers)).json()
+    cells = {(c["impact"], c["probability"]): c["count"] for c in matrix["cells"]}
+
+    _, as_csv = await generate(client, admin, "executive", "csv")
+    lines = as_csv.text.splitlines()
+    heatmap = lines.index("# Heatmap")
+    assert lines[heatmap + 1] == "impact \\ probability,1,2,3"
+    rows = lines[heatmap + 2 : heatmap + 6]
+    assert rows == ["4,0,0,1", "3,0,0,0", "2,0,0,0", "1,0,1,0"]
+    assert lines[heatmap + 6] == ""  # four impact levels, no more
+    for row in rows:
+        impact, *counts = (int(v) for v in row.split(","))
+        assert counts == [cells[(impact, p)] for p in (1, 2, 3)]
+
+    _, as_xlsx = await generate(client, admin, "executive", "xlsx")
+    sheet = load_workbook(io.BytesIO(as_xlsx.content))["Heatmap"]
+    assert sheet.max_row == 5 and sheet.max_column == 4
+    assert sheet.cell(row=2, column=4).value == 1  # impact 4 × probability 3
+    high = sheet.cell(row=2, column=4).fill.fgColor.rgb  # 12: HIGH, a tint of red
+    low = sheet.cell(row=5, column=2).fill.fgColor.rgb  # 1: LOW, a tint of green
+    assert high.upper().endswith("FF8C8C") and low.upper().endswith("8CD98C"), (high, low)
+
+    _, as_pdf = await generate(client, admin, "executive", "pdf")
+    assert "Impact \\ Probability" in pdf_text(as_pdf.content)

@@ -2,6 +2,7 @@
 
 Every query filters on ``tenant_id`` and on live rows (``deleted_at IS NULL``); counts, means,
 the heatmap and the overdue list are computed by the database, never by counting in Python.
+The heatmap is the dashboard's matrix: the tenant's N×M grid in its bands' colours.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.sql import ColumnElement
 from openrisk.auth.models import User
 from openrisk.mitigations.models import Mitigation
 from openrisk.mitigations.schemas import OPEN_STATUSES
+from openrisk.risks import reads
 from openrisk.risks.enums import SETTLED_STATUSES
 from openrisk.risks.models import Risk
 from openrisk.risks.scoring import Severity, global_risk_score
@@ -81,8 +83,13 @@ class ReportData:
     global_risk_score: int = 100
     by_severity: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
-    # heatmap[impact - 1][probability - 1] = count
+    # the tenant's N×M grid: heatmap[impact - 1][probability - 1] = count, and the band
+    # (of impact × probability) of each cell, with the band colours of the risk model
+    impact_levels: int = 5
+    probability_levels: int = 5
     heatmap: list[list[int]] = field(default_factory=lambda: [[0] * 5 for _ in range(5)])
+    heatmap_bands: list[list[str]] = field(default_factory=list)
+    band_colours: dict[str, str] = field(default_factory=dict)
     top_risks: list[RiskRow] = field(default_factory=list)
     mitigations: dict[str, int] = field(default_factory=dict)
     overdue: list[OverdueMitigation] = field(default_factory=list)
@@ -195,13 +202,16 @@ async def collect(
         status_counts[status] = int(count)
     data.by_status = status_counts
 
-    for impact, probability, count in await session.execute(
-        select(Risk.impact, Risk.probability, func.count())
-        .where(*live)
-        .group_by(Risk.impact, Risk.probability)
-    ):
-        if 1 <= impact <= 5 and 1 <= probability <= 5:
-            data.heatmap[impact - 1][probability - 1] = int(count)
+    grid = await reads.matrix(session, tenant_id=tenant_id)  # as the dashboard shows it
+    data.impact_levels = len(grid["impact_levels"])
+    data.probability_levels = len(grid["probability_levels"])
+    data.heatmap = [[0] * data.probability_levels for _ in range(data.impact_levels)]
+    data.heatmap_bands = [[""] * data.probability_levels for _ in range(data.impact_levels)]
+    for cell in grid["cells"]:
+        impact, probability = cell["impact"] - 1, cell["probability"] - 1
+        data.heatmap[impact][probability] = int(cell["count"])
+        data.heatmap_bands[impact][probability] = cell["band"]
+        data.band_colours[cell["band"]] = cell["color"]
 
     # mitigations of live risks
     live_mitigations = [

@@ -61,6 +61,23 @@ HEATMAP_COLOURS = {
 }
 
 
+def heatmap_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
+    """The header and the rows (highest impact first) of the tenant's N×M heatmap."""
+    header = ["impact \\ probability", *(str(p) for p in range(1, data.probability_levels + 1))]
+    rows = [[impact, *data.heatmap[impact - 1]] for impact in range(data.impact_levels, 0, -1)]
+    return header, rows
+
+
+def heatmap_colour(data: ReportData, impact: int, probability: int) -> str:
+    """The cell's band colour, lightened so that its count stays readable in print."""
+    band = data.heatmap_bands[impact - 1][probability - 1] if data.heatmap_bands else ""
+    colour = data.band_colours.get(band) or HEATMAP_COLOURS.get(
+        severity_for(impact * probability).value, "#eeeeee"
+    )
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c + (255 - c) * 0.55):02x}" for c in (red, green, blue))
+
+
 def high_and_critical(data: ReportData) -> int:
     return data.by_severity.get("HIGH", 0) + data.by_severity.get("CRITICAL", 0)
 
@@ -131,7 +148,7 @@ def _executive_tables(data: ReportData) -> list[tuple[str, list[str], list[list[
         ["mitigations_total", data.mitigations.get("total", 0)],
         ["mitigations_overdue", data.mitigations.get("overdue", 0)],
     ]
-    heatmap = [[impact, *data.heatmap[impact - 1]] for impact in range(5, 0, -1)]
+    heatmap_header, heatmap = heatmap_rows(data)
     top = [
         [rank, r.title, f"{r.score:.2f}", r.severity, r.status, r.owner_email or ""]
         for rank, r in enumerate(data.top_risks, start=1)
@@ -157,7 +174,7 @@ def _executive_tables(data: ReportData) -> list[tuple[str, list[str], list[list[
             ["status", "count"],
             [[s, data.mitigations.get(s.lower(), 0)] for s in MITIGATION_STATUSES],
         ),
-        ("Heatmap", ["impact \\ probability", "1", "2", "3", "4", "5"], heatmap),
+        ("Heatmap", heatmap_header, heatmap),
         ("Top risks", ["rank", "title", "score", "severity", "status", "owner"], top),
         (
             "Overdue mitigations",
@@ -227,10 +244,10 @@ def executive_xlsx(data: ReportData) -> bytes:
                 for extra in extra_rows:
                     sheet.append(xlsx_row(sheet, extra))
         if title == "Heatmap":
-            for r_index, impact in enumerate(range(5, 0, -1), start=2):
-                for probability in range(1, 6):
+            for r_index, impact in enumerate(range(data.impact_levels, 0, -1), start=2):
+                for probability in range(1, data.probability_levels + 1):
                     cell = sheet.cell(row=r_index, column=probability + 1)
-                    colour = HEATMAP_COLOURS[severity_for(impact * probability).value][1:]
+                    colour = heatmap_colour(data, impact, probability)[1:]
                     cell.fill = PatternFill("solid", fgColor=colour)
                     cell.alignment = Alignment(horizontal="center")
         sheet.column_dimensions["A"].width = 24
@@ -335,7 +352,8 @@ def _heatmap(data: ReportData) -> Any:
     from reportlab.lib.units import mm
     from reportlab.platypus import Table, TableStyle
 
-    body: list[list[Any]] = [["Impact \\ Probability", "1", "2", "3", "4", "5"]]
+    header, rows = heatmap_rows(data)
+    body: list[list[Any]] = [["Impact \\ Probability", *header[1:]]]
     commands: list[tuple[Any, ...]] = [
         ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
         ("FONTNAME", (0, 0), (0, -1), "Helvetica-Bold"),
@@ -344,19 +362,24 @@ def _heatmap(data: ReportData) -> Any:
         ("GRID", (0, 0), (-1, -1), 0.5, colors.white),
         ("FONTSIZE", (0, 0), (-1, -1), 9),
     ]
-    for r_index, impact in enumerate(range(5, 0, -1), start=1):
-        body.append([str(impact), *(str(n) for n in data.heatmap[impact - 1])])
-        for probability in range(1, 6):
-            zone = severity_for(impact * probability).value
+    for r_index, row in enumerate(rows, start=1):
+        impact = int(row[0])
+        body.append([str(n) for n in row])
+        for probability in range(1, data.probability_levels + 1):
             commands.append(
                 (
                     "BACKGROUND",
                     (probability, r_index),
                     (probability, r_index),
-                    colors.HexColor(HEATMAP_COLOURS[zone]),
+                    colors.HexColor(heatmap_colour(data, impact, probability)),
                 )
             )
-    table = Table(body, colWidths=[34 * mm] + [14 * mm] * 5, rowHeights=[7 * mm] * 6)
+    width = min(14.0, 140.0 / data.probability_levels)  # a 10-level axis fits the page
+    table = Table(
+        body,
+        colWidths=[34 * mm] + [width * mm] * data.probability_levels,
+        rowHeights=[7 * mm] * (data.impact_levels + 1),
+    )
     table.setStyle(TableStyle(commands))
     return table
 
