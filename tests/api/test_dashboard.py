@@ -21,6 +21,7 @@ from openrisk.risks.models import (
     RiskDayCount,
     RiskHistory,
     RiskLevelCell,
+    RiskReviewDate,
 )
 from tests.api.test_risks_helpers import RISKS, assert_problem, member, new_risk
 from tests.conftest import Account, register
@@ -230,7 +231,11 @@ async def _rollup_rows(app: FastAPI, tenant: uuid.UUID) -> dict[str, list[tuple[
         appetite = await session.scalars(
             select(RiskAppetiteDay).where(RiskAppetiteDay.tenant_id == tenant)
         )
+        reviews = await session.scalars(
+            select(RiskReviewDate).where(RiskReviewDate.tenant_id == tenant)
+        )
         return {
+            "reviews": sorted((r.day, r.n) for r in reviews if r.n),
             "levels": sorted(
                 (r.basis, r.impact, r.probability, r.status, r.n) for r in levels if r.n
             ),

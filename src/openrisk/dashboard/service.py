@@ -39,7 +39,7 @@ from openrisk.risks import documents, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.documents import DUE_SOON_DAYS
 from openrisk.risks.enums import SETTLED_STATUSES, RiskStatus, SortField, SortOrder
-from openrisk.risks.models import Risk, RiskAppetiteDay, RiskDayCount
+from openrisk.risks.models import Risk, RiskAppetiteDay, RiskDayCount, RiskReviewDate
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.scoring import ScoringModel, Severity, global_risk_score
 
@@ -157,8 +157,9 @@ async def _methodology_stats(
     """Appetite and review figures of the live risks (the same conditions as the list filters
     ``above_appetite``, ``residual_above_appetite`` and ``review``) and the acceptances of
     those risks. The appetite counts sum the appetite roll-up (a few rows per creation day);
-    the review counts are one range of the next review index, which carries the creation
-    time (index-only); the acceptances are one pass over the tenant's open acceptances."""
+    the review counts sum the review dates roll-up, or for a period read the creation index,
+    which carries the next review date (index-only); the acceptances are one pass over the
+    tenant's open acceptances."""
     soon = today + timedelta(days=DUE_SOON_DAYS)
 
     def counted(condition: Any) -> Any:
@@ -178,18 +179,29 @@ async def _methodology_stats(
             ).where(*appetite_where)
         )
     ).one()
-    reviews = (
-        await session.execute(
-            select(
-                counted(Risk.next_review_date < today), counted(Risk.next_review_date >= today)
-            ).where(
-                Risk.tenant_id == tenant_id,
-                Risk.deleted_at.is_(None),
-                Risk.next_review_date <= soon,
-                *_created_since(first),
+    if first is None:  # the whole register: a few hundred review dates
+        day, n = RiskReviewDate.day, RiskReviewDate.n
+        reviews = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(case((day < today, n), else_=0)), 0),
+                    func.coalesce(func.sum(case((day >= today, n), else_=0)), 0),
+                ).where(RiskReviewDate.tenant_id == tenant_id, day <= soon)
             )
-        )
-    ).one()
+        ).one()
+    else:  # the risks created in the period: a range of the creation index (index-only)
+        reviews = (
+            await session.execute(
+                select(
+                    counted(Risk.next_review_date < today), counted(Risk.next_review_date >= today)
+                ).where(
+                    Risk.tenant_id == tenant_id,
+                    Risk.deleted_at.is_(None),
+                    Risk.next_review_date <= soon,
+                    *_created_since(first),
+                )
+            )
+        ).one()
     approved = RiskAcceptance.status == acceptance.APPROVED
     lapsed_since = datetime.combine(today - timedelta(days=EXPIRED_DAYS), datetime.min.time(), UTC)
     acceptances = (

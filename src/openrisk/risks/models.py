@@ -40,15 +40,15 @@ def live_index(name: str, *columns: str) -> Index:
 _LIST_INDEXES = (
     live_index("ix_risks_live_score", "score", "id"),
     live_index("ix_risks_live_title", "title", "id"),
-    live_index("ix_risks_live_created", "created_at", "id"),
+    # next_review_date: the review counts of the risks created in a period, index-only
+    live_index("ix_risks_live_created", "created_at", "id", "next_review_date"),
     live_index("ix_risks_live_updated", "updated_at", "id"),
     live_index("ix_risks_live_impact", "impact", "probability", "id"),
     live_index("ix_risks_live_probability", "probability", "impact", "id"),
     live_index("ix_risks_live_status", "status", "score", "id"),
     live_index("ix_risks_live_severity", "severity", "score", "id"),
     live_index("ix_risks_live_residual", "residual_score", "id"),
-    # created_at: the review counts of a period are an index-only scan
-    live_index("ix_risks_live_next_review", "next_review_date", "id", "created_at"),
+    live_index("ix_risks_live_next_review", "next_review_date", "id"),
     live_index("ix_risks_live_appetite", "within_appetite", "score", "id"),
     Index("ix_risks_tenant_owner", "tenant_id", "owner_id"),
     # the bin: deleted risks, newest deletion first (migration 0021)
@@ -239,6 +239,19 @@ class RiskAppetiteDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     above: Mapped[bool] = mapped_column(primary_key=True)
     residual_above: Mapped[bool] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RiskReviewDate(Base):
+    """Live risks by next review date: the dashboard's overdue and due soon counts over the
+    whole register. Moved by triggers on ``risks`` (migration 0027)."""
+
+    __tablename__ = "risk_review_dates"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
 
 

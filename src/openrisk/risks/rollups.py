@@ -5,8 +5,9 @@ mitigations by creation day and status.
 They move in the same transaction as the change that moves them (``apply_*``; upserts sorted by
 key, so concurrent writers lock rows in the same order) and ``rebuild`` recomputes them from the
 risks and mitigations tables with one statement each (seeds use it; tests check both agree).
-The cells of the other levels and the appetite flags by creation day are moved by triggers on
-``risks`` instead; ``rebuild`` recomputes them too (seeds write with the triggers off).
+The cells of the other levels, the appetite flags by creation day and the next review dates
+are moved by triggers on ``risks`` instead; ``rebuild`` recomputes them too (seeds write with
+the triggers off).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ from openrisk.risks.models import (
     RiskCellCount,
     RiskDayCount,
     RiskLevelCell,
+    RiskReviewDate,
+)
+
+ROLLUPS: tuple[type[Any], ...] = (
+    RiskDayCount,
+    RiskCellCount,
+    MitigationDayCount,
+    RiskLevelCell,
+    RiskAppetiteDay,
+    RiskReviewDate,
 )
 
 
@@ -187,7 +198,7 @@ async def rebuild(session: AsyncSession, *, tenant_ids: Iterable[uuid.UUID]) -> 
     tenants = list(tenant_ids)
     if not tenants:
         return
-    for model in (RiskDayCount, RiskCellCount, MitigationDayCount, RiskLevelCell, RiskAppetiteDay):
+    for model in ROLLUPS:
         await session.execute(delete(model).where(model.tenant_id.in_(tenants)))
     live_risks = (Risk.tenant_id.in_(tenants), Risk.deleted_at.is_(None))
     day = utc_day(session, Risk.created_at).label("day")
@@ -230,6 +241,14 @@ async def rebuild(session: AsyncSession, *, tenant_ids: Iterable[uuid.UUID]) -> 
             select(Risk.tenant_id, day, above, residual_above, func.count())
             .where(*live_risks)
             .group_by(Risk.tenant_id, day, above, residual_above),
+        )
+    )
+    await session.execute(
+        insert(RiskReviewDate).from_select(
+            ["tenant_id", "day", "n"],
+            select(Risk.tenant_id, Risk.next_review_date, func.count())
+            .where(*live_risks)
+            .group_by(Risk.tenant_id, Risk.next_review_date),
         )
     )
     m_day = utc_day(session, Mitigation.created_at).label("day")

@@ -1,7 +1,8 @@
 """risk model jobs: a large register's model change is applied by a job (with RLS); roll-ups
 of the live risks that triggers on ``risks`` move (the inherent, residual and target cells by
-status, the appetite flags by creation day), so the dashboards read a few rows; the next review
-index also carries the creation time, so the review counts of a period are an index-only scan
+status, the appetite flags by creation day, the next review dates), so the dashboards read a
+few rows; the creation time index also carries the next review date, so the review counts of
+the risks created in a period are an index-only scan
 
 Revision ID: 0027
 Revises: 0024
@@ -22,6 +23,7 @@ POLICY = "tenant_isolation"
 SETTING = "NULLIF(current_setting('openrisk.tenant_id', true), '')"
 CHECK = f"({SETTING} IS NULL OR tenant_id = {SETTING}::uuid)"
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+TABLES = ("risk_model_jobs", "risk_level_cells", "risk_appetite_days", "risk_review_dates")
 
 
 def _rls(table: str) -> None:
@@ -34,10 +36,12 @@ def _rls(table: str) -> None:
 # a cell per level that has one, its appetite flags on its creation day.
 _CELLS = "tenant_id, basis, impact, probability, status"
 _DAYS = "tenant_id, day, above, residual_above"
+_REVIEWS = "tenant_id, day"
 
 
-def _contributions(source: str, sign: str, day: str, live: str) -> tuple[str, str]:
-    """(cells, days): SELECTs of what the rows of ``source`` add (``sign`` 1) or take off."""
+def _contributions(source: str, sign: str, day: str, live: str) -> tuple[str, str, str]:
+    """(cells, days, reviews): SELECTs of what the rows of ``source`` add (``sign`` 1) or take
+    off."""
     cells = " UNION ALL ".join(
         f"SELECT tenant_id, '{basis}' AS basis, {basis}_impact AS impact, "
         f"{basis}_probability AS probability, status, {sign} AS n FROM {source} "
@@ -48,7 +52,8 @@ def _contributions(source: str, sign: str, day: str, live: str) -> tuple[str, st
         f"SELECT tenant_id, {day} AS day, NOT within_appetite AS above, "
         f"NOT residual_within_appetite AS residual_above, {sign} AS n FROM {source} WHERE {live}"
     )
-    return cells, days
+    reviews = f"SELECT tenant_id, next_review_date AS day, {sign} AS n FROM {source} WHERE {live}"
+    return cells, days, reviews
 
 
 def _pg_function() -> str:
@@ -61,18 +66,27 @@ def _pg_function() -> str:
     ):
         cells = []
         days = []
+        reviews = []
         for source, sign in sources:
-            c, d = _contributions(source, sign, day, "deleted_at IS NULL")
+            c, d, r = _contributions(source, sign, day, "deleted_at IS NULL")
             cells.append(c)
             days.append(d)
+            reviews.append(r)
         parts[op_name] = f"""
             WITH cells AS ({" UNION ALL ".join(cells)}),
             days AS ({" UNION ALL ".join(days)}),
+            reviews AS ({" UNION ALL ".join(reviews)}),
             moved_cells AS (
                 INSERT INTO risk_level_cells ({_CELLS}, n)
                 SELECT {_CELLS}, SUM(n) FROM cells GROUP BY {_CELLS} HAVING SUM(n) <> 0
                 ORDER BY {_CELLS}
                 ON CONFLICT ({_CELLS}) DO UPDATE SET n = risk_level_cells.n + EXCLUDED.n
+            ),
+            moved_reviews AS (
+                INSERT INTO risk_review_dates ({_REVIEWS}, n)
+                SELECT {_REVIEWS}, SUM(n) FROM reviews GROUP BY {_REVIEWS} HAVING SUM(n) <> 0
+                ORDER BY {_REVIEWS}
+                ON CONFLICT ({_REVIEWS}) DO UPDATE SET n = risk_review_dates.n + EXCLUDED.n
             )
             INSERT INTO risk_appetite_days ({_DAYS}, n)
             SELECT {_DAYS}, SUM(n) FROM days GROUP BY {_DAYS} HAVING SUM(n) <> 0
@@ -116,6 +130,7 @@ _TRACKED = (
     "target_probability",
     "within_appetite",
     "residual_within_appetite",
+    "next_review_date",
 )
 
 
@@ -137,6 +152,11 @@ def _sqlite_statements(row: str, sign: str) -> str:
         f"NOT {row}.residual_within_appetite, {sign} WHERE {live} "
         f"ON CONFLICT ({_DAYS}) DO UPDATE SET n = n + excluded.n;"
     )
+    statements.append(
+        f"INSERT INTO risk_review_dates ({_REVIEWS}, n) "
+        f"SELECT {row}.tenant_id, {row}.next_review_date, {sign} WHERE {live} "
+        f"ON CONFLICT ({_REVIEWS}) DO UPDATE SET n = n + excluded.n;"
+    )
     return " ".join(statements)
 
 
@@ -154,7 +174,7 @@ SQLITE = (
 
 def _backfill(postgresql_db: bool) -> None:
     day = "date(timezone('UTC', created_at))" if postgresql_db else "date(created_at)"
-    cells, days = _contributions("risks", "1", day, "deleted_at IS NULL")
+    cells, days, reviews = _contributions("risks", "1", day, "deleted_at IS NULL")
     op.execute(
         f"INSERT INTO risk_level_cells ({_CELLS}, n) "
         f"SELECT {_CELLS}, SUM(n) FROM ({cells}) AS c GROUP BY {_CELLS}"
@@ -162,6 +182,10 @@ def _backfill(postgresql_db: bool) -> None:
     op.execute(
         f"INSERT INTO risk_appetite_days ({_DAYS}, n) "
         f"SELECT {_DAYS}, SUM(n) FROM ({days}) AS d GROUP BY {_DAYS}"
+    )
+    op.execute(
+        f"INSERT INTO risk_review_dates ({_REVIEWS}, n) "
+        f"SELECT {_REVIEWS}, SUM(n) FROM ({reviews}) AS r GROUP BY {_REVIEWS}"
     )
 
 
@@ -207,14 +231,27 @@ def upgrade() -> None:
             "tenant_id", "day", "above", "residual_above", name=op.f("pk_risk_appetite_days")
         ),
     )
+    op.create_table(
+        "risk_review_dates",
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_risk_review_dates_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "day", name=op.f("pk_risk_review_dates")),
+    )
     _backfill(postgresql_db)
     for statement in PG if postgresql_db else SQLITE:
         op.execute(statement)
-    op.drop_index("ix_risks_live_next_review", table_name="risks")
+    op.drop_index("ix_risks_live_created", table_name="risks")
     op.create_index(
-        "ix_risks_live_next_review",
+        "ix_risks_live_created",
         "risks",
-        ["tenant_id", "next_review_date", "id", "created_at"],
+        ["tenant_id", "created_at", "id", "next_review_date"],
         postgresql_where=sa.text("deleted_at IS NULL"),
         sqlite_where=sa.text("deleted_at IS NULL"),
     )
@@ -248,17 +285,17 @@ def upgrade() -> None:
         "ix_risk_model_jobs_tenant_created", "risk_model_jobs", ["tenant_id", "created_at"]
     )
     if postgresql_db:
-        for table in ("risk_model_jobs", "risk_level_cells", "risk_appetite_days"):
+        for table in TABLES:
             _rls(table)
 
 
 def downgrade() -> None:
     postgresql_db = op.get_bind().dialect.name == "postgresql"
-    op.drop_index("ix_risks_live_next_review", table_name="risks")
+    op.drop_index("ix_risks_live_created", table_name="risks")
     op.create_index(
-        "ix_risks_live_next_review",
+        "ix_risks_live_created",
         "risks",
-        ["tenant_id", "next_review_date", "id"],
+        ["tenant_id", "created_at", "id"],
         postgresql_where=sa.text("deleted_at IS NULL"),
         sqlite_where=sa.text("deleted_at IS NULL"),
     )
@@ -266,8 +303,9 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (" ON risks" if postgresql_db else ""))
     if postgresql_db:
         op.execute("DROP FUNCTION IF EXISTS risks_level_rollups()")
-        for table in ("risk_model_jobs", "risk_level_cells", "risk_appetite_days"):
+        for table in TABLES:
             op.execute(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"')
+    op.drop_table("risk_review_dates")
     op.drop_table("risk_appetite_days")
     op.drop_table("risk_level_cells")
     op.drop_index("ix_risk_model_jobs_tenant_created", table_name="risk_model_jobs")
