@@ -6,13 +6,17 @@ review queue and the register's appetite and review filters."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from openrisk.methodology.models import RiskModelJob
 from openrisk.rbac.catalogue import MANAGER
 from tests.api.test_dashboard_methodology import four_by_three
+from tests.api.test_risk_model_jobs import async_above, run
 from tests.api.test_risks_helpers import member, new_risk
 from tests.conftest import Account, client_for
 from tests.web.helpers import sign_in
@@ -56,7 +60,7 @@ async def test_the_dashboard_draws_the_models_bands_and_grid(
 
 
 async def test_the_model_editor_previews_refuses_and_saves(
-    client: httpx.AsyncClient, admin: Account
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
 ) -> None:
     risk = await new_risk(client, admin, impact=3, probability=4)  # 12 MEDIUM
     browser = await sign_in(client, admin)
@@ -108,6 +112,22 @@ async def test_the_model_editor_previews_refuses_and_saves(
     assert got["severity"] == "HIGH"
     stale = await browser.post("/settings/risk-model", {**form, "action": "save"})
     assert stale.status_code == 409 and "changed meanwhile" in stale.text
+
+    # a large register's change is applied in the background, as the page says
+    with async_above(app, 0):
+        queued = await browser.post(
+            "/settings/risk-model", {**form, "version": "2", "band_min_2": "15", "action": "save"}
+        )
+    assert queued.status_code == 303, queued.text
+    shown = await browser.get("/settings/risk-model")
+    assert "being applied in the background" in shown.text
+    async with app.state.db.session() as session:
+        job_id = await session.scalar(
+            select(RiskModelJob.id).where(RiskModelJob.tenant_id == uuid.UUID(admin.tenant_id))
+        )
+    assert job_id is not None and await run(app, str(job_id)) == "done"
+    got = (await client.get(f"/api/v1/risks/{risk['id']}", headers=admin.in_tenant())).json()
+    assert got["severity"] == "MEDIUM"
 
 
 async def test_acceptance_requested_on_the_risk_page_is_decided_by_someone_else(
