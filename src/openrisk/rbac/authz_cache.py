@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.base import Cache, CacheError
 from openrisk.core.cache.generations import GenerationStore
-from openrisk.core.cache.resilient import usable
+from openrisk.core.cache.resilient import always_tried, usable
 from openrisk.rbac.service import ResolvedMembership, resolve_membership
 
 NAMESPACE = "authz"
@@ -106,7 +106,8 @@ class AuthzCache:
         self._entries.clear()
         if self._generations is not None:
             try:
-                await self._generations.bump(None, NAMESPACE)
+                with always_tried():
+                    await self._generations.bump(None, NAMESPACE)
             except CacheError:
                 log.error("authorization change not propagated: shared cache unavailable")
                 if strict:

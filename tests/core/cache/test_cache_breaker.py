@@ -18,7 +18,9 @@ from openrisk.core.cache import (
     ResilientCache,
     ResponseCache,
 )
+from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.cache.response import Lookup
+from openrisk.rbac.authz_cache import AuthzCache
 
 if TYPE_CHECKING:  # conftest is not importable by name reliably at run time
     from conftest import RedisProcess
@@ -213,3 +215,66 @@ async def test_a_redis_outage_bypasses_then_caching_resumes(
     assert statuses[-1] == "HIT", statuses
     assert breaker.state == "closed"
     await breaker.close()
+
+
+class OneMasterCut(MemoryCache):
+    """A cluster with one master cut off: the keys of tenant ``cut`` fail, the others answer."""
+
+    def __init__(self, cut: str) -> None:
+        super().__init__()
+        self.cut = cut
+
+    def _check(self, *keys: str) -> None:
+        if any(f"{{{self.cut}}}" in key for key in keys):
+            raise CacheError("master cut off")
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:  # type: ignore[override]
+        self._check(*keys)
+        return await super().get_many(keys)
+
+    async def incr(self, key: str) -> int:
+        self._check(key)
+        return await super().incr(key)
+
+
+async def test_an_open_breaker_still_lets_a_write_bump_where_its_master_answers() -> None:
+    """Failures on one cluster master open the breaker; a write to a tenant on another master
+    must still bump its generations, or other processes keep reading the old ones there."""
+    clock = FakeClock()
+    shared = ResilientCache(
+        OneMasterCut("cut"),
+        failure_threshold=2,
+        reset_after_s=5,
+        clock=clock,
+        backend_name=breaker_name(),
+    )
+    responses = ResponseCache(shared)
+    assert not await responses.bump("cut", "risks")  # pending: its master is cut off
+    with pytest.raises(CacheUnavailable):
+        await responses.generations.current("cut", ["risks"])
+    assert shared.state == "open"
+    before = await shared.inner.get_many([responses.generations.key("answering", "risks")])
+    assert await responses.bump("answering", "risks") is True
+    after = await shared.inner.get_many([responses.generations.key("answering", "risks")])
+    assert before != after
+    assert shared.state == "open"  # a bump that got through closes nothing
+
+
+async def test_an_open_breaker_still_lets_an_authorization_change_bump_its_generation() -> None:
+    """The same for the authorization generation: refused, the change answers 503 while the
+    master holding it answers, and other processes keep the old authorizations there."""
+    shared = ResilientCache(
+        OneMasterCut("cut"),
+        failure_threshold=2,
+        reset_after_s=5,
+        clock=FakeClock(),
+        backend_name=breaker_name(),
+    )
+    authz = AuthzCache(shared)
+    before = await authz.generation()
+    for _ in range(2):
+        with pytest.raises(CacheUnavailable):
+            await GenerationStore(shared).current("cut", ["risks"])
+    assert shared.state == "open"
+    await authz.bump(strict=True)
+    assert await shared.inner.get_many([authz.generation_key]) != [str(before).encode()]

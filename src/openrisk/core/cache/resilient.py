@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal, TypeVar
 
 from openrisk.core.cache.base import Cache, CacheUnavailable
@@ -14,6 +16,19 @@ from openrisk.core.cache.metrics import CACHE_ERRORS
 BreakerState = Literal["closed", "open", "half_open"]
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+_ALWAYS_TRIED: ContextVar[bool] = ContextVar("cache_always_tried", default=False)
+
+
+@contextmanager
+def always_tried() -> Iterator[None]:
+    """Calls made inside reach the backend even while the breaker is open (and a success
+    does not close it): a generation bump must reach the cluster masters that still answer
+    though failures on another master opened the breaker."""
+    token = _ALWAYS_TRIED.set(True)
+    try:
+        yield
+    finally:
+        _ALWAYS_TRIED.reset(token)
 
 
 class ResilientCache:
@@ -22,7 +37,8 @@ class ResilientCache:
     After `failure_threshold` consecutive failures (any exception, including a call exceeding
     `call_timeout_s`) the breaker opens: for `reset_after_s` no call reaches the backend. Then
     one trial call is let through (half-open); success closes the breaker, failure re-opens it.
-    Every failure increments `openrisk_cache_errors_total{backend,operation}`.
+    Every failure increments `openrisk_cache_errors_total{backend,operation}`. Calls made
+    inside `always_tried()` (generation bumps of a write) skip the open breaker.
 
     What callers see while the backend is failing or the breaker is open:
     - `get` → None, `set`/`set_many` → no-op, `delete` → 0, `ping` → False: never raise.
@@ -162,7 +178,8 @@ class ResilientCache:
             return fallback
 
     async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        is_trial = self._admit(operation)
+        forced = self._opened_at is not None and _ALWAYS_TRIED.get()
+        is_trial = False if forced else self._admit(operation)
         try:
             async with asyncio.timeout(self.call_timeout_s):
                 result = await call()
@@ -172,7 +189,8 @@ class ResilientCache:
         finally:
             if is_trial:
                 self._trial_in_flight = False
-        self._record_success()
+        if not forced:
+            self._record_success()
         return result
 
     def _admit(self, operation: str) -> bool:

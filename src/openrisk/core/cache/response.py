@@ -37,6 +37,7 @@ A cache failure never fails a request: it yields status BYPASS (computed, not ca
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections import Counter, defaultdict
@@ -49,7 +50,7 @@ from openrisk.core.cache.generations import GenerationStore
 from openrisk.core.cache.keys import joined_parts, scoped_key
 from openrisk.core.cache.memory import MemoryCache
 from openrisk.core.cache.metrics import CACHE_REQUESTS, namespace_label
-from openrisk.core.cache.resilient import ResilientCache, usable
+from openrisk.core.cache.resilient import ResilientCache, always_tried, usable
 
 CacheStatus = Literal["HIT", "MISS", "BYPASS"]
 Compute = Callable[[], Awaitable[bytes]]
@@ -226,13 +227,21 @@ class ResponseCache:
         await self.bump(tenant_id, *namespaces)
 
     async def bump(self, tenant_id: str | None, *namespaces: str) -> bool:
-        """`invalidate`, telling whether the bumps were applied (False: pending, bypassing)."""
+        """`invalidate`, telling whether these bumps were applied (False: pending, bypassing).
+
+        They are tried even while the breaker is open: on a cluster the failures that opened
+        it may be another master's, and other processes read these generations where they
+        are. Earlier writes' leftovers follow when the breaker lets them.
+        """
         self._pending_bumps.update((tenant_id, namespace) for namespace in namespaces)
         try:
-            await self._apply_pending_bumps()
+            with always_tried():
+                await self._apply_pending_bumps([tenant_id])
         except CacheUnavailable as exc:
             logger.warning("cache invalidation deferred, cache unavailable: %s", exc)
             return False
+        with contextlib.suppress(CacheUnavailable):
+            await self._apply_pending_bumps()
         return True
 
     async def stats(self) -> dict[str, object]:
@@ -275,10 +284,12 @@ class ResponseCache:
         if self.local is not None:
             await self.local.set(key, raw, min(ttl, LOCAL_TTL_MAX_S))
 
-    async def _apply_pending_bumps(self) -> None:
+    async def _apply_pending_bumps(self, tenants: Sequence[str | None] | None = None) -> None:
+        """The pending bumps (of ``tenants`` only, if given)."""
         by_tenant: defaultdict[str | None, list[str]] = defaultdict(list)
         for tenant_id, namespace in self._pending_bumps:
-            by_tenant[tenant_id].append(namespace)
+            if tenants is None or tenant_id in tenants:
+                by_tenant[tenant_id].append(namespace)
         for tenant_id, namespaces in by_tenant.items():
             await self.generations.bump(tenant_id, *namespaces)
             self._pending_bumps.difference_update((tenant_id, name) for name in namespaces)
