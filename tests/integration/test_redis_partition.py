@@ -21,8 +21,8 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -30,9 +30,12 @@ from redis import Redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
+from openrisk.core.cache.generations import GenerationStore
+from openrisk.core.cache.invalidation import AUTHZ
+from openrisk.core.cache.keys import tenant_key
 from openrisk.rbac.catalogue import VIEWER
 from tests.core.cache.conftest import start_cluster
-from tests.integration.live import API, QUIET_LIMITS, client, server_dir, sign_up
+from tests.integration.live import API, QUIET_LIMITS, User, client, server_dir, sign_up
 from tests.integration.server_process import Server, running_server
 from tests.services import need, redis_available
 
@@ -42,6 +45,7 @@ REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 11
 # how long the second server is read after the restore (bounded, the loop stops by itself)
 WATCH_AFTER_RESTORE_S = 1.0
+AUTHZ_KEY = GenerationStore.key(None, AUTHZ)
 
 
 class CuttableProxy:
@@ -126,6 +130,10 @@ class SharedCache:
     proxies: list[CuttableProxy]
     client: Callable[[], Redis | RedisCluster]
 
+    @property
+    def cluster(self) -> bool:
+        return len(self.proxies) > 1
+
     def keys(self, pattern: str) -> set[bytes]:
         """The keys matching ``pattern`` (on every node of a cluster)."""
         with self.client() as probe:
@@ -190,81 +198,185 @@ def hosts(
         yield first, second
 
 
+@dataclass
+class Register:
+    """A tenant with one risk (titled v1), its admin and a viewer member."""
+
+    admin: User
+    viewer: User
+    risk_url: str
+    viewer_removed: bool = False
+
+    @property
+    def as_admin(self) -> dict[str, str]:
+        return self.admin.headers()
+
+    @property
+    def as_viewer(self) -> dict[str, str]:
+        return self.viewer.headers(self.admin.tenant_id)
+
+    async def warm(self, *servers: httpx.AsyncClient) -> None:
+        """Every server holds the answers and has the viewer's access cached."""
+        for _ in range(3):
+            for http in servers:
+                assert (await http.get(self.risk_url, headers=self.as_admin)).status_code == 200
+                assert (await http.get(f"{API}/risks", headers=self.as_admin)).status_code == 200
+                assert (await http.get(self.risk_url, headers=self.as_viewer)).status_code == 200
+        for http in servers:
+            assert (await http.get(self.risk_url, headers=self.as_admin)).headers[
+                "x-cache"
+            ] == "HIT"
+
+    async def update(self, http: httpx.AsyncClient) -> None:
+        headers = {**self.as_admin, "If-Match": '"1"'}
+        patched = await http.patch(self.risk_url, json={"title": "v2"}, headers=headers)
+        assert patched.status_code == 200, patched.text  # acknowledged
+
+    async def remove_viewer(self, http: httpx.AsyncClient) -> int:
+        url = f"{API}/members/{self.viewer.user_id}"
+        removed = await http.delete(url, headers=self.as_admin)
+        assert removed.status_code in (204, 503), removed.text
+        self.viewer_removed = True
+        return removed.status_code
+
+
+async def open_register(http: httpx.AsyncClient) -> Register:
+    admin, viewer = await sign_up(http), await sign_up(http)
+    added = await http.post(
+        f"{API}/members",
+        json={"email": viewer.email, "role_id": str(VIEWER.id)},
+        headers=admin.headers(),
+    )
+    assert added.status_code == 201, added.text
+    created = await http.post(
+        f"{API}/risks",
+        json={"title": "v1", "impact": 2, "probability": 2},
+        headers=admin.headers(),
+    )
+    assert created.status_code == 201, created.text
+    return Register(admin, viewer, f"{API}/risks/{created.json()['id']}")
+
+
+@dataclass
+class Watch:
+    """Reads through one server, noting every stale answer and every admitted removed member."""
+
+    http: httpx.AsyncClient
+    stale: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    async def read(
+        self,
+        phase: str,
+        registers: Sequence[Register],
+        *,
+        seconds: float | None = None,
+        rounds: int = 10,
+    ) -> None:
+        """Each register's risk (detail and list, updated to v2) and, once removed, its
+        viewer's access; bounded by ``rounds`` or ``seconds``."""
+        deadline = time.monotonic() + (seconds or 0)
+        n = 0
+        while n < rounds if seconds is None else time.monotonic() < deadline:
+            n += 1
+            for register in registers:
+                detail = await self.http.get(register.risk_url, headers=register.as_admin)
+                if detail.json()["title"] != "v2":
+                    self.stale.append(f"{phase}: detail {detail.json()['title']}")
+                listed = await self.http.get(f"{API}/risks", headers=register.as_admin)
+                titles = [item["title"] for item in listed.json()["items"]]
+                if titles != ["v2"]:
+                    self.stale.append(f"{phase}: list {titles}")
+                if not register.viewer_removed:
+                    continue
+                viewed = await self.http.get(register.risk_url, headers=register.as_viewer)
+                if viewed.status_code == 200:
+                    self.allowed.append(phase)
+
+
+async def cached_again(http: httpx.AsyncClient, register: Register) -> bool:
+    """Whether caching resumed (a HIT within 5 s) once the invalidations were applied."""
+    for _ in range(100):
+        got = await http.get(register.risk_url, headers=register.as_admin)
+        if got.headers["x-cache"] == "HIT":
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_nothing_stale_and_no_revoked_access_after_a_partition_heals(
     shared_cache: SharedCache, hosts: tuple[Server, Server]
 ) -> None:
     first, second = hosts
     async with client(first.base_url) as a, client(second.base_url) as b:
-        admin = await sign_up(a)
-        viewer = await sign_up(a)
-        h = admin.headers()
-        added = await a.post(
-            f"{API}/members", json={"email": viewer.email, "role_id": str(VIEWER.id)}, headers=h
-        )
-        assert added.status_code == 201, added.text
-        as_viewer = viewer.headers(admin.tenant_id)
-        created = await a.post(
-            f"{API}/risks", json={"title": "v1", "impact": 2, "probability": 2}, headers=h
-        )
-        assert created.status_code == 201, created.text
-        risk_url = f"{API}/risks/{created.json()['id']}"
-        for _ in range(3):  # both servers hold the answers, the viewer's access is cached
-            for http in (a, b):
-                assert (await http.get(risk_url, headers=h)).status_code == 200
-                assert (await http.get(f"{API}/risks", headers=h)).status_code == 200
-                assert (await http.get(risk_url, headers=as_viewer)).status_code == 200
-        assert (await b.get(risk_url, headers=h)).headers["x-cache"] == "HIT"
-
-        stale: list[str] = []
-        allowed: list[str] = []
-
-        async def watch(phase: str, seconds: float | None = None, rounds: int = 10) -> None:
-            """Read the risk (detail and list) and the viewer's access through the second
-            server; bounded by ``rounds`` or ``seconds``."""
-            deadline = time.monotonic() + (seconds or 0)
-            n = 0
-            while n < rounds if seconds is None else time.monotonic() < deadline:
-                n += 1
-                detail = await b.get(risk_url, headers=h)
-                if detail.json()["title"] != "v2":
-                    stale.append(f"{phase}: detail {detail.json()['title']}")
-                listed = (await b.get(f"{API}/risks", headers=h)).json()["items"]
-                if [item["title"] for item in listed] != ["v2"]:
-                    stale.append(f"{phase}: list {[item['title'] for item in listed]}")
-                if (await b.get(risk_url, headers=as_viewer)).status_code == 200:
-                    allowed.append(phase)
-
+        register = await open_register(a)
+        await register.warm(a, b)
+        watch = Watch(b)
         shared_cache.cut()
-        patched = await a.patch(risk_url, json={"title": "v2"}, headers={**h, "If-Match": '"1"'})
-        assert patched.status_code == 200, patched.text  # acknowledged during the cut
-        removed = await a.delete(f"{API}/members/{viewer.user_id}", headers=h)
+        await register.update(a)
         # saved, but its effect is not yet guaranteed everywhere: 503, finished by the sweeper
-        assert removed.status_code == 503, removed.text
-        await watch("during the cut")
+        assert await register.remove_viewer(a) == 503
+        await watch.read("during the cut", [register])
         shared_cache.restore()
         restored_at = time.monotonic()
-        first_after = await b.get(risk_url, headers=as_viewer)
+        first_after = await b.get(register.risk_url, headers=register.as_viewer)
         first_refusal_s = time.monotonic() - restored_at
         assert first_after.status_code in (403, 404), first_after.text
-        await watch("after the restore", seconds=WATCH_AFTER_RESTORE_S)
-
-        # caching resumed on both servers once the invalidations were applied
-        async def cached_again(http: httpx.AsyncClient) -> bool:
-            for _ in range(100):
-                if (await http.get(risk_url, headers=h)).headers["x-cache"] == "HIT":
-                    return True
-                await asyncio.sleep(0.05)
-            return False
-
-        assert await cached_again(b) and await cached_again(a)
-        assert (await b.get(risk_url, headers=h)).json()["title"] == "v2"
+        await watch.read("after the restore", [register], seconds=WATCH_AFTER_RESTORE_S)
+        assert await cached_again(b, register) and await cached_again(a, register)
+        got = await b.get(register.risk_url, headers=register.as_admin)
+        assert got.json()["title"] == "v2"
 
     # every key naming the tenant, its answers and the generations they embed, is in one
     # slot (on one node)
-    tenant_keys = shared_cache.keys(f"*{admin.tenant_id}*")
+    tenant_keys = shared_cache.keys(f"*{register.admin.tenant_id}*")
     assert any(b":_gen:" in key for key in tenant_keys), tenant_keys
     assert any(b":_gen:" not in key for key in tenant_keys), tenant_keys
     assert len({key_slot(key) for key in tenant_keys}) == 1
-    assert stale == []
-    assert allowed == []
+    assert watch.stale == []
+    assert watch.allowed == []
     print(f"first request of the removed member after the restore: {first_refusal_s:.3f} s")
+    if shared_cache.cluster:  # on the same servers (a test of its own may get others)
+        await cut_off_in_part(shared_cache, hosts)
+
+
+def master_of(cache: SharedCache, key: str) -> CuttableProxy:
+    """The proxy in front of the cluster master that holds ``key``."""
+    with cache.client() as probe:
+        assert isinstance(probe, RedisCluster)
+        node = probe.get_node_from_key(key)
+    return next(proxy for proxy in cache.proxies if node is not None and proxy.port == node.port)
+
+
+async def cut_off_in_part(shared_cache: SharedCache, hosts: tuple[Server, Server]) -> None:
+    """One master cut off from both servers, the others (and the one holding the
+    authorization generation) still answering: once a server's breaker is open after failing
+    on the cut master, its writes must still reach the masters that answer, or the other
+    server reads their old generations there without ever failing."""
+    first, second = hosts
+    cut = next(p for p in shared_cache.proxies if p is not master_of(shared_cache, AUTHZ_KEY))
+    async with client(first.base_url) as a, client(second.base_url) as b:
+        registers: dict[bool, Register] = {}
+        for _ in range(30):  # a tenant on the cut master (1 in 3) and one elsewhere
+            register = await open_register(a)
+            on_cut = master_of(shared_cache, tenant_key(register.admin.tenant_id, "x")) is cut
+            registers.setdefault(on_cut, register)
+            if len(registers) == 2:
+                break
+        cut_off, answering = registers[True], registers[False]
+        await cut_off.warm(a, b)
+        await answering.warm(a, b)
+        watch = Watch(b)
+        cut.cut()
+        await cut_off.update(a)  # its bump cannot be applied: pending, in the outbox
+        for _ in range(4):  # the first server's breaker opens on the cut master
+            await a.get(cut_off.risk_url, headers=cut_off.as_admin)
+        await answering.update(a)
+        removal = await answering.remove_viewer(a)
+        await watch.read("during the cut", [cut_off, answering], rounds=1)
+        cut.restore()
+        await watch.read("after the restore", [cut_off, answering], seconds=WATCH_AFTER_RESTORE_S)
+        assert await cached_again(b, answering) and await cached_again(a, answering)
+    assert watch.stale == []
+    assert watch.allowed == []
+    assert removal == 204  # the authorization generation's master answered
