@@ -12,7 +12,9 @@ the first server; the second is read before, during and after. Promised (docs/ar
 shows the risk as it was before the acknowledged update, and the removed member is refused on
 every request from the removal on - the first request after the restore included. A server
 that saw the shared cache fail applies the invalidations left in the outbox before it serves
-a cached answer again.
+a cached answer again. On the cluster the same servers then lose a single master (not the one
+holding the authorization generation), with the same promises for a tenant kept there and
+one kept elsewhere.
 """
 
 from __future__ import annotations
