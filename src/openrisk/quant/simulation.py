@@ -35,6 +35,7 @@ from openrisk.quant.distributions import (
     LossMagnitude,
     PertQuantiles,
     guided_search,
+    standard_normals,
 )
 
 IntArray = NDArray[np.int64]
@@ -232,7 +233,7 @@ def _draw_counts(
         if risk.counts.p_hit < GAPS_BELOW:
             return _hit_years_by_gaps(risk.counts, rng, offset, size)
         return _counts_from_uniform(risk.counts, rng.random(size), offset)
-    latent = rng.standard_normal(size)
+    latent = standard_normals(rng, size)
     latent *= math.sqrt(1.0 - correlation)
     latent += math.sqrt(correlation) * common[offset : offset + size]
     return _counts_from_normal(risk.counts, latent, offset)
@@ -295,7 +296,7 @@ class _Events:
 def _thinned(events: _Events, keep: float, factor: float) -> FloatArray:
     """Yearly sums of the events that survive ``keep``, scaled by ``factor``."""
     if events.survival is None or keep >= 1.0:
-        return events.inherent * factor
+        return events.inherent if factor == 1.0 else events.inherent * factor
     surviving = events.losses * (events.survival < keep)  # a masked product is vectorised
     sums = events.layout.sums(surviving)
     sums *= factor
@@ -321,11 +322,12 @@ def simulate_chunks(
 ) -> Iterator[Chunk]:
     """The risk's simulated years, chunk by chunk (see the module docstring)."""
     events_rng = stream(seed, risk.key, _EVENTS_STREAM)
-    thinning_rng = stream(seed, risk.key, _THINNING_STREAM)
     keep = risk.keep_probability
     needs_survival = keep < 1.0 or (
         per_control and any(c.frequency_reduction > 0 for c in risk.controls)
     )
+    # made only when used: a generator costs tens of microseconds, per risk of a register
+    thinning_rng = stream(seed, risk.key, _THINNING_STREAM) if needs_survival else None
     by_rank = risk.by_rank
     draw_losses = risk.loss_sampler
     size = risk.chunk_size
@@ -339,7 +341,7 @@ def simulate_chunks(
             layout=layout,
             inherent=layout.sums(losses),
             survival=(
-                thinning_rng.random(len(losses), dtype=np.float32) if needs_survival else None
+                None if thinning_rng is None else thinning_rng.random(len(losses), dtype=np.float32)
             ),
         )
         controls = tuple(
