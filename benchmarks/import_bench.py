@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from benchmarks.scale import (
@@ -28,6 +30,7 @@ from benchmarks.scale import (
     APP_ROLE,
     ScaleOptions,
     _admin,
+    _dsn,
     _import_csv,
     _login,
     _peak_rss,
@@ -39,6 +42,30 @@ from benchmarks.scale import (
     subject,
 )
 from openrisk.perf.server import running_server
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc; 0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backend_cpu(url: str) -> float:
+    """CPU time of the PostgreSQL backends connected to the benchmark's database (readable when
+    PostgreSQL runs on this host and /proc shows its processes): what the database spent,
+    whatever the load of the host did to the wall clock."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return sum(_cpu_seconds(row["pid"]) for row in pids)
 
 
 def main() -> None:
@@ -66,7 +93,10 @@ def main() -> None:
 
     analyze()
     print(f"PostgreSQL as {APP_ROLE} (NOBYPASSRLS), one worker, cache off; {args.rows:,} rows")
-    print(f"{'import':<22} {'seconds':>8} {'rows':>7} {'status':>6} {'rss MB':>7} {'peak MB':>8}")
+    print(
+        f"{'import':<22} {'seconds':>8} {'rows':>7} {'status':>6} {'rss MB':>7} {'peak MB':>8}"
+        f" {'app CPU s':>9} {'db CPU s':>8}"
+    )
     with running_server(env=env, workers=1, log=Path("reports/import-bench-server.log")) as server:
         headers = _login(server.base_url, who.email)
         ids: list[str] = []
@@ -76,6 +106,8 @@ def main() -> None:
             content = _import_csv(
                 args.rows, ids=ids if label == "updates" else (), stamp=f"s{step}"
             )
+            app_cpu = _cpu_seconds(server.proc.pid)
+            db_cpu = asyncio.run(_backend_cpu(url))
             with _peak_rss(server.proc.pid) as rss, httpx.Client(timeout=900) as client:
                 started = time.perf_counter()
                 response = client.post(
@@ -84,6 +116,8 @@ def main() -> None:
                     headers=headers,
                 )
                 seconds = time.perf_counter() - started
+            app_cpu = _cpu_seconds(server.proc.pid) - app_cpu
+            db_cpu = asyncio.run(_backend_cpu(url)) - db_cpu
             body = response.json() if response.status_code == 200 else {}
             if label == "new":
                 ids = [str(i) for i in body.get("ids", [])]
@@ -91,7 +125,7 @@ def main() -> None:
             after.append(rss["after"])
             print(
                 f"#{step} {label:<18} {seconds:>8.2f} {done:>7,} {response.status_code:>6} "
-                f"{rss['after']:>7.1f} {rss['peak']:>8.1f}",
+                f"{rss['after']:>7.1f} {rss['peak']:>8.1f} {app_cpu:>9.2f} {db_cpu:>8.2f}",
                 flush=True,
             )
             if response.status_code != 200:
