@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.models import AuditEvent
 from openrisk.core.context import RequestContext, RequestOrigin
 from openrisk.core.db.base import utcnow
-from openrisk.core.db.bulk import insert_rows
+from openrisk.core.db.bulk import RawJson, insert_rows
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -87,11 +87,12 @@ async def record_many(
     context: RequestContext,
     action: str,
     resource_type: str,
-    items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | None]],
+    items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | RawJson | None]],
     outcome: str = "success",
 ) -> None:
     """One event per (resource id, changes) of a batch, written with one multi-row INSERT in
-    the caller's transaction (what ``record`` would add row by row)."""
+    the caller's transaction (what ``record`` would add row by row). Changes given as
+    ``RawJson`` are written as they are (JSON the caller encoded once for several rows)."""
     if not items:
         return
     origin = context.origin
@@ -113,7 +114,7 @@ async def record_many(
             "id": uuid.uuid4(),
             "created_at": now,
             "resource_id": str(resource_id),
-            "changes": _jsonable(changes) if changes else None,
+            "changes": changes if type(changes) is RawJson else _jsonable(changes) or None,
         }
         for resource_id, changes in items
     ]

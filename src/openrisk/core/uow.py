@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.core.cache.base import CacheError
 from openrisk.core.cache.invalidation import AUTHZ, namespaces_for
 from openrisk.core.db.base import utcnow
-from openrisk.core.db.bulk import COPY_MIN_ROWS, insert_rows
+from openrisk.core.db.bulk import COPY_MIN_ROWS, RawJson, insert_rows
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ServiceUnavailable
 from openrisk.core.events import DomainEvent
@@ -63,6 +63,7 @@ class UnitOfWork:
         self._relay = relay
         self._events: list[dict[str, Any]] = []
         self._bumps: dict[str | None, list[str]] = {}
+        self._written = False  # events already in the outbox (``write_events``)
 
     @classmethod
     def for_app(cls, state: Any, session: AsyncSession) -> UnitOfWork:
@@ -78,13 +79,14 @@ class UnitOfWork:
     def add_event(
         self,
         topic: str,
-        payload: dict[str, object],
+        payload: dict[str, object] | RawJson,
         *,
         tenant_id: uuid.UUID | None,
         event_id: uuid.UUID | None = None,
     ) -> None:
         """``event_id`` (default: a new one) becomes the outbox row's id: the event's id for
-        every job it causes (the base of a webhook's delivery id)."""
+        every job it causes (the base of a webhook's delivery id). ``payload`` may be given
+        already encoded (``RawJson``: many events built from bytes at hand)."""
         self._events.append(
             {
                 "id": event_id or uuid.uuid4(),
@@ -118,9 +120,26 @@ class UnitOfWork:
 
     # ------------------------------------------------------------------ finishing
 
+    async def write_events(self) -> None:
+        """Write the events declared so far into the outbox now, in the change's transaction
+        (they commit or roll back with it): a change of many thousand rows then does not hold
+        all of their events in memory until the commit."""
+        events, self._events = self._events, []
+        if events:
+            await self._insert([{"created_at": utcnow(), **event} for event in events])
+            self._written = True
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        encoded = any(type(row["payload"]) is RawJson for row in rows)
+        if len(rows) >= COPY_MIN_ROWS or encoded:  # an import's thousands: a COPY, not INSERTs
+            await insert_rows(self.session, cast(Table, OutboxRow.__table__), rows)
+        elif rows:
+            await self.session.execute(insert(OutboxRow), rows)
+
     async def rollback(self) -> None:
         self._events.clear()
         self._bumps.clear()
+        self._written = False
         await self.session.rollback()
 
     async def commit(self) -> None:
@@ -142,14 +161,12 @@ class UnitOfWork:
                     "tenant_id": None if only is None else uuid.UUID(only),
                 }
             )
-        if len(rows) >= COPY_MIN_ROWS:  # an import's thousands of events: a COPY, not INSERTs
-            await insert_rows(self.session, cast(Table, OutboxRow.__table__), rows)
-        elif rows:
-            await self.session.execute(insert(OutboxRow), rows)
+        await self._insert(rows)
         await self.session.commit()
+        written, self._written = self._written, False
         if invalidation_id is not None:
             await self._apply(invalidation_id, bumps)
-        if events and self._relay is not None:
+        if (events or written) and self._relay is not None:
             self._relay.wake()
 
     async def _apply(self, row_id: uuid.UUID, bumps: Bumps) -> None:

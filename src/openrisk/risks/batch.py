@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.audit.service import record_many
 from openrisk.core.context import RequestContext
-from openrisk.core.db.bulk import insert_rows
+from openrisk.core.db.bulk import RawJson, insert_rows
 from openrisk.core.errors import PreconditionFailed
 from openrisk.risks import history, labels
 from openrisk.risks.models import Risk, RiskAsset, RiskLabel
@@ -177,6 +178,7 @@ async def write_updates(
     if relinked:
         await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(list(relinked))))
         await insert_links(session, context.tenant_id, relinked)
+    encoded = [RawJson(orjson.dumps(c.changes)) for c in changed]  # history and audit rows
     await history.append(
         session,
         [
@@ -186,8 +188,9 @@ async def write_updates(
                 changes=c.changes,
                 changed_by=context.user_id,
                 at=c.risk.updated_at,
+                encoded=e,
             )
-            for c in changed
+            for c, e in zip(changed, encoded, strict=True)
         ],
     )
     await record_many(
@@ -195,5 +198,5 @@ async def write_updates(
         context=context,
         action=action,
         resource_type="risk",
-        items=[(c.risk.id, c.changes) for c in changed],
+        items=[(c.risk.id, e) for c, e in zip(changed, encoded, strict=True)],
     )

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +23,7 @@ from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record, record_many
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
+from openrisk.core.db.bulk import RawJson
 from openrisk.core.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
@@ -301,9 +303,15 @@ async def _insert_created(
     await batch.insert_labels(session, risks)
     await batch.insert_links(session, context.tenant_id, {c.risk.id: c.asset_ids for c in created})
     entries = []
-    audited = []
+    audited: list[tuple[uuid.UUID, RawJson]] = []
     for c in created:
-        changes = diff({}, snapshot(c.risk, c.asset_ids))
+        # what ``diff({}, snapshot)`` gives, encoded once for the history and the audit row
+        after = snapshot(c.risk, c.asset_ids)
+        changes = RawJson(
+            orjson.dumps(
+                {k: {"before": None, "after": v} for k, v in sorted(after.items()) if v is not None}
+            )
+        )
         entries.append(
             history.HistoryEntry.of(
                 c.risk,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.core.db.base import utcnow
-from openrisk.core.db.bulk import insert_rows
+from openrisk.core.db.bulk import RawJson, insert_rows
 from openrisk.risks import rollups
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
@@ -45,7 +45,7 @@ class HistoryEntry:
     prev_score: Decimal | None = None
     prev_status: str | None = None
     changed_by: uuid.UUID | None = None
-    changes: dict[str, Any] | None = None
+    changes: dict[str, Any] | RawJson | None = None  # RawJson: already encoded
     created_at: datetime = field(default_factory=utcnow)
     # not stored: what the roll-ups need (previous levels; the risk's creation time)
     prev_impact: int | None = None
@@ -102,7 +102,9 @@ class HistoryEntry:
             "prev_score": self.prev_score,
             "prev_status": self.prev_status,
             "changed_by": self.changed_by,
-            "changes": to_json(self.changes) if self.changes else None,
+            "changes": self.changes
+            if type(self.changes) is RawJson
+            else to_json(self.changes) or None,
             "created_at": self.created_at,
         }
 
@@ -114,8 +116,10 @@ def change_entry(
     changes: dict[str, Any],
     changed_by: uuid.UUID,
     at: datetime,
+    encoded: RawJson | None = None,
 ) -> HistoryEntry:
-    """The history row of an update: STATUS_CHANGE when the status moved, else UPDATE."""
+    """The history row of an update: STATUS_CHANGE when the status moved, else UPDATE
+    (``encoded``: the changes already encoded, when an audit row shares them)."""
     return HistoryEntry.of(
         risk,
         tenant_id=risk.tenant_id,
@@ -126,7 +130,7 @@ def change_entry(
         prev_probability=before["probability"],
         prev_severity=before["severity"],
         changed_by=changed_by,
-        changes=changes,
+        changes=changes if encoded is None else encoded,
         created_at=at,
     )
 

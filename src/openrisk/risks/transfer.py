@@ -13,7 +13,7 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -26,11 +26,11 @@ from openrisk.audit.service import diff, record
 from openrisk.auth.models import User
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
+from openrisk.core.db.bulk import RawJson
 from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
-from openrisk.core.outbox import event_payload
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
@@ -464,8 +464,9 @@ class _Import:
     dry_run: bool
     errors: list[ImportRowError] = field(default_factory=list)
     seen: set[uuid.UUID] = field(default_factory=set)
-    created: list[reads.RiskRecord] = field(default_factory=list)
-    updated: list[reads.RiskRecord] = field(default_factory=list)
+    # ids only: each chunk's risks and events are written (or dropped) with the chunk
+    created: list[uuid.UUID] = field(default_factory=list)
+    updated: list[uuid.UUID] = field(default_factory=list)
 
     @property
     def writing(self) -> bool:
@@ -504,12 +505,17 @@ async def import_file(
     )
     state = _Import(context=context, definitions=definitions, dry_run=dry_run)
     for start in range(0, len(rows), CHUNK):
-        await _import_chunk(session, state, rows[start : start + CHUNK])
+        created, updated = await _import_chunk(session, state, rows[start : start + CHUNK])
+        if state.writing:  # the chunk's webhook events, in the outbox with its rows
+            _announce_risks(uow, context, created, updated)
+            await uow.write_events()
+    total = len(rows)
+    del rows  # the parsed file, no longer needed while the outbox and the commit run
     errors = sorted(state.errors, key=lambda e: (e.row, e.field))
     result = ImportResult(
         dry_run=dry_run,
         committed=False,
-        total_rows=len(rows),
+        total_rows=total,
         created=len(state.created),
         updated=len(state.updated),
         failed=len({e.row for e in errors}),
@@ -536,14 +542,15 @@ async def import_file(
     _announce(uow, context, state.created, state.updated)
     await uow.commit()
     result.committed = True
-    result.ids = [r.risk.id for r in (*state.created, *state.updated)]
+    result.ids = [*state.created, *state.updated]
     return result
 
 
 async def _import_chunk(
     session: AsyncSession, state: _Import, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Validate (and, while the import can succeed, write) one chunk of rows."""
+) -> tuple[list[reads.RiskRecord], list[reads.RiskRecord]]:
+    """Validate (and, while the import can succeed, write) one chunk of rows; the risks it
+    created and updated."""
     context = state.context
     ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
     current: dict[uuid.UUID, Risk] = {}
@@ -594,18 +601,19 @@ async def _import_chunk(
         ImportRowError(row=creates[e.index][0], field=_column(e.field), message=e.message)
         for e in row_errors
     )
-    state.created.extend(created)
-    if updates:
-        await _update_chunk(session, state, updates)
+    state.created.extend(r.risk.id for r in created)
+    updated = await _update_chunk(session, state, updates) if updates else []
+    state.updated.extend(r.risk.id for r in updated)
+    return created, updated
 
 
 async def _update_chunk(
     session: AsyncSession,
     state: _Import,
     updates: Sequence[tuple[int, Risk, RiskUpdate, int | None]],
-) -> None:
+) -> list[reads.RiskRecord]:
     """The rules of ``commands.update_risk``, applied to many risks in memory with one lookup
-    of each kind, then written with ``batch.write_updates``."""
+    of each kind, then written with ``batch.write_updates``; the rows' risks."""
     context = state.context
     links = await reads.asset_ids_for(session, [risk.id for _, risk, _, _ in updates])
     owners = {
@@ -632,6 +640,7 @@ async def _update_chunk(
         session, tenant_id=context.tenant_id, risk_ids=[risk.id for _, risk, _, _ in updates]
     )
     changed: list[batch.Changed] = []
+    updated: list[reads.RiskRecord] = []
     for number, risk, data, version in updates:
         current_assets = links.get(risk.id, [])
         try:
@@ -652,11 +661,12 @@ async def _update_chunk(
             continue
         if item is not None:
             changed.append(item)
-        state.updated.append(
+        updated.append(
             reads.RiskRecord(risk, item.asset_ids if item is not None else current_assets)
         )
     if state.writing:
         await batch.write_updates(session, context=context, changed=changed, action="risk.update")
+    return updated
 
 
 def _apply_update(
@@ -721,12 +731,11 @@ def _apply_update(
 def _announce(
     uow: UnitOfWork,
     context: RequestContext,
-    created: Sequence[reads.RiskRecord],
-    updated: Sequence[reads.RiskRecord],
+    created: Sequence[uuid.UUID],
+    updated: Sequence[uuid.UUID],
 ) -> None:
-    """One event for the whole import (its cache invalidation: the register and the detail of
-    every updated risk), and one outbox event per risk it created or updated (webhooks), all
-    in the import's transaction; those add no invalidation of their own."""
+    """One event for the whole import: its cache invalidation (the register and the detail of
+    every updated risk); the risks' own events add none."""
     uow.emit(
         DomainEvent(
             type="risk.imported",
@@ -735,25 +744,30 @@ def _announce(
             data={
                 "created": len(created),
                 "updated": len(updated),
-                "updated_ids": [str(r.risk.id) for r in updated],
+                "updated_ids": [str(i) for i in updated],
             },
             actor_id=context.user_id,
         )
     )
 
+
+def _announce_risks(
+    uow: UnitOfWork,
+    context: RequestContext,
+    created: Sequence[reads.RiskRecord],
+    updated: Sequence[reads.RiskRecord],
+) -> None:
+    """One outbox event per risk created or updated (webhooks): the payload of
+    ``event_payload`` for a ``risk.created`` / ``risk.updated`` event, encoded once from the
+    risk's document."""
+    actor = None if context.user_id is None else str(context.user_id)
     for kind, records in (("risk.created", created), ("risk.updated", updated)):
         for rec in records:
-            event = _risk_event(kind, context, rec)
-            uow.add_event(
-                event.type, event_payload(event), tenant_id=event.tenant_id, event_id=event.id
-            )
-
-
-def _risk_event(kind: str, context: RequestContext, rec: reads.RiskRecord) -> DomainEvent:
-    return DomainEvent(
-        type=kind,
-        tenant_id=context.tenant_id,
-        resource_id=rec.risk.id,
-        data=orjson.loads(documents.dumps(documents.risk(rec.risk, rec.asset_ids))),
-        actor_id=context.user_id,
-    )
+            document = documents.dumps(documents.risk(rec.risk, rec.asset_ids))
+            payload = {
+                "resource_id": str(rec.risk.id),
+                "data": orjson.Fragment(document),
+                "actor_id": actor,
+                "occurred_at": datetime.now(UTC).isoformat(),
+            }
+            uow.add_event(kind, RawJson(orjson.dumps(payload)), tenant_id=context.tenant_id)

@@ -4,6 +4,9 @@
 into a table whose row-level security applies to the role (the recommended NOBYPASSRLS
 application role): the rows are then copied into a temporary staging table and moved with one
 INSERT … SELECT, which the policies check row by row like any INSERT.
+
+A JSON column's value may be given already encoded (``RawJson``): a document that several rows
+share, or that was written straight from other bytes, is then encoded once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,11 @@ import orjson
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+
+class RawJson(bytes):
+    """A JSON document already encoded (by orjson): written to a JSON column as it is."""
+
+
 SQLITE_CHUNK = 2_000
 COPY_MIN_ROWS = 50  # below this, a plain INSERT costs fewer round trips than a COPY
 
@@ -23,13 +31,38 @@ def _is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _records(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+def _json_columns(table: Table, columns: Sequence[str]) -> list[int]:
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    return [i for i, c in enumerate(columns) if c in json_columns]
+
+
+def _encoded(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is RawJson:
+        return value.decode()
+    return orjson.dumps(value).decode()
+
+
+def _records(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The rows as COPY records (JSON values as text)."""
+    positions = _json_columns(table, columns)
+    records = []
+    for row in rows:
+        record = [row[c] for c in columns]
+        for i in positions:
+            record[i] = _encoded(record[i])
+        records.append(record)
+    return records
+
+
+def _decoded(table: Table, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """The rows with their ``RawJson`` values decoded, for the driver's own JSON encoding."""
+    names = [c.name for c in table.columns if isinstance(c.type, JSON)]
+    if not any(type(row.get(n)) is RawJson for row in rows for n in names):
+        return rows
     return [
-        tuple(
-            orjson.dumps(row[c]).decode() if c in json_columns and row[c] is not None else row[c]
-            for c in columns
-        )
+        {k: orjson.loads(memoryview(v)) if type(v) is RawJson else v for k, v in row.items()}
         for row in rows
     ]
 
@@ -58,6 +91,7 @@ async def insert_rows(
     if not rows:
         return
     if not _is_postgresql(session):
+        rows = _decoded(table, rows)
         for start in range(0, len(rows), SQLITE_CHUNK):
             await session.execute(insert(table), list(rows[start : start + SQLITE_CHUNK]))
         return
