@@ -562,7 +562,7 @@ async def _import_chunk(
         )
         if state.writing and dialect_name(session) == "postgresql":
             query = query.with_for_update()  # the versions read stay current until commit
-        current = {row.id: Risk(**row._mapping) for row in await session.execute(query)}
+        current = {row.id: batch.transient(row._mapping) for row in await session.execute(query)}
     creates: list[tuple[int, RiskCreate]] = []
     updates: list[tuple[int, Risk, RiskUpdate, int | None]] = []
     scoring = await scoring_for(session, tenant_id=context.tenant_id)
