@@ -567,3 +567,10 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
     ]
     updated = next(r.json() for r in receiver.requests if r.json()["type"] == "risk.updated")
     assert updated["data"]["version"] == 2 and updated["data"]["impact"] == 2
+    # each event carries the risk as the API then shows it (the import encodes it directly)
+    for request in receiver.requests:
+        event = request.json()
+        shown = await hook_client.get(f"/api/v1/risks/{event['data']['id']}", headers=h)
+        assert event["data"] == shown.json()
+        assert event["resource_id"] == event["data"]["id"]
+        assert event["actor_id"] == account.user_id
