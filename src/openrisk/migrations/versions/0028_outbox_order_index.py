@@ -1,15 +1,15 @@
 """outbox: index (created_at, id), the order in which the relay takes the rows
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0028
+Revises: 0027
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0025"
-down_revision: str | Sequence[str] | None = "0024"
+revision: str = "0028"
+down_revision: str | Sequence[str] | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
