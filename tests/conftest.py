@@ -16,12 +16,13 @@ import pytest_asyncio
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
+from openrisk import tasks as registry
 from openrisk.app import create_app
 from openrisk.config import Settings
 from openrisk.core import security
 from openrisk.core.db.migrate import upgrade
 from openrisk.core.events import DomainEvent
-from openrisk.core.jobs import JobSpec, registry
+from openrisk.core.jobs import JobSpec
 from tests.services import PG_ADMIN_URL, need, postgres_available
 
 # Most tests sign someone up: at the production cost (19 MiB, 2 passes) argon2 would be a large

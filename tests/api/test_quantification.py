@@ -508,7 +508,7 @@ async def test_a_read_that_simulates_again_makes_the_risk_answer_follow(
 ) -> None:
     """Without the background job (its route taken away), the read of a stale quantification
     simulates and stores it, and the cached risk answer shows the new summary at once."""
-    from openrisk.core.jobs import registry
+    from openrisk import tasks as registry
 
     monkeypatch.setattr(registry, "EVENT_ROUTES", [])
     h = admin.in_tenant()

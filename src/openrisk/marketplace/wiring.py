@@ -31,7 +31,7 @@ async def ensure_catalogue(database: Database, runtime: MarketplaceRuntime) -> N
 
 def install_marketplace(app: FastAPI, settings: Settings) -> None:
     """Runtime state and the catalogue upsert at start-up (deliveries are jobs:
-    ``marketplace/tasks.py``, routed in ``core/jobs/registry.py``)."""
+    ``marketplace/tasks.py``, routed in ``openrisk/tasks.py``)."""
     runtime = MarketplaceRuntime.from_settings(settings)
     runtime.uow_factory = lambda session: UnitOfWork.for_app(app.state, session)
     app.state.marketplace = runtime

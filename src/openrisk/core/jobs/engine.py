@@ -3,7 +3,7 @@
 One ``procrastinate.App`` per runtime (a web process, a worker, a test), each with its own
 connector: PostgreSQL through procrastinate's psycopg 3 connector, the embedded default (SQLite)
 through procrastinate's in-memory connector, made durable by the relay keeping the outbox rows
-until their jobs are done (``relay.py``). The tasks of every blueprint in ``registry.py`` are
+until their jobs are done (``relay.py``). The tasks of every blueprint in ``openrisk/tasks.py`` are
 bound to each application as copies (``Blueprint.add_tasks_from`` would rename and rebind the
 shared blueprint to the first application only).
 """
@@ -68,8 +68,8 @@ def build_app(
     connector: BaseConnector, *, crons: Mapping[str, str] | None = None
 ) -> procrastinate.App:
     """``crons``: periodic tasks' schedules by full task name, instead of their declared ones
-    (``registry.periodic_crons``: settings, so tests can tick every second)."""
-    from openrisk.core.jobs.registry import BLUEPRINTS
+    (``openrisk.tasks.periodic_crons``: settings, so tests can tick every second)."""
+    from openrisk.tasks import BLUEPRINTS
 
     app = procrastinate.App(connector=connector)
     for namespace, blueprint in BLUEPRINTS:

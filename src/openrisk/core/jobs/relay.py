@@ -2,7 +2,7 @@
 
 PostgreSQL (``TransactionalRelay``): in one transaction, claim a batch of event rows
 (``FOR UPDATE SKIP LOCKED``: relays in any number of processes never take the same row), ask
-the routes which jobs they mean (``registry.EVENT_ROUTES``, in the same transaction), insert
+the routes which jobs they mean (``openrisk.tasks.EVENT_ROUTES``, in the same transaction), insert
 those jobs with procrastinate's own SQL function (``procrastinate_defer_jobs_v1``) on the same
 connection, delete the rows, commit. The jobs exist if and only if the rows are gone: no event
 is lost, none is enqueued twice by the relay. The event id (the outbox row id) travels in the
@@ -56,8 +56,8 @@ DEFER_JOBS = text(
 
 async def route(session: Any, rows: Sequence[OutboxRow]) -> list[JobSpec]:
     """The jobs these rows mean: ``job:<task>`` rows are that task; events go to the routes of
-    ``registry.EVENT_ROUTES`` whose prefix their topic starts with."""
-    from openrisk.core.jobs.registry import EVENT_ROUTES
+    ``openrisk.tasks.EVENT_ROUTES`` whose prefix their topic starts with."""
+    from openrisk.tasks import EVENT_ROUTES
 
     specs: list[JobSpec] = []
     events = []

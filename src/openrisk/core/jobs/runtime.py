@@ -64,5 +64,5 @@ class JobSpec:
 
 
 Route = Callable[[AsyncSession, Sequence[DomainEvent]], Awaitable[list[JobSpec]]]
-"""What a topic prefix's events become (``registry.EVENT_ROUTES``): the jobs to defer, computed
-in the relay's transaction (the session is bound to no tenant)."""
+"""What a topic prefix's events become (``openrisk.tasks.EVENT_ROUTES``): the jobs to defer,
+computed in the relay's transaction (the session is bound to no tenant)."""

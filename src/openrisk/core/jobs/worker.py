@@ -54,7 +54,7 @@ class JobEngine:
         self.settings = settings
         self.runtime = runtime
         self.connector = build_connector(settings)
-        from openrisk.core.jobs.registry import periodic_crons
+        from openrisk.tasks import periodic_crons
 
         self.app = build_app(self.connector, crons=periodic_crons(settings))
         preinitialise_job_series([name for name in self.app.tasks if ":" in name])

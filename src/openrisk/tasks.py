@@ -1,4 +1,6 @@
-"""Every task blueprint, and which outbox events become which jobs: the one place to plug in.
+"""The task registry: every task blueprint, and which outbox events become which jobs (the one
+place to plug in). Like the model registry it lives outside ``core``, which reads it only when
+it builds the job engine or routes events, so that core imports no domain package.
 
 ``BLUEPRINTS``: (namespace, blueprint); a task ``name`` declared on a blueprint is deferred and
 run as ``"<namespace>:<name>"``. ``EVENT_ROUTES``: (topic prefix, route); the relay hands each
