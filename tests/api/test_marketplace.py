@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from jsonschema import Draft202012Validator
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.catalogue import load_catalogue
@@ -22,6 +20,7 @@ from openrisk.marketplace.models import App, Connector
 from openrisk.marketplace.service import sync_catalogue
 from openrisk.rbac.catalogue import ANALYST, MANAGER, VIEWER
 from tests.api.rbac_helpers import member_with_role
+from tests.api.test_risks_helpers import count_queries
 from tests.conftest import Account, register
 
 API = "/api/v1/marketplace"
@@ -466,21 +465,6 @@ async def test_catalogue_sync_upserts_deprecates_and_recounts(
         async with app.state.db.session() as session:
             await session.execute(delete(Connector).where(Connector.id == "temp-test-connector"))
             await session.commit()
-
-
-@contextlib.contextmanager
-def count_queries(app: FastAPI) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = app.state.db.engine.sync_engine
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 async def test_lists_use_a_fixed_number_of_queries(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -57,20 +58,32 @@ async def new_asset(
     return dict(response.json())
 
 
+_COUNTING: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "counting", default=None
+)
+
+
 @contextlib.contextmanager
 def count_queries(app: FastAPI) -> Iterator[list[str]]:
-    """Collect the SQL statements the app runs inside the block."""
+    """Collect the SQL statements the block itself runs (a request sent through the ASGI
+    transport runs in the block's task). The app's background tasks (the outbox sweeper, the
+    pool's health check) were started with another context, so their statements, which land
+    at random moments, are not counted."""
     statements: list[str] = []
     engine = app.state.db.engine.sync_engine
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
+        counting = _COUNTING.get()
+        if counting is not None:
+            counting.append(statement)
 
+    token = _COUNTING.set(statements)
     event.listen(engine, "before_cursor_execute", before)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        _COUNTING.reset(token)
 
 
 def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> None:

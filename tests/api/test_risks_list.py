@@ -189,7 +189,7 @@ async def test_list_query_count_is_bounded(
     large = await count(f"{RISKS}?page_size=50")
     filtered = await count(f"{RISKS}?page_size=50&tag=t&sort=score&status=DRAFT")
     assert small == large == filtered
-    assert large <= 5  # membership, count, page, asset links (+ savepoints never)
+    assert 1 <= large <= 5  # membership, count, page, asset links (+ savepoints never)
     mitigations = await count("/api/v1/mitigations/recommended?page_size=50")
     assert mitigations <= 5
     assets_list = await count("/api/v1/assets?page_size=50")
