@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
-from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, Conflict, NotFound
 from openrisk.core.uow import UnitOfWork
 from openrisk.methodology import service
@@ -107,7 +106,7 @@ async def apply(
     uow: Callable[[AsyncSession], UnitOfWork] = UnitOfWork,
 ) -> str:
     """The ``risk_model:apply`` job; returns the job's status after it."""
-    from openrisk.rbac.service import resolve_membership
+    from openrisk.rbac.service import act_as_requester
 
     async with database.sessions() as session:
         await session.execute(
@@ -147,15 +146,15 @@ async def apply(
             )
 
         try:
-            if requester is None:
-                raise NotFound("the member who asked for the change is gone")
-            membership = await resolve_membership(
-                session, user_id=requester, tenant_ref=str(tenant_id)
+            context = await act_as_requester(
+                session,
+                user_id=requester,
+                tenant_id=tenant_id,
+                gone="the member who asked for the change is gone",
             )
-            await bind_session_to_tenant(session, tenant_id)
             await service.put_model(
                 uow=uow(session),
-                context=membership.context(),
+                context=context,
                 data=RiskModelUpdate.model_validate(request),
                 before_commit=finished,
             )

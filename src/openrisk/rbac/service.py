@@ -138,3 +138,18 @@ async def resolve_membership(
         role_level=level,
         grants=tuple(grants),
     )
+
+
+async def act_as_requester(
+    session: AsyncSession, *, user_id: uuid.UUID | None, tenant_id: uuid.UUID, gone: str
+) -> RequestContext:
+    """The context of the member who queued a background job, with the session bound to the
+    tenant, so the job runs with that member's permissions as they are now (NotFound naming
+    ``gone`` when the member was deleted; NotFound or Forbidden when they left or lost access)."""
+    from openrisk.core.db.tenancy import bind_session_to_tenant
+
+    if user_id is None:
+        raise NotFound(gone)
+    membership = await resolve_membership(session, user_id=user_id, tenant_ref=str(tenant_id))
+    await bind_session_to_tenant(session, tenant_id)
+    return membership.context()

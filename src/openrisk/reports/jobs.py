@@ -21,7 +21,6 @@ from openrisk.audit.service import record
 from openrisk.config import Settings
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
-from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, NotFound
 from openrisk.core.uow import UnitOfWork
 from openrisk.reports.models import Report, ReportJob
@@ -101,7 +100,7 @@ async def generate(
     uow: Callable[[AsyncSession], UnitOfWork] = UnitOfWork,
 ) -> str:
     """The ``reports:generate`` job; returns the job's status after it."""
-    from openrisk.rbac.service import resolve_membership
+    from openrisk.rbac.service import act_as_requester
 
     async with database.sessions() as session:
         job = await session.get(ReportJob, job_id)
@@ -111,13 +110,12 @@ async def generate(
         job.status = RUNNING
         await session.commit()
         try:
-            if requester is None:
-                raise NotFound("the member who asked for the report is gone")
-            membership = await resolve_membership(
-                session, user_id=requester, tenant_ref=str(tenant_id)
+            context = await act_as_requester(
+                session,
+                user_id=requester,
+                tenant_id=tenant_id,
+                gone="the member who asked for the report is gone",
             )
-            context = membership.context()
-            await bind_session_to_tenant(session, tenant_id)
             await create_report(
                 uow=uow(session),
                 context=context,
