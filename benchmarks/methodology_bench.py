@@ -45,6 +45,7 @@ from benchmarks.register_bench import (
     largest_tenant,
     recreate_database,
     seed,
+    uncached_settings,
 )
 from openrisk.app import create_app
 from openrisk.config import Settings
@@ -156,13 +157,8 @@ async def _model_changes(
 
 
 async def main(args: argparse.Namespace) -> int:
-    settings = Settings(
-        database_url=args.database_url,
-        cache_enabled=False,
-        cache_backend="memory",
-        log_level="WARNING",
-        pool_max_open=4,
-        pool_max_idle=2,
+    settings = uncached_settings(
+        args.database_url,
         db_statement_timeout_s=args.statement_timeout,
         # a large register's model change is a job: this process runs it
         jobs_in_process=True,

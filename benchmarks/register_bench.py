@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -243,17 +244,23 @@ def report(results: Sequence[Result], *, risks: int, iterations: int) -> bool:
     return ok
 
 
-async def main(args: argparse.Namespace) -> int:
-    settings = Settings(
-        database_url=args.database_url,
-        # responses are never served from the cache (every request runs its SQL); the
-        # in-process memory backend still caches resolved memberships, as in production
+def uncached_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings of an app whose answers are never served from the cache (every request runs
+    its SQL); the in-process memory backend still caches resolved memberships, as in
+    production."""
+    return Settings(
+        database_url=database_url,
         cache_enabled=False,
         cache_backend="memory",
         log_level="WARNING",
         pool_max_open=4,
         pool_max_idle=2,
+        **overrides,
     )
+
+
+async def main(args: argparse.Namespace) -> int:
+    settings = uncached_settings(args.database_url)
     if not args.reuse:
         await recreate_database(args.database_url)
         await asyncio.to_thread(upgrade, args.database_url)
