@@ -383,3 +383,43 @@ async def test_the_heatmap_is_the_tenants_grid_in_its_band_colours(
 
     _, as_pdf = await generate(client, admin, "executive", "pdf")
     assert "Impact \\ Probability" in pdf_text(as_pdf.content)
+
+
+async def test_severity_counts_and_appetite_follow_the_tenants_bands(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    from tests.api.test_risk_model import body_of, current, put
+
+    model = await current(client, admin)
+    body = body_of(
+        model,
+        bands=[
+            {"name": "MINOR", "min_score": 0, "color": "#00aa00"},
+            {"name": "MODERATE", "min_score": 4, "color": "#ffaa00"},
+            {"name": "SEVERE", "min_score": 9, "color": "#aa0000"},
+        ],
+        appetite_score=8,
+        review_days={},
+    )
+    assert (await put(client, admin, body)).status_code == 200, body
+    for title, impact, probability in (
+        ("Data centre flood", 4, 3),  # 12 SEVERE, above appetite
+        ("Supplier insolvency", 3, 3),  # 9 SEVERE, above appetite
+        ("Badge cloning", 2, 2),  # 4 MODERATE
+        ("Printer jam", 1, 1),  # 1 MINOR
+    ):
+        await create_risk(client, admin, title, impact, probability)
+
+    meta, as_csv = await generate(client, admin, "executive", "csv")
+    assert meta["summary"]["by_severity"] == {"SEVERE": 2, "MODERATE": 1, "MINOR": 1}
+    assert list(meta["summary"]["by_severity"]) == ["SEVERE", "MODERATE", "MINOR"]
+    assert meta["summary"]["above_appetite"] == 2
+    lines = as_csv.text.splitlines()
+    assert "above_appetite,2" in lines
+    section = lines.index("# Risks by severity")
+    assert lines[section + 2 : section + 5] == ["SEVERE,2", "MODERATE,1", "MINOR,1"]
+    assert not any(line.startswith(("CRITICAL,", "HIGH,")) for line in lines)
+
+    _, as_pdf = await generate(client, admin, "executive", "pdf")
+    text = " ".join(pdf_text(as_pdf.content).split())
+    assert "2 above appetite" in text and "SEVERE" in text

@@ -18,20 +18,18 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from openrisk.auth.models import User
+from openrisk.methodology import store
 from openrisk.mitigations.models import Mitigation
 from openrisk.mitigations.schemas import OPEN_STATUSES
 from openrisk.risks import reads
 from openrisk.risks.enums import SETTLED_STATUSES
 from openrisk.risks.models import Risk
-from openrisk.risks.scoring import Severity, global_risk_score
+from openrisk.risks.scoring import global_risk_score
 from openrisk.tenants.models import Tenant
 
 MAX_REGISTER_ROWS = 20_000
 TOP_RISKS = 10
 OVERDUE_LISTED = 25
-SEVERITIES = tuple(
-    s.value for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
-)
 RISK_STATUSES = ("DRAFT", "ACTIVE", "MITIGATED", "ACCEPTED", "CLOSED")
 MITIGATION_STATUSES = ("PLANNED", "IN_PROGRESS", "DONE", "CANCELLED")
 
@@ -81,7 +79,9 @@ class ReportData:
     total_risks: int = 0
     mean_score: float | None = None
     global_risk_score: int = 100
+    # the tenant's bands, the highest first, and how many live risks are above its appetite
     by_severity: dict[str, int] = field(default_factory=dict)
+    above_appetite: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     # the tenant's N×M grid: heatmap[impact - 1][probability - 1] = count, and the band
     # (of impact × probability) of each cell, with the band colours of the risk model
@@ -103,6 +103,7 @@ class ReportData:
             "global_risk_score": self.global_risk_score,
             "mean_score": self.mean_score,
             "by_severity": self.by_severity,
+            "above_appetite": self.above_appetite,
             "overdue_mitigations": self.mitigations.get("overdue", 0),
             "rows": len(self.register),
             "truncated": self.truncated,
@@ -188,12 +189,19 @@ async def collect(
     data.mean_score = round(float(mean), 2) if mean is not None else None
     data.global_risk_score = global_risk_score(Decimal(str(mean)) if mean is not None else None)
 
-    severity_counts = dict.fromkeys(SEVERITIES, 0)
-    for severity, count in await session.execute(
-        select(Risk.severity, func.count()).where(*live).group_by(Risk.severity)
+    scoring = (await store.load(session, tenant_id=tenant_id)).scoring
+    data.band_colours = {band.name: band.color for band in scoring.bands}
+    severity_counts = {band.name: 0 for band in reversed(scoring.bands)}
+    above = 0
+    for severity, within, count in await session.execute(
+        select(Risk.severity, Risk.within_appetite, func.count())
+        .where(*live)
+        .group_by(Risk.severity, Risk.within_appetite)
     ):
-        severity_counts[severity] = int(count)
+        severity_counts[severity] = severity_counts.get(severity, 0) + int(count)
+        above += 0 if within else int(count)
     data.by_severity = severity_counts
+    data.above_appetite = above
 
     status_counts = dict.fromkeys(RISK_STATUSES, 0)
     for status, count in await session.execute(
@@ -211,7 +219,6 @@ async def collect(
         impact, probability = cell["impact"] - 1, cell["probability"] - 1
         data.heatmap[impact][probability] = int(cell["count"])
         data.heatmap_bands[impact][probability] = cell["band"]
-        data.band_colours[cell["band"]] = cell["color"]
 
     # mitigations of live risks
     live_mitigations = [

@@ -10,7 +10,7 @@ neutralises text a spreadsheet would run as a formula (the importer strips the q
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -21,7 +21,6 @@ from openrisk.reports.data import (
     ReportData,
     RiskRow,
 )
-from openrisk.risks.scoring import severity_for
 
 REGISTER_COLUMNS = (
     "id",
@@ -47,18 +46,6 @@ REGISTER_COLUMNS = (
     "updated_at",
 )
 MAX_PDF_REGISTER_ROWS = 2_000
-SEVERITY_COLOURS = {
-    "CRITICAL": "#b71c1c",
-    "HIGH": "#e65100",
-    "MEDIUM": "#f9a825",
-    "LOW": "#2e7d32",
-}
-HEATMAP_COLOURS = {
-    "CRITICAL": "#ef9a9a",
-    "HIGH": "#ffcc80",
-    "MEDIUM": "#fff59d",
-    "LOW": "#c5e1a5",
-}
 
 
 def heatmap_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
@@ -71,15 +58,9 @@ def heatmap_rows(data: ReportData) -> tuple[list[str], list[list[Any]]]:
 def heatmap_colour(data: ReportData, impact: int, probability: int) -> str:
     """The cell's band colour, lightened so that its count stays readable in print."""
     band = data.heatmap_bands[impact - 1][probability - 1] if data.heatmap_bands else ""
-    colour = data.band_colours.get(band) or HEATMAP_COLOURS.get(
-        severity_for(impact * probability).value, "#eeeeee"
-    )
+    colour = data.band_colours.get(band, "#bdbdbd")
     red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return "#" + "".join(f"{round(c + (255 - c) * 0.55):02x}" for c in (red, green, blue))
-
-
-def high_and_critical(data: ReportData) -> int:
-    return data.by_severity.get("HIGH", 0) + data.by_severity.get("CRITICAL", 0)
 
 
 def _stamp(moment: datetime) -> str:
@@ -144,7 +125,7 @@ def _executive_tables(data: ReportData) -> list[tuple[str, list[str], list[list[
         ["global_risk_score", data.global_risk_score],
         ["total_risks", data.total_risks],
         ["mean_score", "" if data.mean_score is None else f"{data.mean_score:.2f}"],
-        ["high_and_critical", high_and_critical(data)],
+        ["above_appetite", data.above_appetite],
         ["mitigations_total", data.mitigations.get("total", 0)],
         ["mitigations_overdue", data.mitigations.get("overdue", 0)],
     ]
@@ -310,6 +291,7 @@ def _table(
     widths: Sequence[float] | None = None,
     wrap: Sequence[int] = (),
     severity_column: int | None = None,
+    band_colours: Mapping[str, str] | None = None,
 ) -> Any:
     from reportlab.lib import colors
     from reportlab.platypus import Paragraph, Table, TableStyle
@@ -332,7 +314,7 @@ def _table(
         ]
         body.append(values)
         if severity_column is not None:
-            colour = SEVERITY_COLOURS.get(str(row[severity_column]))
+            colour = (band_colours or {}).get(str(row[severity_column]))
             if colour:
                 commands.append(
                     (
@@ -459,6 +441,7 @@ def register_pdf(data: ReportData) -> bytes:
                 ],
                 wrap=(1, 8),
                 severity_column=5,
+                band_colours=data.band_colours,
             )
         )
         return parts
@@ -471,7 +454,7 @@ def executive_pdf(data: ReportData) -> bytes:
     from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table
 
     styles = _styles()
-    high = high_and_critical(data)
+    above = data.above_appetite
     mean = "n/a" if data.mean_score is None else f"{data.mean_score:.2f}"
 
     def story(document: Any) -> list[Any]:
@@ -481,7 +464,7 @@ def executive_pdf(data: ReportData) -> bytes:
                 ["Global risk score", f"{data.global_risk_score}/100"],
                 ["Live risks", data.total_risks],
                 ["Mean risk score", mean],
-                ["High and critical risks", high],
+                ["Above appetite", above],
                 [
                     "Open mitigations",
                     data.mitigations.get("planned", 0) + data.mitigations.get("in_progress", 0),
@@ -495,6 +478,7 @@ def executive_pdf(data: ReportData) -> bytes:
             [[k, v] for k, v in data.by_severity.items()],
             widths=[30 * mm, 20 * mm],
             severity_column=0,
+            band_colours=data.band_colours,
         )
         status = _table(
             ["Status", "Risks"],
@@ -512,7 +496,7 @@ def executive_pdf(data: ReportData) -> bytes:
             Paragraph(
                 escape(
                     f"Global risk score: {data.global_risk_score}/100 across {data.total_risks} "
-                    f"live risks (mean score {mean}); {high} high or critical; "
+                    f"live risks (mean score {mean}); {above} above appetite; "
                     f"{data.mitigations.get('overdue', 0)} overdue mitigations. "
                     f"Generated {_stamp(data.generated_at)}."
                 ),
@@ -537,6 +521,7 @@ def executive_pdf(data: ReportData) -> bytes:
                     widths=[10 * mm, 120 * mm, 18 * mm, 22 * mm, 24 * mm, 60 * mm],
                     wrap=(1, 5),
                     severity_column=3,
+                    band_colours=data.band_colours,
                 )
             )
         else:
