@@ -121,6 +121,8 @@ async def test_the_model_editor_previews_refuses_and_saves(
     assert queued.status_code == 303, queued.text
     shown = await browser.get("/settings/risk-model")
     assert "being applied in the background" in shown.text
+    assert 'data-testid="model-job"' in shown.text and "(queued)" in shown.text
+    assert '<meta http-equiv="refresh" content="5">' in shown.text  # it watches the job
     async with app.state.db.session() as session:
         job_id = await session.scalar(
             select(RiskModelJob.id).where(RiskModelJob.tenant_id == uuid.UUID(admin.tenant_id))
@@ -128,6 +130,29 @@ async def test_the_model_editor_previews_refuses_and_saves(
     assert job_id is not None and await run(app, str(job_id)) == "done"
     got = (await client.get(f"/api/v1/risks/{risk['id']}", headers=admin.in_tenant())).json()
     assert got["severity"] == "MEDIUM"
+    ended = await browser.get("/settings/risk-model")
+    assert "version 3" in ended.text and 'data-testid="model-job"' not in ended.text
+    assert 'http-equiv="refresh"' not in ended.text
+
+    # a job that failed against the model still in force says so, and why
+    with async_above(app, 0):
+        again = await browser.post(
+            "/settings/risk-model", {**form, "version": "3", "band_min_2": "12", "action": "save"}
+        )
+    assert again.status_code == 303, again.text
+    async with app.state.db.session() as session:
+        job = await session.scalar(
+            select(RiskModelJob).where(
+                RiskModelJob.status == "queued",
+                RiskModelJob.tenant_id == uuid.UUID(admin.tenant_id),
+            )
+        )
+        assert job is not None
+        job.status, job.error = "failed", "The change took longer than its time limit."
+        await session.commit()
+    failed = await browser.get("/settings/risk-model")
+    assert 'data-testid="model-job"' in failed.text and "was not applied" in failed.text
+    assert "longer than its time limit" in failed.text and 'http-equiv="refresh"' not in failed.text
 
 
 async def test_acceptance_requested_on_the_risk_page_is_decided_by_someone_else(

@@ -98,6 +98,17 @@ async def get_job(
     return job
 
 
+async def latest_job(session: AsyncSession, *, context: RequestContext) -> RiskModelJob | None:
+    """The tenant's most recent model change applied by a job (the editor shows its state)."""
+    job: RiskModelJob | None = await session.scalar(
+        select(RiskModelJob)
+        .where(RiskModelJob.tenant_id == context.tenant_id)
+        .order_by(RiskModelJob.created_at.desc(), RiskModelJob.id.desc())
+        .limit(1)
+    )
+    return job
+
+
 async def apply(
     *,
     database: Database,

@@ -426,6 +426,7 @@ def _editor(
     preview: RiskModelOut | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    job: RiskModelJob | None = None,
 ) -> Response:
     bands = list(values["bands"])
     while len(bands) < min(MAX_BANDS, len(values["bands"]) + 2):
@@ -443,6 +444,7 @@ def _editor(
             "criticalities": CRITICALITIES,
             "errors": errors or {},
             "editable": web.has("tenant:update"),
+            "job": job,
         },
         web=web,
         section="risk-model",
@@ -454,7 +456,8 @@ def _editor(
 async def risk_model_page(request: Request, web: WebDep, session: SessionDep) -> Response:
     web.require("risk:read")
     model = await service.get_model(session, context=web.context)
-    return _editor(request, web, _model_values(model), model)
+    job = await jobs.latest_job(session, context=web.context)
+    return _editor(request, web, _model_values(model), model, job=job)
 
 
 @router.post("/settings/risk-model")
@@ -497,7 +500,7 @@ async def save_risk_model(
             request,
             response,
             "The register is large: the new risk model is being applied in the background; "
-            "every risk is re-scored at once when it is done (reload this page to see it).",
+            "every risk is re-scored at once when it is done (this page shows when).",
         )
         return response
     if dry_run:
