@@ -18,6 +18,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from openrisk.app import create_app
+from openrisk.core.cache.base import CacheUnavailable
 from openrisk.core.cache.invalidation import risk_key
 from openrisk.core.outbox import INVALIDATE_TOPIC, OutboxRow, sweep_invalidations
 from openrisk.core.uow import UnitOfWork
@@ -209,3 +210,55 @@ async def test_an_authorization_change_whose_bump_failed_answers_503_and_is_fini
         sweeper.state.db, sweeper.state.cache_invalidator, older_than=timedelta(0)
     )
     assert await authz.generation() != before
+
+
+@pytest.fixture
+def redis_writing_only_one_tenant() -> Iterator[tuple[str, str, str]]:
+    """A Redis user that reads every key but writes only tenant B's: to this user's cache
+    tenant A's generations are refused, as a cluster master that is away refuses its slots,
+    while tenant B's are taken. Yields (redis URL, tenant A, tenant B)."""
+    need(redis_available(), "Redis at 127.0.0.1:6379")
+    import redis
+
+    admin = redis.Redis(host="127.0.0.1", port=6379)
+    user, refused, taken = f"sweeper-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), str(uuid.uuid4())
+    admin.execute_command(
+        "ACL", "SETUSER", user, "on", "nopass", "+@all", "%R~*", f"%RW~openrisk:t:{{{taken}}}:*"
+    )
+    try:
+        yield f"redis://{user}:unused@127.0.0.1:6379/14", refused, taken
+    finally:
+        admin.execute_command("ACL", "DELUSER", user)
+        admin.close()
+
+
+async def test_a_bump_the_cache_refuses_does_not_hold_back_the_rows_behind_it(
+    database_url: str, redis_writing_only_one_tenant: tuple[str, str, str]
+) -> None:
+    url, refused, taken = redis_writing_only_one_tenant
+    app = create_app(make_settings(database_url, cache_backend="redis", redis_url=url, **QUIET))
+    async with app.router.lifespan_context(app):
+        async with app.state.db.session() as session:
+            for tenant in (refused, taken):  # the refused one is older: it comes first
+                session.add(
+                    OutboxRow(
+                        tenant_id=uuid.UUID(tenant),
+                        topic=INVALIDATE_TOPIC,
+                        payload={"bumps": [[tenant, ["risks"]]]},
+                    )
+                )
+                await session.commit()
+        generations = app.state.response_cache.generations
+        before = await generations.current(taken, ["risks"])
+
+        # (the start-up's own global bumps are refused to this user as well)
+        with pytest.raises(
+            CacheUnavailable, match=r"1 left-over invalidations applied, \d+ refused"
+        ):
+            await sweep_invalidations(
+                app.state.db, app.state.cache_invalidator, older_than=timedelta(0)
+            )
+        assert (await generations.current(taken, ["risks"]))["risks"] != before["risks"]
+        left = [r for r in await _outbox(app, refused) if r.topic == INVALIDATE_TOPIC]
+        assert len(left) == 1  # kept for a later pass, when its master is back
+        assert [r for r in await _outbox(app, taken) if r.topic == INVALIDATE_TOPIC] == []

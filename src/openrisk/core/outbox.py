@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy import Index, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from openrisk.core.cache.base import CacheUnavailable
 from openrisk.core.db.base import Base, UUIDPrimaryKey, utcnow
 from openrisk.core.db.engine import Database
 from openrisk.core.events import DomainEvent
@@ -42,6 +43,7 @@ JOB_TOPIC_PREFIX = "job:"
 
 Bumps = list[tuple[str | None, list[str]]]
 SWEEP_BATCH = 500
+SWEEP_MAX_FAILURES = 5
 
 
 class OutboxRow(UUIDPrimaryKey, Base):
@@ -149,7 +151,11 @@ async def sweep_invalidations(
 
     Rows younger than ``older_than`` are left to their writer (which is about to apply and
     delete them); applying one twice is harmless (an extra bump only drops cached answers).
-    Returns how many rows were applied; stops at the first failure (the cache is still away).
+    A row the cache refuses stays for the next pass without holding back the rows behind it:
+    on a cluster it may be one master's, and the other masters take theirs. A pass gives up
+    after ``SWEEP_MAX_FAILURES`` refusals in a row (the whole cache is away). Returns how many
+    rows were applied; raises `CacheUnavailable` when a row was left, so that a caller waiting
+    for every leftover knows it is not done.
     """
     cutoff = now() - older_than
     async with database.sessions() as session:
@@ -161,10 +167,22 @@ async def sweep_invalidations(
                 .limit(limit)
             )
         )
-        applied = 0
+        applied = failed = refused_in_a_row = 0
         for row in rows:
-            await invalidator.apply(parse_bumps(row.payload))
+            try:
+                await invalidator.apply(parse_bumps(row.payload))
+            except CacheUnavailable:
+                failed += 1
+                refused_in_a_row += 1
+                if refused_in_a_row >= SWEEP_MAX_FAILURES:
+                    break
+                continue
+            refused_in_a_row = 0
             await session.execute(delete(OutboxRow).where(OutboxRow.id == row.id))
             await session.commit()
             applied += 1
+        if failed:
+            raise CacheUnavailable(
+                f"{applied} left-over invalidations applied, {failed} refused by the cache"
+            )
         return applied
