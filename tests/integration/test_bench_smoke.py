@@ -32,7 +32,7 @@ def test_bench_writes_the_before_after_table(tmp_path: Path) -> None:
             str(OPENRISK),
             "bench",
             "--duration",
-            "1s",
+            "0.5s",
             "--concurrency",
             "2",
             "--database-url",

@@ -56,7 +56,7 @@ def test_warm_quick_loadtest_writes_the_report(tmp_path: Path) -> None:
         "warm",
         "--quick",
         "--duration",
-        "6s",
+        "3s",
         "--database-url",
         f"sqlite+aiosqlite:///{tmp_path / 'loadtest.db'}",
         "--cache",
