@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export OPENRISK_PORT ?= 8000
 LINT_PATHS := src tests $(wildcard benchmarks loadtests)
+TEST_WORKERS ?= 3
 
 .PHONY: run test lint format typecheck install dev clean screenshots
 
@@ -38,8 +39,12 @@ format: dev
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIN)/ruff format $(LINT_PATHS)
 
+# bytecode compiled once: the suite starts dozens of server and CLI processes, each of which
+# would otherwise compile the package again (PYTHONDONTWRITEBYTECODE keeps it from caching);
+# three workers per two cores, as much of the suite waits on servers, browsers and databases
 test: lint typecheck
-	$(BIN)/pytest -n auto
+	$(BIN)/python -m compileall -q src tests benchmarks loadtests
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # the pictures of docs/screenshots: a seeded server, headless Chromium, 1366 and 390 px wide
 screenshots: dev
