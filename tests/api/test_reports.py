@@ -339,14 +339,23 @@ async def test_viewers_list_and_download_analysts_create(
     assert download.headers["content-type"].startswith(meta["content_type"].split(";")[0])
 
 
+async def use_model(client: httpx.AsyncClient, admin: Account, **changes: Any) -> None:
+    """The tenant's risk model with ``changes`` saved."""
+    from tests.api.test_risk_model import body_of, current, put
+
+    body = body_of(await current(client, admin), **changes)
+    saved = await put(client, admin, body)
+    assert saved.status_code == 200, saved.text
+
+
 async def test_the_heatmap_is_the_tenants_grid_in_its_band_colours(
     client: httpx.AsyncClient, admin: Account
 ) -> None:
-    from tests.api.test_risk_model import body_of, current, levels, put
+    from tests.api.test_risk_model import levels
 
-    model = await current(client, admin)
-    body = body_of(
-        model,
+    await use_model(
+        client,
+        admin,
         impact_levels=levels("Low", "Medium", "High", "Very high"),
         probability_levels=levels("Unlikely", "Possible", "Likely"),
         bands=[
@@ -356,7 +365,6 @@ async def test_the_heatmap_is_the_tenants_grid_in_its_band_colours(
         review_days={},
         level_mapping={"impact": {"5": 4}, "probability": {"4": 3, "5": 3}},
     )
-    assert (await put(client, admin, body)).status_code == 200
     await create_risk(client, admin, "Top corner", 4, 3)
     await create_risk(client, admin, "Low corner", 1, 2)
     matrix = (await client.get("/api/v1/dashboard/matrix", headers=admin.headers)).json()
@@ -388,11 +396,9 @@ async def test_the_heatmap_is_the_tenants_grid_in_its_band_colours(
 async def test_severity_counts_and_appetite_follow_the_tenants_bands(
     client: httpx.AsyncClient, admin: Account
 ) -> None:
-    from tests.api.test_risk_model import body_of, current, put
-
-    model = await current(client, admin)
-    body = body_of(
-        model,
+    await use_model(
+        client,
+        admin,
         bands=[
             {"name": "MINOR", "min_score": 0, "color": "#00aa00"},
             {"name": "MODERATE", "min_score": 4, "color": "#ffaa00"},
@@ -401,7 +407,6 @@ async def test_severity_counts_and_appetite_follow_the_tenants_bands(
         appetite_score=8,
         review_days={},
     )
-    assert (await put(client, admin, body)).status_code == 200, body
     for title, impact, probability in (
         ("Data centre flood", 4, 3),  # 12 SEVERE, above appetite
         ("Supplier insolvency", 3, 3),  # 9 SEVERE, above appetite
