@@ -16,6 +16,7 @@ httpx's ASGI transport with the response cache off (every request runs its SQL):
   interleaved, ``--iterations`` requests each: p50 and p95 (with ``--concurrency N``, each
   request is sent N times at once, as N connections to one worker would);
 - the register (``GET /risks``) with the model's filters and sorts;
+- with ``--asset-change``, a new criticality of the asset linked to the most risks, and back;
 - ``PUT /risk-model?dry_run=true`` with new bands (HIGH from 12) and with new asset factors
   (every score recomputed), then the new bands applied (a job above
   ``OPENRISK_RISK_MODEL_ASYNC_THRESHOLD``, run by this process, followed to its end), then the
@@ -90,6 +91,7 @@ async def measure(
     iterations: int,
     apply: bool,
     concurrency: int = 1,
+    asset_change: bool = False,
 ) -> tuple[dict[str, list[float]], list[tuple[str, float, Any]]]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -116,6 +118,8 @@ async def measure(
                     if round_ >= 2:
                         samples[name].extend(timings)
             writes = await _model_changes(client, headers, apply=apply)
+            if asset_change:
+                writes += await _asset_changes(client, headers)
     return samples, writes
 
 
@@ -171,6 +175,28 @@ async def _model_changes(
     return found
 
 
+async def _asset_changes(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> list[tuple[str, float, Any]]:
+    """A new criticality for the asset linked to the most risks, then the old one back: each
+    re-scores every linked risk's four levels in the request."""
+    listed = await client.get("/api/v1/assets", params={"page_size": 100}, headers=headers)
+    listed.raise_for_status()
+    asset = max(listed.json()["items"], key=lambda a: a["risk_count"])
+    other = "LOW" if asset["criticality"] != "LOW" else "CRITICAL"
+    found: list[tuple[str, float, Any]] = []
+    for criticality in (other, asset["criticality"]):
+        started = time.perf_counter()
+        response = await client.patch(
+            f"/api/v1/assets/{asset['id']}", json={"criticality": criticality}, headers=headers
+        )
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        label = f"PATCH /assets/{{id}} criticality {criticality}"
+        found.append((label, elapsed, f"{asset['risk_count']:,} linked risks re-scored"))
+    return found
+
+
 async def main(args: argparse.Namespace) -> int:
     settings = uncached_settings(
         args.database_url,
@@ -200,6 +226,7 @@ async def main(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         apply=not args.dry_run_only,
         concurrency=args.concurrency,
+        asset_change=args.asset_change,
     )
     table = Table(
         title=f"dashboards, {live:,} live risks, {args.iterations} rounds of "
@@ -210,7 +237,7 @@ async def main(args: argparse.Namespace) -> int:
     for name, values in samples.items():
         table.add_row(name, f"{statistics.median(values):.1f}", f"{_percentile(values, 0.95):.1f}")
     console.print(table)
-    writes_table = Table(title="risk model changes")
+    writes_table = Table(title="writes that re-score many risks")
     for column in ("request", "wall s", "risks / re-scored / changed band"):
         writes_table.add_column(column)
     for label, seconds, figures in writes:
@@ -235,6 +262,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=1, help="requests at once")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument(
+        "--asset-change",
+        action="store_true",
+        help="also time a new criticality of the most linked asset (and back)",
+    )
     parser.add_argument("--dry-run-only", action="store_true", help="do not apply the change")
     parser.add_argument(
         "--statement-timeout", type=float, default=5.0, help="OPENRISK_DB_STATEMENT_TIMEOUT_S"
