@@ -235,3 +235,28 @@ def test_the_smtp_check_greets_a_real_relay_and_names_a_dead_one() -> None:
     dead = asyncio.run(check_smtp(f"smtp://mailer:s3cret@127.0.0.1:{free_port()}"))
     assert not dead.ok and "unreachable" in dead.detail and "s3cret" not in dead.detail
     assert asyncio.run(check_smtp(None)).ok
+
+
+def test_db_upgrade_brings_a_new_database_to_the_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from openrisk.core.db.migrate import current_revisions, head_revisions
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    monkeypatch.setenv("OPENRISK_DATABASE_URL", url)
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database upgraded to heads" in result.output
+
+    async def revisions() -> set[str]:
+        engine = create_async_engine(url)
+        try:
+            return await current_revisions(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(revisions()) == head_revisions()

@@ -47,17 +47,14 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
 
 
 def migrated_sqlite(directory: Path) -> str:
-    """A fresh SQLite database upgraded with ``openrisk db upgrade``."""
+    """A fresh SQLite database at the head revision, for a server subprocess to open.
+
+    Migrated in this process: a subprocess would first import the whole application again
+    (seconds of CPU per database); ``openrisk db upgrade`` itself has its own CLI tests."""
+    from openrisk.core.db.migrate import upgrade
+
     url = f"sqlite+aiosqlite:///{directory / 'openrisk.db'}"
-    proc = subprocess.run(
-        [str(OPENRISK), "db", "upgrade"],
-        env=base_env(url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, f"openrisk db upgrade failed:\n{proc.stdout}\n{proc.stderr}"
+    upgrade(url)
     return url
 
 
