@@ -45,12 +45,13 @@ async def review_reasons(
     ).tuples():
         kind = "review.overdue" if due < today else "review.due_soon"
         reasons.append(
-            Reason(
-                kind=kind,
-                key=f"{kind}:{risk_id}:{due.isoformat()}:{uid}",
-                tenant_id=tenant_id,
-                recipient=email,
+            Reason.dated(
+                kind,
                 subject_id=risk_id,
+                on=due,
+                recipient_id=uid,
+                recipient=email,
+                tenant_id=tenant_id,
                 data={
                     "risk_id": str(risk_id),
                     "risk_title": title,
@@ -102,12 +103,13 @@ async def acceptance_reasons(
         ).tuples():
             kind = "acceptance.expired" if status == EXPIRED else "acceptance.expiring"
             reasons.append(
-                Reason(
-                    kind=kind,
-                    key=f"{kind}:{aid}:{expires.isoformat()}:{uid}",
-                    tenant_id=tenant_id,
-                    recipient=email,
+                Reason.dated(
+                    kind,
                     subject_id=aid,
+                    on=expires,
+                    recipient_id=uid,
+                    recipient=email,
+                    tenant_id=tenant_id,
                     data={
                         "risk_id": str(risk_id),
                         "risk_title": title,

@@ -56,12 +56,13 @@ async def due_reasons(
             continue
         kind = "mitigation.overdue" if due < today else "mitigation.due_soon"
         reasons.append(
-            Reason(
-                kind=kind,
-                key=f"{kind}:{mid}:{due.isoformat()}:{uid}",
-                tenant_id=tenant_id,
-                recipient=email,
+            Reason.dated(
+                kind,
                 subject_id=mid,
+                on=due,
+                recipient_id=uid,
+                recipient=email,
+                tenant_id=tenant_id,
                 data={
                     "title": title,
                     "due_date": due.isoformat(),

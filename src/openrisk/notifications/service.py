@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -51,6 +51,29 @@ class Reason:
     recipient: str
     subject_id: uuid.UUID | None
     data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def dated(
+        cls,
+        kind: str,
+        *,
+        subject_id: uuid.UUID,
+        on: date,
+        recipient_id: uuid.UUID,
+        recipient: str,
+        tenant_id: uuid.UUID,
+        data: dict[str, Any],
+    ) -> Reason:
+        """A reminder about ``subject_id`` for the date ``on``: told once per subject, date and
+        person, so a new due date (or expiry, or review date) is told again."""
+        return cls(
+            kind=kind,
+            key=f"{kind}:{subject_id}:{on.isoformat()}:{recipient_id}",
+            tenant_id=tenant_id,
+            recipient=recipient,
+            subject_id=subject_id,
+            data=data,
+        )
 
 
 def enabled(settings: Settings) -> bool:
