@@ -9,10 +9,14 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from openrisk.audit.models import AuditEvent
+from openrisk.core.db.tenancy import bind_session_to_tenant
+from openrisk.core.errors import PreconditionFailed
+from openrisk.risks import batch, reads
 from openrisk.risks.models import Risk, RiskAsset, RiskCellCount, RiskHistory, RiskLabel
 from openrisk.risks.transfer import CHUNK
 from tests.api.test_risks_helpers import RISKS, new_asset
@@ -185,3 +189,69 @@ async def test_a_risk_named_twice_in_a_file_is_refused(
     assert [(e["row"], e["field"]) for e in refused.json()["errors"]] == [(3, "id")]
     after = (await client.get(f"{RISKS}/{risk_id}", headers=admin.headers)).json()
     assert (after["title"], after["version"]) == ("Once", 1)
+
+
+async def _read_risks(app: FastAPI, tenant_id: str, ids: list[str]) -> list[Risk]:
+    """The risks as stored now (the API's answers may come from the response cache, which
+    writes made straight through ``risks.batch`` do not invalidate)."""
+    async with app.state.db.session() as session:
+        await bind_session_to_tenant(session, uuid.UUID(tenant_id))
+        found = await session.execute(
+            select(*batch.RISKS.c).where(batch.RISKS.c.id.in_([uuid.UUID(i) for i in ids]))
+        )
+        by_id = {row.id: batch.transient(row._mapping) for row in found}
+    return [by_id[uuid.UUID(i)] for i in ids]
+
+
+async def _search(app: FastAPI, tenant_id: str, q: str) -> list[str]:
+    async with app.state.db.session() as session:
+        await bind_session_to_tenant(session, uuid.UUID(tenant_id))
+        hits, _ = await reads.search_risks(session, tenant_id=uuid.UUID(tenant_id), q=q)
+    return sorted(str(item.risk.id) for item, _ in hits)
+
+
+def _retitled(risk: Risk, title: str) -> batch.Changed:
+    read = risk.version
+    risk.title, risk.version = title, read + 1
+    return batch.Changed(risk, read, {}, {"title": {"before": None, "after": title}}, [], False)
+
+
+async def test_a_batch_of_updates_with_one_risk_changed_meanwhile_writes_none(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The batched UPDATE is guarded by the version each row was read at: one risk changed
+    after the read refuses the whole batch (412), and the other risks keep their values."""
+    content = _csv([{"title": f"Guarded {n}", "impact": 2, "probability": 3} for n in range(3)])
+    ids = (await _import(client, admin, content)).json()["ids"]
+    risks = await _read_risks(app, admin.tenant_id, ids)
+    patched = await client.patch(
+        f"{RISKS}/{ids[1]}", json={"title": "Edited meanwhile"}, headers=admin.headers
+    )
+    assert patched.status_code == 200, patched.text
+    changed = [_retitled(r, f"Quarterly review {n}") for n, r in enumerate(risks)]
+    async with app.state.db.session() as session:
+        await bind_session_to_tenant(session, uuid.UUID(admin.tenant_id))
+        with pytest.raises(PreconditionFailed):
+            await batch.update_risks(session, changed)
+        await session.rollback()
+    stored = await _read_risks(app, admin.tenant_id, ids)
+    assert [(r.title, r.version) for r in stored] == [
+        ("Guarded 0", 1),
+        ("Edited meanwhile", 2),
+        ("Guarded 2", 1),
+    ]
+
+    async with app.state.db.session() as session:
+        await bind_session_to_tenant(session, uuid.UUID(admin.tenant_id))
+        await batch.update_risks(
+            session, [_retitled(r, f"Quarterly review {n}") for n, r in enumerate(stored)]
+        )
+        await session.commit()
+    after = await _read_risks(app, admin.tenant_id, ids)
+    assert [(r.title, r.version) for r in after] == [
+        ("Quarterly review 0", 2),
+        ("Quarterly review 1", 3),
+        ("Quarterly review 2", 2),
+    ]
+    assert await _search(app, admin.tenant_id, "quarterly") == sorted(ids)
+    assert await _search(app, admin.tenant_id, "guarded") == []

@@ -1,6 +1,8 @@
 """Writing many rows in one statement per table, on PostgreSQL and SQLite.
 
-``insert_rows``: COPY on PostgreSQL, multi-row INSERTs elsewhere. PostgreSQL refuses COPY FROM
+``insert_rows``: COPY on PostgreSQL, multi-row INSERTs elsewhere. ``stage_rows``: rows COPYed
+into a temporary table of the transaction, for one set-based statement that joins them (an
+``UPDATE … FROM``). PostgreSQL refuses COPY FROM
 into a table whose row-level security applies to the role (the recommended NOBYPASSRLS
 application role): the rows are then copied into a temporary staging table and moved with one
 INSERT … SELECT, which the policies check row by row like any INSERT.
@@ -107,3 +109,29 @@ async def insert_rows(
     await driver.execute(
         f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}"; TRUNCATE "{stage}"'
     )
+
+
+async def stage_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    stage: str,
+    extra: Mapping[str, str] | None = None,
+) -> Any:
+    """PostgreSQL: COPY ``rows`` into the temporary table ``stage`` (dropped at commit; emptied
+    first), shaped like ``table``'s columns that the rows name plus ``extra`` (name → SQL
+    expression over ``table`` giving its type), without constraints; then ANALYZE it so that
+    the planner joins it by its real size. Returns the driver connection, for the statement."""
+    extra = dict(extra or {})
+    names = list(rows[0])
+    own = [c for c in names if c not in extra]
+    driver = await _driver(session)
+    shape = ", ".join([*(f'"{c}"' for c in own), *(f'{e} AS "{n}"' for n, e in extra.items())])
+    await driver.execute(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" ON COMMIT DROP AS '
+        f'SELECT {shape} FROM "{table.name}" WITH NO DATA; TRUNCATE "{stage}"'
+    )
+    await driver.copy_records_to_table(stage, records=_records(table, names, rows), columns=names)
+    await driver.execute(f'ANALYZE "{stage}"')
+    return driver
