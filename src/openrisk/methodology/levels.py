@@ -65,30 +65,25 @@ def derive(
     """Set the current score and severity, the other levels' scores and the appetite flags
     of ``risk`` from its levels (``reduction``: the open mitigations' impact and probability
     reductions)."""
-    crits = list(criticalities)
-
-    def scored(impact: int, probability: int) -> tuple[Decimal, str]:
-        score = scoring.score(impact, probability, crits)
-        return score, scoring.severity(score)
-
-    risk.score, risk.severity = scored(risk.impact, risk.probability)
-    risk.inherent_score, risk.inherent_severity = scored(
-        risk.inherent_impact, risk.inherent_probability
+    crits = tuple(sorted(criticalities))  # the mean factor does not depend on their order
+    risk.score, risk.severity, risk.within_appetite = scoring.levels(
+        risk.impact, risk.probability, crits
+    )
+    risk.inherent_score, risk.inherent_severity, _ = scoring.levels(
+        risk.inherent_impact, risk.inherent_probability, crits
     )
     risk.residual_impact = reduced(risk.impact, reduction[0])
     risk.residual_probability = reduced(risk.probability, reduction[1])
-    risk.residual_score, risk.residual_severity = scored(
-        risk.residual_impact, risk.residual_probability
+    risk.residual_score, risk.residual_severity, risk.residual_within_appetite = scoring.levels(
+        risk.residual_impact, risk.residual_probability, crits
     )
     if risk.target_impact is None or risk.target_probability is None:
         risk.target_impact = risk.target_probability = None
         risk.target_score = risk.target_severity = None
     else:
-        risk.target_score, risk.target_severity = scored(
-            risk.target_impact, risk.target_probability
+        risk.target_score, risk.target_severity, _ = scoring.levels(
+            risk.target_impact, risk.target_probability, crits
         )
-    risk.within_appetite = scoring.within_appetite(risk.score)
-    risk.residual_within_appetite = scoring.within_appetite(risk.residual_score)
     risk.next_review_date = next_review(risk, scoring)
 
 

@@ -89,6 +89,9 @@ class Band:
     color: str
 
 
+LEVELS_MEMO = 4_096  # cells remembered per model (levels² × the criticality mixes in use)
+
+
 @dataclass(frozen=True)
 class ScoringModel:
     """How a tenant scores risks: ``impact_levels`` × ``probability_levels`` (levels 1..N),
@@ -101,6 +104,24 @@ class ScoringModel:
     bands: tuple[Band, ...]
     appetite_score: Decimal
     review_days: Mapping[str, int] = field(default_factory=dict)
+    # (impact, probability, criticalities) → (score, severity, within appetite), see ``levels``
+    _levels: dict[tuple[int, int, tuple[str, ...]], tuple[Decimal, str, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def levels(
+        self, impact: int, probability: int, criticalities: tuple[str, ...] = ()
+    ) -> tuple[Decimal, str, bool]:
+        """The score, severity and appetite flag of a cell (``criticalities`` sorted), memoised:
+        an import scores the same few cells tens of thousands of times."""
+        key = (impact, probability, criticalities)
+        found = self._levels.get(key)
+        if found is None:
+            score = self.score(impact, probability, criticalities)
+            found = (score, self.severity(score), self.within_appetite(score))
+            if len(self._levels) < LEVELS_MEMO:
+                self._levels[key] = found
+        return found
 
     def days_between_reviews(self, band: str) -> int:
         return int(self.review_days.get(band, DEFAULT_REVIEW_DAYS.get(band, 365)))
