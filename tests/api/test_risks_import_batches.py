@@ -16,14 +16,19 @@ from sqlalchemy import func, select
 from openrisk.audit.models import AuditEvent
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import PreconditionFailed
-from openrisk.risks import batch, reads
+from openrisk.risks import batch, reads, transfer
 from openrisk.risks.models import Risk, RiskAsset, RiskCellCount, RiskHistory, RiskLabel
-from openrisk.risks.transfer import CHUNK
 from tests.api.test_risks_helpers import RISKS, new_asset
 from tests.conftest import Account
 
 ROWS = 1_200
-assert ROWS > CHUNK
+SMALL_CHUNK = 500  # rows per chunk in these tests: three chunks, the last one partly filled
+
+
+@pytest.fixture(autouse=True)
+def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "CHUNK", SMALL_CHUNK)
+    monkeypatch.setattr(batch, "STAGED_UPDATES", 400)
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:

@@ -180,6 +180,7 @@ async def update_risks(session: AsyncSession, changed: Sequence[Changed]) -> Non
 
 
 _STAGE = "openrisk_update_risks"
+STAGED_UPDATES = 1_000
 _STAGED_UPDATE = (
     f"UPDATE risks AS r SET {', '.join(f'{n} = s.{n}' for n in (*UPDATABLE, 'version'))} "
     f'FROM "{_STAGE}" AS s '
@@ -189,19 +190,25 @@ _STAGED_UPDATE = (
 
 
 async def _update_staged(session: AsyncSession, changed: Sequence[Changed]) -> int:
-    """One ``UPDATE … FROM`` the staged rows; how many rows it updated. (The tenant is compared
-    with ``IS NOT DISTINCT FROM`` for the reason ``tenant_guard`` gives: each row is found by
-    its primary key.)"""
-    rows = []
-    for c in changed:
-        values = c.risk.__dict__
-        row = {"id": c.risk.id, "tenant_id": c.risk.tenant_id, "version": c.risk.version}
-        row.update({name: values.get(name) for name in UPDATABLE})
-        row["read_version"] = c.read_version
-        rows.append(row)
-    driver = await stage_rows(session, RISKS, rows, stage=_STAGE, extra={"read_version": "version"})
-    status = await driver.execute(_STAGED_UPDATE)
-    return int(str(status).rsplit(" ", 1)[-1])
+    """``UPDATE … FROM`` the staged rows, ``STAGED_UPDATES`` at a time; how many rows were
+    updated. (The tenant is compared with ``IS NOT DISTINCT FROM`` for the reason
+    ``tenant_guard`` gives; at this size the planner joins each staged row to ``risks`` by its
+    primary key, where a larger stage could make it scan the whole table for a hash join.)"""
+    count = 0
+    for start in range(0, len(changed), STAGED_UPDATES):
+        rows = []
+        for c in changed[start : start + STAGED_UPDATES]:
+            values = c.risk.__dict__
+            row = {"id": c.risk.id, "tenant_id": c.risk.tenant_id, "version": c.risk.version}
+            row.update({name: values.get(name) for name in UPDATABLE})
+            row["read_version"] = c.read_version
+            rows.append(row)
+        driver = await stage_rows(
+            session, RISKS, rows, stage=_STAGE, extra={"read_version": "version"}
+        )
+        status = await driver.execute(_STAGED_UPDATE)
+        count += int(str(status).rsplit(" ", 1)[-1])
+    return count
 
 
 async def write_updates(

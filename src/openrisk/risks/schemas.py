@@ -57,10 +57,7 @@ class LevelOut(BaseModel):
 
 
 def _unique(values: list[str], *, lower: bool) -> list[str]:
-    seen: dict[str, None] = {}
-    for value in values:
-        seen.setdefault(value.lower() if lower else value, None)
-    return list(seen)
+    return list(dict.fromkeys([v.lower() for v in values] if lower else values))
 
 
 class _RiskFields(BaseModel):

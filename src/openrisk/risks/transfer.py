@@ -562,7 +562,9 @@ async def _import_chunk(
         )
         if state.writing and dialect_name(session) == "postgresql":
             query = query.with_for_update()  # the versions read stay current until commit
-        current = {row.id: batch.transient(row._mapping) for row in await session.execute(query)}
+        read = await session.execute(query)
+        names = list(read.keys())  # a dict per row from the tuple: a RowMapping is slow to copy
+        current = {row.id: batch.transient(dict(zip(names, row, strict=True))) for row in read}
     creates: list[tuple[int, RiskCreate]] = []
     updates: list[tuple[int, Risk, RiskUpdate, int | None]] = []
     scoring = await scoring_for(session, tenant_id=context.tenant_id)

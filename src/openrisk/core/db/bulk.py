@@ -14,6 +14,7 @@ share, or that was written straight from other bytes, is then encoded once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -49,9 +50,12 @@ def _encoded(value: Any) -> Any:
 def _records(table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
     """The rows as COPY records (JSON values as text)."""
     positions = _json_columns(table, columns)
+    take = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    if not positions:
+        return [take(row) for row in rows]
     records = []
     for row in rows:
-        record = [row[c] for c in columns]
+        record = list(take(row))
         for i in positions:
             record[i] = _encoded(record[i])
         records.append(record)
