@@ -47,6 +47,8 @@ from openrisk.risks.reads import (
 from openrisk.risks.schemas import NOT_NULLABLE, RiskCreate, RiskUpdate
 from openrisk.risks.scoring import ScoringModel
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+CENT = Decimal("0.01")
 _SNAPSHOT_FIELDS = (
     *batch.EDITABLE,
     "inherent_impact",
@@ -70,10 +72,13 @@ def assign(risk: Risk, changes: dict[str, Any]) -> None:
 
 def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     """The risk's user-visible values as JSON: diffed into history and audit rows."""
-    values = {name: getattr(risk, name) for name in _SNAPSHOT_FIELDS}
-    values["score"] = Decimal(values["score"]).quantize(Decimal("0.01"))
+    values: dict[str, Any] = {}
+    for name in _SNAPSHOT_FIELDS:  # to_json for each value, with the plain ones kept as they are
+        value = getattr(risk, name)
+        values[name] = value if type(value) in _PLAIN else to_json(value)
+    values["score"] = float(Decimal(risk.score).quantize(CENT))
     values["asset_ids"] = sorted(str(a) for a in asset_ids)
-    return to_json(values)  # type: ignore[no-any-return]
+    return values
 
 
 def risk_event(kind: str, context: RequestContext, record_: RiskRecord) -> DomainEvent:
