@@ -13,12 +13,13 @@ as ``today`` (the declarations pass the methodology clock's), so it is part of t
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, and_, bindparam, case, func, or_, select, text
+from sqlalchemy import Date, and_, bindparam, case, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.core.cache.http import dump
@@ -63,62 +64,49 @@ async def stats(
     session: AsyncSession, *, tenant_id: uuid.UUID, period: Period, today: date | None = None
 ) -> dict[str, Any]:
     """Counts by status and severity, mean score and mitigation progress of the risks and
-    mitigations created within ``period``: sums over the day roll-ups (a few hundred rows at
-    most), plus one index range scan for the overdue mitigations."""
+    mitigations created within ``period``, and the appetite, review and acceptance figures
+    (``_figures``): two statements, whatever the register's size — sums over the day roll-ups
+    (a few hundred rows at most), and one row of every other figure with the check of the
+    process's copy of the risk model. Both are built once per shape (with or without a
+    period) with bound values, so a request only binds them."""
     today = today or clock.today()
     first = since_day(period, today)
-    model = (await store.load(session, tenant_id=tenant_id)).scoring
-    risk_where = [RiskDayCount.tenant_id == tenant_id]
-    mitigation_where = [MitigationDayCount.tenant_id == tenant_id]
-    if first is not None:
-        risk_where.append(RiskDayCount.day >= first)
-        mitigation_where.append(MitigationDayCount.day >= first)
-
-    risk_rows = await session.execute(
-        select(
-            RiskDayCount.status,
-            RiskDayCount.severity,
-            func.sum(RiskDayCount.n),
-            func.sum(RiskDayCount.score_sum),
-        )
-        .where(*risk_where)
-        .group_by(RiskDayCount.status, RiskDayCount.severity)
+    risk_rows, figures = _stats_statements(first is not None)
+    first_at = datetime.combine(first, datetime.min.time(), UTC) if first is not None else None
+    values = {
+        "tenant": tenant_id,
+        "first": first,
+        "first_at": first_at,
+        "today": today,
+        "soon": today + timedelta(days=DUE_SOON_DAYS),
+        "expiring_until": today + timedelta(days=EXPIRING_DAYS),
+        "lapsed_since": datetime.combine(
+            today - timedelta(days=EXPIRED_DAYS), datetime.min.time(), UTC
+        ),
+    }
+    if first is None:
+        del values["first"], values["first_at"]
+    connection = await session.connection()  # plain rows: no ORM result machinery
+    rows = (await connection.execute(risk_rows, values)).all()
+    one = (await connection.execute(figures, values)).one()
+    stored = await store.cached(
+        session, tenant_id=tenant_id, stamp=store.stamp_of(one.model_version, one.model_updated_at)
     )
+    model = stored.scoring
     by_status = {s.value: 0 for s in RiskStatus}
     by_severity = {s.value: 0 for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM)}
     by_severity[Severity.LOW.value] = 0
     for band in reversed(model.bands):
         by_severity.setdefault(band.name, 0)
     total, score_sum = 0, Decimal(0)
-    for status, severity, count, summed in risk_rows:
+    for status, severity, count, summed in rows:
         count = int(count or 0)
         by_status[status] = by_status.get(status, 0) + count
         by_severity[severity] = by_severity.get(severity, 0) + count
         total += count
         score_sum += Decimal(str(summed or 0))
     mean = (score_sum / total) if total else None
-
-    mitigation_rows = await session.execute(
-        select(MitigationDayCount.status, func.sum(MitigationDayCount.n))
-        .where(*mitigation_where)
-        .group_by(MitigationDayCount.status)
-    )
-    per_status = {"PLANNED": 0, "IN_PROGRESS": 0, "DONE": 0, "CANCELLED": 0}
-    for status, count in mitigation_rows:
-        per_status[status] = per_status.get(status, 0) + int(count or 0)
-    overdue_where = [
-        Mitigation.tenant_id == tenant_id,
-        Mitigation.deleted_at.is_(None),
-        Mitigation.status.in_(OPEN_STATUSES),
-        Mitigation.due_date < today,
-    ]
-    if first is not None:
-        overdue_where.append(
-            Mitigation.created_at >= datetime.combine(first, datetime.min.time(), UTC)
-        )
-    overdue = await session.scalar(
-        select(func.count()).select_from(Mitigation).where(*overdue_where)
-    )
+    per_status = {name: int(getattr(one, f"m_{name.lower()}")) for name in _MITIGATION_STATUSES}
     m_total = sum(per_status.values())
     denominator = m_total - per_status["CANCELLED"]
     return {
@@ -136,115 +124,150 @@ async def stats(
             "in_progress": per_status["IN_PROGRESS"],
             "done": per_status["DONE"],
             "cancelled": per_status["CANCELLED"],
-            "overdue": int(overdue or 0),
+            "overdue": int(one.m_overdue),
             "completion_rate": round(100 * per_status["DONE"] / denominator, 1)
             if denominator
             else 0.0,
         },
-        **await _methodology_stats(session, tenant_id=tenant_id, first=first, today=today),
+        "above_appetite": {"current": int(one.above), "residual": int(one.residual_above)},
+        "reviews": {"overdue": int(one.review_overdue), "due_soon": int(one.review_due_soon)},
+        "acceptances": {
+            "submitted": int(one.submitted),
+            "expiring_30d": int(one.expiring),
+            "expired": int(one.expired),
+        },
     }
 
 
-def _created_since(first: date | None) -> list[Any]:
-    if first is None:
-        return []
-    return [Risk.created_at >= datetime.combine(first, datetime.min.time(), UTC)]
+_MITIGATION_STATUSES = ("PLANNED", "IN_PROGRESS", "DONE", "CANCELLED")
 
 
-async def _methodology_stats(
-    session: AsyncSession, *, tenant_id: uuid.UUID, first: date | None, today: date
-) -> dict[str, Any]:
-    """Appetite and review figures of the live risks (the same conditions as the list filters
-    ``above_appetite``, ``residual_above_appetite`` and ``review``) and the acceptances of
-    those risks. The appetite counts sum the appetite roll-up (a few rows per creation day);
-    the review counts sum the review dates roll-up, or for a period read the creation index,
-    which carries the next review date (index-only); the acceptances are one pass over the
-    tenant's open acceptances."""
-    soon = today + timedelta(days=DUE_SOON_DAYS)
+@functools.cache
+def _stats_statements(with_period: bool) -> tuple[Any, Any]:
+    """The statements of ``stats`` for a period (bound ``first``, ``first_at``) or the whole
+    register, built once: (the risks' sums by status and severity; one row of the other
+    figures)."""
+    tenant: Any = bindparam("tenant")
+    first: Any = bindparam("first")
+    first_at: Any = bindparam("first_at")
+    today: Any = bindparam("today")
+    soon: Any = bindparam("soon")
 
     def counted(condition: Any) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    def summed(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, RiskAppetiteDay.n), else_=0)), 0)
+    def summed(condition: Any, n: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, n), else_=0)), 0)
 
-    appetite_where = [RiskAppetiteDay.tenant_id == tenant_id]
-    if first is not None:
+    risk_where = [RiskDayCount.tenant_id == tenant]
+    mitigation_where = [MitigationDayCount.tenant_id == tenant]
+    overdue_where = [
+        Mitigation.tenant_id == tenant,
+        Mitigation.deleted_at.is_(None),
+        Mitigation.status.in_(OPEN_STATUSES),
+        Mitigation.due_date < today,
+    ]
+    appetite_where = [RiskAppetiteDay.tenant_id == tenant]
+    created_since: list[Any] = []
+    if with_period:
+        risk_where.append(RiskDayCount.day >= first)
+        mitigation_where.append(MitigationDayCount.day >= first)
+        overdue_where.append(Mitigation.created_at >= first_at)
         appetite_where.append(RiskAppetiteDay.day >= first)
-    appetite = (
-        await session.execute(
-            select(
-                summed(RiskAppetiteDay.above.is_(True)),
-                summed(RiskAppetiteDay.residual_above.is_(True)),
-            ).where(*appetite_where)
+        created_since.append(Risk.created_at >= first_at)
+    risk_rows = (
+        select(
+            RiskDayCount.status,
+            RiskDayCount.severity,
+            func.sum(RiskDayCount.n),
+            func.sum(RiskDayCount.score_sum),
         )
-    ).one()
-    if first is None:  # the whole register: a few hundred review dates
-        day, n = RiskReviewDate.day, RiskReviewDate.n
-        reviews = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(case((day < today, n), else_=0)), 0),
-                    func.coalesce(func.sum(case((day >= today, n), else_=0)), 0),
-                ).where(RiskReviewDate.tenant_id == tenant_id, day <= soon)
-            )
-        ).one()
-    else:  # the risks created in the period: a range of the creation index (index-only)
-        reviews = (
-            await session.execute(
-                select(
-                    counted(Risk.next_review_date < today), counted(Risk.next_review_date >= today)
-                ).where(
-                    Risk.tenant_id == tenant_id,
-                    Risk.deleted_at.is_(None),
-                    Risk.next_review_date <= soon,
-                    *_created_since(first),
+        .where(*risk_where)
+        .group_by(RiskDayCount.status, RiskDayCount.severity)
+    )
+    mitigations = (
+        select(
+            *(
+                summed(MitigationDayCount.status == name, MitigationDayCount.n).label(
+                    f"m_{name.lower()}"
                 )
-            )
-        ).one()
-    approved = RiskAcceptance.status == acceptance.APPROVED
-    lapsed_since = datetime.combine(today - timedelta(days=EXPIRED_DAYS), datetime.min.time(), UTC)
-    acceptances = (
-        await session.execute(
-            select(
-                counted(RiskAcceptance.status == acceptance.SUBMITTED),
-                counted(
-                    and_(
-                        approved,
-                        RiskAcceptance.expires_on >= today,
-                        RiskAcceptance.expires_on <= today + timedelta(days=EXPIRING_DAYS),
-                    )
-                ),
-                counted(
-                    or_(
-                        and_(approved, RiskAcceptance.expires_on < today),
-                        and_(
-                            RiskAcceptance.status == acceptance.EXPIRED,
-                            RiskAcceptance.ended_at >= lapsed_since,
-                        ),
-                    )
-                ),
-            )
-            .join(Risk, Risk.id == RiskAcceptance.risk_id)
-            .where(
-                RiskAcceptance.tenant_id == tenant_id,
-                RiskAcceptance.status.in_(
-                    (acceptance.SUBMITTED, acceptance.APPROVED, acceptance.EXPIRED)
-                ),
-                Risk.deleted_at.is_(None),
-                *_created_since(first),
+                for name in _MITIGATION_STATUSES
             )
         )
-    ).one()
-    return {
-        "above_appetite": {"current": int(appetite[0]), "residual": int(appetite[1])},
-        "reviews": {"overdue": int(reviews[0]), "due_soon": int(reviews[1])},
-        "acceptances": {
-            "submitted": int(acceptances[0]),
-            "expiring_30d": int(acceptances[1]),
-            "expired": int(acceptances[2]),
-        },
-    }
+        .where(*mitigation_where)
+        .subquery("mitigations")
+    )
+    overdue = (
+        select(func.count().label("m_overdue"))
+        .select_from(Mitigation)
+        .where(*overdue_where)
+        .subquery("overdue")
+    )
+    appetite = (
+        select(
+            summed(RiskAppetiteDay.above.is_(True), RiskAppetiteDay.n).label("above"),
+            summed(RiskAppetiteDay.residual_above.is_(True), RiskAppetiteDay.n).label(
+                "residual_above"
+            ),
+        )
+        .where(*appetite_where)
+        .subquery("appetite")
+    )
+    if not with_period:  # the whole register: a few hundred review dates
+        day, n = RiskReviewDate.day, RiskReviewDate.n
+        reviews = select(
+            summed(day < today, n).label("review_overdue"),
+            summed(day >= today, n).label("review_due_soon"),
+        ).where(RiskReviewDate.tenant_id == tenant, day <= soon)
+    else:  # the risks created in the period: a range of the creation index (index-only)
+        reviews = select(
+            counted(Risk.next_review_date < today).label("review_overdue"),
+            counted(Risk.next_review_date >= today).label("review_due_soon"),
+        ).where(
+            Risk.tenant_id == tenant,
+            Risk.deleted_at.is_(None),
+            Risk.next_review_date <= soon,
+            *created_since,
+        )
+    review_figures = reviews.subquery("reviews")
+    approved = RiskAcceptance.status == acceptance.APPROVED
+    acceptances = (
+        select(
+            counted(RiskAcceptance.status == acceptance.SUBMITTED).label("submitted"),
+            counted(
+                and_(
+                    approved,
+                    RiskAcceptance.expires_on >= today,
+                    RiskAcceptance.expires_on <= bindparam("expiring_until"),
+                )
+            ).label("expiring"),
+            counted(
+                or_(
+                    and_(approved, RiskAcceptance.expires_on < today),
+                    and_(
+                        RiskAcceptance.status == acceptance.EXPIRED,
+                        RiskAcceptance.ended_at >= bindparam("lapsed_since"),
+                    ),
+                )
+            ).label("expired"),
+        )
+        .join(Risk, Risk.id == RiskAcceptance.risk_id)
+        .where(
+            RiskAcceptance.tenant_id == tenant,
+            RiskAcceptance.status.in_(
+                (acceptance.SUBMITTED, acceptance.APPROVED, acceptance.EXPIRED)
+            ),
+            Risk.deleted_at.is_(None),
+            *created_since,
+        )
+        .subquery("acceptances")
+    )
+    parts = (mitigations, overdue, appetite, review_figures, acceptances)
+    joined: Any = parts[0]
+    for part in parts[1:]:  # one row each: joined on true, still one row
+        joined = joined.join(part, true())
+    figures = select(*(c for part in parts for c in part.c), *store.stamp_columns(tenant))
+    return risk_rows, figures.select_from(joined)
 
 
 _PG_DAYS = (

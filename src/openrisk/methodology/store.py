@@ -1,4 +1,12 @@
-"""Reading a tenant's risk model: the stored one, or the default (today's 5×5 model)."""
+"""Reading a tenant's risk model: the stored one, or the default (today's 5×5 model).
+
+Every request that scores or renders bands needs it, so each process keeps the models it has
+read, keyed by tenant and checked against the stored ``(version, updated_at)`` on every use:
+a read costs two small columns instead of the definition's JSON and its parsing, and reads
+that run a statement anyway carry the check in it (``stamp_columns``), so the model costs
+them no statement at all. A change (which moves both) is seen by the next read in every
+process; the cache never answers without that check.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.methodology.models import RiskModelRecord
@@ -50,11 +59,13 @@ def default_definition() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class StoredModel:
+    """A version of a tenant's model. Shared by the requests of a process: read only."""
+
     definition: dict[str, Any]
     version: int
     updated_at: datetime | None
 
-    @property
+    @cached_property
     def scoring(self) -> ScoringModel:
         return to_scoring(self.definition)
 
@@ -85,18 +96,57 @@ def to_scoring(definition: dict[str, Any]) -> ScoringModel:
     )
 
 
+DEFAULT = StoredModel(default_definition(), 1, None)
+Stamp = tuple[int, datetime] | None  # (version, updated_at) of the stored row; None: no row
+_MAX_CACHED = 10_000
+_cached: dict[uuid.UUID, tuple[Stamp, StoredModel]] = {}
+
+_STAMP = select(RiskModelRecord.version, RiskModelRecord.updated_at).where(
+    RiskModelRecord.tenant_id == bindparam("model_tenant")
+)
+_DEFINITION = select(
+    RiskModelRecord.definition, RiskModelRecord.version, RiskModelRecord.updated_at
+).where(RiskModelRecord.tenant_id == bindparam("model_tenant"))
+
+
+def stamp_columns(tenant_id: Any) -> list[Any]:
+    """Two scalar subqueries (``model_version``, ``model_updated_at``) to add to a statement
+    of one row, for ``cached``: the check of the process's copy, without a statement."""
+    where = RiskModelRecord.tenant_id == tenant_id
+    return [
+        select(RiskModelRecord.version).where(where).scalar_subquery().label("model_version"),
+        select(RiskModelRecord.updated_at).where(where).scalar_subquery().label("model_updated_at"),
+    ]
+
+
+def stamp_of(version: Any, updated_at: Any) -> Stamp:
+    return None if version is None else (int(version), updated_at)
+
+
+async def cached(session: AsyncSession, *, tenant_id: uuid.UUID, stamp: Stamp) -> StoredModel:
+    """The tenant's model at ``stamp`` (read from a ``stamp_columns`` statement of the same
+    transaction): the process's copy when it is that version, else read and kept."""
+    if stamp is None:
+        return DEFAULT
+    kept = _cached.get(tenant_id)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    row = (await session.execute(_DEFINITION, {"model_tenant": tenant_id})).first()
+    if row is None:  # deleted since: the default, never kept
+        return DEFAULT
+    model = StoredModel(dict(row.definition), int(row.version), row.updated_at)
+    if len(_cached) >= _MAX_CACHED:
+        _cached.clear()
+    _cached[tenant_id] = ((model.version, row.updated_at), model)
+    return model
+
+
 async def load(session: AsyncSession, *, tenant_id: uuid.UUID) -> StoredModel:
-    """The tenant's model (version 1, the default, when it never changed it)."""
-    row = (
-        await session.execute(
-            select(
-                RiskModelRecord.definition, RiskModelRecord.version, RiskModelRecord.updated_at
-            ).where(RiskModelRecord.tenant_id == tenant_id)
-        )
-    ).first()
-    if row is None:
-        return StoredModel(default_definition(), 1, None)
-    return StoredModel(dict(row.definition), int(row.version), row.updated_at)
+    """The tenant's model (version 1, the default, when it never changed it): one primary-key
+    read of its version, and of its definition only when this process has not read that
+    version yet."""
+    row = (await session.execute(_STAMP, {"model_tenant": tenant_id})).first()
+    return await cached(session, tenant_id=tenant_id, stamp=None if row is None else stamp_of(*row))
 
 
 async def scoring_for(session: AsyncSession, *, tenant_id: uuid.UUID) -> ScoringModel:

@@ -322,14 +322,15 @@ async def matrix(
     level's cell roll-up (at most N×M×5 rows) when filtering by status at most, else GROUP
     BY over the matching risks (risks without a target are left out of ``target``)."""
     filters = filters or RiskFilters()
-    model = await store.load(session, tenant_id=tenant_id)
-    scoring = model.scoring
+    stamp = store.stamp_columns(tenant_id)  # the model's check rides on the counts' statement
     if basis == "current" and filters.only_status():
         where = [RiskCellCount.tenant_id == tenant_id]
         if filters.status:
             where.append(RiskCellCount.status.in_(filters.status))
         rows = await session.execute(
-            select(RiskCellCount.impact, RiskCellCount.probability, func.sum(RiskCellCount.n))
+            select(
+                RiskCellCount.impact, RiskCellCount.probability, func.sum(RiskCellCount.n), *stamp
+            )
             .where(*where)
             .group_by(RiskCellCount.impact, RiskCellCount.probability)
         )
@@ -338,7 +339,9 @@ async def matrix(
         if filters.status:
             where.append(RiskLevelCell.status.in_(filters.status))
         rows = await session.execute(
-            select(RiskLevelCell.impact, RiskLevelCell.probability, func.sum(RiskLevelCell.n))
+            select(
+                RiskLevelCell.impact, RiskLevelCell.probability, func.sum(RiskLevelCell.n), *stamp
+            )
             .where(*where)
             .group_by(RiskLevelCell.impact, RiskLevelCell.probability)
         )
@@ -346,11 +349,19 @@ async def matrix(
         impact, probability = _basis_levels(basis)
         where = queries.conditions(dialect_name(session), tenant_id, filters)
         rows = await session.execute(
-            select(impact, probability, func.count())
+            select(impact, probability, func.count(), *stamp)
             .where(*where, impact.is_not(None))
             .group_by(impact, probability)
         )
-    counts = {(int(i), int(p)): int(n or 0) for i, p, n in rows}
+    found = rows.all()
+    counts = {(int(r[0]), int(r[1])): int(r[2] or 0) for r in found}
+    if found:
+        model = await store.cached(
+            session, tenant_id=tenant_id, stamp=store.stamp_of(found[0][3], found[0][4])
+        )
+    else:
+        model = await store.load(session, tenant_id=tenant_id)
+    scoring = model.scoring
     colors = {b.name: b.color for b in scoring.bands}
     cells = []
     for i in range(1, scoring.impact_levels + 1):
