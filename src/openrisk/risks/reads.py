@@ -5,13 +5,14 @@ Every query is scoped to the caller's tenant; anything outside it is NotFound.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, exists, func, literal, select
+from sqlalchemy import Row, bindparam, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,31 +197,15 @@ async def list_risks(
     their asset links.
     """
     dialect = dialect_name(session)
-    where = queries.conditions(dialect, tenant_id, filters)
-    keys = queries.sort_keys(sort)
-    page_where = [*where, queries.after(sort, order, after)] if after is not None else where
-    ids = (
-        select(*keys)
-        .where(*page_where)
-        .order_by(*queries.order_by(sort, order))
-        .offset(offset if after is None else 0)
-        .limit(limit + 1)
-        .subquery("page")
-    )
     limit_for_count = count_limit if dialect == "postgresql" else None
-    total_expression = count_expression(dialect, tenant_id, filters, limit=limit_for_count)
-    total_column = (
-        total_expression.correlate(None).scalar_subquery() if with_total else literal(0)
-    ).label("total")
+    start = tuple(after) if after is not None else None
+    shape = (dialect, tenant_id, filters, sort, order, offset, limit, start, limit_for_count)
+    try:
+        statement, total_expression = _page_statements(*shape, with_total)
+    except TypeError:  # an unhashable filter value (a custom field's list): built afresh
+        statement, total_expression = _page_statements.__wrapped__(*shape, with_total)
     connection = await session.connection()  # plain rows: no ORM result machinery
-    rows = (
-        await connection.execute(
-            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect), total_column)
-            .select_from(queries.with_quantification(ids.join(Risk, Risk.id == ids.c.id)))
-            .where(Risk.tenant_id == tenant_id)
-            .order_by(*queries.order_by(sort, order, [ids.c[k.key] for k in keys]))
-        )
-    ).all()
+    rows = (await connection.execute(statement)).all()
     if rows or not with_total:
         counted = int(rows[0].total or 0) if rows else 0
     else:  # a page past the end (or nothing matches): count on its own
@@ -232,8 +217,50 @@ async def list_risks(
         items=[ListedRisk(row, _parse_asset_ids(row.asset_ids)) for row in page],
         total=total,
         total_is_estimate=estimated,
-        next_after=tuple(getattr(page[-1], k.key) for k in keys) if more else None,
+        next_after=tuple(getattr(page[-1], k.key) for k in queries.sort_keys(sort))
+        if more
+        else None,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _page_statements(
+    dialect: str,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+    offset: int,
+    limit: int,
+    after: tuple[Any, ...] | None,
+    limit_for_count: int | None,
+    with_total: bool,
+) -> tuple[Any, Any]:
+    """(the page's statement, its count's) for these inputs. Kept per process: building and
+    keying a statement cost more Python than running it, and an uncached page is mostly the
+    same page again after a write moved the cache's generations."""
+    keys = queries.sort_keys(sort)
+    where = queries.conditions(dialect, tenant_id, filters)
+    page_where = [*where, queries.after(sort, order, after)] if after is not None else where
+    ids = (
+        select(*keys)
+        .where(*page_where)
+        .order_by(*queries.order_by(sort, order))
+        .offset(offset if after is None else 0)
+        .limit(limit + 1)
+        .subquery("page")
+    )
+    total_expression = count_expression(dialect, tenant_id, filters, limit=limit_for_count)
+    total_column = (
+        total_expression.correlate(None).scalar_subquery() if with_total else literal(0)
+    ).label("total")
+    statement = (
+        select(*queries.RISK_COLUMNS, _asset_ids_column(dialect), total_column)
+        .select_from(queries.with_quantification(ids.join(Risk, Risk.id == ids.c.id)))
+        .where(Risk.tenant_id == tenant_id)
+        .order_by(*queries.order_by(sort, order, [ids.c[k.key] for k in keys]))
+    )
+    return statement, total_expression
 
 
 async def _total(
@@ -261,16 +288,30 @@ async def get_listed(
     session: AsyncSession, *, tenant_id: uuid.UUID, risk_id: uuid.UUID
 ) -> ListedRisk:
     """One live risk with its asset ids, in one statement."""
+    connection = await session.connection()  # plain rows: no ORM result machinery
     row = (
-        await session.execute(
-            select(*queries.RISK_COLUMNS, _asset_ids_column(dialect_name(session)))
-            .select_from(queries.with_quantification(Risk.__table__))
-            .where(Risk.id == risk_id, *queries.live(tenant_id))
+        await connection.execute(
+            _one_risk_statement(dialect_name(session)),
+            {"one_risk": risk_id, "one_tenant": tenant_id},
         )
     ).first()
     if row is None:
         raise NotFound("Risk not found.")
     return ListedRisk(row, _parse_asset_ids(row.asset_ids))
+
+
+@functools.cache
+def _one_risk_statement(dialect: str) -> Any:
+    """``get_listed``'s statement, built once with the risk and the tenant bound."""
+    return (
+        select(*queries.RISK_COLUMNS, _asset_ids_column(dialect))
+        .select_from(queries.with_quantification(Risk.__table__))
+        .where(
+            Risk.id == bindparam("one_risk"),
+            Risk.tenant_id == bindparam("one_tenant"),
+            Risk.deleted_at.is_(None),
+        )
+    )
 
 
 async def search_risks(
@@ -436,6 +477,7 @@ async def count_risks(session: AsyncSession, *, tenant_id: uuid.UUID, filters: R
     return int(total or 0)
 
 
+@functools.cache
 def _asset_ids_column(dialect: str) -> Any:
     """The risk's linked asset ids, aggregated in a correlated subquery (no extra round trip)."""
     if dialect == "postgresql":
