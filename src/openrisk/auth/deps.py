@@ -160,12 +160,13 @@ async def resolve_context(
 async def get_context(
     request: Request,
     session: SessionDep,
-    codec: CodecDep,
     bearer: BearerToken,
     x_tenant_id: TenantHeader = None,
 ) -> RequestContext:
-    """The context of the tenant named by ``X-Tenant-ID`` (id or slug), or the default one."""
-    return await resolve_context(request, session, codec, bearer, x_tenant_id)
+    """The context of the tenant named by ``X-Tenant-ID`` (id or slug), or the default one.
+    (The token codec is the app's, read here: a dependency of its own cost every request a
+    node of FastAPI's dependency solving.)"""
+    return await resolve_context(request, session, request.app.state.codec, bearer, x_tenant_id)
 
 
 ContextDep = Annotated[RequestContext, Depends(get_context)]

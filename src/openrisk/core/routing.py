@@ -65,6 +65,9 @@ class _Template:
     methods: frozenset[str]
 
 
+_SEEN_PATHS = 4096
+
+
 class MethodNotAllowedMiddleware:
     """405 with the ``Allow`` header listing every method of the path, across all its routes.
 
@@ -87,9 +90,22 @@ class MethodNotAllowedMiddleware:
             _Template(_regex(path, uuids), _regex(path, set()), frozenset(methods))
             for path, (methods, uuids) in grouped.items()
         ]
+        self._seen: dict[str, frozenset[str] | None] = {}
 
     def allowed(self, path: str) -> frozenset[str] | None:
-        """The methods ``path`` has, or None when no API route has it."""
+        """The methods ``path`` has, or None when no API route has it (remembered for the
+        last paths asked: matching every template cost more than routing the request)."""
+        try:
+            return self._seen[path]
+        except KeyError:
+            pass
+        methods = self._allowed(path)
+        if len(self._seen) >= _SEEN_PATHS:
+            self._seen.clear()
+        self._seen[path] = methods
+        return methods
+
+    def _allowed(self, path: str) -> frozenset[str] | None:
         for attribute in ("strict", "loose"):
             found = [t.methods for t in self.templates if getattr(t, attribute).match(path)]
             if found:

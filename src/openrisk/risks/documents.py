@@ -94,15 +94,22 @@ def review_status(next_review_date: date | None, today: date) -> str:
     return "overdue" if next_review_date < today else "due_soon"
 
 
+_LEVEL_COLUMNS = {
+    prefix: tuple(f"{prefix}_{name}" for name in ("score", "impact", "probability", "severity"))
+    for prefix in ("inherent", "residual", "target")
+}
+
+
 def _level(row: Any, prefix: str) -> dict[str, Any] | None:
-    score = getattr(row, f"{prefix}_score")
+    score_column, impact, probability, severity = _LEVEL_COLUMNS[prefix]
+    score = getattr(row, score_column)
     if score is None:
         return None
     return {
-        "impact": getattr(row, f"{prefix}_impact"),
-        "probability": getattr(row, f"{prefix}_probability"),
+        "impact": getattr(row, impact),
+        "probability": getattr(row, probability),
         "score": float(score),
-        "severity": getattr(row, f"{prefix}_severity"),
+        "severity": getattr(row, severity),
     }
 
 

@@ -39,6 +39,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -124,8 +125,8 @@ class CachedRead(Generic[T]):
         if self.dated:
             assert self.today is not None
             day = inputs[TODAY] = self.today()
-        names = set(self._signature_names())
-        if names != set(inputs):
+        names = self._names
+        if names != inputs.keys():
             raise TypeError(
                 f"{self.namespace}: missing {sorted(names - set(inputs))}, "
                 f"unknown {sorted(set(inputs) - names)}"
@@ -167,10 +168,13 @@ class CachedRead(Generic[T]):
         return USER in self.varies_on or any(n.startswith(READER_PREFIX) for n in self.varies_on)
 
     def _takes(self, name: str) -> bool:
-        return name in self._signature_names()
+        return name in self._names
 
-    def _signature_names(self) -> list[str]:
-        return list(inspect.signature(self.function).parameters)
+    @cached_property
+    def _names(self) -> frozenset[str]:
+        """The function's argument names, read once (``inspect.signature`` on every call
+        cost more than the rest of ``bind``)."""
+        return frozenset(inspect.signature(self.function).parameters)
 
 
 def _as_is(value: Any) -> bytes:
