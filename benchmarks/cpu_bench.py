@@ -13,7 +13,8 @@ from the warm per-process caches, the SQL's round trips through SQLAlchemy and a
 serialisation). The response cache is off, so every request runs its statements. Requests
 are interleaved (one of each in turn) for ``--rounds`` rounds after ``--warmup`` ones; for
 each it prints the median and mean CPU time of the process per request (``time.process_time``:
-the PostgreSQL server's CPU is not in it), the median wall time and the statements run.
+the PostgreSQL server's CPU is not in it), the median wall time, and the Python function
+calls of one more request (counted by cProfile: the same on a loaded host as on an idle one).
 ``--profile FILE`` also writes a cProfile of the measured rounds.
 """
 
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import cProfile
 import os
+import pstats
 import statistics
 import time
 import uuid
@@ -141,6 +143,7 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     app = create_app(settings)
     cpu: dict[str, list[float]] = {name: [] for name in urls}
     wall: dict[str, list[float]] = {name: [] for name in urls}
+    calls: dict[str, int] = {}
     async with app.router.lifespan_context(app):
         call = Caller(app)
         status, body = await call(
@@ -178,11 +181,19 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                     wall[name].append(elapsed * 1000)
         if profiler:
             profiler.dump_stats(args.profile)
+        # Python function calls per request: deterministic, unlike times on a shared host
+        for name, url in urls.items():
+            counter = cProfile.Profile()
+            counter.enable()
+            await call("GET", url)
+            counter.disable()
+            calls[name] = pstats.Stats(counter).total_calls  # type: ignore[attr-defined,unused-ignore]
     return {
         name: {
             "cpu_median_ms": statistics.median(cpu[name]),
             "cpu_mean_ms": statistics.fmean(cpu[name]),
             "wall_median_ms": statistics.median(wall[name]),
+            "calls": calls[name],
         }
         for name in urls
     }
@@ -190,7 +201,7 @@ async def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def report(results: dict[str, dict[str, float]], rounds: int) -> None:
     table = Table(title=f"Python CPU per uncached request, in process ({rounds} rounds)")
-    for column in ("request", "CPU median ms", "CPU mean ms", "wall median ms"):
+    for column in ("request", "CPU median ms", "CPU mean ms", "wall median ms", "Python calls"):
         table.add_column(column, justify="left" if column == "request" else "right")
     for name, figures in results.items():
         table.add_row(
@@ -198,14 +209,17 @@ def report(results: dict[str, dict[str, float]], rounds: int) -> None:
             f"{figures['cpu_median_ms']:.2f}",
             f"{figures['cpu_mean_ms']:.2f}",
             f"{figures['wall_median_ms']:.2f}",
+            f"{figures['calls']:,.0f}",
         )
     console.print(table)
-    console.print("| request | CPU median ms | CPU mean ms | wall median ms |", markup=False)
-    console.print("|---|---:|---:|---:|", markup=False)
+    console.print(
+        "| request | CPU median ms | CPU mean ms | wall median ms | Python calls |", markup=False
+    )
+    console.print("|---|---:|---:|---:|---:|", markup=False)
     for name, figures in results.items():
         console.print(
             f"| {name} | {figures['cpu_median_ms']:.2f} | {figures['cpu_mean_ms']:.2f} | "
-            f"{figures['wall_median_ms']:.2f} |",
+            f"{figures['wall_median_ms']:.2f} | {figures['calls']:,.0f} |",
             markup=False,
         )
     console.print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
