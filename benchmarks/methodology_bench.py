@@ -55,7 +55,11 @@ from openrisk.core.db.migrate import upgrade
 
 console = Console()
 DASHBOARDS = {
-    "stats": ["/api/v1/dashboard/stats?period=all", "/api/v1/dashboard/stats?period=90d"],
+    # every period: the whole register reads other roll-ups than a period does
+    "stats all": ["/api/v1/dashboard/stats?period=all"],
+    "stats 90d": ["/api/v1/dashboard/stats?period=90d"],
+    "stats 30d": ["/api/v1/dashboard/stats?period=30d"],
+    "stats 7d": ["/api/v1/dashboard/stats?period=7d"],
     "matrix current": ["/api/v1/dashboard/matrix?basis=current"],
     "matrix residual": ["/api/v1/dashboard/matrix?basis=residual"],
     "matrix inherent": ["/api/v1/dashboard/matrix?basis=inherent"],
