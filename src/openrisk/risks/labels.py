@@ -41,6 +41,15 @@ def canonical(value: Any) -> str:
     return text
 
 
+def pairs_for(
+    tags: Iterable[str], frameworks: Iterable[str], custom_fields: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The (kind, value) labels of a risk, sorted and without repeats."""
+    pairs = {(TAG, canonical(t)) for t in tags} | {(FRAMEWORK, canonical(f)) for f in frameworks}
+    pairs |= {(custom_kind(k), canonical(v)) for k, v in custom_fields.items() if v is not None}
+    return sorted(pairs)
+
+
 def rows_for(
     tenant_id: uuid.UUID,
     risk_id: uuid.UUID,
@@ -48,11 +57,9 @@ def rows_for(
     frameworks: Iterable[str],
     custom_fields: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
-    pairs = {(TAG, canonical(t)) for t in tags} | {(FRAMEWORK, canonical(f)) for f in frameworks}
-    pairs |= {(custom_kind(k), canonical(v)) for k, v in custom_fields.items() if v is not None}
     return [
         {"tenant_id": tenant_id, "kind": kind, "value": value, "risk_id": risk_id}
-        for kind, value in sorted(pairs)
+        for kind, value in pairs_for(tags, frameworks, custom_fields)
     ]
 
 

@@ -15,18 +15,22 @@ import asyncio
 import logging
 import random
 import uuid
+from bisect import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from itertools import accumulate
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
-from openrisk.core.db.bulk import insert_rows
+from openrisk.core.db.bulk import insert_records, insert_rows
 from openrisk.custom_fields.models import CustomField
 from openrisk.mitigations.models import Mitigation, SubAction
 from openrisk.risks import labels, rollups
@@ -226,9 +230,9 @@ SUB_ACTIONS = (
 )
 BUSINESS_UNITS = ("Retail", "Corporate", "Operations", "IT", "Finance")
 
-# final status of a risk: (status, weight)
 log = logging.getLogger(__name__)
 
+# final status of a risk: (status, weight)
 STATUS_WEIGHTS = (
     (RiskStatus.DRAFT, 8),
     (RiskStatus.ACTIVE, 45),
@@ -238,17 +242,104 @@ STATUS_WEIGHTS = (
 )
 LEVEL_WEIGHTS = (6, 17, 30, 28, 19)  # 1..5: all severities appear, mostly MEDIUM/HIGH
 
+# Column orders of the generated records (every column without a server default).
+RISK_COLUMNS = (
+    "id",
+    "tenant_id",
+    "title",
+    "description",
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "inherent_impact",
+    "inherent_probability",
+    "inherent_score",
+    "inherent_severity",
+    "residual_impact",
+    "residual_probability",
+    "residual_score",
+    "residual_severity",
+    "target_impact",
+    "target_probability",
+    "target_score",
+    "target_severity",
+    "within_appetite",
+    "residual_within_appetite",
+    "next_review_date",
+    "status",
+    "treatment",
+    "owner_id",
+    "tags",
+    "frameworks",
+    "source",
+    "external_id",
+    "review_date",
+    "custom_fields",
+    "version",
+    "created_by",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+)
+LINK_COLUMNS = ("risk_id", "asset_id", "tenant_id")
+HISTORY_COLUMNS = (
+    "id",
+    "tenant_id",
+    "risk_id",
+    "action",
+    "impact",
+    "probability",
+    "score",
+    "severity",
+    "status",
+    "prev_score",
+    "prev_status",
+    "changed_by",
+    "changes",
+    "created_at",
+)
+MITIGATION_COLUMNS = (
+    "id",
+    "tenant_id",
+    "risk_id",
+    "title",
+    "description",
+    "assignee_id",
+    "status",
+    "progress",
+    "due_date",
+    "cost",
+    "effort_days",
+    "created_by",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+)
+SUB_ACTION_COLUMNS = (
+    "id",
+    "tenant_id",
+    "mitigation_id",
+    "title",
+    "completed",
+    "position",
+    "created_at",
+)
+LABEL_COLUMNS = ("tenant_id", "kind", "value", "risk_id")
+
+Record = tuple[Any, ...]
+
 
 @dataclass
 class Rows:
-    """Rows of one batch, by table, ready for a bulk write."""
+    """Records of one batch, by table, in the column orders above, ready for a bulk write."""
 
-    risks: list[dict[str, Any]] = field(default_factory=list)
-    links: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    mitigations: list[dict[str, Any]] = field(default_factory=list)
-    sub_actions: list[dict[str, Any]] = field(default_factory=list)
-    labels: list[dict[str, Any]] = field(default_factory=list)
+    risks: list[Record] = field(default_factory=list)
+    links: list[Record] = field(default_factory=list)
+    history: list[Record] = field(default_factory=list)
+    mitigations: list[Record] = field(default_factory=list)
+    sub_actions: list[Record] = field(default_factory=list)
+    labels: list[Record] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.risks)
@@ -259,6 +350,22 @@ class AssetRef:
     id: uuid.UUID
     criticality: str
     name: str
+
+
+class Ids:
+    """Ids that grow in the order they are made (UUID version 7: the time in milliseconds, then
+    a counter and random bits), so that a bulk load appends to every primary key and to the
+    indexes that lead with a risk id instead of writing all over them."""
+
+    def __init__(self, rng: random.Random, now: datetime) -> None:
+        millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+        self._base = (millis << 80) | (7 << 76) | (rng.getrandbits(12) << 64) | (2 << 62)
+        self._bits = rng.getrandbits
+        self._count = 0
+
+    def __call__(self) -> uuid.UUID:
+        self._count += 1
+        return uuid.UUID(int=self._base | (self._count << 30) | self._bits(30))
 
 
 def now_utc() -> datetime:
@@ -317,70 +424,60 @@ def custom_field_rows(tenant_id: uuid.UUID, now: datetime) -> list[dict[str, Any
     ]
 
 
-def _level(rng: random.Random) -> int:
-    return rng.choices(range(1, 6), weights=LEVEL_WEIGHTS)[0]
+def creation_times(
+    rng: random.Random, *, count: int, span_days: int, now: datetime
+) -> list[datetime]:
+    """When each of ``count`` risks was created over the last ``span_days`` days (more of them
+    lately), oldest first: risks are written in that order, so the creation-time indexes grow
+    at their end."""
+    return sorted(now - timedelta(days=rng.random() ** 1.3 * span_days) for _ in range(count))
 
 
-def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
-    if end <= start:
-        return start
-    return start + (end - start) * rng.random()
+class _Pick:
+    """``rng.choices(values, weights)[0]`` with the cumulative weights computed once."""
+
+    def __init__(self, rng: random.Random, values: Sequence[Any], weights: Sequence[int]):
+        self._values = tuple(values)
+        self._cumulative = list(accumulate(weights))
+        self._total = float(self._cumulative[-1])
+        self._random = rng.random
+
+    def __call__(self) -> Any:
+        return self._values[bisect(self._cumulative, self._random() * self._total)]
 
 
-def _history(
-    tenant_id: uuid.UUID,
-    risk_id: uuid.UUID,
-    action: HistoryAction,
-    *,
-    impact: int,
-    probability: int,
-    score: Decimal,
-    status: str,
-    prev_score: Decimal | None,
-    prev_status: str | None,
-    changed_by: uuid.UUID,
-    changes: dict[str, Any],
-    at: datetime,
-) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": tenant_id,
-        "risk_id": risk_id,
-        "action": action.value,
-        "impact": impact,
-        "probability": probability,
-        "score": score,
-        "severity": severity_for(score).value,
-        "status": status,
-        "prev_score": prev_score,
-        "prev_status": prev_status,
-        "changed_by": changed_by,
-        "changes": changes,
-        "created_at": at,
-    }
+@dataclass(frozen=True)
+class _Scored:
+    score: Decimal
+    severity: str
+    within: bool
+    review_days: int
 
 
-def default_levels(impact: int, probability: int, score: Decimal) -> dict[str, Any]:
-    """Inherent and residual equal to current (seeded risks have no reductions), no target,
-    the default appetite."""
+@lru_cache(maxsize=4096)
+def _scored(impact: int, probability: int, criticalities: tuple[str, ...]) -> _Scored:
+    score = compute_score(impact, probability, criticalities)
     severity = severity_for(score).value
-    within = DEFAULT_MODEL.within_appetite(score)
-    return {
-        "inherent_impact": impact,
-        "inherent_probability": probability,
-        "inherent_score": score,
-        "inherent_severity": severity,
-        "residual_impact": impact,
-        "residual_probability": probability,
-        "residual_score": score,
-        "residual_severity": severity,
-        "target_impact": None,
-        "target_probability": None,
-        "target_score": None,
-        "target_severity": None,
-        "within_appetite": within,
-        "residual_within_appetite": within,
-    }
+    return _Scored(
+        score,
+        severity,
+        DEFAULT_MODEL.within_appetite(score),
+        DEFAULT_MODEL.days_between_reviews(severity),
+    )
+
+
+@lru_cache(maxsize=1024)
+def _json_list(values: tuple[str, ...]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+_DRAFT = RiskStatus.DRAFT.value
+_ACTIVE = RiskStatus.ACTIVE.value
+_CREATE = HistoryAction.CREATE.value
+_UPDATE = HistoryAction.UPDATE.value
+_STATUS_CHANGE = HistoryAction.STATUS_CHANGE.value
+_DELETE = HistoryAction.DELETE.value
+_CLOSED_STATES = (RiskStatus.MITIGATED.value, RiskStatus.CLOSED.value)
 
 
 def risk_rows(
@@ -389,265 +486,286 @@ def risk_rows(
     tenant_id: uuid.UUID,
     owners: Sequence[uuid.UUID],
     assets: Sequence[AssetRef],
-    count: int,
-    span_days: int,
+    created: Sequence[datetime],
     now: datetime,
+    ids: Ids,
     start_number: int = 1,
     deleted_share: float = 0.02,
 ) -> Rows:
-    """``count`` risks created over the last ``span_days`` days, each with its history."""
+    """A risk per creation time in ``created``, each with its history, labels, asset links and
+    mitigations: a coherent story (CREATE, maybe with other levels or as a draft, then a
+    re-scoring and status changes at later times) whose last row is the risk's current state."""
     rows = Rows()
-    statuses = [s for s, _ in STATUS_WEIGHTS]
-    weights = [w for _, w in STATUS_WEIGHTS]
-    for n in range(start_number, start_number + count):
-        risk_id = uuid.uuid4()
-        title_tpl, tags, description_tpl = rng.choice(THREATS)
-        links = rng.choices((0, 1, 2, 3), (20, 45, 25, 10))[0]
-        linked = rng.sample(assets, k=min(len(assets), links)) if links else []
+    random_ = rng.random
+    choice = rng.choice
+    sample = rng.sample
+    status_of = _Pick(rng, [s.value for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])
+    level = _Pick(rng, range(1, 6), LEVEL_WEIGHTS)
+    link_count = _Pick(rng, (0, 1, 2, 3), (20, 45, 25, 10))
+    framework_count = _Pick(rng, (0, 1, 2), (25, 50, 25))
+    source = _Pick(rng, ("MANUAL", "IMPORT", "CONNECTOR"), (80, 15, 5))
+    treatment = _Pick(rng, ("MITIGATE", "TRANSFER", "AVOID", "ACCEPT"), (75, 10, 8, 7))
+    mitigations = _Mitigations(rng, rows, tenant_id, owners, now, ids)
+    threats = [(title, _json_list(tags), tags, text) for title, tags, text in THREATS]
+    history = rows.history
+    for n, created_at in enumerate(created, start=start_number):
+        risk_id = ids()
+        title_tpl, tags_json, tags, description_tpl = choice(threats)
+        links = link_count()
+        linked = sample(assets, k=min(len(assets), links)) if links else []
         words = {
-            "asset": linked[0].name if linked else rng.choice(ASSETS)[0],
-            "team": rng.choice(TEAMS),
-            "vendor": rng.choice(VENDORS),
-            "data": rng.choice(DATA),
-            "process": rng.choice(PROCESSES),
+            "asset": linked[0].name if linked else choice(ASSETS)[0],
+            "team": choice(TEAMS),
+            "vendor": choice(VENDORS),
+            "data": choice(DATA),
+            "process": choice(PROCESSES),
         }
         title = title_tpl.format(**words)
         description = description_tpl.format(**words)
-        crits = [a.criticality for a in linked]
-        impact, probability = _level(rng), _level(rng)
-        status = rng.choices(statuses, weights)[0]
-        owner = rng.choice(owners)
-        created = now - timedelta(days=rng.random() ** 1.3 * span_days)
-        # the story: CREATE (maybe with other levels, maybe as a draft), then changes
-        first_impact = min(5, max(1, impact + rng.choice((0, 0, 0, -1, 1))))
-        first_status = (
-            RiskStatus.DRAFT.value
-            if status == RiskStatus.DRAFT or rng.random() < 0.5
-            else RiskStatus.ACTIVE.value
-        )
-        score = compute_score(first_impact, probability, crits)
-        moments = sorted(_between(rng, created, now) for _ in range(3))
-        history = [
-            _history(
+        crits = tuple(a.criticality for a in linked)
+        impact, probability = level(), level()
+        status = status_of()
+        owner = choice(owners)
+        first_impact = min(5, max(1, impact + choice((0, 0, 0, -1, 1))))
+        first_status = _DRAFT if status == _DRAFT or random_() < 0.5 else _ACTIVE
+        scored = _scored(first_impact, probability, crits)
+        span = now - created_at
+        moments = sorted([created_at + span * random_() for _ in range(3)])
+        title_change = {"title": {"before": None, "after": title}}
+        history.append(
+            (
+                ids(),
                 tenant_id,
                 risk_id,
-                HistoryAction.CREATE,
-                impact=first_impact,
-                probability=probability,
-                score=score,
-                status=first_status,
-                prev_score=None,
-                prev_status=None,
-                changed_by=owner,
-                changes={"title": {"before": None, "after": title}},
-                at=created,
+                _CREATE,
+                first_impact,
+                probability,
+                scored.score,
+                scored.severity,
+                first_status,
+                None,
+                None,
+                owner,
+                orjson.dumps(title_change).decode(),
+                created_at,
             )
-        ]
+        )
+        version, updated = 1, created_at
         current_status, current_impact, step = first_status, first_impact, 0
         if first_impact != impact:
-            new_score = compute_score(impact, probability, crits)
+            rescored = _scored(impact, probability, crits)
+            change = {
+                "impact": {"before": first_impact, "after": impact},
+                "score": {"before": float(scored.score), "after": float(rescored.score)},
+            }
+            updated = moments[step]
             history.append(
-                _history(
+                (
+                    ids(),
                     tenant_id,
                     risk_id,
-                    HistoryAction.UPDATE,
-                    impact=impact,
-                    probability=probability,
-                    score=new_score,
-                    status=current_status,
-                    prev_score=score,
-                    prev_status=current_status,
-                    changed_by=owner,
-                    changes={
-                        "impact": {"before": first_impact, "after": impact},
-                        "score": {"before": float(score), "after": float(new_score)},
-                    },
-                    at=moments[step],
+                    _UPDATE,
+                    impact,
+                    probability,
+                    rescored.score,
+                    rescored.severity,
+                    current_status,
+                    scored.score,
+                    current_status,
+                    owner,
+                    orjson.dumps(change).decode(),
+                    updated,
                 )
             )
-            score, current_impact, step = new_score, impact, step + 1
+            scored, current_impact, step, version = rescored, impact, step + 1, version + 1
         path = []
-        if status != RiskStatus.DRAFT and current_status == RiskStatus.DRAFT:
-            path.append(RiskStatus.ACTIVE.value)
-        if status not in (RiskStatus.DRAFT, RiskStatus.ACTIVE):
-            path.append(status.value)
+        if status != _DRAFT and current_status == _DRAFT:
+            path.append(_ACTIVE)
+        if status not in (_DRAFT, _ACTIVE):
+            path.append(status)
         for next_status in path:
+            updated = moments[min(step, 2)]
+            change = {"status": {"before": current_status, "after": next_status}}
             history.append(
-                _history(
+                (
+                    ids(),
                     tenant_id,
                     risk_id,
-                    HistoryAction.STATUS_CHANGE,
-                    impact=current_impact,
-                    probability=probability,
-                    score=score,
-                    status=next_status,
-                    prev_score=score,
-                    prev_status=current_status,
-                    changed_by=owner,
-                    changes={"status": {"before": current_status, "after": next_status}},
-                    at=moments[min(step, 2)],
+                    _STATUS_CHANGE,
+                    current_impact,
+                    probability,
+                    scored.score,
+                    scored.severity,
+                    next_status,
+                    scored.score,
+                    current_status,
+                    owner,
+                    orjson.dumps(change).decode(),
+                    updated,
                 )
             )
-            current_status, step = next_status, step + 1
-        updated = history[-1]["created_at"]
+            current_status, step, version = next_status, step + 1, version + 1
         deleted_at = None
-        if rng.random() < deleted_share:
-            deleted_at = _between(rng, updated, now)
+        if random_() < deleted_share:
+            deleted_at = updated + (now - updated) * random_() if now > updated else updated
+            change = {"deleted_at": {"before": None, "after": deleted_at.isoformat()}}
             history.append(
-                _history(
+                (
+                    ids(),
                     tenant_id,
                     risk_id,
-                    HistoryAction.DELETE,
-                    impact=current_impact,
-                    probability=probability,
-                    score=score,
-                    status=current_status,
-                    prev_score=score,
-                    prev_status=current_status,
-                    changed_by=owner,
-                    changes={"deleted_at": {"before": None, "after": deleted_at.isoformat()}},
-                    at=deleted_at,
+                    _DELETE,
+                    current_impact,
+                    probability,
+                    scored.score,
+                    scored.severity,
+                    current_status,
+                    scored.score,
+                    current_status,
+                    owner,
+                    orjson.dumps(change).decode(),
+                    deleted_at,
                 )
             )
-            updated = deleted_at
-        frameworks = rng.sample(FRAMEWORKS, k=rng.choices((0, 1, 2), (25, 50, 25))[0])
-        custom: dict[str, Any] = {"business_unit": rng.choice(BUSINESS_UNITS)}
-        if rng.random() < 0.6:
+            updated, version = deleted_at, version + 1
+        frameworks = tuple(sample(FRAMEWORKS, k=framework_count()))
+        custom: dict[str, Any] = {"business_unit": choice(BUSINESS_UNITS)}
+        if random_() < 0.6:
             custom["annual_loss_eur"] = rng.randrange(5, 500) * 1000
         review_on = (now + timedelta(days=rng.randint(-30, 180))).date()
-        severity = severity_for(score).value
+        score, severity, within = scored.score, scored.severity, scored.within
         rows.risks.append(
-            {
-                "id": risk_id,
-                "tenant_id": tenant_id,
-                "title": title,
-                "description": description,
-                "impact": current_impact,
-                "probability": probability,
-                "score": score,
-                "severity": severity_for(score).value,
-                **default_levels(current_impact, probability, score),
-                "next_review_date": min(
-                    review_on,
-                    created.date() + timedelta(days=DEFAULT_MODEL.days_between_reviews(severity)),
-                ),
-                "status": current_status,
-                "treatment": _treatment(rng, current_status),
-                "owner_id": owner,
-                "tags": list(tags),
-                "frameworks": frameworks,
-                "source": rng.choices(("MANUAL", "IMPORT", "CONNECTOR"), (80, 15, 5))[0],
-                "external_id": f"RISK-{n:06d}",
-                "review_date": review_on,
-                "custom_fields": custom,
-                "version": len(history),
-                "created_by": owner,
-                "deleted_at": deleted_at,
-                "created_at": created,
-                "updated_at": updated,
-            }
+            (
+                risk_id,
+                tenant_id,
+                title,
+                description,
+                current_impact,
+                probability,
+                score,
+                severity,
+                # inherent and residual equal current (seeded risks have no reductions),
+                # no target, the default appetite
+                current_impact,
+                probability,
+                score,
+                severity,
+                current_impact,
+                probability,
+                score,
+                severity,
+                None,
+                None,
+                None,
+                None,
+                within,
+                within,
+                min(review_on, created_at.date() + timedelta(days=scored.review_days)),
+                current_status,
+                "ACCEPT" if current_status == RiskStatus.ACCEPTED.value else treatment(),
+                owner,
+                tags_json,
+                _json_list(frameworks),
+                source(),
+                f"RISK-{n:06d}",
+                review_on,
+                orjson.dumps(custom).decode(),
+                version,
+                owner,
+                deleted_at,
+                created_at,
+                updated,
+            )
         )
         if deleted_at is None:
-            rows.labels.extend(labels.rows_for(tenant_id, risk_id, tags, frameworks, custom))
-        rows.links.extend(
-            {"risk_id": risk_id, "asset_id": a.id, "tenant_id": tenant_id} for a in linked
-        )
-        rows.history.extend(history)
-        _mitigations(
-            rng, rows, tenant_id, risk_id, current_status, owners, created, now, deleted_at
-        )
+            rows.labels.extend(
+                (tenant_id, kind, value, risk_id)
+                for kind, value in labels.pairs_for(tags, frameworks, custom)
+            )
+        rows.links.extend((risk_id, a.id, tenant_id) for a in linked)
+        if current_status != _DRAFT:
+            mitigations.add(risk_id, current_status, created_at, deleted_at)
     return rows
 
 
-def _treatment(rng: random.Random, status: str) -> str:
-    if status == RiskStatus.ACCEPTED:
-        return "ACCEPT"
-    return rng.choices(("MITIGATE", "TRANSFER", "AVOID", "ACCEPT"), (75, 10, 8, 7))[0]
+class _Mitigations:
+    """The mitigations (and their sub-actions) of the risks of one batch."""
 
+    def __init__(
+        self,
+        rng: random.Random,
+        rows: Rows,
+        tenant_id: uuid.UUID,
+        owners: Sequence[uuid.UUID],
+        now: datetime,
+        ids: Ids,
+    ) -> None:
+        self.rng, self.rows, self.tenant_id, self.owners = rng, rows, tenant_id, owners
+        self.now, self.ids = now, ids
+        self.count = _Pick(rng, (0, 1, 2, 3), (35, 35, 20, 10))
+        self.closed = _Pick(rng, ("DONE", "CANCELLED"), (90, 10))
+        self.open = _Pick(rng, ("PLANNED", "IN_PROGRESS", "DONE"), (45, 40, 15))
+        self.descriptions = {t: f"{t}. Tracked in the security programme." for t in MITIGATIONS}
 
-def _mitigations(
-    rng: random.Random,
-    rows: Rows,
-    tenant_id: uuid.UUID,
-    risk_id: uuid.UUID,
-    status: str,
-    owners: Sequence[uuid.UUID],
-    created: datetime,
-    now: datetime,
-    deleted_at: datetime | None,
-) -> None:
-    if status == RiskStatus.DRAFT:
-        return
-    count = rng.choices((0, 1, 2, 3), (35, 35, 20, 10))[0]
-    for title in rng.sample(MITIGATIONS, k=count):
-        mitigation_id = uuid.uuid4()
-        if status in (RiskStatus.MITIGATED, RiskStatus.CLOSED):
-            m_status = rng.choices(("DONE", "CANCELLED"), (90, 10))[0]
-        else:
-            m_status = rng.choices(("PLANNED", "IN_PROGRESS", "DONE"), (45, 40, 15))[0]
-        subs = rng.sample(SUB_ACTIONS, k=rng.choice((0, 2, 3, 4)))
-        done = (
-            len(subs)
-            if m_status == "DONE"
-            else (rng.randint(0, max(len(subs) - 1, 0)) if m_status == "IN_PROGRESS" else 0)
-        )
-        progress = (
-            round(100 * done / len(subs))
-            if subs
-            else (100 if m_status == "DONE" else rng.choice((0, 10, 25, 50)))
-        )
-        m_created = _between(rng, created, now)
-        rows.mitigations.append(
-            {
-                "id": mitigation_id,
-                "tenant_id": tenant_id,
-                "risk_id": risk_id,
-                "title": title,
-                "description": f"{title}. Tracked in the security programme.",
-                "assignee_id": rng.choice(owners),
-                "status": m_status,
-                "progress": progress,
-                "due_date": (now + timedelta(days=rng.randint(-45, 120))).date(),
-                "cost": rng.randint(1, 3),
-                "effort_days": rng.choice((1, 2, 3, 5, 10, 20, 40)),
-                "created_by": rng.choice(owners),
-                "deleted_at": deleted_at,
-                "created_at": m_created,
-                "updated_at": m_created,
-            }
-        )
-        rows.sub_actions.extend(
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": tenant_id,
-                "mitigation_id": mitigation_id,
-                "title": sub,
-                "completed": i < done,
-                "position": i,
-                "created_at": m_created,
-            }
-            for i, sub in enumerate(subs)
-        )
+    def add(
+        self, risk_id: uuid.UUID, status: str, created: datetime, deleted_at: datetime | None
+    ) -> None:
+        rng, ids, tenant_id, owners, now = self.rng, self.ids, self.tenant_id, self.owners, self.now
+        for title in rng.sample(MITIGATIONS, k=self.count()):
+            mitigation_id = ids()
+            m_status = self.closed() if status in _CLOSED_STATES else self.open()
+            subs = rng.sample(SUB_ACTIONS, k=rng.choice((0, 2, 3, 4)))
+            done = (
+                len(subs)
+                if m_status == "DONE"
+                else (rng.randint(0, max(len(subs) - 1, 0)) if m_status == "IN_PROGRESS" else 0)
+            )
+            progress = (
+                round(100 * done / len(subs))
+                if subs
+                else (100 if m_status == "DONE" else rng.choice((0, 10, 25, 50)))
+            )
+            m_created = created + (now - created) * rng.random() if now > created else created
+            self.rows.mitigations.append(
+                (
+                    mitigation_id,
+                    tenant_id,
+                    risk_id,
+                    title,
+                    self.descriptions[title],
+                    rng.choice(owners),
+                    m_status,
+                    progress,
+                    (now + timedelta(days=rng.randint(-45, 120))).date(),
+                    rng.randint(1, 3),
+                    rng.choice((1, 2, 3, 5, 10, 20, 40)),
+                    rng.choice(owners),
+                    deleted_at,
+                    m_created,
+                    m_created,
+                )
+            )
+            self.rows.sub_actions.extend(
+                (ids(), tenant_id, mitigation_id, sub, i < done, i, m_created)
+                for i, sub in enumerate(subs)
+            )
 
 
 # --------------------------------------------------------------------------- writing
 
-_TABLES: tuple[tuple[str, Any], ...] = (
-    ("risks", Risk),
-    ("links", RiskAsset),
-    ("history", RiskHistory),
-    ("mitigations", Mitigation),
-    ("sub_actions", SubAction),
-    ("labels", RiskLabel),
+_TABLES: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+    ("risks", Risk, RISK_COLUMNS),
+    ("links", RiskAsset, LINK_COLUMNS),
+    ("history", RiskHistory, HISTORY_COLUMNS),
+    ("mitigations", Mitigation, MITIGATION_COLUMNS),
+    ("sub_actions", SubAction, SUB_ACTION_COLUMNS),
+    ("labels", RiskLabel, LABEL_COLUMNS),
 )
 
 
-write_rows = insert_rows
-
-
 async def write(session: AsyncSession, rows: Rows) -> None:
-    for attribute, model in _TABLES:
-        await write_rows(session, model.__table__, getattr(rows, attribute))
+    for attribute, model, columns in _TABLES:
+        await insert_records(session, model.__table__, columns, getattr(rows, attribute))
 
 
 async def _fast_bulk_load(session: AsyncSession) -> bool:
@@ -667,6 +785,49 @@ async def _fast_bulk_load(session: AsyncSession) -> bool:
     return True
 
 
+# Tables whose secondary indexes a seed into an empty register builds after the load: one
+# sort per index instead of an index insertion per row (PostgreSQL's advice for bulk loads).
+DEFERRED_INDEX_TABLES = (
+    "risks",
+    "risk_history",
+    "risk_labels",
+    "risk_assets",
+    "mitigations",
+    "mitigation_subactions",
+    "risk_search",
+)
+_SECONDARY_INDEXES = text(
+    """
+    SELECT CAST(i.indexrelid AS regclass)::text, pg_get_indexdef(i.indexrelid)
+    FROM pg_index i
+    WHERE i.indrelid = CAST(:table AS regclass) AND NOT i.indisunique
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+    ORDER BY 1
+    """
+)
+
+
+async def _defer_indexes(session: AsyncSession) -> list[str]:
+    """Drop the secondary indexes of the empty tables of ``DEFERRED_INDEX_TABLES`` (only when
+    the whole table is empty, a fresh database: the drop locks the table until commit) and
+    return the statements that build them again. Needs the tables' owner."""
+    definitions: list[str] = []
+    for table in DEFERRED_INDEX_TABLES:
+        if await session.scalar(text(f'SELECT EXISTS (SELECT FROM "{table}")')):
+            continue
+        for name, definition in (await session.execute(_SECONDARY_INDEXES, {"table": table})).all():
+            await session.execute(text(f"DROP INDEX {name}"))
+            definitions.append(definition)
+    return definitions
+
+
+async def _build_indexes(session: AsyncSession, definitions: Sequence[str]) -> None:
+    if definitions:
+        await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for definition in definitions:
+        await session.execute(text(definition))
+
+
 async def populate(
     session: AsyncSession,
     *,
@@ -683,33 +844,41 @@ async def populate(
     mitigations, then the daily aggregates rebuilt from the history.
 
     The next batch is generated in a worker thread while the current one is being written.
+    Into an empty register, as a role that may turn the row triggers off (the tables' owner),
+    the secondary indexes are built after the load.
     """
     triggers_off = await _fast_bulk_load(session)
+    deferred = await _defer_indexes(session) if triggers_off else []
     rng = random.Random(seed)
     now = now_utc()
+    ids = Ids(rng, now)
     assets_ = asset_rows(rng, tenant_id=tenant_id, count=assets, now=now)
-    await write_rows(session, cast(Table, Asset.__table__), assets_)
-    await write_rows(session, cast(Table, CustomField.__table__), custom_field_rows(tenant_id, now))
+    await insert_rows(session, cast(Table, Asset.__table__), assets_)
+    await insert_rows(
+        session, cast(Table, CustomField.__table__), custom_field_rows(tenant_id, now)
+    )
     refs = [AssetRef(a["id"], a["criticality"], a["name"]) for a in assets_]
-    sizes = [min(batch, risks - start) for start in range(0, risks, batch)]
+    created = creation_times(rng, count=risks, span_days=span_days, now=now)
+    starts = range(0, risks, batch)
 
     def generate(index: int) -> Rows:
+        start = starts[index]
         return risk_rows(
             rng,
             tenant_id=tenant_id,
             owners=owners,
             assets=refs,
-            count=sizes[index],
-            span_days=span_days,
+            created=created[start : start + batch],
             now=now,
-            start_number=index * batch + 1,
+            ids=ids,
+            start_number=start + 1,
         )
 
-    pending = asyncio.create_task(asyncio.to_thread(generate, 0)) if sizes else None
-    for index in range(len(sizes)):
+    pending = asyncio.create_task(asyncio.to_thread(generate, 0)) if starts else None
+    for index in range(len(starts)):
         assert pending is not None
         rows = await pending
-        if index + 1 < len(sizes):
+        if index + 1 < len(starts):
             pending = asyncio.create_task(asyncio.to_thread(generate, index + 1))
         await write(session, rows)
         if on_progress is not None:
@@ -718,6 +887,7 @@ async def populate(
         await _index_for_search(session, tenant_id)
     await rebuild_daily_stats(session, tenant_ids=[tenant_id])
     await rollups.rebuild(session, tenant_ids=[tenant_id])
+    await _build_indexes(session, deferred)
 
 
 # the trigger of migration 0003 computes the same document row by row

@@ -8,7 +8,9 @@ application role): the rows are then copied into a temporary staging table and m
 INSERT … SELECT, which the policies check row by row like any INSERT.
 
 A JSON column's value may be given already encoded (``RawJson``): a document that several rows
-share, or that was written straight from other bytes, is then encoded once.
+share, or that was written straight from other bytes, is then encoded once. ``insert_records``
+takes the rows as tuples in a given column order with every JSON value already encoded as text:
+the shape COPY wants, so a generator of many rows (the bulk seed) pays nothing per row here.
 """
 
 from __future__ import annotations
@@ -102,7 +104,33 @@ async def insert_rows(
             await session.execute(insert(table), list(rows[start : start + SQLITE_CHUNK]))
         return
     columns = list(rows[0])
-    records = _records(table, columns, rows)
+    await _copy(session, table, columns, _records(table, columns, rows))
+
+
+async def insert_records(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: Sequence[Sequence[Any]]
+) -> None:
+    """Insert tuples of values in the order of ``columns``, JSON values encoded as text."""
+    if not records:
+        return
+    if _is_postgresql(session):
+        await _copy(session, table, list(columns), records)
+        return
+    positions = _json_columns(table, columns)
+    rows = []
+    for record in records:
+        row = dict(zip(columns, record, strict=True))
+        for i in positions:
+            if record[i] is not None:
+                row[columns[i]] = orjson.loads(record[i])
+        rows.append(row)
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        await session.execute(insert(table), rows[start : start + SQLITE_CHUNK])
+
+
+async def _copy(
+    session: AsyncSession, table: Table, columns: list[str], records: Sequence[Sequence[Any]]
+) -> None:
     driver = await _driver(session)
     if not await driver.fetchval("SELECT row_security_active($1::regclass)", table.name):
         await driver.copy_records_to_table(table.name, records=records, columns=columns)
