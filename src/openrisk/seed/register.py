@@ -25,6 +25,7 @@ from itertools import accumulate
 from typing import Any, cast
 
 import orjson
+from asyncpg.pgproto.pgproto import UUID as _UUID  # type: ignore[import-untyped]
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -365,7 +366,30 @@ class Ids:
 
     def __call__(self) -> uuid.UUID:
         self._count += 1
-        return uuid.UUID(int=self._base | (self._count << 30) | self._bits(30))
+        value = (self._base | (self._count << 30) | self._bits(30)).to_bytes(16, "big")
+        return cast(uuid.UUID, _UUID(value))
+
+
+def _fast_uuid(value: uuid.UUID) -> uuid.UUID:
+    """The same id as the driver's own UUID type, which COPY writes without a conversion."""
+    return cast(uuid.UUID, _UUID(value.bytes))
+
+
+def _sample(random_: Callable[[], float], population: Sequence[Any], k: int) -> list[Any]:
+    """``rng.sample`` for the small draws of the generator (without its per-call checks)."""
+    size = len(population)
+    if k > size:
+        raise ValueError("sample larger than population")
+    if k * 4 < size:  # few of many: draw again on a repeat
+        chosen: dict[int, None] = {}
+        while len(chosen) < k:
+            chosen[int(random_() * size)] = None
+        return [population[i] for i in chosen]
+    pool = list(population)
+    for i in range(k):
+        j = i + int(random_() * (size - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]
 
 
 def now_utc() -> datetime:
@@ -497,8 +521,16 @@ def risk_rows(
     re-scoring and status changes at later times) whose last row is the risk's current state."""
     rows = Rows()
     random_ = rng.random
-    choice = rng.choice
-    sample = rng.sample
+
+    def choice(values: Sequence[Any]) -> Any:
+        return values[int(random_() * len(values))]
+
+    def sample(values: Sequence[Any], k: int) -> list[Any]:
+        return _sample(random_, values, k)
+
+    tenant_id = _fast_uuid(tenant_id)
+    owners = [_fast_uuid(o) for o in owners]
+    assets = [AssetRef(_fast_uuid(a.id), a.criticality, a.name) for a in assets]
     status_of = _Pick(rng, [s.value for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])
     level = _Pick(rng, range(1, 6), LEVEL_WEIGHTS)
     link_count = _Pick(rng, (0, 1, 2, 3), (20, 45, 25, 10))
@@ -631,8 +663,8 @@ def risk_rows(
         frameworks = tuple(sample(FRAMEWORKS, k=framework_count()))
         custom: dict[str, Any] = {"business_unit": choice(BUSINESS_UNITS)}
         if random_() < 0.6:
-            custom["annual_loss_eur"] = rng.randrange(5, 500) * 1000
-        review_on = (now + timedelta(days=rng.randint(-30, 180))).date()
+            custom["annual_loss_eur"] = (5 + int(random_() * 495)) * 1000
+        review_on = (now + timedelta(days=-30 + int(random_() * 211))).date()
         score, severity, within = scored.score, scored.severity, scored.within
         rows.risks.append(
             (
@@ -710,22 +742,27 @@ class _Mitigations:
     def add(
         self, risk_id: uuid.UUID, status: str, created: datetime, deleted_at: datetime | None
     ) -> None:
-        rng, ids, tenant_id, owners, now = self.rng, self.ids, self.tenant_id, self.owners, self.now
-        for title in rng.sample(MITIGATIONS, k=self.count()):
+        ids, tenant_id, owners, now = self.ids, self.tenant_id, self.owners, self.now
+        random_ = self.rng.random
+
+        def choice(values: Sequence[Any]) -> Any:
+            return values[int(random_() * len(values))]
+
+        for title in _sample(random_, MITIGATIONS, self.count()):
             mitigation_id = ids()
             m_status = self.closed() if status in _CLOSED_STATES else self.open()
-            subs = rng.sample(SUB_ACTIONS, k=rng.choice((0, 2, 3, 4)))
+            subs = _sample(random_, SUB_ACTIONS, choice((0, 2, 3, 4)))
             done = (
                 len(subs)
                 if m_status == "DONE"
-                else (rng.randint(0, max(len(subs) - 1, 0)) if m_status == "IN_PROGRESS" else 0)
+                else (int(random_() * len(subs)) if m_status == "IN_PROGRESS" else 0)
             )
             progress = (
                 round(100 * done / len(subs))
                 if subs
-                else (100 if m_status == "DONE" else rng.choice((0, 10, 25, 50)))
+                else (100 if m_status == "DONE" else choice((0, 10, 25, 50)))
             )
-            m_created = created + (now - created) * rng.random() if now > created else created
+            m_created = created + (now - created) * random_() if now > created else created
             self.rows.mitigations.append(
                 (
                     mitigation_id,
@@ -733,13 +770,13 @@ class _Mitigations:
                     risk_id,
                     title,
                     self.descriptions[title],
-                    rng.choice(owners),
+                    choice(owners),
                     m_status,
                     progress,
-                    (now + timedelta(days=rng.randint(-45, 120))).date(),
-                    rng.randint(1, 3),
-                    rng.choice((1, 2, 3, 5, 10, 20, 40)),
-                    rng.choice(owners),
+                    (now + timedelta(days=-45 + int(random_() * 166))).date(),
+                    1 + int(random_() * 3),
+                    choice((1, 2, 3, 5, 10, 20, 40)),
+                    choice(owners),
                     deleted_at,
                     m_created,
                     m_created,
