@@ -32,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -191,9 +192,12 @@ def mapped(column: Any, mapping: Mapping[int, int]) -> ColumnElement[Any]:
 
 
 def _open_sum(column: Any) -> ColumnElement[Any]:
+    """The risk's open mitigations' reductions; by tenant and risk, as the live-risk index of
+    mitigations is keyed (without the tenant each sum scanned the whole index)."""
     return type_coerce(
         select(func.coalesce(func.sum(column), 0))
         .where(
+            Mitigation.tenant_id == Risk.tenant_id,
             Mitigation.risk_id == Risk.id,
             Mitigation.deleted_at.is_(None),
             Mitigation.status.in_(OPEN_MITIGATIONS),
@@ -265,6 +269,11 @@ async def refresh(
     where = list(queries.live(tenant_id))
     if risk_ids is not None:
         where.append(Risk.id.in_(list(risk_ids)))
+    if scorer.postgresql:
+        # the statement's many small correlated sums look expensive to the planner, which then
+        # JIT-compiles them: 0.9 s of compiling to update 300 risks in 0.1 s (for this
+        # transaction only; the other statements are short and never gain from JIT either)
+        await session.execute(text("SET LOCAL jit = off"))
     await session.execute(
         update(Risk)
         .where(*where)
