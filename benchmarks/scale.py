@@ -285,6 +285,12 @@ def endpoints(base_url: str, headers: dict[str, str], who: Subject) -> list[tupl
         ("list framework=, sort=title", "/risks?framework=ISO27001&sort=title&order=asc"),
         ("list cf_business_unit=", "/risks?cf_business_unit=Retail&sort=score"),
         ("list min_score=15, page 3", "/risks?min_score=15&sort=impact&page=3"),
+        # the risk model's filters and sorts
+        ("list above_appetite=true", "/risks?above_appetite=true"),
+        ("list review=overdue", "/risks?review=overdue"),
+        ("list review=due_soon", "/risks?review=due_soon"),
+        ("list sort=residual_score", "/risks?sort=residual_score&order=desc"),
+        ("list sort=next_review_date", "/risks?sort=next_review_date&order=asc"),
         ("search q=ransomware", "/risks/search?q=ransomware"),
         ("search q=backup", "/risks/search?q=backup"),
         ("search q=vendor outage", "/risks/search?q=vendor%20outage"),
