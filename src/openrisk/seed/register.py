@@ -35,6 +35,7 @@ from openrisk.core.db.bulk import insert_records, insert_rows
 from openrisk.custom_fields.models import CustomField
 from openrisk.mitigations.models import Mitigation, SubAction
 from openrisk.risks import labels, rollups
+from openrisk.risks.batch import LEVEL_COLUMNS
 from openrisk.risks.enums import HistoryAction, RiskStatus
 from openrisk.risks.history import rebuild_daily_stats
 from openrisk.risks.models import Risk, RiskAsset, RiskHistory, RiskLabel
@@ -253,21 +254,7 @@ RISK_COLUMNS = (
     "probability",
     "score",
     "severity",
-    "inherent_impact",
-    "inherent_probability",
-    "inherent_score",
-    "inherent_severity",
-    "residual_impact",
-    "residual_probability",
-    "residual_score",
-    "residual_severity",
-    "target_impact",
-    "target_probability",
-    "target_score",
-    "target_severity",
-    "within_appetite",
-    "residual_within_appetite",
-    "next_review_date",
+    *LEVEL_COLUMNS,
     "status",
     "treatment",
     "owner_id",
