@@ -57,12 +57,25 @@ def _check(page: Page, paths: list[str]) -> list[str]:
     return problems
 
 
-def test_no_serious_violation_on_any_page(page: Page, site: Site) -> None:
+# the pages in four groups, so that the browser tests' longest check is split over workers
+SIGNED_IN_GROUPS = (SIGNED_IN_PAGES[:7], SIGNED_IN_PAGES[7:13], SIGNED_IN_PAGES[13:])
+
+
+@pytest.mark.parametrize("group", range(len(SIGNED_IN_GROUPS)))
+def test_no_serious_violation_on_the_signed_in_pages(page: Page, site: Site, group: int) -> None:
     login(page)
-    paths = [*SIGNED_IN_PAGES, *_detail_pages(page)]
-    problems = _check(page, paths)
+    problems = _check(page, list(SIGNED_IN_GROUPS[group]))
+    assert problems == [], "\n".join(problems)
+
+
+def test_no_serious_violation_on_detail_pages_phones_and_signed_out_pages(
+    page: Page, site: Site
+) -> None:
+    login(page)
+    details = _detail_pages(page)
+    problems = _check(page, details)
     page.set_viewport_size(PHONE)
-    problems += _check(page, ["/", "/risks", paths[-4], "/settings/roles"])
+    problems += _check(page, ["/", "/risks", details[0], "/settings/roles"])
     page.context.clear_cookies()
     problems += _check(page, ["/login", "/invitations/not-a-real-token"])
     assert problems == [], "\n".join(problems)
