@@ -31,6 +31,37 @@ from tests.services import PG_ADMIN_URL, need, postgres_available
 security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 security._DUMMY_HASH = security._hasher.hash(uuid.uuid4().hex)
 
+# Tests that share an expensive set-up (real server processes, a browser), by the path their
+# ids start with: a test worker (pytest-xdist) runs each group whole, so the set-up happens once
+# instead of once per worker that happens to get one of its tests. Groups go out first, the
+# largest first; every other test is handed out on its own, to whichever worker is free.
+SHARED_SETUP = {
+    "tests/e2e/": "the browser and its server",
+    "tests/integration/test_races.py": "the two-worker race servers",
+    "tests/integration/test_quantification_races.py": "the two-worker race servers",
+    "tests/integration/test_session_revocation.py": "session revocation's servers",
+    "tests/integration/test_login_throttling_live.py": "login throttling's server",
+    "tests/api/test_openapi_contract.py": "the contract test's server",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Hand out tests one at a time, except the groups of ``SHARED_SETUP``.
+
+    Like ``--dist loadgroup`` with the groups named by path; loadgroup itself no longer groups
+    anything with pytest 9.2 (it rewrites a node id field that pytest stopped reading)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            for prefix, group in SHARED_SETUP.items():
+                if nodeid.startswith(prefix):
+                    return group
+            return nodeid
+
+    return SharedSetupScheduling(config, log)
+
+
 TEST_PASSWORD = "correct-horse-battery"
 _ip_counter = itertools.count(1)
 

@@ -3,10 +3,11 @@
 Chromium is Debian's (``/usr/bin/chromium``; ``.ci/run`` installs the ``chromium`` package):
 the tests never download a browser. Without Chromium they skip, except in CI where they fail.
 
-One server and one browser serve the whole session. While sync Playwright runs, its event loop
-is the thread's running loop, which async tests must not find: browser tests are therefore
-moved to the end of the run (with pytest-xdist too: tests are handed out in collection order,
-so a worker that got a browser test gets only browser tests after it).
+One server and one browser serve the browser tests, which one test worker runs together (see
+``SHARED_SETUP`` in ``tests/conftest.py``). While sync Playwright
+runs, its event loop is the thread's running loop, which async tests must not find: the browser
+is therefore closed as soon as the worker leaves this package (package-scoped fixtures), and in
+a run without xdist the browser tests come last.
 """
 
 from __future__ import annotations
@@ -81,11 +82,11 @@ def chromium() -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last (see the module docstring); their relative order is kept."""
+    """Browser tests last in a run without xdist (see the module docstring)."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Site]:
     directory = tmp_path_factory.mktemp("web-e2e")
     url = migrated_sqlite(directory)
@@ -94,9 +95,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Si
         yield Site(server.base_url, data)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: str, site: Site) -> Iterator[Browser]:
-    """One Chromium for the session (browser tests run last: see the module docstring)."""
+    """One Chromium for the browser tests, closed when they are done (see the docstring)."""
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield instance

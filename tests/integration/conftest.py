@@ -9,23 +9,31 @@ import pytest
 from openrisk.core.db.migrate import upgrade
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.core.cache.conftest import redis_cluster, redis_server_binary  # noqa: F401 (fixtures)
-from tests.integration.server_process import migrated_sqlite
+from tests.integration.live import QUIET_LIMITS, server_dir
+from tests.integration.server_process import Server, migrated_sqlite, running_server
 from tests.services import need, redis_available
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def live_database(
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def race_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A freshly migrated database of each kind, for one module's server(s)."""
+) -> Iterator[Server]:
+    """A real two-worker server on a freshly migrated database of each kind, shared by the race
+    modules (marked ``xdist_group("race-servers")`` so that one test worker runs them all):
+    each start costs several seconds of CPU. Every race signs up its own users and tenants."""
     need(redis_available(), "Redis at 127.0.0.1:6379")
+    directory = server_dir(tmp_path_factory)
     if request.param == "sqlite":
-        yield migrated_sqlite(tmp_path_factory.mktemp("live"))
-        return
-    url = create_pg_database()
-    upgrade(url)
-    yield url
-    drop_pg_database(url)
+        url = migrated_sqlite(directory)
+    else:
+        url = create_pg_database()
+        upgrade(url)
+    try:
+        with running_server(directory, url, workers=2, env=QUIET_LIMITS) as server:
+            yield server
+    finally:
+        if request.param == "postgresql":
+            drop_pg_database(url)
 
 
 @pytest.fixture(scope="module")

@@ -7,33 +7,27 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.live import (
     API,
-    QUIET_LIMITS,
     all_at_once,
     assert_no_server_error,
     client,
-    server_dir,
     sign_up,
     statuses,
 )
-from tests.integration.server_process import Server, running_server
+from tests.integration.server_process import Server
 
 PARALLEL = 12
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(
-        server_dir(tmp_path_factory), live_database, workers=2, env=QUIET_LIMITS
-    ) as running:
-        yield running
+@pytest.fixture
+def server(race_server: Server) -> Server:
+    return race_server
 
 
 def estimate(rate: float) -> dict[str, object]:

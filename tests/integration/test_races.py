@@ -9,7 +9,6 @@ never a 500. The outcome of every trial is printed (``pytest -s``) for the recor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,16 +17,14 @@ from openrisk.rbac.catalogue import ADMIN, VIEWER
 from tests.conftest import TEST_PASSWORD
 from tests.integration.live import (
     API,
-    QUIET_LIMITS,
     User,
     all_at_once,
     assert_no_server_error,
     client,
-    server_dir,
     sign_up,
     statuses,
 )
-from tests.integration.server_process import Server, running_server
+from tests.integration.server_process import Server
 
 TRIALS = 4
 PARALLEL = 12
@@ -35,12 +32,9 @@ PARALLEL = 12
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(
-        server_dir(tmp_path_factory), live_database, workers=2, env=QUIET_LIMITS
-    ) as running:
-        yield running
+@pytest.fixture
+def server(race_server: Server) -> Server:
+    return race_server
 
 
 def record(name: str, trial: int, outcome: object) -> None:

@@ -49,6 +49,16 @@ def hosts(
         yield first, second
 
 
+@pytest.fixture(scope="module")
+def memory_workers(
+    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server of two worker processes, each with its own memory cache."""
+    env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
+    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
+        yield s
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -140,45 +150,41 @@ async def test_other_sessions_of_the_user_survive_a_logout(hosts: tuple[Server, 
 
 
 async def test_with_the_memory_cache_several_workers_never_reuse_an_ended_session(
-    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
+    memory_workers: Server,
 ) -> None:
     """Each worker's memory is its own: authorization is then read from the database."""
-    env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
-    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
-        async with client(s.base_url) as http:
-            user = await sign_up(http)
-            # new connections, many at once, so that both workers answer and cache what they can
-            headers = {**bearer(user.access_token), "Connection": "close"}
+    async with client(memory_workers.base_url) as http:
+        user = await sign_up(http)
+        # new connections, many at once, so that both workers answer and cache what they can
+        headers = {**bearer(user.access_token), "Connection": "close"}
 
-            async def burst() -> dict[int, int]:
-                requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
-                return dict(statuses(await all_at_once(requests)))
+        async def burst() -> dict[int, int]:
+            requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
+            return dict(statuses(await all_at_once(requests)))
 
-            assert await burst() == {200: 24}
-            await http.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
-            assert await burst() == {401: 24}
+        assert await burst() == {200: 24}
+        await http.post(f"{API}/auth/logout", json={"refresh_token": user.refresh_token})
+        assert await burst() == {401: 24}
 
 
 async def test_with_the_memory_cache_several_workers_never_serve_a_stale_register(
-    live_postgres: str, tmp_path_factory: pytest.TempPathFactory
+    memory_workers: Server,
 ) -> None:
     """A write answered by one worker is seen by every request to the others at once: with
     per-worker memory no answer is cached at all (said at start-up)."""
-    env = {**QUIET, "OPENRISK_CACHE_BACKEND": "memory"}
-    with running_server(server_dir(tmp_path_factory), live_postgres, workers=2, env=env) as s:
-        async with client(s.base_url) as http:
-            user = await sign_up(http)
-            headers = {**bearer(user.access_token), "Connection": "close"}
+    async with client(memory_workers.base_url) as http:
+        user = await sign_up(http)
+        headers = {**bearer(user.access_token), "Connection": "close"}
 
-            async def totals() -> set[int]:
-                requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
-                return {r.json()["total"] for r in await all_at_once(requests)}
+        async def totals() -> set[int]:
+            requests = [http.get(f"{API}/risks", headers=headers) for _ in range(24)]
+            return {r.json()["total"] for r in await all_at_once(requests)}
 
-            assert await totals() == {0}  # both workers answered (and would have cached)
-            created = await http.post(
-                f"{API}/risks",
-                json={"title": "Seen by all", "impact": 2, "probability": 2},
-                headers=headers,
-            )
-            assert created.status_code == 201, created.text
-            assert await totals() == {1}
+        assert await totals() == {0}  # both workers answered (and would have cached)
+        created = await http.post(
+            f"{API}/risks",
+            json={"title": "Seen by all", "impact": 2, "probability": 2},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        assert await totals() == {1}
