@@ -130,6 +130,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # tests that call them with their own clock: once a year, out of every test's way.
         "sync_tick_cron": "0 0 1 1 *",
         "reminders_cron": "0 0 1 1 *",
+        # a test process starts hundreds of apps: no collection per start, no frozen cycles
+        "freeze_heap_on_start": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -25,7 +25,12 @@ from openrisk.core.db.migrate import ensure_schema_current
 from openrisk.core.errors import install_error_handlers
 from openrisk.core.jobs import JobRuntime
 from openrisk.core.jobs.worker import JobEngine
-from openrisk.core.lifecycle import check_database, run_health_loop, warn_if_pool_exceeds_server
+from openrisk.core.lifecycle import (
+    check_database,
+    freeze_heap,
+    run_health_loop,
+    warn_if_pool_exceeds_server,
+)
 from openrisk.core.logging import configure_logging
 from openrisk.core.metrics import (
     instrument_engine,
@@ -149,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 none_left = applied < SWEEP_BATCH
 
         app.state.cache.on_recovery = apply_left_over_invalidations
+        if settings.freeze_heap_on_start:
+            freeze_heap()
         try:
             async with worker_metrics(database.stats):
                 yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,24 @@ async def test_ready_is_503_naming_the_database_when_it_is_unreachable() -> None
         )
         assert login.status_code == 503
         assert login.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_started_server_keeps_its_start_up_objects_out_of_full_collections(
+    sqlite_url: str,
+) -> None:
+    """A full collection walks only what requests made since: everything alive once the app
+    has started (modules, routes, schemas) is frozen, as ``openrisk serve`` does by default."""
+    app = create_app(make_settings(sqlite_url, freeze_heap_on_start=True))
+    gc.unfreeze()
+    try:
+        async with app.router.lifespan_context(app):
+            frozen = gc.get_freeze_count()
+            assert frozen > 50_000  # the application and its libraries
+            untouched = create_app(make_settings(sqlite_url))  # off: nothing more frozen
+            async with untouched.router.lifespan_context(untouched):
+                assert gc.get_freeze_count() <= frozen  # (some frozen objects were freed)
+    finally:
+        gc.unfreeze()
 
 
 @pytest.fixture

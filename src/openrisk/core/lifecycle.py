@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from sqlalchemy import text
@@ -12,6 +13,13 @@ from openrisk.core.db.engine import Database
 from openrisk.core.metrics import DB_UP, record_pool
 
 log = logging.getLogger(__name__)
+
+
+def freeze_heap() -> None:
+    """Collect what start-up left behind, then keep everything still alive out of later
+    collections (see ``Settings.freeze_heap_on_start``)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def warn_if_pool_exceeds_server(database: Database, settings: Settings) -> None:
