@@ -7,8 +7,13 @@ import csv
 import io
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from openpyxl import load_workbook
 
+from openrisk.rbac.catalogue import MANAGER
+from openrisk.risks import transfer
+from tests.api.test_risks_helpers import member, new_asset, new_risk
 from tests.conftest import Account
 
 
@@ -60,3 +65,32 @@ async def test_csv_and_xlsx_carry_owner_emails_and_asset_names(
     )
     assert back.status_code == 200, back.text
     assert back.json()["errors"] == []
+
+
+async def test_every_page_of_an_export_names_its_owners_and_assets(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names read on one page are reused on the next; ids first seen later are still named."""
+    monkeypatch.setattr(transfer, "BATCH", 2)  # seven risks: four pages
+    manager = await member(app, client, admin, MANAGER)
+    first, second, third = [
+        (await new_asset(client, admin, name=name))["id"] for name in ("Alpha", "Beta", "Gamma")
+    ]
+    # page 1: Alpha, admin | page 2: Alpha + Beta, manager | page 3: Gamma | page 4: nothing
+    links = [[first], [first], [first, second], [second], [third], [third], []]
+    owners = [admin, admin, manager, manager, admin, manager, admin]
+    for n, (assets, owner) in enumerate(zip(links, owners, strict=True)):
+        await new_risk(
+            client, admin, title=f"Page row {n}", asset_ids=assets, owner_id=owner.user_id
+        )
+    exported = await client.get(
+        "/api/v1/risks/export?format=csv&sort=title&order=asc", headers=admin.in_tenant()
+    )
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    names = {first: "Alpha", second: "Beta", third: "Gamma"}
+    assert [r["title"] for r in rows] == [f"Page row {n}" for n in range(7)]
+    for row, assets, owner in zip(rows, links, owners, strict=True):
+        assert row["owner_email"] == owner.email
+        assert sorted(row["asset_names"].split(";") if assets else []) == sorted(
+            names[a] for a in assets
+        )
