@@ -82,11 +82,11 @@ class Settings(BaseSettings):
     pool_pre_ping_after_s: float = Field(default=10.0, ge=0)
     pool_health_interval_s: float = Field(default=15.0, gt=0)
     check_schema_on_start: bool = True
-    # Once started, the objects alive (modules, routes, schemas, table metadata: some 220,000)
+    # Once started, the objects alive (modules, routes, schemas, table metadata: some 240,000)
     # are frozen out of the garbage collector's reach, so that a full collection no longer
-    # walks them all: that took 230 ms at 100k risks, every few thousand requests, in which
-    # the worker answered nothing; 20 ms once frozen. Off in tests that start many apps in one
-    # process (frozen cycles are never collected).
+    # walks them all: that took about 200 ms at 100k risks, every few thousand requests, in
+    # which the worker answered nothing; 15 ms once frozen. Off in tests that start many apps
+    # in one process (frozen cycles are never collected).
     freeze_heap_on_start: bool = True
     # Every database statement is bounded in time (PostgreSQL; core/db/timeouts.py): the server
     # cancels a statement running longer than this, and the client gives up one second later

@@ -4,10 +4,10 @@ Chromium is Debian's (``/usr/bin/chromium``; ``.ci/run`` installs the ``chromium
 the tests never download a browser. Without Chromium they skip, except in CI where they fail.
 
 One server and one browser serve the browser tests, which one test worker runs together (see
-``SHARED_SETUP`` in ``tests/conftest.py``). While sync Playwright
-runs, its event loop is the thread's running loop, which async tests must not find: the browser
-is therefore closed as soon as the worker leaves this package (package-scoped fixtures), and in
-a run without xdist the browser tests come last.
+``SHARED_SETUP`` in ``tests/conftest.py``). While sync Playwright runs, its event loop is the
+thread's running loop, which async tests must not find: the browser is therefore closed as soon
+as the worker leaves this package (package-scoped fixtures), and in a run without xdist the
+browser tests come last.
 """
 
 from __future__ import annotations

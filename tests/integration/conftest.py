@@ -19,8 +19,8 @@ def race_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A real two-worker server on a freshly migrated database of each kind, shared by the race
-    modules (marked ``xdist_group("race-servers")`` so that one test worker runs them all):
-    each start costs several seconds of CPU. Every race signs up its own users and tenants."""
+    modules (one test worker runs them all: ``SHARED_SETUP`` in ``tests/conftest.py``), as each
+    start costs several seconds of CPU. Every race signs up its own users and tenants."""
     need(redis_available(), "Redis at 127.0.0.1:6379")
     directory = server_dir(tmp_path_factory)
     if request.param == "sqlite":
