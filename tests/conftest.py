@@ -66,7 +66,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 # A test worker's heap only grows (imported modules, SQLAlchemy's and Pydantic's caches,
 # session fixtures): past a million objects each full garbage collection took ~0.6 s, about a
 # seventh of a worker's CPU. Every FREEZE_EVERY tests the survivors are collected once, then
-# frozen out of later collections, which so only walk what the last few tests left behind.
+# frozen out of later collections, so those walk only what the latest tests left behind.
 FREEZE_EVERY = 50
 _finished_tests = itertools.count(1)
 
