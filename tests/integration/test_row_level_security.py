@@ -6,6 +6,7 @@ made through a request's session returns no row of another tenant.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from openrisk.app import create_app
 from openrisk.auth.deps import require
 from openrisk.core.context import RequestContext
+from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.deps import SessionDep
 from tests.conftest import client_for, make_settings, register
 from tests.integration.app_role import app_role_database
@@ -96,3 +98,30 @@ async def test_every_tenant_owned_table_has_a_policy(rls_app: FastAPI) -> None:
     assert len(tables) >= 6
     unprotected = [t.relname for t in tables if not (t.relrowsecurity and t.has_policy)]
     assert unprotected == []
+
+
+async def test_text_search_as_the_app_role_keeps_to_the_bound_tenant(rls_app: FastAPI) -> None:
+    """Search reads its table through functions that run as the owner (so that it can use the
+    full-text index): they apply the policy's rule themselves."""
+    async with client_for(rls_app) as http:
+        alpha = await register(http, tenant_name="Alpha")
+        beta = await register(http, tenant_name="Beta")
+        for account in (alpha, beta):
+            for title in ("Zebra crossing flood", "Zebras escape"):
+                created = await http.post(
+                    "/api/v1/risks",
+                    json={"title": title, "impact": 3, "probability": 2},
+                    headers=account.in_tenant(),
+                )
+                assert created.status_code == 201, created.text
+        for account in (alpha, beta):
+            listed = await http.get("/api/v1/risks?q=zebra", headers=account.in_tenant())
+            searched = await http.get("/api/v1/risks/search?q=zebr", headers=account.in_tenant())
+            assert listed.json()["total"] == searched.json()["total"] == 2
+    matches = text("SELECT count(*) FROM risk_text_matches(:tenant, to_tsquery('zebra'))")
+    ranked = text("SELECT count(*) FROM risk_text_ranked(:tenant, to_tsquery('zebra'))")
+    async with rls_app.state.db.session() as session:
+        await bind_session_to_tenant(session, uuid.UUID(alpha.tenant_id))
+        for statement in (matches, ranked):
+            assert await session.scalar(statement, {"tenant": alpha.tenant_id}) == 2
+            assert await session.scalar(statement, {"tenant": beta.tenant_id}) == 0

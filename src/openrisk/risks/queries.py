@@ -2,7 +2,8 @@
 
 Everything here filters, sorts and ranks in SQL, on both databases:
 - tags/frameworks/custom fields: semi-joins on ``risk_labels`` (see ``risks.labels``);
-- full text: ``risk_search.document @@ to_tsquery`` ranked by ts_rank on PostgreSQL; the FTS5
+- full text: ``risk_search.document @@ to_tsquery`` ranked by ts_rank on PostgreSQL (through
+  the functions ``risk_text_matches`` and ``risk_text_ranked``, migration 0031); the FTS5
   table ``risks_fts`` ranked by bm25 on SQLite (both hold live risks only).
 """
 
@@ -30,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
-from sqlalchemy.types import String, TypeDecorator, TypeEngine, Uuid
+from sqlalchemy.types import Float, String, TypeDecorator, TypeEngine, Uuid
 
 from openrisk.quantification.models import RiskQuantification
 from openrisk.risks import labels
@@ -157,10 +158,10 @@ def _fts_match(words: Sequence[str]) -> str:
 def matches(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
     """(risk_id, rank) of the tenant's live risks matching every word; rank: higher is better."""
     if dialect == "postgresql":
-        query = _tsquery(words)
-        return select(
-            _SEARCH.c.risk_id, func.ts_rank(_SEARCH.c.document, query).label("rank")
-        ).where(_SEARCH.c.tenant_id == tenant_id, _SEARCH.c.document.op("@@")(query))
+        ranked = func.risk_text_ranked(tenant_id, _tsquery(words)).table_valued(
+            column("risk_id", Uuid()), column("rank", Float())
+        )
+        return select(ranked.c.risk_id, ranked.c.rank)
     match: BindParameter[str] = bindparam("fts", _fts_match(words), unique=True)
     # bm25 is negative, lower is better: negate it
     return select(_FTS.c.risk_id, (-_BM25).label("rank")).where(
@@ -169,15 +170,26 @@ def matches(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[
 
 
 def matching_ids(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
-    """The ids of the tenant's live risks matching every word (no ranking: a filter)."""
+    """The ids of the tenant's live risks matching every word (no ranking: a filter).
+
+    On PostgreSQL through a function that reads the search table as its owner: under the app
+    role's row-level security the ``@@`` match (not leakproof) could not use the GIN index."""
     if dialect == "postgresql":
-        query = _tsquery(words)
-        return select(_SEARCH.c.risk_id).where(
-            _SEARCH.c.tenant_id == tenant_id, _SEARCH.c.document.op("@@")(query)
+        found = func.risk_text_matches(tenant_id, _tsquery(words)).table_valued(
+            column("risk_id", Uuid())
         )
+        return select(found.c.risk_id)
     match: BindParameter[str] = bindparam("fts", _fts_match(words), unique=True)
     return select(_FTS.c.risk_id).where(
         literal_column("risks_fts").op("MATCH")(match), _FTS.c.tenant_id == tenant_id
+    )
+
+
+def planned_matches(tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
+    """The search table's matches as a plain query (PostgreSQL): what the planner estimates
+    a text filter's count from (a function's row count is a constant to it)."""
+    return select(_SEARCH.c.risk_id).where(
+        _SEARCH.c.tenant_id == tenant_id, _SEARCH.c.document.op("@@")(_tsquery(words))
     )
 
 

@@ -276,8 +276,7 @@ async def _total(
     if limit is None or counted <= limit or exact_count_is_cheap(filters):
         return counted, False
     if queries.only_text(filters):
-        words = queries.search_words(filters.q)
-        statement = queries.matching_ids(dialect, tenant_id, words)
+        statement = queries.planned_matches(tenant_id, queries.search_words(filters.q))
     else:
         statement = select(Risk.id).where(*queries.conditions(dialect, tenant_id, filters))
     estimate = await planned_rows(session, statement)
