@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    true,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
@@ -194,7 +195,13 @@ def planned_matches(tenant_id: uuid.UUID, words: Sequence[str]) -> Select[Any]:
 
 
 def text_condition(dialect: str, tenant_id: uuid.UUID, words: Sequence[str]) -> ColumnElement[bool]:
-    return Risk.id.in_(matching_ids(dialect, tenant_id, words))
+    """``risks.id IN (the matches)``; on PostgreSQL as ``(…) IS TRUE``, which the planner keeps
+    as a hashed subplan: the matches are hashed once and the sort's index is walked until the
+    page is full (9 ms for a word 5,318 of 98,000 risks match, 8 ms for one none does). As a
+    semi-join it would read every match's row to sort them, as it cannot know how many the
+    search function returns (27 ms for the same word)."""
+    matched = Risk.id.in_(matching_ids(dialect, tenant_id, words))
+    return matched.is_(true()) if dialect == "postgresql" else matched
 
 
 def ranked_page(
