@@ -5,12 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from openpyxl import Workbook, load_workbook
+from sqlalchemy import update
 
 from openrisk.rbac.catalogue import ANALYST
+from openrisk.risks import transfer
+from openrisk.risks.enums import SortField, SortOrder
+from openrisk.risks.models import Risk
+from openrisk.risks.queries import RiskFilters
+from openrisk.risks.schemas import ExportFormat
 from tests.api.test_risks_helpers import RISKS, assert_problem, member, new_asset, new_risk
 from tests.conftest import Account, register
 
@@ -321,3 +329,112 @@ async def test_bulk_update_assign_delete_with_per_row_results(
         assert_problem(
             await client.post(f"{RISKS}/bulk", json=body_, headers=admin.headers), 422, field
         )
+
+
+async def test_csv_cells_formatted_by_postgresql_equal_the_general_path(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account, database_url: str
+) -> None:
+    """On PostgreSQL the CSV export's cells come formatted from SQL; every byte must be what the
+    general (Python) path writes for the same risks: owners, assets, tags, custom fields of each
+    type, formula-looking text, missing values, timestamps with and without microseconds."""
+    for name, kind, extra in (
+        ("bu", "choice", {"options": ["Retail", "Corp"]}),
+        ("loss", "number", {}),
+        ("regulated", "boolean", {}),
+        ("audit", "date", {}),
+        ("note", "text", {}),
+    ):
+        defined = await client.post(
+            "/api/v1/custom-fields",
+            json={"name": name, "label": name, "type": kind, **extra},
+            headers=admin.headers,
+        )
+        assert defined.status_code == 201, defined.text
+    first, second = await new_asset(client, admin), await new_asset(client, admin, name="=cmd|x")
+    await new_risk(
+        client,
+        admin,
+        title="=HYPERLINK(x)",
+        description='-2+3, "quoted"\nnext line',
+        tags=["b", "a;c"],
+        frameworks=["ISO27001"],
+        asset_ids=[first["id"], second["id"]],
+        owner_id=admin.user_id,
+        review_date="2031-02-03",
+        custom_fields={"bu": "Retail", "loss": "2.5", "regulated": True, "audit": "2030-01-15"},
+    )
+    await new_risk(client, admin, custom_fields={"loss": "25000", "regulated": False, "note": "@x"})
+    await new_risk(client, admin, title="Plain", description="")
+    async with app.state.db.session() as session:  # a timestamp without microseconds
+        await session.execute(
+            update(Risk)
+            .where(Risk.tenant_id == uuid.UUID(admin.tenant_id), Risk.title == "Plain")
+            .values(updated_at=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC))
+        )
+        await session.commit()
+    query = {
+        "tenant_id": uuid.UUID(admin.tenant_id),
+        "filters": RiskFilters(),
+        "sort": SortField.CREATED_AT,
+        "order": SortOrder.ASC,
+    }
+    general = transfer._CsvExport()
+    expected = b"".join(
+        [general.rows(*batch) async for batch in transfer._batches(app.state.db, **query)]
+    )
+    exported = await client.get(
+        f"{RISKS}/export?format=csv&sort=created_at&order=asc", headers=admin.headers
+    )
+    assert exported.status_code == 200
+    assert exported.content == expected
+    assert expected.count(b"\r\n") >= 4 and b"'=HYPERLINK(x)" in expected
+    if database_url.startswith("postgresql"):
+        cells = transfer._CsvExport()
+        by_sql = b"".join(
+            [cells.cells(*batch) async for batch in transfer._cell_batches(app.state.db, **query)]
+        )
+        assert by_sql == expected
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.csv, ExportFormat.json])  # a chunk per page
+async def test_an_export_closed_half_way_gives_its_connection_back(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: ExportFormat,
+) -> None:
+    """A client that goes away mid-download closes the stream while the next page is being
+    read ahead: that read stops and the snapshot's connection returns to the pool."""
+    monkeypatch.setattr(transfer, "BATCH", 2)
+    for _ in range(7):
+        await new_risk(client, admin)
+    engine = app.state.db.engine
+    idle = engine.pool.checkedout()
+    stream = transfer.export_stream(
+        app.state.db,
+        tenant_id=uuid.UUID(admin.tenant_id),
+        filters=RiskFilters(),
+        sort=SortField.CREATED_AT,
+        order=SortOrder.ASC,
+        fmt=fmt,
+    )
+    chunks = [await anext(stream) for _ in range(2)]  # the first page is out, the next one read
+    assert all(chunks) and engine.pool.checkedout() == idle + 1
+    await stream.aclose()
+    assert engine.pool.checkedout() == idle
+    whole = b"".join(
+        [
+            c
+            async for c in transfer.export_stream(
+                app.state.db,
+                tenant_id=uuid.UUID(admin.tenant_id),
+                filters=RiskFilters(),
+                sort=SortField.CREATED_AT,
+                order=SortOrder.ASC,
+                fmt=fmt,
+            )
+        ]
+    )
+    assert len(whole) > sum(len(c) for c in chunks)
+    assert engine.pool.checkedout() == idle

@@ -7,11 +7,12 @@ tenant update it (guarded by its ``version`` when present), other rows create ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,7 +38,7 @@ from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
-from openrisk.risks import batch, commands, documents, reads
+from openrisk.risks import batch, commands, documents, export_cells, reads
 from openrisk.risks.common import dialect_name, members_of
 from openrisk.risks.enums import RiskSource, RiskStatus, SortField, SortOrder
 from openrisk.risks.models import Risk
@@ -165,18 +166,10 @@ def _flat(item: reads.ListedRisk, custom_names: Sequence[str], labels: Labels) -
     return values
 
 
-async def _batches(
-    database: Database,
-    *,
-    tenant_id: uuid.UUID,
-    filters: RiskFilters,
-    sort: SortField,
-    order: SortOrder,
-) -> AsyncIterator[tuple[list[str], list[reads.ListedRisk], Labels]]:
-    """The custom field names, then the matching risks in keyset pages of ``BATCH``, all read
-    in one snapshot (one REPEATABLE READ transaction on PostgreSQL): each page is an index
-    range that starts where the previous one ended, so the 100th page costs what the first
-    did, and no statement runs longer than one page."""
+@contextlib.asynccontextmanager
+async def _snapshot(database: Database, tenant_id: uuid.UUID) -> AsyncIterator[_Snapshot]:
+    """A session bound to the tenant, in one REPEATABLE READ transaction on PostgreSQL (so every
+    page of the export sees the same register), and the tenant's custom field names."""
     async with database.session() as session:
         await bind_session_to_tenant(session, tenant_id)
         if dialect_name(session) == "postgresql":
@@ -189,10 +182,31 @@ async def _batches(
                 .order_by(CustomField.name)
             )
         )
+        yield _Snapshot(session, names)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    session: AsyncSession
+    custom_names: list[str]
+
+
+async def _batches(
+    database: Database,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+) -> AsyncGenerator[tuple[list[str], list[reads.ListedRisk], Labels], None]:
+    """The custom field names, then the matching risks in keyset pages of ``BATCH``, all read
+    in one snapshot: each page is an index range that starts where the previous one ended, so
+    the 100th page costs what the first did, and no statement runs longer than one page."""
+    async with _snapshot(database, tenant_id) as snap:
         after: tuple[Any, ...] | None = None
         while True:
             found = await reads.list_risks(
-                session,
+                snap.session,
                 tenant_id=tenant_id,
                 filters=filters,
                 sort=sort,
@@ -201,10 +215,41 @@ async def _batches(
                 after=after,
                 with_total=False,
             )
-            yield names, found.items, await _labels(session, tenant_id, found.items)
+            labels = await _labels(snap.session, tenant_id, found.items)
+            yield snap.custom_names, found.items, labels
             if found.next_after is None:
                 return
             after = found.next_after
+
+
+async def _cell_batches(
+    database: Database,
+    *,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+) -> AsyncGenerator[tuple[list[str], list[Sequence[Any]]], None]:
+    """Like ``_batches``, for the CSV export on PostgreSQL: each row as its cells' text."""
+    async with _snapshot(database, tenant_id) as snap:
+        connection = await snap.session.connection()
+        width = len(COLUMNS) + len(snap.custom_names)
+        after: Sequence[Any] | None = None
+        while True:
+            statement = export_cells.page_statement(
+                tenant_id=tenant_id,
+                filters=filters,
+                sort=sort,
+                order=order,
+                after=after,
+                limit=BATCH,
+                custom_names=snap.custom_names,
+            )
+            rows = (await connection.execute(statement)).all()
+            yield snap.custom_names, [row[:width] for row in rows[:BATCH]]
+            if len(rows) <= BATCH:
+                return
+            after = tuple(rows[BATCH - 1][width:])
 
 
 async def export_stream(
@@ -217,16 +262,36 @@ async def export_stream(
     fmt: ExportFormat,
 ) -> AsyncIterator[bytes]:
     """The export, chunk by chunk (one per page of ``BATCH`` risks); rows are formatted in a
-    worker thread so that other requests keep being served while a large export runs."""
-    batches = _batches(database, tenant_id=tenant_id, filters=filters, sort=sort, order=order)
+    worker thread so that other requests keep being served while a large export runs, and the
+    next page is read meanwhile, so the database's work overlaps the formatting's."""
+    query: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "filters": filters,
+        "sort": sort,
+        "order": order,
+    }
     writer: _Export = _EXPORTS[fmt]()
+    batches: AsyncGenerator[tuple[Any, ...], None]
+    render: Any
+    if isinstance(writer, _CsvExport) and database.engine.dialect.name == "postgresql":
+        batches, render = _cell_batches(database, **query), writer.cells
+    else:
+        batches, render = _batches(database, **query), writer.rows
     first = await asyncio.to_thread(writer.start)
     if first:
         yield first
-    async for names, items, labels in batches:
-        chunk = await asyncio.to_thread(writer.rows, names, items, labels)
-        if chunk:
-            yield chunk
+    pending = asyncio.ensure_future(anext(batches, None))
+    try:
+        while (batch := await pending) is not None:
+            pending = asyncio.ensure_future(anext(batches, None))
+            chunk = await asyncio.to_thread(render, *batch)
+            if chunk:
+                yield chunk
+    finally:  # also when the client went away: stop the read ahead, then close the snapshot
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # the first error stands
+            await pending
+        await batches.aclose()
     yield await asyncio.to_thread(writer.finish)
 
 
@@ -258,6 +323,16 @@ class _CsvExport:
             writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
             self._header = True
         writer.writerows(_flat(item, names, labels) for item in items)
+        return buffer.getvalue().encode("utf-8")
+
+    def cells(self, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+        """A page of rows already formatted cell by cell (``export_cells``)."""
+        buffer = io.StringIO()
+        writer = CsvWriter(buffer)
+        if not self._header:
+            writer.writerow([*COLUMNS, *(f"cf_{n}" for n in names)])
+            self._header = True
+        writer.writerows(rows)
         return buffer.getvalue().encode("utf-8")
 
     def finish(self) -> bytes:
