@@ -36,8 +36,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
-    """A risk as ``RiskOut`` shows it (``row`` has the columns of ``queries.RISK_COLUMNS``)."""
+def risk(row: Any, asset_ids: Sequence[uuid.UUID], *, today: date | None = None) -> dict[str, Any]:
+    """A risk as ``RiskOut`` shows it (``row`` has the columns of ``queries.RISK_COLUMNS``);
+    ``today`` (for the review status) when the caller renders many risks of one moment."""
     return {
         "id": row.id,
         "title": row.title,
@@ -57,7 +58,7 @@ def risk(row: Any, asset_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         "acceptance_expires_on": row.acceptance_expires_on,
         "last_reviewed_on": row.last_reviewed_on,
         "next_review_date": row.next_review_date,
-        "review_status": review_status(row.next_review_date, clock.today()),
+        "review_status": review_status(row.next_review_date, today or clock.today()),
         "version": row.version,
         "source": row.source,
         "external_id": row.external_id,

@@ -10,6 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, func, literal, select
@@ -155,8 +156,8 @@ class ListedRisk:
     risk: Any  # a result Row: attribute access by column name, like the ORM object
     asset_ids: list[uuid.UUID]
 
-    def document(self) -> dict[str, Any]:
-        return documents.risk(self.risk, self.asset_ids)
+    def document(self, *, today: date | None = None) -> dict[str, Any]:
+        return documents.risk(self.risk, self.asset_ids, today=today)
 
     def etag(self) -> str:
         """The strong ETag ``GET /risks/{id}`` answers for this state (the hash of the same

@@ -36,7 +36,7 @@ from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
-from openrisk.methodology import levels
+from openrisk.methodology import clock, levels
 from openrisk.methodology.store import scoring_for
 from openrisk.risks import batch, commands, documents, export_cells, reads
 from openrisk.risks.common import dialect_name, members_of
@@ -198,6 +198,7 @@ async def _batches(
     filters: RiskFilters,
     sort: SortField,
     order: SortOrder,
+    with_labels: bool = True,
 ) -> AsyncGenerator[tuple[list[str], list[reads.ListedRisk], Labels], None]:
     """The custom field names, then the matching risks in keyset pages of ``BATCH``, all read
     in one snapshot: each page is an index range that starts where the previous one ended, so
@@ -215,7 +216,9 @@ async def _batches(
                 after=after,
                 with_total=False,
             )
-            labels = await _labels(snap.session, tenant_id, found.items)
+            labels = (
+                await _labels(snap.session, tenant_id, found.items) if with_labels else Labels()
+            )
             yield snap.custom_names, found.items, labels
             if found.next_after is None:
                 return
@@ -276,7 +279,8 @@ async def export_stream(
     if isinstance(writer, _CsvExport) and database.engine.dialect.name == "postgresql":
         batches, render = _cell_batches(database, **query), writer.cells
     else:
-        batches, render = _batches(database, **query), writer.rows
+        labelled = not isinstance(writer, _JsonExport)  # JSON shows ids, not names
+        batches, render = _batches(database, **query, with_labels=labelled), writer.rows
     first = await asyncio.to_thread(writer.start)
     if first:
         yield first
@@ -353,7 +357,8 @@ class _JsonExport:
     ) -> bytes:
         if not items:
             return b""
-        body = documents.dumps([item.document() for item in items])[1:-1]
+        today = clock.today()
+        body = documents.dumps([item.document(today=today) for item in items])[1:-1]
         chunk = body if self._empty else b"," + body
         self._empty = False
         return chunk
