@@ -17,10 +17,18 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from openrisk.app import create_app
+from openrisk.core.db.migrate import upgrade
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace import netguard
-from tests.conftest import Account, client_for, make_settings, register
+from tests.conftest import (
+    Account,
+    client_for,
+    create_pg_database,
+    drop_pg_database,
+    make_settings,
+    register,
+)
 from tests.receivers import serve_posts
 from tests.web.helpers import sign_in
 
@@ -69,11 +77,28 @@ def receiver() -> Iterator[Receiver]:
         yield rec
 
 
+@pytest.fixture(scope="module")
+def hook_database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of the webhook tests' own. On the shared one, another app of this test
+    process (the session's, with its own relay and worker, not allowed to deliver to
+    loopback) could take an event these tests wrote and deliver it itself, so the receiver
+    here saw nothing (it happened once in a full run)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('hooks') / 'hooks.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)
+
+
 @pytest_asyncio.fixture(scope="module")
-async def hook_app(database_url: str) -> AsyncIterator[FastAPI]:
+async def hook_app(hook_database: str) -> AsyncIterator[FastAPI]:
     """An app allowed to deliver to loopback, with tiny backoff delays."""
     settings = make_settings(
-        database_url,
+        hook_database,
         webhook_allow_private=True,
         webhook_backoff_s=0.01,
         webhook_max_attempts=3,
