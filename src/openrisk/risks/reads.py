@@ -322,17 +322,9 @@ async def search_risks(
     if not words:
         return [], 0
     dialect = dialect_name(session)
-    page = queries.ranked_page(dialect, tenant_id, words, offset=offset, limit=limit).subquery()
-    rows = (
-        await session.execute(
-            select(*queries.RISK_COLUMNS, page.c.rank, page.c.total, _asset_ids_column(dialect))
-            .select_from(
-                queries.with_quantification(Risk.__table__.join(page, page.c.risk_id == Risk.id))
-            )
-            .where(*queries.live(tenant_id))
-            .order_by(page.c.rank.desc(), page.c.risk_id)
-        )
-    ).all()
+    statement = _search_statement(dialect, tenant_id, tuple(words), offset, limit)
+    connection = await session.connection()  # plain rows: no ORM result machinery
+    rows = (await connection.execute(statement)).all()
     if rows:
         total = int(rows[0].total)
     else:  # a page past the end: count on its own
@@ -340,6 +332,22 @@ async def search_risks(
         total = int(await session.scalar(select(func.count()).select_from(found)) or 0)
     hits = [(ListedRisk(row, _parse_asset_ids(row.asset_ids)), float(row.rank)) for row in rows]
     return hits, total
+
+
+@functools.lru_cache(maxsize=256)
+def _search_statement(
+    dialect: str, tenant_id: uuid.UUID, words: tuple[str, ...], offset: int, limit: int
+) -> Any:
+    """One ranked page with its total, kept per process like the list's statements."""
+    page = queries.ranked_page(dialect, tenant_id, words, offset=offset, limit=limit).subquery()
+    return (
+        select(*queries.RISK_COLUMNS, page.c.rank, page.c.total, _asset_ids_column(dialect))
+        .select_from(
+            queries.with_quantification(Risk.__table__.join(page, page.c.risk_id == Risk.id))
+        )
+        .where(*queries.live(tenant_id))
+        .order_by(page.c.rank.desc(), page.c.risk_id)
+    )
 
 
 MATRIX_BASES = ("inherent", "current", "residual", "target")
