@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from openrisk.app import create_app
@@ -102,3 +103,16 @@ async def test_request_gets_503_with_retry_after_when_the_pool_is_exhausted(
         assert app.state.db.stats().timeouts >= 1
         # once the connection is back, requests succeed again
         assert (await http.get("/api/v1/tenants", headers=account.headers)).status_code == 200
+
+
+@pytest.mark.parametrize("workers", [None, 2])
+async def test_the_apps_connections_run_without_parallel_workers_unless_told(
+    postgres_url: str, workers: int | None
+) -> None:
+    """A request's statements are short: PostgreSQL's parallel workers cost more to start than
+    they save, so the app's connections plan without them unless the setting asks for some."""
+    overrides = {} if workers is None else {"db_parallel_workers": workers}
+    app = create_app(make_settings(postgres_url, **overrides))
+    async with app.router.lifespan_context(app), app.state.db.engine.connect() as conn:
+        shown = (await conn.execute(text("SHOW max_parallel_workers_per_gather"))).scalar_one()
+    assert shown == str(workers or 0)

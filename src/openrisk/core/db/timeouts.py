@@ -38,11 +38,13 @@ class StatementTimedOut(sa_exc.OperationalError):
 
 
 def connect_args(settings: Settings, *, bounded: bool = True) -> dict[str, Any]:
-    """asyncpg ``connect()`` arguments: connect timeout, keepalives and statement bounds."""
+    """asyncpg ``connect()`` arguments: connect timeout, keepalives and statement bounds (and
+    the planner's parallel workers, a setting of the same connections)."""
     server_settings = {
         "tcp_keepalives_idle": str(settings.db_keepalive_idle_s),
         "tcp_keepalives_interval": str(settings.db_keepalive_interval_s),
         "tcp_keepalives_count": str(settings.db_keepalive_count),
+        "max_parallel_workers_per_gather": str(settings.db_parallel_workers),
     }
     args: dict[str, Any] = {"timeout": settings.db_connect_timeout_s}
     if bounded and settings.db_statement_timeout_s > 0:
