@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 import httpx
@@ -411,30 +412,22 @@ async def test_an_export_closed_half_way_gives_its_connection_back(
         await new_risk(client, admin)
     engine = app.state.db.engine
     idle = engine.pool.checkedout()
-    stream = transfer.export_stream(
-        app.state.db,
-        tenant_id=uuid.UUID(admin.tenant_id),
-        filters=RiskFilters(),
-        sort=SortField.CREATED_AT,
-        order=SortOrder.ASC,
-        fmt=fmt,
-    )
+
+    def export() -> AsyncGenerator[bytes, None]:
+        return transfer.export_stream(
+            app.state.db,
+            tenant_id=uuid.UUID(admin.tenant_id),
+            filters=RiskFilters(),
+            sort=SortField.CREATED_AT,
+            order=SortOrder.ASC,
+            fmt=fmt,
+        )
+
+    stream = export()
     chunks = [await anext(stream) for _ in range(2)]  # the first page is out, the next one read
     assert all(chunks) and engine.pool.checkedout() == idle + 1
     await stream.aclose()
     assert engine.pool.checkedout() == idle
-    whole = b"".join(
-        [
-            c
-            async for c in transfer.export_stream(
-                app.state.db,
-                tenant_id=uuid.UUID(admin.tenant_id),
-                filters=RiskFilters(),
-                sort=SortField.CREATED_AT,
-                order=SortOrder.ASC,
-                fmt=fmt,
-            )
-        ]
-    )
+    whole = b"".join([c async for c in export()])
     assert len(whole) > sum(len(c) for c in chunks)
     assert engine.pool.checkedout() == idle

@@ -107,18 +107,10 @@ def page_statement(
 ) -> Any:
     """Up to ``limit + 1`` rows from ``after`` on: the cells, then the row's sort key values
     (where the next page starts)."""
-    keys = queries.sort_keys(sort)
-    where = queries.conditions("postgresql", tenant_id, filters)
-    if after is not None:
-        where.append(queries.after(sort, order, after))
-    ids = (
-        select(*keys)
-        .where(*where)
-        .order_by(*queries.order_by(sort, order))
-        .limit(limit + 1)
-        .subquery("page")
+    ids = queries.page_keys(
+        "postgresql", tenant_id, filters, sort, order, limit=limit, start_after=after
     )
-    page_keys = [ids.c[k.key] for k in keys]
+    page_keys = [ids.c[k.key] for k in queries.sort_keys(sort)]
     return (
         select(*cells(custom_names), *page_keys)
         .select_from(ids.join(Risk, Risk.id == ids.c.id))

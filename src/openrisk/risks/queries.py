@@ -307,6 +307,33 @@ def after(sort: SortField, order: SortOrder, values: Sequence[Any]) -> ColumnEle
     return row < bound if order is SortOrder.DESC else row > bound
 
 
+def page_keys(
+    dialect: str,
+    tenant_id: uuid.UUID,
+    filters: RiskFilters,
+    sort: SortField,
+    order: SortOrder,
+    *,
+    limit: int,
+    start_after: Sequence[Any] | None = None,
+    offset: int = 0,
+) -> Any:
+    """The sort key values of one page (``limit + 1`` rows: one more tells whether another
+    page follows), from the sort's index alone: after the keys ``start_after`` (keyset) or
+    past ``offset`` rows. Statements join the page's rows to it."""
+    where = conditions(dialect, tenant_id, filters)
+    if start_after is not None:
+        where.append(after(sort, order, start_after))
+    return (
+        select(*sort_keys(sort))
+        .where(*where)
+        .order_by(*order_by(sort, order))
+        .offset(offset if start_after is None else 0)
+        .limit(limit + 1)
+        .subquery("page")
+    )
+
+
 def keys_to_json(values: Sequence[Any]) -> list[Any]:
     """Sort key values as JSON scalars (for a cursor)."""
     return [

@@ -241,15 +241,8 @@ def _page_statements(
     keying a statement cost more Python than running it, and an uncached page is mostly the
     same page again after a write moved the cache's generations."""
     keys = queries.sort_keys(sort)
-    where = queries.conditions(dialect, tenant_id, filters)
-    page_where = [*where, queries.after(sort, order, after)] if after is not None else where
-    ids = (
-        select(*keys)
-        .where(*page_where)
-        .order_by(*queries.order_by(sort, order))
-        .offset(offset if after is None else 0)
-        .limit(limit + 1)
-        .subquery("page")
+    ids = queries.page_keys(
+        dialect, tenant_id, filters, sort, order, limit=limit, start_after=after, offset=offset
     )
     total_expression = count_expression(dialect, tenant_id, filters, limit=limit_for_count)
     total_column = (

@@ -263,7 +263,7 @@ async def export_stream(
     sort: SortField,
     order: SortOrder,
     fmt: ExportFormat,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The export, chunk by chunk (one per page of ``BATCH`` risks); rows are formatted in a
     worker thread so that other requests keep being served while a large export runs, and the
     next page is read meanwhile, so the database's work overlaps the formatting's."""
