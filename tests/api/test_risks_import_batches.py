@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from openrisk.audit.models import AuditEvent
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import PreconditionFailed
-from openrisk.risks import batch, reads, transfer
+from openrisk.core.outbox import OutboxRow
+from openrisk.risks import batch, commands, reads, transfer
 from openrisk.risks.models import Risk, RiskAsset, RiskCellCount, RiskHistory, RiskLabel
 from tests.api.test_risks_helpers import RISKS, new_asset
 from tests.conftest import Account
@@ -260,3 +261,98 @@ async def test_a_batch_of_updates_with_one_risk_changed_meanwhile_writes_none(
     ]
     assert await _search(app, admin.tenant_id, "quarterly") == sorted(ids)
     assert await _search(app, admin.tenant_id, "guarded") == []
+
+
+def _plain_rows(count: int, **overrides: Any) -> list[dict[str, Any]]:
+    return [
+        {"title": f"Piped risk {n:04d}", "impact": 1 + n % 5, "probability": 1 + n % 3} | overrides
+        for n in range(count)
+    ]
+
+
+async def test_a_chunk_is_validated_while_the_one_before_it_is_written(
+    monkeypatch: pytest.MonkeyPatch, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The import validates chunk N while the database writes chunk N - 1 (its wall time is
+    then about the larger of the two, not their sum): rows of the second chunk are parsed
+    while the first chunk's insert is still in flight, and every row still arrives."""
+    log: list[str] = []
+    sort_row, insert_created = transfer._sort_row, commands.insert_created
+
+    def logged_sort_row(state: Any, found: Any, row: Any, *lists: Any) -> None:
+        log.append(f"row {(int(row['__row__']) - 2) // SMALL_CHUNK}")
+        sort_row(state, found, row, *lists)
+
+    async def logged_insert(session: Any, **kwargs: Any) -> None:
+        chunk = len([e for e in log if e.startswith("insert start")])
+        log.append(f"insert start {chunk}")
+        await insert_created(session, **kwargs)
+        log.append(f"insert end {chunk}")
+
+    monkeypatch.setattr(transfer, "_sort_row", logged_sort_row)
+    monkeypatch.setattr(commands, "insert_created", logged_insert)
+    done = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    assert done.status_code == 200, done.text
+    assert done.json()["created"] == ROWS
+    during_first_insert = log[log.index("insert start 0") : log.index("insert end 0")]
+    assert "row 1" in during_first_insert, log[:5]
+    assert [e for e in log if e.startswith("insert end")] == [
+        "insert end 0",
+        "insert end 1",
+        "insert end 2",
+    ]
+
+
+async def test_an_invalid_row_in_the_last_chunk_leaves_nothing_of_the_written_chunks(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The first two chunks are written while the third is validated; its invalid row refuses
+    the whole file, and nothing of the first two remains."""
+    rows = _plain_rows(ROWS)
+    rows[1_100]["impact"] = 9
+    refused = await _import(client, admin, _csv(rows))
+    assert refused.status_code == 422, refused.text
+    assert [(e["row"], e["field"]) for e in refused.json()["errors"]] == [(1_102, "impact")]
+    counts = await _counts(app, admin.tenant_id)
+    assert (counts["risks"], counts["creates"], counts["audited creates"]) == (0, 0, 0)
+    assert await _outbox_rows(app, admin.tenant_id) == 0
+
+
+async def _outbox_rows(app: FastAPI, tenant_id: str) -> int:
+    async with app.state.db.session() as session:
+        found = await session.scalar(
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.tenant_id == uuid.UUID(tenant_id))
+        )
+    return int(found or 0)
+
+
+async def test_a_write_that_fails_mid_import_leaves_nothing_and_the_next_import_works(
+    monkeypatch: pytest.MonkeyPatch, app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The second chunk's write fails (as when a risk changed meanwhile) while the third is
+    being validated: the import answers that error, nothing of it is stored, and the
+    connection it used serves the next import."""
+    insert_created = commands.insert_created
+    calls = 0
+
+    async def failing_second(session: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        await insert_created(session, **kwargs)
+        if calls == 2:
+            raise PreconditionFailed(batch.CHANGED_MEANWHILE)
+
+    monkeypatch.setattr(commands, "insert_created", failing_second)
+    failed = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    assert failed.status_code == 412, failed.text
+    assert calls == 2  # the third chunk was never written
+    counts = await _counts(app, admin.tenant_id)
+    assert (counts["risks"], counts["creates"], counts["audited creates"]) == (0, 0, 0)
+    assert await _outbox_rows(app, admin.tenant_id) == 0
+
+    monkeypatch.setattr(commands, "insert_created", insert_created)
+    again = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    assert again.status_code == 200, again.text
+    assert (await _counts(app, admin.tenant_id))["risks"] == ROWS

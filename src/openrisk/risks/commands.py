@@ -153,7 +153,7 @@ class RowError:
 
 
 @dataclass(frozen=True)
-class _Lookups:
+class Lookups:
     """What validating a batch of new risks needs, loaded once for the whole batch."""
 
     definitions: list[CustomField]
@@ -168,18 +168,34 @@ async def create_many(
     context: RequestContext,
     items: Sequence[RiskCreate],
     source: str | None = None,
-    write: bool = True,
 ) -> tuple[list[RiskRecord], list[RowError]]:
     """Validate and insert many risks with a fixed number of queries; nothing is committed.
 
     Invalid items are reported (by index) and skipped; the caller decides whether to commit.
-    ``write=False`` validates only (a dry run).
     """
-    lookups = await _load_lookups(session, context=context, items=items)
+    lookups = await load_lookups(session, context=context, items=items)
+    now = utcnow()
+    created, errors = validate_new(
+        enumerate(items), context=context, lookups=lookups, source=source, now=now
+    )
+    if created:
+        await insert_created(session, context=context, created=created, now=now)
+    return created, errors
+
+
+def validate_new(
+    items: Iterable[tuple[int, RiskCreate]],
+    *,
+    context: RequestContext,
+    lookups: Lookups,
+    source: str | None,
+    now: datetime,
+) -> tuple[list[RiskRecord], list[RowError]]:
+    """The new risks of ``(index, item)`` pairs built in memory, and the items' problems (by
+    their index); no database access, so a caller may validate while it writes other rows."""
     errors: list[RowError] = []
     created: list[RiskRecord] = []
-    now = utcnow()
-    for index, data in enumerate(items):
+    for index, data in items:
         problems = _row_problems(index, data, context, lookups)
         custom, custom_errors = validate_values(lookups.definitions, data.custom_fields)
         problems.extend(RowError(index, 422, e["field"], e["message"]) for e in custom_errors)
@@ -188,20 +204,31 @@ async def create_many(
             continue
         risk = _new_risk(data, context, lookups, custom=custom, source=source, now=now)
         created.append(RiskRecord(risk, list(data.asset_ids)))
-    if created and write:
-        await _insert_created(session, context=context, created=created, now=now)
     return created, errors
 
 
-async def _load_lookups(
-    session: AsyncSession, *, context: RequestContext, items: Sequence[RiskCreate]
-) -> _Lookups:
-    definitions = list(
-        await session.scalars(select(CustomField).where(CustomField.tenant_id == context.tenant_id))
-    )
-    wanted_owners = {i.owner_id for i in items if i.owner_id and i.owner_id != context.user_id}
+async def load_lookups(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    items: Sequence[RiskCreate] = (),
+    owners: Iterable[uuid.UUID] = (),
+    assets: Iterable[uuid.UUID] = (),
+    definitions: list[CustomField] | None = None,
+    scoring: ScoringModel | None = None,
+) -> Lookups:
+    """The lookups for ``items``, or for the ``owners`` and ``assets`` a caller names (one who
+    validates rows later); ``definitions`` and ``scoring`` when the caller already has them."""
+    if definitions is None:
+        definitions = list(
+            await session.scalars(
+                select(CustomField).where(CustomField.tenant_id == context.tenant_id)
+            )
+        )
+    wanted_owners = {i.owner_id for i in items if i.owner_id} | set(owners)
+    wanted_owners -= {context.user_id}
     members = await members_of(session, tenant_id=context.tenant_id, user_ids=wanted_owners)
-    wanted_assets = {a for i in items for a in i.asset_ids}
+    wanted_assets = {a for i in items for a in i.asset_ids} | set(assets)
     criticality: dict[uuid.UUID, str] = {}
     if wanted_assets:
         rows = await session.execute(
@@ -212,14 +239,15 @@ async def _load_lookups(
             )
         )
         criticality = {asset_id: crit for asset_id, crit in rows}
-    scoring = await scoring_for(session, tenant_id=context.tenant_id)
-    return _Lookups(
+    if scoring is None:
+        scoring = await scoring_for(session, tenant_id=context.tenant_id)
+    return Lookups(
         definitions=definitions, members=members, criticality=criticality, scoring=scoring
     )
 
 
 def _row_problems(
-    index: int, data: RiskCreate, context: RequestContext, lookups: _Lookups
+    index: int, data: RiskCreate, context: RequestContext, lookups: Lookups
 ) -> list[RowError]:
     """Permission and reference problems of one new risk (custom values are checked apart)."""
     problems: list[RowError] = []
@@ -258,7 +286,7 @@ def _row_problems(
 def _new_risk(
     data: RiskCreate,
     context: RequestContext,
-    lookups: _Lookups,
+    lookups: Lookups,
     *,
     custom: dict[str, Any],
     source: str | None,
@@ -296,7 +324,7 @@ def _new_risk(
     return risk
 
 
-async def _insert_created(
+async def insert_created(
     session: AsyncSession,
     *,
     context: RequestContext,
