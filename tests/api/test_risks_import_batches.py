@@ -277,7 +277,7 @@ async def test_a_chunk_is_validated_while_the_one_before_it_is_written(
     then about the larger of the two, not their sum): rows of the second chunk are parsed
     while the first chunk's insert is still in flight, and every row still arrives."""
     log: list[str] = []
-    sort_row, insert_created = transfer._sort_row, commands.insert_created
+    sort_row, write_created = transfer._sort_row, commands.write_created
 
     def logged_sort_row(state: Any, found: Any, row: Any, *lists: Any) -> None:
         log.append(f"row {(int(row['__row__']) - 2) // SMALL_CHUNK}")
@@ -286,11 +286,11 @@ async def test_a_chunk_is_validated_while_the_one_before_it_is_written(
     async def logged_insert(session: Any, **kwargs: Any) -> None:
         chunk = len([e for e in log if e.startswith("insert start")])
         log.append(f"insert start {chunk}")
-        await insert_created(session, **kwargs)
+        await write_created(session, **kwargs)
         log.append(f"insert end {chunk}")
 
     monkeypatch.setattr(transfer, "_sort_row", logged_sort_row)
-    monkeypatch.setattr(commands, "insert_created", logged_insert)
+    monkeypatch.setattr(commands, "write_created", logged_insert)
     done = await _import(client, admin, _csv(_plain_rows(ROWS)))
     assert done.status_code == 200, done.text
     assert done.json()["created"] == ROWS
@@ -334,17 +334,17 @@ async def test_a_write_that_fails_mid_import_leaves_nothing_and_the_next_import_
     """The second chunk's write fails (as when a risk changed meanwhile) while the third is
     being validated: the import answers that error, nothing of it is stored, and the
     connection it used serves the next import."""
-    insert_created = commands.insert_created
+    write_created = commands.write_created
     calls = 0
 
     async def failing_second(session: Any, **kwargs: Any) -> None:
         nonlocal calls
         calls += 1
-        await insert_created(session, **kwargs)
+        await write_created(session, **kwargs)
         if calls == 2:
             raise PreconditionFailed(batch.CHANGED_MEANWHILE)
 
-    monkeypatch.setattr(commands, "insert_created", failing_second)
+    monkeypatch.setattr(commands, "write_created", failing_second)
     failed = await _import(client, admin, _csv(_plain_rows(ROWS)))
     assert failed.status_code == 412, failed.text
     assert calls == 2  # the third chunk was never written
@@ -352,7 +352,7 @@ async def test_a_write_that_fails_mid_import_leaves_nothing_and_the_next_import_
     assert (counts["risks"], counts["creates"], counts["audited creates"]) == (0, 0, 0)
     assert await _outbox_rows(app, admin.tenant_id) == 0
 
-    monkeypatch.setattr(commands, "insert_created", insert_created)
+    monkeypatch.setattr(commands, "write_created", write_created)
     again = await _import(client, admin, _csv(_plain_rows(ROWS)))
     assert again.status_code == 200, again.text
     assert (await _counts(app, admin.tenant_id))["risks"] == ROWS

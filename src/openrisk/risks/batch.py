@@ -106,7 +106,7 @@ async def insert_risks(session: AsyncSession, risks: Sequence[Risk]) -> None:
     await insert_rows(session, RISKS, [risk_row(r) for r in risks])
 
 
-def _links(tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> list[Any]:
+def link_rows(tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> list[Any]:
     return [
         {"risk_id": risk_id, "asset_id": asset_id, "tenant_id": tenant_id}
         for risk_id, asset_ids in links.items()
@@ -117,7 +117,7 @@ def _links(tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]])
 async def insert_links(
     session: AsyncSession, tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]
 ) -> None:
-    await insert_rows(session, LINKS, _links(tenant_id, links))
+    await insert_rows(session, LINKS, link_rows(tenant_id, links))
 
 
 async def insert_labels(session: AsyncSession, risks: Iterable[Risk]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,7 @@ from openrisk.assets.models import Asset
 from openrisk.audit.service import diff, record, record_many
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
-from openrisk.core.db.bulk import RawJson
+from openrisk.core.db.bulk import RawJson, insert_rows
 from openrisk.core.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork
@@ -324,6 +324,47 @@ def _new_risk(
     return risk
 
 
+@dataclass
+class CreatedRows:
+    """The rows that new risks add to each table, built in memory (no database)."""
+
+    risks: list[dict[str, Any]] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
+    audited: list[tuple[uuid.UUID, RawJson]] = field(default_factory=list)
+
+    def add(self, context: RequestContext, created: Sequence[RiskRecord], now: datetime) -> None:
+        """Add the rows of ``created``: each risk, its labels and asset links, one CREATE
+        history and audit row."""
+        for c in created:
+            self.risks.append(batch.risk_row(c.risk))
+            self.labels += labels.rows_of(c.risk)
+            self.links += batch.link_rows(c.risk.tenant_id, {c.risk.id: c.asset_ids})
+            # what ``diff({}, snapshot)`` gives, encoded once for the history and the audit row
+            after = snapshot(c.risk, c.asset_ids)
+            changes = RawJson(
+                orjson.dumps(
+                    {
+                        k: {"before": None, "after": v}
+                        for k, v in sorted(after.items())
+                        if v is not None
+                    }
+                )
+            )
+            self.entries.append(
+                history.HistoryEntry.of(
+                    c.risk,
+                    tenant_id=c.risk.tenant_id,
+                    action=HistoryAction.CREATE,
+                    changed_by=context.user_id,
+                    changes=changes,
+                    created_at=now,
+                )
+            )
+            self.audited.append((c.risk.id, changes))
+
+
 async def insert_created(
     session: AsyncSession,
     *,
@@ -333,34 +374,21 @@ async def insert_created(
 ) -> None:
     """Insert the risks, their labels and asset links, one CREATE history and audit row each:
     one multi-row statement per table (``risks.batch``)."""
-    risks = [c.risk for c in created]
-    await batch.insert_risks(session, risks)
-    await batch.insert_labels(session, risks)
-    await batch.insert_links(session, context.tenant_id, {c.risk.id: c.asset_ids for c in created})
-    entries = []
-    audited: list[tuple[uuid.UUID, RawJson]] = []
-    for c in created:
-        # what ``diff({}, snapshot)`` gives, encoded once for the history and the audit row
-        after = snapshot(c.risk, c.asset_ids)
-        changes = RawJson(
-            orjson.dumps(
-                {k: {"before": None, "after": v} for k, v in sorted(after.items()) if v is not None}
-            )
-        )
-        entries.append(
-            history.HistoryEntry.of(
-                c.risk,
-                tenant_id=c.risk.tenant_id,
-                action=HistoryAction.CREATE,
-                changed_by=context.user_id,
-                changes=changes,
-                created_at=now,
-            )
-        )
-        audited.append((c.risk.id, changes))
-    await history.append(session, entries)
+    rows = CreatedRows()
+    rows.add(context, created, now)
+    await write_created(session, context=context, rows=rows)
+
+
+async def write_created(
+    session: AsyncSession, *, context: RequestContext, rows: CreatedRows
+) -> None:
+    """Write rows built by ``CreatedRows.add``."""
+    await insert_rows(session, batch.RISKS, rows.risks)
+    await insert_rows(session, batch.LABELS, rows.labels)
+    await insert_rows(session, batch.LINKS, rows.links)
+    await history.append(session, rows.entries)
     await record_many(
-        session, context=context, action="risk.create", resource_type="risk", items=audited
+        session, context=context, action="risk.create", resource_type="risk", items=rows.audited
     )
 
 

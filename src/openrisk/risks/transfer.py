@@ -578,10 +578,9 @@ class _Found:
 class _Built:
     """One chunk validated in memory: what writing it takes."""
 
-    created: list[reads.RiskRecord]
+    created: commands.CreatedRows
     changed: list[batch.Changed]
     events: list[tuple[str, RawJson]]
-    now: datetime
 
 
 async def import_file(
@@ -752,6 +751,7 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
         _sort_row(state, found, row, creates, updates)
     now = utcnow()
     created: list[reads.RiskRecord] = []
+    rows_of_created = commands.CreatedRows()
     for start in range(0, len(creates), YIELD_EVERY):
         await asyncio.sleep(0)
         made, row_errors = commands.validate_new(
@@ -762,6 +762,8 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
             now=now,
         )
         created += made
+        if state.writing:
+            rows_of_created.add(state.context, made, now)
         state.errors.extend(
             ImportRowError(row=e.index, field=_column(e.field), message=e.message)
             for e in row_errors
@@ -785,7 +787,7 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
         )
     state.updated.extend(r.risk.id for r in updated)
     events = await _risk_events(state.context, created, updated) if state.writing else []
-    return _Built(created=created, changed=changed, events=events, now=now)
+    return _Built(created=rows_of_created, changed=changed, events=events)
 
 
 def _sort_row(
@@ -824,10 +826,8 @@ def _sort_row(
 async def _write(uow: UnitOfWork, context: RequestContext, built: _Built) -> None:
     """One chunk's rows, history, audit rows and webhook events, in the import's transaction."""
     session = uow.session
-    if built.created:
-        await commands.insert_created(
-            session, context=context, created=built.created, now=built.now
-        )
+    if built.created.risks:
+        await commands.write_created(session, context=context, rows=built.created)
     if built.changed:
         await batch.write_updates(
             session, context=context, changed=built.changed, action="risk.update"
