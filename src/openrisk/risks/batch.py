@@ -12,8 +12,8 @@ security policies check like any other write (COPY is refused under RLS for the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
@@ -102,26 +102,12 @@ def risk_row(risk: Risk) -> dict[str, Any]:
     return {name: values.get(name) for name in COLUMNS}
 
 
-async def insert_risks(session: AsyncSession, risks: Sequence[Risk]) -> None:
-    await insert_rows(session, RISKS, [risk_row(r) for r in risks])
-
-
 def link_rows(tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]) -> list[Any]:
     return [
         {"risk_id": risk_id, "asset_id": asset_id, "tenant_id": tenant_id}
         for risk_id, asset_ids in links.items()
         for asset_id in asset_ids
     ]
-
-
-async def insert_links(
-    session: AsyncSession, tenant_id: uuid.UUID, links: Mapping[uuid.UUID, Sequence[uuid.UUID]]
-) -> None:
-    await insert_rows(session, LINKS, link_rows(tenant_id, links))
-
-
-async def insert_labels(session: AsyncSession, risks: Iterable[Risk]) -> None:
-    await insert_rows(session, LABELS, [row for risk in risks for row in labels.rows_of(risk)])
 
 
 @dataclass
@@ -211,40 +197,56 @@ async def _update_staged(session: AsyncSession, changed: Sequence[Changed]) -> i
     return count
 
 
-async def write_updates(
-    session: AsyncSession, *, context: RequestContext, changed: Sequence[Changed], action: str
-) -> None:
-    """The risks' new values, their labels and asset links, one history and audit row each."""
-    if not changed:
-        return
-    await update_risks(session, changed)
-    relabel = [c.risk for c in changed if {"tags", "frameworks", "custom_fields"} & set(c.changes)]
-    if relabel:
-        await labels.remove(session, [r.id for r in relabel])
-        await insert_labels(session, relabel)
-    relinked = {c.risk.id: c.asset_ids for c in changed if c.relink}
-    if relinked:
-        await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(list(relinked))))
-        await insert_links(session, context.tenant_id, relinked)
-    encoded = [RawJson(orjson.dumps(c.changes)) for c in changed]  # history and audit rows
-    await history.append(
-        session,
-        [
-            history.change_entry(
-                c.risk,
-                before=c.before,
-                changes=c.changes,
-                changed_by=context.user_id,
-                at=c.risk.updated_at,
-                encoded=e,
+@dataclass
+class UpdatedRows:
+    """What updates of risks write besides the risks themselves, built in memory (no
+    database): the changed risks' new labels and asset links, one history and audit row each."""
+
+    changed: list[Changed] = field(default_factory=list)
+    relabeled: list[uuid.UUID] = field(default_factory=list)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    relinked: list[uuid.UUID] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
+    audited: list[tuple[uuid.UUID, RawJson]] = field(default_factory=list)
+
+    def add(self, context: RequestContext, changed: Sequence[Changed]) -> None:
+        for c in changed:
+            self.changed.append(c)
+            if {"tags", "frameworks", "custom_fields"} & set(c.changes):
+                self.relabeled.append(c.risk.id)
+                self.labels += labels.rows_of(c.risk)
+            if c.relink:
+                self.relinked.append(c.risk.id)
+                self.links += link_rows(context.tenant_id, {c.risk.id: c.asset_ids})
+            encoded = RawJson(orjson.dumps(c.changes))  # shared by the history and audit row
+            self.entries.append(
+                history.change_entry(
+                    c.risk,
+                    before=c.before,
+                    changes=c.changes,
+                    changed_by=context.user_id,
+                    at=c.risk.updated_at,
+                    encoded=encoded,
+                )
             )
-            for c, e in zip(changed, encoded, strict=True)
-        ],
-    )
+            self.audited.append((c.risk.id, encoded))
+
+
+async def write_updated(
+    session: AsyncSession, *, context: RequestContext, rows: UpdatedRows, action: str
+) -> None:
+    """Write updates built by ``UpdatedRows.add`` (a 412 when a risk changed meanwhile)."""
+    if not rows.changed:
+        return
+    await update_risks(session, rows.changed)
+    if rows.relabeled:
+        await labels.remove(session, rows.relabeled)
+        await insert_rows(session, LABELS, rows.labels)
+    if rows.relinked:
+        await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(rows.relinked)))
+        await insert_rows(session, LINKS, rows.links)
+    await history.append(session, rows.entries)
     await record_many(
-        session,
-        context=context,
-        action=action,
-        resource_type="risk",
-        items=[(c.risk.id, e) for c, e in zip(changed, encoded, strict=True)],
+        session, context=context, action=action, resource_type="risk", items=rows.audited
     )

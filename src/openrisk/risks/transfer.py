@@ -579,7 +579,7 @@ class _Built:
     """One chunk validated in memory: what writing it takes."""
 
     created: commands.CreatedRows
-    changed: list[batch.Changed]
+    updated: batch.UpdatedRows
     events: list[tuple[str, RawJson]]
 
 
@@ -786,8 +786,13 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
             reads.RiskRecord(risk, item.asset_ids if item is not None else current_assets)
         )
     state.updated.extend(r.risk.id for r in updated)
+    rows_of_updated = batch.UpdatedRows()
+    if state.writing:
+        for start in range(0, len(changed), YIELD_EVERY):
+            await asyncio.sleep(0)
+            rows_of_updated.add(state.context, changed[start : start + YIELD_EVERY])
     events = await _risk_events(state.context, created, updated) if state.writing else []
-    return _Built(created=rows_of_created, changed=changed, events=events)
+    return _Built(created=rows_of_created, updated=rows_of_updated, events=events)
 
 
 def _sort_row(
@@ -828,9 +833,9 @@ async def _write(uow: UnitOfWork, context: RequestContext, built: _Built) -> Non
     session = uow.session
     if built.created.risks:
         await commands.write_created(session, context=context, rows=built.created)
-    if built.changed:
-        await batch.write_updates(
-            session, context=context, changed=built.changed, action="risk.update"
+    if built.updated.changed:
+        await batch.write_updated(
+            session, context=context, rows=built.updated, action="risk.update"
         )
     for topic, payload in built.events:
         uow.add_event(topic, payload, tenant_id=context.tenant_id)
