@@ -24,6 +24,7 @@ from openrisk.core import security
 from openrisk.core.db.migrate import upgrade
 from openrisk.core.events import DomainEvent
 from openrisk.core.jobs import JobSpec
+from tests.scheduling import GroupScheduling
 from tests.services import PG_ADMIN_URL, need, postgres_available
 
 # Most tests sign someone up: at the production cost (19 MiB, 2 passes) argon2 would be a large
@@ -47,20 +48,8 @@ SHARED_SETUP = {
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Hand out tests one at a time, except the groups of ``SHARED_SETUP``.
-
-    Like ``--dist loadgroup`` with the groups named by path; loadgroup itself no longer groups
-    anything with pytest 9.2 (it rewrites a node id field that pytest stopped reading)."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SharedSetupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            for prefix, group in SHARED_SETUP.items():
-                if nodeid.startswith(prefix):
-                    return group
-            return nodeid
-
-    return SharedSetupScheduling(config, log)
+    """Hand out tests one at a time, except the groups of ``SHARED_SETUP``."""
+    return GroupScheduling(config, log, groups=SHARED_SETUP)
 
 
 # A test worker's heap only grows (imported modules, SQLAlchemy's and Pydantic's caches,
