@@ -31,7 +31,7 @@ class GroupScheduling(LoadScopeScheduling):
         xdist 3.8 puts the whole workload back, finished groups and the crashing test
         included: the replacement ran that test again until the restarts ran out, and the
         finished groups went out as empty work that no worker ever reports back on, so the
-        run waited for ever (pytest-xdist issues 1323, 1327 and 1378)."""
+        run waited for ever (known upstream, not fixed in a release yet)."""
         workload = self.assigned_work.pop(node)
         unfinished = [n for unit in workload.values() for n, done in unit.items() if not done]
         if not unfinished:
