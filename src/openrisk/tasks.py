@@ -12,11 +12,15 @@ with the row's payload as keyword arguments (``uow.add_event("job:...", {...})``
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
 import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
 from openrisk.core.jobs.runtime import Route
-from openrisk.marketplace import schedule_tasks
+from openrisk.marketplace import schedule_tasks, subscriptions
 from openrisk.marketplace import tasks as marketplace_tasks
 from openrisk.methodology import tasks as risk_model_tasks
 from openrisk.notifications import tasks as email_tasks
@@ -36,6 +40,27 @@ EVENT_ROUTES: list[tuple[str, Route]] = [
     ("risk.", marketplace_tasks.deliveries_for),
     *((topic, quantification_tasks.recomputes_for) for topic in quantification_tasks.ROUTED_TOPICS),
 ]
+
+# Routes that can tell beforehand whether a tenant's events would cause any work: (prefix,
+# check). A route without one always counts as wanting its events.
+Listeners = Callable[..., Awaitable[bool]]
+EVENT_LISTENERS: dict[str, Listeners] = {"risk.": subscriptions.receivers_of}
+
+
+async def events_wanted(
+    session: AsyncSession, *, tenant_id: uuid.UUID, topics: Sequence[str]
+) -> bool:
+    """Whether committed events of ``topics`` in this tenant would cause background work. A
+    bulk write that finds none skips writing them; the checks hold their answer until the
+    transaction ends (``marketplace.subscriptions``)."""
+    for prefix, _ in EVENT_ROUTES:
+        routed = [topic for topic in topics if topic.startswith(prefix)]
+        if not routed:
+            continue
+        check = EVENT_LISTENERS.get(prefix)
+        if check is None or await check(session, tenant_id=tenant_id, topics=routed):
+            return True
+    return False
 
 
 def periodic_crons(settings: Settings) -> dict[str, str]:

@@ -599,3 +599,55 @@ async def test_an_import_delivers_each_risk_it_creates_or_updates(
         assert event["data"] == shown.json()
         assert event["resource_id"] == event["data"]["id"]
         assert event["actor_id"] == account.user_id
+
+
+async def _import_titles(http: httpx.AsyncClient, account: Account, *titles: str) -> None:
+    content = "\n".join(["title,impact,probability", *(f"{t},3,4" for t in titles)]).encode()
+    response = await http.post(
+        "/api/v1/risks/import",
+        files={"file": ("risks.csv", content, "text/csv")},
+        headers=account.in_tenant(),
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_an_import_builds_risk_events_only_when_an_app_receives_them(
+    monkeypatch: pytest.MonkeyPatch,
+    hook_app: FastAPI,
+    hook_client: httpx.AsyncClient,
+    receiver: Receiver,
+) -> None:
+    """Without an enabled notifier app nobody would get an import's thousands of events, so
+    they are not built, written nor relayed; once an app is installed, every row's is."""
+    from openrisk.risks import transfer
+
+    built: list[str] = []
+    build = transfer._risk_events
+
+    async def counted(*args: Any) -> list[tuple[str, Any]]:
+        events = await build(*args)
+        built.extend(topic for topic, _ in events)
+        return events
+
+    monkeypatch.setattr(transfer, "_risk_events", counted)
+    account = await register(hook_client)
+    await _import_titles(hook_client, account, "Quiet one", "Quiet two")
+    assert built == []
+
+    installed = await install_webhook(hook_client, account, receiver.url)
+    disabled = await hook_client.post(
+        f"{API}/apps/{installed['id']}/disable", headers=account.in_tenant()
+    )
+    assert disabled.status_code == 200, disabled.text
+    await _import_titles(hook_client, account, "Still quiet")
+    assert built == []
+
+    enabled = await hook_client.post(
+        f"{API}/apps/{installed['id']}/enable", headers=account.in_tenant()
+    )
+    assert enabled.status_code == 200, enabled.text
+    await _import_titles(hook_client, account, "Heard one", "Heard two")
+    assert built == ["risk.created", "risk.created"]
+    await hook_app.state.jobs.drain()
+    titles = sorted(r.json()["data"]["title"] for r in receiver.requests)
+    assert titles == ["Heard one", "Heard two"]

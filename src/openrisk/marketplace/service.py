@@ -24,6 +24,7 @@ from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.marketplace import configuration as config_rules
+from openrisk.marketplace import subscriptions
 from openrisk.marketplace.catalogue import ConnectorSpec, load_catalogue
 from openrisk.marketplace.crypto import SecretsUnreadable
 from openrisk.marketplace.drivers import driver_for
@@ -307,6 +308,7 @@ async def install_app(
     sync_interval_s: int,
 ) -> AppView:
     session = uow.session
+    await subscriptions.hold(session, tenant_id=context.tenant_id, exclusive=True)
     connector = await session.get(Connector, connector_id)
     if connector is None:
         raise ValidationFailed.field("connector_id", "no such connector in the catalogue")
@@ -458,6 +460,8 @@ async def set_enabled(
     *, uow: UnitOfWork, context: RequestContext, app_id: uuid.UUID, enabled: bool
 ) -> tuple[AppView, bool]:
     session = uow.session
+    if enabled:
+        await subscriptions.hold(session, tenant_id=context.tenant_id, exclusive=True)
     view = await get_app(session, context=context, app_id=app_id)
     app = view.app
     target = "installed" if enabled else "disabled"

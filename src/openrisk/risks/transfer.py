@@ -543,6 +543,7 @@ class _Import:
     definitions: list[CustomField]
     scoring: ScoringModel
     dry_run: bool
+    events: bool  # whether anyone receives the rows' risk.created / risk.updated events
     errors: list[ImportRowError] = field(default_factory=list)
     seen: set[uuid.UUID] = field(default_factory=set)
     # ids only: each chunk's risks and events are written (or dropped) with the chunk
@@ -605,7 +606,13 @@ async def import_file(
         await session.scalars(select(CustomField).where(CustomField.tenant_id == context.tenant_id))
     )
     scoring = await scoring_for(session, tenant_id=context.tenant_id)
-    state = _Import(context=context, definitions=definitions, scoring=scoring, dry_run=dry_run)
+    state = _Import(
+        context=context,
+        definitions=definitions,
+        scoring=scoring,
+        dry_run=dry_run,
+        events=not dry_run and await _events_wanted(session, context),
+    )
     await _pipeline(uow, state, [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)])
     total = len(rows)
     del rows  # the parsed file, no longer needed while the outbox and the commit run
@@ -791,7 +798,11 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
         for start in range(0, len(changed), YIELD_EVERY):
             await asyncio.sleep(0)
             rows_of_updated.add(state.context, changed[start : start + YIELD_EVERY])
-    events = await _risk_events(state.context, created, updated) if state.writing else []
+    events = (
+        await _risk_events(state.context, created, updated)
+        if state.writing and state.events
+        else []
+    )
     return _Built(created=rows_of_created, updated=rows_of_updated, events=events)
 
 
@@ -922,6 +933,17 @@ def _announce(
             },
             actor_id=context.user_id,
         )
+    )
+
+
+async def _events_wanted(session: AsyncSession, context: RequestContext) -> bool:
+    """Whether the tenant has a receiver of the rows' events: an import of thousands of rows
+    skips building and relaying events nobody would get (an app installed meanwhile waits for
+    the import to commit)."""
+    from openrisk.tasks import events_wanted  # the routes' registry imports every domain
+
+    return await events_wanted(
+        session, tenant_id=context.tenant_id, topics=("risk.created", "risk.updated")
     )
 
 
