@@ -907,14 +907,14 @@ async def populate(
         await write(session, rows)
         if on_progress is not None:
             on_progress(len(rows))
-    if triggers_off:  # else the search trigger has indexed every risk as it was written
+    if triggers_off:  # else the search triggers have indexed every risk as it was written
         await _index_for_search(session, tenant_id)
     await rebuild_daily_stats(session, tenant_ids=[tenant_id])
     await rollups.rebuild(session, tenant_ids=[tenant_id])
     await _build_indexes(session, deferred)
 
 
-# the trigger of migration 0003 computes the same document row by row
+# the search triggers on risks (migration 0034) compute the same document
 _PG_SEARCH_FILL = text(
     """
     INSERT INTO risk_search (risk_id, tenant_id, document)
@@ -928,7 +928,7 @@ _PG_SEARCH_FILL = text(
 
 
 async def _index_for_search(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """PostgreSQL: fill ``risk_search`` in one statement (row triggers are off during the bulk
+    """PostgreSQL: fill ``risk_search`` in one statement (the triggers are off during the bulk
     load when the role may turn them off; SQLite's FTS triggers always run)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_PG_SEARCH_FILL, {"tenant_id": tenant_id})
