@@ -58,23 +58,39 @@ _SNAPSHOT_FIELDS = (
 )
 
 
-def assign(risk: Risk, changes: dict[str, Any]) -> None:
-    """Set an update's values on the risk; the inherent and target pairs go to their columns
-    (``changes`` then names those columns instead)."""
+def _by_column(changes: dict[str, Any]) -> dict[str, Any]:
+    """An update's values by column: the inherent and target pairs become their columns."""
     for kind in ("inherent", "target"):
         if kind in changes:
             given = changes.pop(kind)
             changes[f"{kind}_impact"] = given["impact"] if given else None
             changes[f"{kind}_probability"] = given["probability"] if given else None
-    for name, value in changes.items():
-        setattr(risk, name, value.value if hasattr(value, "value") else value)
+    return {
+        name: value.value if hasattr(value, "value") else value for name, value in changes.items()
+    }
+
+
+def assign(risk: Risk, changes: dict[str, Any]) -> None:
+    """Set an update's values on the risk; the inherent and target pairs go to their columns
+    (``changes`` then names those columns instead)."""
+    for name, value in _by_column(changes).items():
+        setattr(risk, name, value)
+
+
+def assign_plain(risk: Risk, changes: dict[str, Any]) -> None:
+    """``assign`` for a risk built in memory (``batch.transient``) that no session tracks: the
+    values go straight into the instance, without the ORM's change events."""
+    risk.__dict__.update(_by_column(changes))
 
 
 def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     """The risk's user-visible values as JSON: diffed into history and audit rows."""
     values: dict[str, Any] = {}
+    # read from the instance's dict where loaded (the ORM's attribute descriptors cost more
+    # than the rest of this function; an import takes two snapshots of each row it updates)
+    loaded = risk.__dict__
     for name in _SNAPSHOT_FIELDS:  # to_json for each value, with the plain ones kept as they are
-        value = getattr(risk, name)
+        value = loaded[name] if name in loaded else getattr(risk, name)
         values[name] = value if type(value) in _PLAIN else to_json(value)
     values["score"] = float(Decimal(risk.score).quantize(CENT))
     values["asset_ids"] = sorted(str(a) for a in asset_ids)

@@ -892,7 +892,7 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
-    commands.assign(risk, changes)
+    commands.assign_plain(risk, changes)
     relink = sorted(new_assets) != sorted(current_assets)
     if relink or set(changes) & commands.LEVEL_FIELDS:
         missing = [str(a) for a in new_assets if a not in criticality]
