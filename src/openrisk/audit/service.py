@@ -81,20 +81,16 @@ def record_raw(
     return event
 
 
-async def record_many(
-    session: AsyncSession,
+def audit_rows(
     *,
     context: RequestContext,
     action: str,
     resource_type: str,
     items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | RawJson | None]],
     outcome: str = "success",
-) -> None:
-    """One event per (resource id, changes) of a batch, written with one multi-row INSERT in
-    the caller's transaction (what ``record`` would add row by row). Changes given as
-    ``RawJson`` are written as they are (JSON the caller encoded once for several rows)."""
-    if not items:
-        return
+) -> list[dict[str, Any]]:
+    """The ``audit_events`` rows of ``record_many``, built without a database (an import
+    builds them while the previous chunk is written)."""
     origin = context.origin
     now = utcnow()
     common = {
@@ -108,7 +104,7 @@ async def record_many(
         "user_agent": (origin.user_agent or "")[:255] or None,
         "request_id": origin.request_id,
     }
-    rows = [
+    return [
         {
             **common,
             "id": uuid.uuid4(),
@@ -118,7 +114,34 @@ async def record_many(
         }
         for resource_id, changes in items
     ]
+
+
+async def insert_audit_rows(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write rows built by ``audit_rows`` in the caller's transaction."""
     await insert_rows(session, cast(Table, AuditEvent.__table__), rows)
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    context: RequestContext,
+    action: str,
+    resource_type: str,
+    items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | RawJson | None]],
+    outcome: str = "success",
+) -> None:
+    """One event per (resource id, changes) of a batch, written with one multi-row INSERT in
+    the caller's transaction (what ``record`` would add row by row). Changes given as
+    ``RawJson`` are written as they are (JSON the caller encoded once for several rows)."""
+    if items:
+        rows = audit_rows(
+            context=context,
+            action=action,
+            resource_type=resource_type,
+            items=items,
+            outcome=outcome,
+        )
+        await insert_audit_rows(session, rows)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql.elements import ColumnElement
 
-from openrisk.audit.service import record_many
+from openrisk.audit.service import audit_rows, insert_audit_rows
 from openrisk.core.context import RequestContext
 from openrisk.core.db.bulk import RawJson, insert_rows, stage_rows
 from openrisk.core.errors import PreconditionFailed
@@ -137,16 +137,24 @@ _UPDATE = (
 )
 
 
-async def update_risks(session: AsyncSession, changed: Sequence[Changed]) -> None:
+async def update_risks(
+    session: AsyncSession,
+    changed: Sequence[Changed],
+    *,
+    staged: Sequence[dict[str, Any]] | None = None,
+) -> None:
     """The new values of the risks, each found by its primary key and guarded by the version
     that was read (the rows were read FOR UPDATE on PostgreSQL); a row changed meanwhile is a
     412 for the whole batch. PostgreSQL: the rows are COPYed into a staging table and written
     by one ``UPDATE … FROM`` (the statement-level triggers on ``risks`` then run once per
-    batch, not once per row); SQLite: one UPDATE statement executed for every row."""
+    batch, not once per row); SQLite: one UPDATE statement executed for every row.
+    ``staged``: the changes' ``staged_row``s when the caller built them already."""
     if not changed:
         return
     if dialect_name(session) == "postgresql":
-        count = await _update_staged(session, changed)
+        count = await _update_staged(
+            session, staged if staged is not None else [staged_row(c) for c in changed]
+        )
     else:
         params = [
             {
@@ -175,22 +183,28 @@ _STAGED_UPDATE = (
 )
 
 
-async def _update_staged(session: AsyncSession, changed: Sequence[Changed]) -> int:
+def staged_row(c: Changed) -> dict[str, Any]:
+    """A changed risk's row of the staging table: its new values and the version read."""
+    values = c.risk.__dict__
+    row = {"id": c.risk.id, "tenant_id": c.risk.tenant_id, "version": c.risk.version}
+    row.update({name: values.get(name) for name in UPDATABLE})
+    row["read_version"] = c.read_version
+    return row
+
+
+async def _update_staged(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """``UPDATE … FROM`` the staged rows, ``STAGED_UPDATES`` at a time; how many rows were
     updated. (The tenant is compared with ``IS NOT DISTINCT FROM`` for the reason
     ``tenant_guard`` gives; at this size the planner joins each staged row to ``risks`` by its
     primary key, where a larger stage could make it scan the whole table for a hash join.)"""
     count = 0
-    for start in range(0, len(changed), STAGED_UPDATES):
-        rows = []
-        for c in changed[start : start + STAGED_UPDATES]:
-            values = c.risk.__dict__
-            row = {"id": c.risk.id, "tenant_id": c.risk.tenant_id, "version": c.risk.version}
-            row.update({name: values.get(name) for name in UPDATABLE})
-            row["read_version"] = c.read_version
-            rows.append(row)
+    for start in range(0, len(rows), STAGED_UPDATES):
         driver = await stage_rows(
-            session, RISKS, rows, stage=_STAGE, extra={"read_version": "version"}
+            session,
+            RISKS,
+            rows[start : start + STAGED_UPDATES],
+            stage=_STAGE,
+            extra={"read_version": "version"},
         )
         status = await driver.execute(_STAGED_UPDATE)
         count += int(str(status).rsplit(" ", 1)[-1])
@@ -208,11 +222,16 @@ class UpdatedRows:
     relinked: list[uuid.UUID] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
-    audited: list[tuple[uuid.UUID, RawJson]] = field(default_factory=list)
+    history_rows: list[dict[str, Any]] = field(default_factory=list)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)
+    staged: list[dict[str, Any]] = field(default_factory=list)  # the risks' new values
 
-    def add(self, context: RequestContext, changed: Sequence[Changed]) -> None:
+    def add(self, context: RequestContext, changed: Sequence[Changed], *, action: str) -> None:
+        """Build every row the updates write, so the writer only sends them."""
+        audited: list[tuple[uuid.UUID, RawJson]] = []
         for c in changed:
             self.changed.append(c)
+            self.staged.append(staged_row(c))
             if {"tags", "frameworks", "custom_fields"} & set(c.changes):
                 self.relabeled.append(c.risk.id)
                 self.labels += labels.rows_of(c.risk)
@@ -220,33 +239,32 @@ class UpdatedRows:
                 self.relinked.append(c.risk.id)
                 self.links += link_rows(context.tenant_id, {c.risk.id: c.asset_ids})
             encoded = RawJson(orjson.dumps(c.changes))  # shared by the history and audit row
-            self.entries.append(
-                history.change_entry(
-                    c.risk,
-                    before=c.before,
-                    changes=c.changes,
-                    changed_by=context.user_id,
-                    at=c.risk.updated_at,
-                    encoded=encoded,
-                )
+            entry = history.change_entry(
+                c.risk,
+                before=c.before,
+                changes=c.changes,
+                changed_by=context.user_id,
+                at=c.risk.updated_at,
+                encoded=encoded,
             )
-            self.audited.append((c.risk.id, encoded))
+            self.entries.append(entry)
+            self.history_rows.append(entry.row())
+            audited.append((c.risk.id, encoded))
+        self.audit_rows += audit_rows(
+            context=context, action=action, resource_type="risk", items=audited
+        )
 
 
-async def write_updated(
-    session: AsyncSession, *, context: RequestContext, rows: UpdatedRows, action: str
-) -> None:
+async def write_updated(session: AsyncSession, *, rows: UpdatedRows) -> None:
     """Write updates built by ``UpdatedRows.add`` (a 412 when a risk changed meanwhile)."""
     if not rows.changed:
         return
-    await update_risks(session, rows.changed)
+    await update_risks(session, rows.changed, staged=rows.staged)
     if rows.relabeled:
         await labels.remove(session, rows.relabeled)
         await insert_rows(session, LABELS, rows.labels)
     if rows.relinked:
         await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(rows.relinked)))
         await insert_rows(session, LINKS, rows.links)
-    await history.append(session, rows.entries)
-    await record_many(
-        session, context=context, action=action, resource_type="risk", items=rows.audited
-    )
+    await history.append(session, rows.entries, rows=rows.history_rows)
+    await insert_audit_rows(session, rows.audit_rows)

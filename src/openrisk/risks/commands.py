@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from openrisk.assets.models import Asset
-from openrisk.audit.service import diff, record, record_many
+from openrisk.audit.service import audit_rows, diff, insert_audit_rows, record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.db.bulk import RawJson, insert_rows
@@ -348,11 +348,13 @@ class CreatedRows:
     labels: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
-    audited: list[tuple[uuid.UUID, RawJson]] = field(default_factory=list)
+    history_rows: list[dict[str, Any]] = field(default_factory=list)
+    audit_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, context: RequestContext, created: Sequence[RiskRecord], now: datetime) -> None:
         """Add the rows of ``created``: each risk, its labels and asset links, one CREATE
         history and audit row."""
+        audited: list[tuple[uuid.UUID, RawJson]] = []
         for c in created:
             self.risks.append(batch.risk_row(c.risk))
             self.labels += labels.rows_of(c.risk)
@@ -368,17 +370,20 @@ class CreatedRows:
                     }
                 )
             )
-            self.entries.append(
-                history.HistoryEntry.of(
-                    c.risk,
-                    tenant_id=c.risk.tenant_id,
-                    action=HistoryAction.CREATE,
-                    changed_by=context.user_id,
-                    changes=changes,
-                    created_at=now,
-                )
+            entry = history.HistoryEntry.of(
+                c.risk,
+                tenant_id=c.risk.tenant_id,
+                action=HistoryAction.CREATE,
+                changed_by=context.user_id,
+                changes=changes,
+                created_at=now,
             )
-            self.audited.append((c.risk.id, changes))
+            self.entries.append(entry)
+            self.history_rows.append(entry.row())
+            audited.append((c.risk.id, changes))
+        self.audit_rows += audit_rows(
+            context=context, action="risk.create", resource_type="risk", items=audited
+        )
 
 
 async def insert_created(
@@ -402,10 +407,8 @@ async def write_created(
     await insert_rows(session, batch.RISKS, rows.risks)
     await insert_rows(session, batch.LABELS, rows.labels)
     await insert_rows(session, batch.LINKS, rows.links)
-    await history.append(session, rows.entries)
-    await record_many(
-        session, context=context, action="risk.create", resource_type="risk", items=rows.audited
-    )
+    await history.append(session, rows.entries, rows=rows.history_rows)
+    await insert_audit_rows(session, rows.audit_rows)
 
 
 def _audit(

@@ -158,12 +158,18 @@ def _dialect_insert(session: AsyncSession) -> Any:
     return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
 
 
-async def append(session: AsyncSession, entries: Sequence[HistoryEntry]) -> None:
+async def append(
+    session: AsyncSession,
+    entries: Sequence[HistoryEntry],
+    *,
+    rows: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
     """Insert the history rows and move the daily aggregates (one upsert per tenant-day) and
-    the dashboard roll-ups."""
+    the dashboard roll-ups. ``rows``: the entries' rows (``HistoryEntry.row``) when the caller
+    built them already."""
     if not entries:
         return
-    await insert_rows(session, HISTORY, [entry.row() for entry in entries])
+    await insert_rows(session, HISTORY, rows if rows is not None else [e.row() for e in entries])
     await rollups.apply_risk_changes(session, [entry.change() for entry in entries])
     totals: dict[tuple[uuid.UUID, date], list[Any]] = defaultdict(lambda: [0, Decimal(0), 0, 0])
     for entry in entries:

@@ -797,7 +797,9 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
     if state.writing:
         for start in range(0, len(changed), YIELD_EVERY):
             await asyncio.sleep(0)
-            rows_of_updated.add(state.context, changed[start : start + YIELD_EVERY])
+            rows_of_updated.add(
+                state.context, changed[start : start + YIELD_EVERY], action="risk.update"
+            )
     events = (
         await _risk_events(state.context, created, updated)
         if state.writing and state.events
@@ -845,9 +847,7 @@ async def _write(uow: UnitOfWork, context: RequestContext, built: _Built) -> Non
     if built.created.risks:
         await commands.write_created(session, context=context, rows=built.created)
     if built.updated.changed:
-        await batch.write_updated(
-            session, context=context, rows=built.updated, action="risk.update"
-        )
+        await batch.write_updated(session, rows=built.updated)
     for topic, payload in built.events:
         uow.add_event(topic, payload, tenant_id=context.tenant_id)
     await uow.write_events()
