@@ -127,7 +127,8 @@ class RiskAsset(Base):
     asset_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
     )
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # no foreign key to tenants: the risk's own implies it (migration 0035)
+    tenant_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class RiskHistory(UUIDPrimaryKey, CreatedAt, Base):
@@ -139,7 +140,7 @@ class RiskHistory(UUIDPrimaryKey, CreatedAt, Base):
         Index("ix_risk_history_tenant_created", "tenant_id", "created_at"),
     )
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column()  # the risk's (no foreign key of its own)
     risk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("risks.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(16))
     impact: Mapped[int] = mapped_column(SmallInteger)
@@ -263,9 +264,7 @@ class RiskLabel(Base):
     __tablename__ = "risk_labels"
     __table_args__ = (Index("ix_risk_labels_risk", "risk_id"),)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the risk's
     kind: Mapped[str] = mapped_column(String(48), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
     risk_id: Mapped[uuid.UUID] = mapped_column(
