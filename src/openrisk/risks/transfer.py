@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
@@ -569,7 +569,14 @@ class _Import:
 class _Found:
     """What validating one chunk needs from the database, read before it is validated."""
 
-    current: dict[uuid.UUID, Risk]  # the live risks its rows name by id
+    current: dict[uuid.UUID, Row[Any]]  # the live risks its rows name by id, as read
+    columns: list[str]  # the names of their values
+
+    def risk(self, risk_id: uuid.UUID) -> Risk:
+        """A risk that the chunk names, in memory: built while validating (which overlaps the
+        previous chunk's writes), not while reading (which happens between two writes)."""
+        return batch.transient(dict(zip(self.columns, self.current[risk_id], strict=True)))
+
     links: dict[uuid.UUID, list[uuid.UUID]]  # their asset links
     reductions: dict[uuid.UUID, tuple[int, int]]  # their open mitigations' reductions
     lookups: commands.Lookups  # the owners and assets its rows name
@@ -717,7 +724,8 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
     commit), their asset links and open reductions, and the owners and assets it names."""
     context = state.context
     ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
-    current: dict[uuid.UUID, Risk] = {}
+    current: dict[uuid.UUID, Row[Any]] = {}
+    columns: list[str] = []
     if ids:
         query = select(*batch.RISKS.c).where(
             batch.RISKS.c.id.in_(ids),
@@ -727,8 +735,8 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
         if state.writing and dialect_name(session) == "postgresql":
             query = query.with_for_update()
         read = await session.execute(query)
-        names = list(read.keys())  # a dict per row from the tuple: a RowMapping is slow to copy
-        current = {row.id: batch.transient(dict(zip(names, row, strict=True))) for row in read}
+        columns = list(read.keys())  # a dict per row from the tuple: a RowMapping is slow to copy
+        current = {row.id: row for row in read}
     links = await reads.asset_ids_for(session, list(current))
     reductions = await levels.open_reductions(
         session, tenant_id=context.tenant_id, risk_ids=list(current)
@@ -742,7 +750,9 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
         definitions=state.definitions,
         scoring=state.scoring,
     )
-    return _Found(current=current, links=links, reductions=reductions, lookups=lookups)
+    return _Found(
+        current=current, columns=columns, links=links, reductions=reductions, lookups=lookups
+    )
 
 
 YIELD_EVERY = 10  # rows validated between two turns of the event loop
@@ -827,7 +837,7 @@ def _sort_row(
                 )
                 return
             state.seen.add(risk_id)
-            updates.append((number, found.current[risk_id], RiskUpdate(**data), _version(row)))
+            updates.append((number, found.risk(risk_id), RiskUpdate(**data), _version(row)))
         else:
             creates.append((number, RiskCreate(**data)))
     except ValidationError as error:
