@@ -89,8 +89,9 @@ def audit_rows(
     items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | RawJson | None]],
     outcome: str = "success",
 ) -> list[dict[str, Any]]:
-    """The ``audit_events`` rows of ``record_many``, built without a database (an import
-    builds them while the previous chunk is written)."""
+    """One ``audit_events`` row per (resource id, changes) of a batch, built without a
+    database (an import builds them while the previous chunk is written); changes given as
+    ``RawJson`` are written as they are (JSON the caller encoded once for several rows)."""
     origin = context.origin
     now = utcnow()
     common = {
@@ -119,29 +120,6 @@ def audit_rows(
 async def insert_audit_rows(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write rows built by ``audit_rows`` in the caller's transaction."""
     await insert_rows(session, cast(Table, AuditEvent.__table__), rows)
-
-
-async def record_many(
-    session: AsyncSession,
-    *,
-    context: RequestContext,
-    action: str,
-    resource_type: str,
-    items: Sequence[tuple[uuid.UUID | str, Mapping[str, Any] | RawJson | None]],
-    outcome: str = "success",
-) -> None:
-    """One event per (resource id, changes) of a batch, written with one multi-row INSERT in
-    the caller's transaction (what ``record`` would add row by row). Changes given as
-    ``RawJson`` are written as they are (JSON the caller encoded once for several rows)."""
-    if items:
-        rows = audit_rows(
-            context=context,
-            action=action,
-            resource_type=resource_type,
-            items=items,
-            outcome=outcome,
-        )
-        await insert_audit_rows(session, rows)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})

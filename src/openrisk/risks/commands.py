@@ -397,12 +397,10 @@ async def insert_created(
     one multi-row statement per table (``risks.batch``)."""
     rows = CreatedRows()
     rows.add(context, created, now)
-    await write_created(session, context=context, rows=rows)
+    await write_created(session, rows=rows)
 
 
-async def write_created(
-    session: AsyncSession, *, context: RequestContext, rows: CreatedRows
-) -> None:
+async def write_created(session: AsyncSession, *, rows: CreatedRows) -> None:
     """Write rows built by ``CreatedRows.add``."""
     await insert_rows(session, batch.RISKS, rows.risks)
     await insert_rows(session, batch.LABELS, rows.labels)

@@ -855,7 +855,7 @@ async def _write(uow: UnitOfWork, context: RequestContext, built: _Built) -> Non
     """One chunk's rows, history, audit rows and webhook events, in the import's transaction."""
     session = uow.session
     if built.created.risks:
-        await commands.write_created(session, context=context, rows=built.created)
+        await commands.write_created(session, rows=built.created)
     if built.updated.changed:
         await batch.write_updated(session, rows=built.updated)
     for topic, payload in built.events:
