@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -431,3 +432,73 @@ async def test_an_export_closed_half_way_gives_its_connection_back(
     whole = b"".join([c async for c in export()])
     assert len(whole) > sum(len(c) for c in chunks)
     assert engine.pool.checkedout() == idle
+
+
+async def test_an_imported_update_records_the_changes_the_api_records(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """The same change made through ``PATCH`` and through an import row leaves the same
+    history entry and audit changes (the import applies rows in memory, by its own path)."""
+    low, high = await new_asset(client, admin, "LOW"), await new_asset(client, admin, "CRITICAL")
+    fields = {
+        "impact": 2,
+        "probability": 3,
+        "tags": ["cloud", "legacy"],
+        "frameworks": ["ISO27001"],
+        "asset_ids": [low["id"]],
+        "target": {"impact": 1, "probability": 1},
+    }
+    patched, imported = (
+        await new_risk(client, admin, **fields),
+        await new_risk(client, admin, **fields),
+    )
+    for risk in (patched, imported):  # the same title, so that only the change differs
+        response = await client.patch(
+            f"{RISKS}/{risk['id']}",
+            json={"title": "Shared title"},
+            headers={**admin.headers, "If-Match": str(risk["version"])},
+        )
+        assert response.status_code == 200, response.text
+    change = {
+        "title": "Vendor outage",
+        "impact": 5,
+        "probability": 3,
+        "status": "ACTIVE",
+        "tags": ["cloud", "vendor"],
+        "asset_ids": [low["id"], high["id"]],
+        "review_date": "2027-01-15",
+    }
+    response = await client.patch(f"{RISKS}/{patched['id']}", json=change, headers=admin.headers)
+    assert response.status_code == 200, response.text
+    row = {**change, "tags": "cloud;vendor", "asset_ids": f"{low['id']};{high['id']}"}
+    content = "id," + ",".join(row) + "\n" + imported["id"] + "," + ",".join(map(str, row.values()))
+    response = await client.post(
+        f"{RISKS}/import",
+        files={"file": ("update.csv", content.encode(), "text/csv")},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["updated"] == 1
+
+    async def recorded(risk_id: str) -> tuple[Any, Any, Any]:
+        history = await client.get(f"{RISKS}/{risk_id}/history", headers=admin.headers)
+        entry = history.json()["items"][0]
+        audit = await client.get(
+            "/api/v1/audit-events", params={"resource": "risk"}, headers=admin.headers
+        )
+        changes = next(e for e in audit.json()["items"] if e["resource_id"] == risk_id)["changes"]
+        detail = (await client.get(f"{RISKS}/{risk_id}", headers=admin.headers)).json()
+        levels = {
+            k: v
+            for k, v in detail.items()
+            if k not in {"id", "version", "created_at", "updated_at", "source"}
+        }
+        return (
+            {k: v for k, v in entry.items() if k in {"action", "changes", "score", "severity"}},
+            changes,
+            levels,
+        )
+
+    via_api, via_import = await recorded(patched["id"]), await recorded(imported["id"])
+    assert via_import == via_api
+    assert via_api[0]["changes"]["score"]["after"] > via_api[0]["changes"]["score"]["before"]

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.assets.models import Asset
+from openrisk.core.db.bulk import among
 from openrisk.mitigations.models import Mitigation
 from openrisk.risks import queries
 from openrisk.risks.common import dialect_name
@@ -66,33 +67,65 @@ def derive(
     """Set the current score and severity, the other levels' scores and the appetite flags
     of ``risk`` from its levels (``reduction``: the open mitigations' impact and probability
     reductions)."""
+    for name, value in derived(risk, scoring, criticalities, reduction).items():
+        setattr(risk, name, value)
+
+
+def derived(
+    risk: Risk,
+    scoring: ScoringModel,
+    criticalities: Iterable[str],
+    reduction: tuple[int, int] = (0, 0),
+) -> dict[str, Any]:
+    """What ``derive`` sets, by column: a risk built in memory takes them into its dict
+    without the ORM's change events (an import derives the levels of every row it changes)."""
     crits = tuple(sorted(criticalities))  # the mean factor does not depend on their order
-    risk.score, risk.severity, risk.within_appetite = scoring.levels(
-        risk.impact, risk.probability, crits
-    )
-    risk.inherent_score, risk.inherent_severity, _ = scoring.levels(
+    levels = scoring.levels
+    impact, probability = risk.impact, risk.probability
+    score, severity, within = levels(impact, probability, crits)
+    inherent_score, inherent_severity, _ = levels(
         risk.inherent_impact, risk.inherent_probability, crits
     )
-    risk.residual_impact = reduced(risk.impact, reduction[0])
-    risk.residual_probability = reduced(risk.probability, reduction[1])
-    risk.residual_score, risk.residual_severity, risk.residual_within_appetite = scoring.levels(
-        risk.residual_impact, risk.residual_probability, crits
+    residual_impact = reduced(impact, reduction[0])
+    residual_probability = reduced(probability, reduction[1])
+    residual_score, residual_severity, residual_within = levels(
+        residual_impact, residual_probability, crits
     )
-    if risk.target_impact is None or risk.target_probability is None:
-        risk.target_impact = risk.target_probability = None
-        risk.target_score = risk.target_severity = None
+    target_impact, target_probability = risk.target_impact, risk.target_probability
+    target_score = target_severity = None
+    if target_impact is None or target_probability is None:
+        target_impact = target_probability = None
     else:
-        risk.target_score, risk.target_severity, _ = scoring.levels(
-            risk.target_impact, risk.target_probability, crits
-        )
-    risk.next_review_date = next_review(risk, scoring)
+        target_score, target_severity, _ = levels(target_impact, target_probability, crits)
+    return {
+        "score": score,
+        "severity": severity,
+        "within_appetite": within,
+        "inherent_score": inherent_score,
+        "inherent_severity": inherent_severity,
+        "residual_impact": residual_impact,
+        "residual_probability": residual_probability,
+        "residual_score": residual_score,
+        "residual_severity": residual_severity,
+        "residual_within_appetite": residual_within,
+        "target_impact": target_impact,
+        "target_probability": target_probability,
+        "target_score": target_score,
+        "target_severity": target_severity,
+        "next_review_date": review_due(risk, scoring, severity),
+    }
 
 
 def next_review(risk: Risk, scoring: ScoringModel) -> date:
     """The last review (or the creation day) plus the band's review days, unless the owner's
     ``review_date`` is earlier."""
+    return review_due(risk, scoring, risk.severity)
+
+
+def review_due(risk: Risk, scoring: ScoringModel, severity: str) -> date:
+    """``next_review`` for a risk whose severity is (about to be) ``severity``."""
     base = risk.last_reviewed_on or risk.created_at.astimezone(UTC).date()
-    due = base + timedelta(days=scoring.days_between_reviews(risk.severity))
+    due = base + timedelta(days=scoring.days_between_reviews(severity))
     return risk.review_date if risk.review_date and risk.review_date < due else due
 
 
@@ -110,7 +143,7 @@ async def open_reductions(
         )
         .where(
             Mitigation.tenant_id == tenant_id,
-            Mitigation.risk_id.in_(list(risk_ids)),
+            among(session, Mitigation.risk_id, risk_ids),
             Mitigation.deleted_at.is_(None),
             Mitigation.status.in_(OPEN_MITIGATIONS),
         )

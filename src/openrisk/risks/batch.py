@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.audit.service import audit_rows, insert_audit_rows
 from openrisk.core.context import RequestContext
-from openrisk.core.db.bulk import RawJson, insert_rows, stage_rows
+from openrisk.core.db.bulk import RawJson, among, insert_rows, stage_rows
 from openrisk.core.errors import PreconditionFailed
 from openrisk.risks import history, labels
 from openrisk.risks.common import dialect_name
@@ -264,7 +264,9 @@ async def write_updated(session: AsyncSession, *, rows: UpdatedRows) -> None:
         await labels.remove(session, rows.relabeled)
         await insert_rows(session, LABELS, rows.labels)
     if rows.relinked:
-        await session.execute(delete(RiskAsset).where(RiskAsset.risk_id.in_(rows.relinked)))
+        await session.execute(
+            delete(RiskAsset).where(among(session, RiskAsset.risk_id, rows.relinked))
+        )
         await insert_rows(session, LINKS, rows.links)
     await history.append(session, rows.entries, rows=rows.history_rows)
     await insert_audit_rows(session, rows.audit_rows)

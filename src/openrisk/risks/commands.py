@@ -56,6 +56,7 @@ _SNAPSHOT_FIELDS = (
     "target_impact",
     "target_probability",
 )
+_SNAPSHOT_NAMES = frozenset(_SNAPSHOT_FIELDS)
 
 
 def _by_column(changes: dict[str, Any]) -> dict[str, Any]:
@@ -77,10 +78,12 @@ def assign(risk: Risk, changes: dict[str, Any]) -> None:
         setattr(risk, name, value)
 
 
-def assign_plain(risk: Risk, changes: dict[str, Any]) -> None:
+def assign_plain(risk: Risk, changes: dict[str, Any]) -> list[str]:
     """``assign`` for a risk built in memory (``batch.transient``) that no session tracks: the
-    values go straight into the instance, without the ORM's change events."""
-    risk.__dict__.update(_by_column(changes))
+    values go straight into the instance, without the ORM's change events. The columns set."""
+    columns = _by_column(changes)
+    risk.__dict__.update(columns)
+    return list(columns)
 
 
 def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
@@ -92,6 +95,24 @@ def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     for name in _SNAPSHOT_FIELDS:  # to_json for each value, with the plain ones kept as they are
         value = loaded[name] if name in loaded else getattr(risk, name)
         values[name] = value if type(value) in _PLAIN else to_json(value)
+    values["score"] = float(Decimal(risk.score).quantize(CENT))
+    values["asset_ids"] = sorted(str(a) for a in asset_ids)
+    return values
+
+
+def snapshot_after(
+    before: dict[str, Any], risk: Risk, columns: Iterable[str], asset_ids: Iterable[uuid.UUID]
+) -> dict[str, Any]:
+    """``snapshot`` of a risk whose snapshot was ``before`` and that has since changed only in
+    ``columns`` and its derived levels: the other values are not converted again (an import
+    takes this second snapshot of every row it updates)."""
+    values = dict(before)
+    loaded = risk.__dict__
+    for name in columns:
+        if name in _SNAPSHOT_NAMES:
+            value = loaded[name] if name in loaded else getattr(risk, name)
+            values[name] = value if type(value) in _PLAIN else to_json(value)
+    values["severity"] = to_json(risk.severity)
     values["score"] = float(Decimal(risk.score).quantize(CENT))
     values["asset_ids"] = sorted(str(a) for a in asset_ids)
     return values

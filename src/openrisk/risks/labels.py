@@ -16,6 +16,7 @@ from sqlalchemy import String, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from openrisk.core.db.bulk import among
 from openrisk.risks.models import Risk, RiskLabel
 
 TAG = "tag"
@@ -75,7 +76,7 @@ async def add(session: AsyncSession, risks: Sequence[Risk]) -> None:
 
 async def remove(session: AsyncSession, risk_ids: Sequence[uuid.UUID]) -> None:
     if risk_ids:
-        await session.execute(delete(RiskLabel).where(RiskLabel.risk_id.in_(list(risk_ids))))
+        await session.execute(delete(RiskLabel).where(among(session, RiskLabel.risk_id, risk_ids)))
 
 
 async def replace(session: AsyncSession, risks: Sequence[Risk]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.assets.models import Asset
 from openrisk.core.cache.response import compute_etag
+from openrisk.core.db.bulk import among
 from openrisk.core.db.estimates import planned_rows
 from openrisk.core.errors import (
     NotFound,
@@ -102,7 +103,7 @@ async def asset_ids_for(
         return links
     rows = await session.execute(
         select(RiskAsset.risk_id, RiskAsset.asset_id)
-        .where(RiskAsset.risk_id.in_(list(risk_ids)))
+        .where(among(session, RiskAsset.risk_id, risk_ids))
         .order_by(RiskAsset.risk_id, RiskAsset.asset_id)
     )
     for risk_id, asset_id in rows:

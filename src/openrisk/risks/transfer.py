@@ -27,7 +27,7 @@ from openrisk.audit.service import diff, record
 from openrisk.auth.models import User
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
-from openrisk.core.db.bulk import RawJson
+from openrisk.core.db.bulk import RawJson, among
 from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, Conflict, PreconditionFailed, ValidationFailed
@@ -728,7 +728,7 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
     columns: list[str] = []
     if ids:
         query = select(*batch.RISKS.c).where(
-            batch.RISKS.c.id.in_(ids),
+            among(session, batch.RISKS.c.id, ids),
             batch.tenant_guard(context.tenant_id),
             batch.RISKS.c.deleted_at.is_(None),
         )
@@ -902,7 +902,7 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
-    commands.assign_plain(risk, changes)
+    columns = commands.assign_plain(risk, changes)
     relink = sorted(new_assets) != sorted(current_assets)
     if relink or set(changes) & commands.LEVEL_FIELDS:
         missing = [str(a) for a in new_assets if a not in criticality]
@@ -913,8 +913,10 @@ def _apply_update(
         if risk.target_impact is not None and risk.target_probability is not None:
             commands.check_levels(scoring, risk.target_impact, risk.target_probability, "target.")
         reduction = found.reductions.get(risk.id, (0, 0))
-        levels.derive(risk, scoring, [criticality[a] for a in new_assets], reduction)
-    delta = diff(before, commands.snapshot(risk, new_assets))
+        derived = levels.derived(risk, scoring, [criticality[a] for a in new_assets], reduction)
+        risk.__dict__.update(derived)
+        columns.extend(derived)
+    delta = diff(before, commands.snapshot_after(before, risk, columns, new_assets))
     if not delta:
         return None
     read_version = risk.version
