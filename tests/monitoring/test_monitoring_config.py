@@ -441,7 +441,9 @@ def test_compose_stack() -> None:
     compose = _load_yaml(DEPLOY / "docker-compose.yml")
     services = compose["services"]
     assert {
+        "migrate",
         "app",
+        "worker",
         "postgres",
         "redis",
         "prometheus",
@@ -450,11 +452,13 @@ def test_compose_stack() -> None:
         "redis_exporter",
         "postgres_exporter",
     } <= set(services)
-    app = services["app"]
-    assert app["build"]["dockerfile"] == "deploy/Dockerfile"
-    env = app["environment"]
+    assert services["migrate"]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert services["app"]["image"] == services["migrate"]["image"]
+    env = services["app"]["environment"]
+    # the app's role is not the image's superuser (tests/integration/test_deploy_roles.py)
     assert env["OPENRISK_DATABASE_URL"] == (
-        "postgresql+asyncpg://openrisk:openrisk@postgres:5432/openrisk"
+        "postgresql+asyncpg://openrisk_app:${OPENRISK_APP_DB_PASSWORD:-openrisk_app}"
+        "@postgres:5432/openrisk"
     )
     assert env["OPENRISK_CACHE_BACKEND"] == "redis"
     assert env["OPENRISK_REDIS_URL"] == "redis://redis:6379/0"
