@@ -30,7 +30,7 @@ class Mitigation(UUIDPrimaryKey, Timestamps, Base):
         ),
     )
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column()  # the risk's (no foreign key of its own)
     risk_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("risks.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -66,7 +66,7 @@ class SubAction(UUIDPrimaryKey, CreatedAt, Base):
     __tablename__ = "mitigation_subactions"
     __table_args__ = (Index("ix_mitigation_subactions_mitigation", "mitigation_id", "position"),)
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column()  # the mitigation's
     mitigation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("mitigations.id", ondelete="CASCADE")
     )
