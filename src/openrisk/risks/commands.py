@@ -88,16 +88,7 @@ def assign_plain(risk: Risk, changes: dict[str, Any]) -> list[str]:
 
 def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     """The risk's user-visible values as JSON: diffed into history and audit rows."""
-    values: dict[str, Any] = {}
-    # read from the instance's dict where loaded (the ORM's attribute descriptors cost more
-    # than the rest of this function; an import takes two snapshots of each row it updates)
-    loaded = risk.__dict__
-    for name in _SNAPSHOT_FIELDS:  # to_json for each value, with the plain ones kept as they are
-        value = loaded[name] if name in loaded else getattr(risk, name)
-        values[name] = value if type(value) in _PLAIN else to_json(value)
-    values["score"] = float(Decimal(risk.score).quantize(CENT))
-    values["asset_ids"] = sorted(str(a) for a in asset_ids)
-    return values
+    return _snapshot_into({}, risk, _SNAPSHOT_FIELDS, asset_ids)
 
 
 def snapshot_after(
@@ -106,13 +97,20 @@ def snapshot_after(
     """``snapshot`` of a risk whose snapshot was ``before`` and that has since changed only in
     ``columns`` and its derived levels: the other values are not converted again (an import
     takes this second snapshot of every row it updates)."""
-    values = dict(before)
+    names = [name for name in columns if name in _SNAPSHOT_NAMES]
+    return _snapshot_into(dict(before), risk, [*names, "severity"], asset_ids)
+
+
+def _snapshot_into(
+    values: dict[str, Any], risk: Risk, names: Iterable[str], asset_ids: Iterable[uuid.UUID]
+) -> dict[str, Any]:
+    """``values`` with the risk's ``names`` (and its score and asset ids) as JSON."""
+    # read from the instance's dict where loaded (the ORM's attribute descriptors cost more
+    # than the rest of this function; an import takes two snapshots of each row it updates)
     loaded = risk.__dict__
-    for name in columns:
-        if name in _SNAPSHOT_NAMES:
-            value = loaded[name] if name in loaded else getattr(risk, name)
-            values[name] = value if type(value) in _PLAIN else to_json(value)
-    values["severity"] = to_json(risk.severity)
+    for name in names:  # to_json for each value, with the plain ones kept as they are
+        value = loaded[name] if name in loaded else getattr(risk, name)
+        values[name] = value if type(value) in _PLAIN else to_json(value)
     values["score"] = float(Decimal(risk.score).quantize(CENT))
     values["asset_ids"] = sorted(str(a) for a in asset_ids)
     return values
