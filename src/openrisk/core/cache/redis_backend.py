@@ -230,7 +230,7 @@ def _sentinel_client(url: str, options: _ClientOptions) -> tuple[Redis, Sentinel
         raise ValueError(f"sentinel URL needs a service name: {_redact(url)}")
     service_name = parsed.path_parts[0]
     db = int(parsed.path_parts[1]) if len(parsed.path_parts) > 1 else 0
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
         parsed.hosts,
         socket_timeout=options.socket_timeout,
         socket_connect_timeout=options.socket_connect_timeout,
