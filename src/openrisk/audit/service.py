@@ -14,6 +14,7 @@ from openrisk.audit.models import AuditEvent
 from openrisk.core.context import RequestContext, RequestOrigin
 from openrisk.core.db.base import utcnow
 from openrisk.core.db.bulk import RawJson, insert_rows
+from openrisk.core.ids import new_id
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -108,7 +109,7 @@ def audit_rows(
     return [
         {
             **common,
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "created_at": now,
             "resource_id": str(resource_id),
             "changes": changes if type(changes) is RawJson else _jsonable(changes) or None,

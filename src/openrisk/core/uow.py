@@ -36,6 +36,7 @@ from openrisk.core.db.bulk import COPY_MIN_ROWS, RawJson, insert_rows
 from openrisk.core.deps import SessionDep
 from openrisk.core.errors import ServiceUnavailable
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.outbox import (
     INVALIDATE_TOPIC,
     Bumps,
@@ -89,7 +90,7 @@ class UnitOfWork:
         already encoded (``RawJson``: many events built from bytes at hand)."""
         self._events.append(
             {
-                "id": event_id or uuid.uuid4(),
+                "id": event_id or new_id(),
                 "topic": topic,
                 "payload": payload,
                 "tenant_id": tenant_id,

@@ -22,6 +22,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.marketplace import configuration as config_rules
 from openrisk.marketplace import subscriptions
@@ -325,7 +326,7 @@ async def install_app(
     full = config_rules.unmask(connector.config_schema, configuration, {})
     await _validated(connector, full, runtime)
     app = App(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         connector_id=connector.id,
         install_key=None if connector.allow_multiple else connector.id,

@@ -24,6 +24,7 @@ from openrisk.core.context import RequestContext, RequestOrigin
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import store
 from openrisk.methodology.models import RiskAcceptance
@@ -237,7 +238,7 @@ async def submit(
         raise Conflict("This risk already has an acceptance waiting for a decision.")
     now = utcnow()
     acceptance = RiskAcceptance(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         risk_id=risk.id,
         status=SUBMITTED,

@@ -25,6 +25,7 @@ from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
 from openrisk.core.errors import AppError, Conflict, NotFound
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork
 from openrisk.methodology import service
 from openrisk.methodology.models import RiskModelJob
@@ -65,7 +66,7 @@ async def request_change(
             "wait for it to end (GET /risk-model/jobs/{id}), reload the model and retry."
         )
     job = RiskModelJob(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         status=QUEUED,
         requested_by=context.user_id,

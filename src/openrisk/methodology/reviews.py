@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology.levels import next_review
 from openrisk.methodology.models import RiskReview
@@ -52,7 +53,7 @@ async def record_review(
     scoring = await scoring_for(session, tenant_id=context.tenant_id)
     now = utcnow()
     review = RiskReview(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         risk_id=risk.id,
         reviewed_on=today,

@@ -17,6 +17,7 @@ from openrisk.core.context import RequestContext
 from openrisk.core.db.base import utcnow
 from openrisk.core.errors import NotFound, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.methodology import levels
 from openrisk.methodology.store import scoring_for
@@ -254,7 +255,7 @@ async def create_mitigation(
     if data.progress is not None and data.sub_actions:
         raise ValidationFailed.field("progress", "is computed from the sub-actions")
     mitigation = Mitigation(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         risk_id=risk.id,
         title=data.title,
@@ -477,7 +478,7 @@ async def add_sub_action(
         raise ValidationFailed.field("title", "a mitigation has at most 100 sub-actions")
     position = max((s.position for s in m.sub_actions), default=-1) + 1
     sub = SubAction(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         mitigation_id=m.id,
         title=data.title,

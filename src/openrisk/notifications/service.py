@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openrisk.config import Settings
 from openrisk.core.db.engine import Database
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork
 from openrisk.marketplace.crypto import SecretBox, SecretsUnreadable
 from openrisk.notifications.messages import render
@@ -95,7 +96,7 @@ async def queue(uow: UnitOfWork, reasons: Sequence[Reason], *, now: datetime) ->
         batch = batch_of.setdefault((reason.tenant_id, reason.recipient.lower()), uuid.uuid4())
         rows.append(
             {
-                "id": uuid.uuid4(),
+                "id": new_id(),
                 "tenant_id": reason.tenant_id,
                 "kind": reason.kind,
                 "reason": reason.key[:300],

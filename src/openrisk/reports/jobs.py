@@ -22,6 +22,7 @@ from openrisk.config import Settings
 from openrisk.core.context import RequestContext
 from openrisk.core.db.engine import Database
 from openrisk.core.errors import AppError, NotFound
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork
 from openrisk.reports.models import Report, ReportJob
 from openrisk.reports.schemas import ReportFormat, ReportKind
@@ -54,7 +55,7 @@ async def request_report(
     if await live_risks(session, tenant_id=context.tenant_id) <= settings.report_async_threshold:
         return await create_report(uow=uow, context=context, kind=kind, fmt=fmt)
     job = ReportJob(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         kind=kind.value,
         format=fmt.value,

@@ -15,6 +15,7 @@ from openrisk.audit.service import record
 from openrisk.core.context import RequestContext
 from openrisk.core.errors import NotFound
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork, commit_with
 from openrisk.reports.data import collect
 from openrisk.reports.models import Report, ReportJob
@@ -38,7 +39,7 @@ async def create_report(
     content = await asyncio.to_thread(render, kind.value, fmt.value, data)
     stamp = data.generated_at.strftime("%Y%m%d-%H%M%S")
     report = Report(
-        id=uuid.uuid4(),
+        id=new_id(),
         tenant_id=context.tenant_id,
         kind=kind.value,
         format=fmt.value,

@@ -26,6 +26,7 @@ from openrisk.core.db.base import utcnow
 from openrisk.core.db.bulk import RawJson, insert_rows
 from openrisk.core.errors import Conflict, Forbidden, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.ids import new_id
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
 from openrisk.custom_fields.values import validate_values
@@ -330,7 +331,7 @@ def _new_risk(
     inherent = data.inherent or data
     risk = batch.transient(
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "tenant_id": context.tenant_id,
             "title": data.title,
             "description": data.description,

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from openrisk.core.db.base import utcnow
 from openrisk.core.db.bulk import RawJson, insert_rows
+from openrisk.core.ids import new_id
 from openrisk.risks import rollups
 from openrisk.risks.common import dialect_name, to_json
 from openrisk.risks.enums import HistoryAction, RiskStatus
@@ -90,7 +91,7 @@ class HistoryEntry:
 
     def row(self) -> dict[str, Any]:
         return {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "tenant_id": self.tenant_id,
             "risk_id": self.risk_id,
             "action": self.action.value,

@@ -16,6 +16,7 @@ from openrisk.config import Settings, TenantCreation
 from openrisk.core.context import Principal, RequestContext
 from openrisk.core.db.atomic import flush_or_conflict, insert_unless_exists
 from openrisk.core.errors import Conflict, Forbidden, NotFound, TooManyRequests
+from openrisk.core.ids import new_id
 from openrisk.core.ratelimit import RateLimits, parse_limits
 from openrisk.core.uow import UnitOfWork
 from openrisk.rbac.catalogue import ADMIN
@@ -59,7 +60,7 @@ async def _claim_slug(
         taken = set(await session.scalars(select(Tenant.slug).where(Tenant.slug.like(f"{base}%"))))
         candidates = _slug_candidates(base, taken)
     for candidate in candidates:
-        tenant_id = uuid.uuid4()
+        tenant_id = new_id()
         values = {
             "id": tenant_id,
             "name": name,
