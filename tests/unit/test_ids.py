@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -32,3 +33,19 @@ def test_ids_of_later_milliseconds_sort_after_earlier_ones_and_never_repeat() ->
     assert len({*first, later}) == len(first) + 1
     # the 74 bits after the time are random: ids of one millisecond are not all alike
     assert len({i.int & ((1 << 62) - 1) for i in first}) == len(first)
+
+
+def test_a_forked_process_makes_other_ids_than_its_parent() -> None:
+    new_id()  # the parent holds random bits drawn for its next ids
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, new_id().bytes)
+        os._exit(0)
+    os.close(write)
+    theirs = uuid.UUID(bytes=os.read(read, 16))
+    os.waitpid(child, 0)
+    os.close(read)
+    ours = new_id()
+    random_part = (1 << 74) - 1
+    assert theirs.int & random_part != ours.int & random_part
