@@ -356,7 +356,10 @@ def _new_risk(
             "updated_at": now,
         }
     )
-    levels.derive(risk, lookups.scoring, [lookups.criticality[a] for a in data.asset_ids])
+    # into its dict: a risk built in memory for the batch writer needs no change events
+    risk.__dict__.update(
+        levels.derived(risk, lookups.scoring, [lookups.criticality[a] for a in data.asset_ids])
+    )
     return risk
 
 

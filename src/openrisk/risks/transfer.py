@@ -920,8 +920,7 @@ def _apply_update(
     if not delta:
         return None
     read_version = risk.version
-    risk.version = read_version + 1
-    risk.updated_at = now
+    risk.__dict__.update(version=read_version + 1, updated_at=now)  # no session tracks it
     return batch.Changed(risk, read_version, before, delta, new_assets, relink)
 
 
