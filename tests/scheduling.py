@@ -49,8 +49,10 @@ class GroupScheduling(LoadScopeScheduling):
         """Keep a worker three tests ahead, and shut it down once nothing is left to hand out.
 
         A worker runs a test only once it holds the next one (or is told to stop), so a
-        replacement worker handed a single one-test unit would wait for ever."""
-        if node.shutting_down:
+        replacement worker handed a single one-test unit would wait for ever. A replacement
+        that has not sent its collection yet is skipped: its tests' indexes are not known
+        until then, and ``schedule`` hands it work once they are."""
+        if node.shutting_down or node not in self.registered_collections:
             return
         while self.workqueue and self._pending_of(self.assigned_work[node]) <= 2:
             self._assign_work_unit(node)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections import OrderedDict
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +82,52 @@ def test_a_crashed_worker_fails_its_test_once_and_the_rest_still_run(tmp_path: P
     assert sorted(runs) == sorted(
         ["before", "crash", "after", "last crash", *(f"single {i}" for i in range(8))]
     )
+
+
+class _Worker:
+    """What the scheduler uses of a worker: it is sent tests and told to shut down."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.shutting_down = False
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indexes: list[int]) -> None:
+        self.sent += indexes
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_a_crash_while_a_replacement_is_still_collecting_hands_it_work_once_it_has() -> None:
+    """The replacement of a worker that crashed is added before it has collected; a second
+    crash meanwhile rescheduled it too, and looking up its collection ended the whole run with
+    an internal error (``KeyError: <WorkerController gw2>``)."""
+    from tests.scheduling import GroupScheduling
+
+    tests = [f"test_m.py::test_{i}" for i in range(12)]
+    scheduler = GroupScheduling.__new__(GroupScheduling)
+    scheduler.__dict__.update(
+        numnodes=2,
+        collection=None,
+        workqueue=OrderedDict(),
+        assigned_work={},
+        registered_collections={},
+        log=lambda *args: None,
+        config=SimpleNamespace(option=SimpleNamespace(loadscopereorder=False)),
+        groups={},
+    )
+    first, second = _Worker("gw0"), _Worker("gw1")
+    for worker in (first, second):
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, tests)
+    scheduler.schedule()
+    replacement = _Worker("gw2")
+    scheduler.add_node(replacement)  # ready, but its collection has not arrived
+    assert scheduler.remove_node(first) == tests[first.sent[0]]
+    assert replacement.sent == []
+    scheduler.add_node_collection(replacement, tests)
+    scheduler.schedule()
+    assert replacement.sent  # it runs what the crashed worker left
+    queued = {tests.index(nodeid) for unit in scheduler.workqueue.values() for nodeid in unit}
+    assert {*first.sent, *second.sent, *replacement.sent, *queued} == set(range(len(tests)))
