@@ -34,11 +34,12 @@ def new_id() -> uuid.UUID:
     (from os.urandom, read for 512 ids at a time: 1.0 µs an id here against 1.5 µs with a
     system call for each, and an import makes three ids a row)."""
     millis = time.time_ns() // 1_000_000
-    try:
-        bits = _random_bits.pop()
-    except IndexError:
-        _draw()
-        bits = _random_bits.pop()
+    while True:  # another thread may take the last bits between a draw and the pop
+        try:
+            bits = _random_bits.pop()
+            break
+        except IndexError:
+            _draw()
     value = (millis & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_AND_VARIANT | (bits & _RANDOM)
     made = object.__new__(uuid.UUID)
     # what uuid.UUID(int=value) stores, without re-checking a value built in range above
