@@ -92,6 +92,35 @@ def snapshot(risk: Risk, asset_ids: Iterable[uuid.UUID]) -> dict[str, Any]:
     return _snapshot_into({}, risk, _SNAPSHOT_FIELDS, asset_ids)
 
 
+# in every partial snapshot: what a change entry reads from the one before an update, and the
+# snapshot's fields that deriving the levels sets (the score, always added, is the other)
+_ENTRY_FIELDS = (
+    "impact",
+    "probability",
+    "status",
+    "severity",
+    "target_impact",
+    "target_probability",
+)
+
+
+def snapshot_before(
+    risk: Risk, changes: Mapping[str, Any], asset_ids: Iterable[uuid.UUID]
+) -> dict[str, Any]:
+    """``snapshot`` of only what an update of ``changes`` (its requested values, by field) can
+    move: the columns it sets, the score and severity derived from them, the asset ids, and
+    what its history entry reads. ``snapshot_after`` of it then differs from it exactly where
+    the whole snapshots would, for half the conversions (an import takes both per row); a
+    field that ``levels.derived`` returns and the snapshot holds belongs in ``_ENTRY_FIELDS``."""
+    names: list[str] = list(_ENTRY_FIELDS)
+    for name in changes:
+        if name in ("inherent", "target"):
+            names += (f"{name}_impact", f"{name}_probability")
+        elif name in _SNAPSHOT_NAMES and name not in _ENTRY_FIELDS:
+            names.append(name)
+    return _snapshot_into({}, risk, names, asset_ids)
+
+
 def snapshot_after(
     before: dict[str, Any], risk: Risk, columns: Iterable[str], asset_ids: Iterable[uuid.UUID]
 ) -> dict[str, Any]:

@@ -881,7 +881,7 @@ def _apply_update(
     commands.check_version(risk, version, data.version)
     context.require_on("risk:update", risk.owner_id)
     changes = commands.requested_changes(data)
-    before = commands.snapshot(risk, current_assets)
+    before = commands.snapshot_before(risk, changes, current_assets)
     if "owner_id" in changes and changes["owner_id"] != risk.owner_id:
         context.require("risk:assign")
         if changes["owner_id"] not in members:
