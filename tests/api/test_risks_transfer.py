@@ -467,10 +467,19 @@ async def test_an_imported_update_records_the_changes_the_api_records(
         "tags": ["cloud", "vendor"],
         "asset_ids": [low["id"], high["id"]],
         "review_date": "2027-01-15",
+        "description": "The vendor's region went down",
+        "treatment": "TRANSFER",
+        "frameworks": ["NIST-CSF"],
+        "external_id": "VEND-7",
     }
     response = await client.patch(f"{RISKS}/{patched['id']}", json=change, headers=admin.headers)
     assert response.status_code == 200, response.text
-    row = {**change, "tags": "cloud;vendor", "asset_ids": f"{low['id']};{high['id']}"}
+    row = {
+        **change,
+        "tags": "cloud;vendor",
+        "asset_ids": f"{low['id']};{high['id']}",
+        "frameworks": "NIST-CSF",
+    }
     content = "id," + ",".join(row) + "\n" + imported["id"] + "," + ",".join(map(str, row.values()))
     response = await client.post(
         f"{RISKS}/import",
