@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, insert, literal, not_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,8 +46,9 @@ ROLLUPS: tuple[type[Any], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class RiskState:
+class RiskState(NamedTuple):
+    """What the roll-ups count of a live risk (tuples: an import makes two per row)."""
+
     impact: int
     probability: int
     status: str
@@ -55,8 +56,7 @@ class RiskState:
     score: Decimal
 
 
-@dataclass(frozen=True)
-class RiskChange:
+class RiskChange(NamedTuple):
     """A live risk appearing (before=None), changing, or disappearing (after=None)."""
 
     tenant_id: uuid.UUID
