@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -62,15 +62,27 @@ async def test_the_dashboard_draws_the_models_bands_and_grid(
     assert 'data-basis="residual"' in residual
 
 
-@contextmanager
-def jobs_held(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No job starts meanwhile: commits do not wake the outbox relay, which polls once in five
-    minutes here, so a page can be seen while its job is still queued (with SQLite the web
-    process's own worker would otherwise run it as soon as it is committed)."""
+@asynccontextmanager
+async def saved_in_background(
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    browser: httpx.AsyncClient,
+    form: dict[str, str],
+    **changes: str,
+) -> AsyncIterator[None]:
+    """Save the model editor's form with ``changes`` as a background job, and start no job
+    until the block ends: commits do not wake the outbox relay, which polls once in five
+    minutes here, so the block sees the job still queued (with SQLite the web process's own
+    worker would otherwise run it as soon as it is committed)."""
     relay = getattr(app.state, "outbox_relay", None)
     with monkeypatch.context() as patch:
         if relay is not None:
             patch.setattr(relay, "wake", lambda: None)
+        with async_above(app, 0):
+            saved = await browser.post(
+                "/settings/risk-model", {**form, **changes, "action": "save"}
+            )
+        assert saved.status_code == 303, saved.text
         yield
 
 
@@ -129,13 +141,7 @@ async def test_the_model_editor_previews_refuses_and_saves(
     assert stale.status_code == 409 and "changed meanwhile" in stale.text
 
     # a large register's change is applied in the background, as the page says
-    with jobs_held(app, monkeypatch):
-        with async_above(app, 0):
-            queued = await browser.post(
-                "/settings/risk-model",
-                {**form, "version": "2", "band_min_2": "15", "action": "save"},
-            )
-        assert queued.status_code == 303, queued.text
+    async with saved_in_background(app, monkeypatch, browser, form, version="2", band_min_2="15"):
         shown = await browser.get("/settings/risk-model")
     assert "being applied in the background" in shown.text
     assert 'data-testid="model-job"' in shown.text and "(queued)" in shown.text
@@ -152,23 +158,19 @@ async def test_the_model_editor_previews_refuses_and_saves(
     assert 'http-equiv="refresh"' not in ended.text
 
     # a job that failed against the model still in force says so, and why
-    with jobs_held(app, monkeypatch):
-        with async_above(app, 0):
-            again = await browser.post(
-                "/settings/risk-model",
-                {**form, "version": "3", "band_min_2": "12", "action": "save"},
+    async with (
+        saved_in_background(app, monkeypatch, browser, form, version="3", band_min_2="12"),
+        app.state.db.session() as session,
+    ):
+        job = await session.scalar(
+            select(RiskModelJob).where(
+                RiskModelJob.status == "queued",
+                RiskModelJob.tenant_id == uuid.UUID(admin.tenant_id),
             )
-        assert again.status_code == 303, again.text
-        async with app.state.db.session() as session:
-            job = await session.scalar(
-                select(RiskModelJob).where(
-                    RiskModelJob.status == "queued",
-                    RiskModelJob.tenant_id == uuid.UUID(admin.tenant_id),
-                )
-            )
-            assert job is not None
-            job.status, job.error = "failed", "The change took longer than its time limit."
-            await session.commit()
+        )
+        assert job is not None
+        job.status, job.error = "failed", "The change took longer than its time limit."
+        await session.commit()
     failed = await browser.get("/settings/risk-model")
     assert 'data-testid="model-job"' in failed.text and "was not applied" in failed.text
     assert "longer than its time limit" in failed.text and 'http-equiv="refresh"' not in failed.text
