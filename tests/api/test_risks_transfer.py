@@ -510,4 +510,15 @@ async def test_an_imported_update_records_the_changes_the_api_records(
 
     via_api, via_import = await recorded(patched["id"]), await recorded(imported["id"])
     assert via_import == via_api
+    # the labels that filters read moved alike: the kept tag stays, the dropped ones are gone
+    for label, carried in (
+        ({"tag": "cloud"}, True),
+        ({"tag": "vendor"}, True),
+        ({"tag": "legacy"}, False),
+        ({"framework": "NIST-CSF"}, True),
+        ({"framework": "ISO27001"}, False),
+    ):
+        listed = await client.get(RISKS, params=label, headers=admin.headers)
+        found = {item["id"] for item in listed.json()["items"]}
+        assert (patched["id"] in found, imported["id"] in found) == (carried, carried), label
     assert via_api[0]["changes"]["score"]["after"] > via_api[0]["changes"]["score"]["before"]

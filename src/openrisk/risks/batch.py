@@ -120,6 +120,9 @@ class Changed:
     changes: dict[str, Any]
     asset_ids: list[uuid.UUID]
     relink: bool
+    # the risk's labels (``labels.pairs_for``) before the update, when the caller read them:
+    # then only the labels that moved are written, else all of the risk's are replaced
+    labels_before: list[tuple[str, str]] | None = None
 
 
 _UPDATE = (
@@ -211,14 +214,20 @@ async def _update_staged(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     return count
 
 
+# the columns that labels are made of (``risks.labels``)
+LABELLED = frozenset({"tags", "frameworks", "custom_fields"})
+
+
 @dataclass
 class UpdatedRows:
     """What updates of risks write besides the risks themselves, built in memory (no
     database): the changed risks' new labels and asset links, one history and audit row each."""
 
     changed: list[Changed] = field(default_factory=list)
-    relabeled: list[uuid.UUID] = field(default_factory=list)
-    labels: list[dict[str, Any]] = field(default_factory=list)
+    tenant_id: uuid.UUID | None = None
+    relabeled: list[uuid.UUID] = field(default_factory=list)  # every label replaced
+    unlabeled: list[tuple[uuid.UUID, str, str]] = field(default_factory=list)  # labels gone
+    labels: list[dict[str, Any]] = field(default_factory=list)  # labels to insert
     relinked: list[uuid.UUID] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
@@ -229,12 +238,20 @@ class UpdatedRows:
     def add(self, context: RequestContext, changed: Sequence[Changed], *, action: str) -> None:
         """Build every row the updates write, so the writer only sends them."""
         audited: list[tuple[uuid.UUID, RawJson]] = []
+        self.tenant_id = context.tenant_id
         for c in changed:
             self.changed.append(c)
             self.staged.append(staged_row(c))
-            if {"tags", "frameworks", "custom_fields"} & set(c.changes):
-                self.relabeled.append(c.risk.id)
-                self.labels += labels.rows_of(c.risk)
+            if not LABELLED.isdisjoint(c.changes):
+                if c.labels_before is None:
+                    self.relabeled.append(c.risk.id)
+                    self.labels += labels.rows_of(c.risk)
+                else:
+                    risk = c.risk
+                    after = labels.pairs_for(risk.tags, risk.frameworks, risk.custom_fields)
+                    gone, added = labels.moved(context.tenant_id, risk.id, c.labels_before, after)
+                    self.unlabeled += gone
+                    self.labels += added
             if c.relink:
                 self.relinked.append(c.risk.id)
                 self.links += link_rows(context.tenant_id, {c.risk.id: c.asset_ids})
@@ -260,12 +277,16 @@ async def write_updated(session: AsyncSession, *, rows: UpdatedRows) -> None:
     if not rows.changed:
         return
     await update_risks(session, rows.changed, staged=rows.staged)
-    if rows.relabeled:
-        await labels.remove(session, rows.relabeled)
-        await insert_rows(session, LABELS, rows.labels)
+    await labels.remove(session, rows.relabeled)
+    if rows.unlabeled:
+        assert rows.tenant_id is not None
+        await labels.remove_pairs(session, tenant_id=rows.tenant_id, rows=rows.unlabeled)
+    await insert_rows(session, LABELS, rows.labels)
     if rows.relinked:
         await session.execute(
-            delete(RiskAsset).where(among(session, RiskAsset.risk_id, rows.relinked))
+            delete(RiskAsset)
+            .where(among(session, RiskAsset.risk_id, rows.relinked))
+            .execution_options(synchronize_session=False)  # no link of theirs is loaded
         )
         await insert_rows(session, LINKS, rows.links)
     await history.append(session, rows.entries, rows=rows.history_rows)

@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, insert, select
+from sqlalchemy import String, bindparam, delete, insert, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import Uuid
 
-from openrisk.core.db.bulk import among
+from openrisk.core.db.bulk import SQLITE_CHUNK, among
 from openrisk.risks.models import Risk, RiskLabel
 
 TAG = "tag"
@@ -74,9 +76,76 @@ async def add(session: AsyncSession, risks: Sequence[Risk]) -> None:
         await session.execute(insert(RiskLabel), rows)
 
 
+# No label row is ever loaded into a session, so a DELETE has nothing to synchronise there;
+# without this the ORM would have PostgreSQL return every deleted row (RETURNING) to find them.
+_UNSYNCED = {"synchronize_session": False}
+
+
 async def remove(session: AsyncSession, risk_ids: Sequence[uuid.UUID]) -> None:
     if risk_ids:
-        await session.execute(delete(RiskLabel).where(among(session, RiskLabel.risk_id, risk_ids)))
+        await session.execute(
+            delete(RiskLabel)
+            .where(among(session, RiskLabel.risk_id, risk_ids))
+            .execution_options(**_UNSYNCED)
+        )
+
+
+def moved(
+    tenant_id: uuid.UUID,
+    risk_id: uuid.UUID,
+    before: Sequence[tuple[str, str]],
+    after: Sequence[tuple[str, str]],
+) -> tuple[list[tuple[uuid.UUID, str, str]], list[dict[str, Any]]]:
+    """What an update of a risk's labels from ``before`` to ``after`` (``pairs_for``) takes:
+    the (risk, kind, value) rows to delete and the rows to insert. A re-tagged risk usually
+    keeps most of its labels, and each label row written costs its foreign-key check and
+    three index entries."""
+    old, new = set(before), set(after)
+    gone = [(risk_id, kind, value) for kind, value in sorted(old - new)]
+    added = [
+        {"tenant_id": tenant_id, "kind": kind, "value": value, "risk_id": risk_id}
+        for kind, value in sorted(new - old)
+    ]
+    return gone, added
+
+
+_REMOVE_PAIRS = text(
+    "DELETE FROM risk_labels AS l USING unnest(:risk_ids, :kinds, :label_values) "
+    "AS d(risk_id, kind, value) WHERE l.tenant_id = :tenant_id AND l.risk_id = d.risk_id "
+    "AND l.kind = d.kind AND l.value = d.value"
+).bindparams(
+    bindparam("risk_ids", type_=ARRAY(Uuid())),
+    bindparam("kinds", type_=ARRAY(String())),
+    bindparam("label_values", type_=ARRAY(String())),
+    bindparam("tenant_id", type_=Uuid()),
+)
+
+
+async def remove_pairs(
+    session: AsyncSession, *, tenant_id: uuid.UUID, rows: Sequence[tuple[uuid.UUID, str, str]]
+) -> None:
+    """Delete these (risk, kind, value) labels of the tenant: one statement (PostgreSQL: the
+    rows as three arrays, joined by the primary key)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        risk_ids, kinds, values = (list(column) for column in zip(*rows, strict=True))
+        await session.execute(
+            _REMOVE_PAIRS,
+            {"risk_ids": risk_ids, "kinds": kinds, "label_values": values, "tenant_id": tenant_id},
+        )
+        return
+    for start in range(0, len(rows), SQLITE_CHUNK):
+        await session.execute(
+            delete(RiskLabel)
+            .where(
+                RiskLabel.tenant_id == tenant_id,
+                tuple_(RiskLabel.risk_id, RiskLabel.kind, RiskLabel.value).in_(
+                    rows[start : start + SQLITE_CHUNK]
+                ),
+            )
+            .execution_options(**_UNSYNCED)
+        )
 
 
 async def replace(session: AsyncSession, risks: Sequence[Risk]) -> None:
@@ -86,7 +155,9 @@ async def replace(session: AsyncSession, risks: Sequence[Risk]) -> None:
 
 async def remove_kind(session: AsyncSession, *, tenant_id: uuid.UUID, kind: str) -> None:
     await session.execute(
-        delete(RiskLabel).where(RiskLabel.tenant_id == tenant_id, RiskLabel.kind == kind)
+        delete(RiskLabel)
+        .where(RiskLabel.tenant_id == tenant_id, RiskLabel.kind == kind)
+        .execution_options(**_UNSYNCED)
     )
 
 
@@ -111,7 +182,9 @@ async def rebuild(session: AsyncSession, *, tenant_ids: Iterable[uuid.UUID]) -> 
     tenants = list(tenant_ids)
     if not tenants:
         return
-    await session.execute(delete(RiskLabel).where(RiskLabel.tenant_id.in_(tenants)))
+    await session.execute(
+        delete(RiskLabel).where(RiskLabel.tenant_id.in_(tenants)).execution_options(**_UNSYNCED)
+    )
     result = await session.stream(
         select(Risk.tenant_id, Risk.id, Risk.tags, Risk.frameworks, Risk.custom_fields)
         .where(Risk.tenant_id.in_(tenants), Risk.deleted_at.is_(None))

@@ -41,6 +41,7 @@ from openrisk.methodology.store import scoring_for
 from openrisk.risks import batch, commands, documents, export_cells, reads
 from openrisk.risks.common import dialect_name
 from openrisk.risks.enums import RiskSource, RiskStatus, SortField, SortOrder
+from openrisk.risks.labels import pairs_for
 from openrisk.risks.models import Risk
 from openrisk.risks.queries import RiskFilters
 from openrisk.risks.schemas import (
@@ -902,6 +903,11 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
+    labels_before = (
+        None
+        if batch.LABELLED.isdisjoint(changes)
+        else pairs_for(risk.tags, risk.frameworks, risk.custom_fields)
+    )
     columns = commands.assign_plain(risk, changes)
     relink = sorted(new_assets) != sorted(current_assets)
     if relink or set(changes) & commands.LEVEL_FIELDS:
@@ -921,7 +927,7 @@ def _apply_update(
         return None
     read_version = risk.version
     risk.__dict__.update(version=read_version + 1, updated_at=now)  # no session tracks it
-    return batch.Changed(risk, read_version, before, delta, new_assets, relink)
+    return batch.Changed(risk, read_version, before, delta, new_assets, relink, labels_before)
 
 
 def _announce(
