@@ -147,8 +147,8 @@ async def update_risks(
     staged: Sequence[dict[str, Any]] | None = None,
 ) -> None:
     """The new values of the risks, each found by its primary key and guarded by the version
-    that was read (the rows were read FOR UPDATE on PostgreSQL); a row changed meanwhile is a
-    412 for the whole batch. PostgreSQL: the rows are COPYed into a staging table and written
+    that was read; a row changed since it was read (by anyone else) is a 412 for the whole
+    batch. PostgreSQL: the rows are COPYed into a staging table and written
     by one ``UPDATE … FROM`` (the statement-level triggers on ``risks`` then run once per
     batch, not once per row); SQLite: one UPDATE statement executed for every row.
     ``staged``: the changes' ``staged_row``s when the caller built them already."""

@@ -662,38 +662,72 @@ async def import_file(
 async def _pipeline(
     uow: UnitOfWork, state: _Import, chunks: Sequence[Sequence[Mapping[str, Any]]]
 ) -> None:
-    """Validate chunk N in this process while the database writes chunk N - 1.
+    """Validate chunk N in this process while the database writes chunk N - 1 and reads what
+    chunk N + 1 needs.
 
-    The two alternated on one connection, so an import took the sum of its CPU time here and
-    PostgreSQL's; now it takes about the larger of the two. The session is never used by both
-    at once: chunk N + 1's lookups run after chunk N - 1's writes have finished and before
-    chunk N's begin (a file names each risk once, so no chunk reads what another writes), and
-    validating touches no database. Validation yields to the event loop every few rows, so the
-    writes (and other requests) go on meanwhile.
+    Done one after the other, an import took the sum of its CPU time here and PostgreSQL's;
+    now it takes about the largest part. On PostgreSQL the lookups run on a second connection
+    of their own (``_lookup_session``), beside the writes; on SQLite both share the import's
+    session, and a lock keeps them from using it at once. Either way no chunk reads what
+    another writes: a file names each risk once, and the lookups read only the risks it names
+    and what the import leaves alone (their asset links and mitigations, members, assets).
+    Validation touches no database and yields to the event loop every few rows, so the writes
+    (and other requests) go on meanwhile.
     """
     if not chunks:
         return
-    session = uow.session
-    found = await _find(session, state, chunks[0])
-    writing: asyncio.Task[None] | None = None
-    try:
-        for index, chunk in enumerate(chunks):
-            built = await _build(state, chunk, found)
+    async with _lookup_session(uow.session, state.context.tenant_id) as reader:
+        one_connection = asyncio.Lock()  # held by each statement of an import on one session
+
+        async def lookups(rows: Sequence[Mapping[str, Any]]) -> _Found:
+            async with one_connection if reader is uow.session else contextlib.nullcontext():
+                return await _find(reader, state, rows)
+
+        async def write(built: _Built) -> None:
+            async with one_connection:
+                await _write(uow, state.context, built)
+
+        looking: asyncio.Task[_Found] | None = asyncio.create_task(lookups(chunks[0]))
+        writing: asyncio.Task[None] | None = None
+        try:
+            for index, chunk in enumerate(chunks):
+                assert looking is not None
+                found = await looking
+                looking = None
+                if index + 1 < len(chunks):
+                    looking = asyncio.create_task(lookups(chunks[index + 1]))
+                built = await _build(state, chunk, found)
+                if writing is not None:
+                    await writing
+                    writing = None
+                if state.writing:
+                    writing = asyncio.create_task(write(built))
             if writing is not None:
                 await writing
                 writing = None
-            if index + 1 < len(chunks):
-                found = await _find(session, state, chunks[index + 1])
-            if state.writing:
-                writing = asyncio.create_task(_write(uow, state.context, built))
-        if writing is not None:
-            await writing
-            writing = None
-    finally:
-        if writing is not None:  # validating failed: the writes stop with it
-            writing.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await writing
+        finally:  # validating or writing failed: what is still running stops with it
+            for task in (looking, writing):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
+                        await task
+
+
+@contextlib.asynccontextmanager
+async def _lookup_session(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """The session that an import's lookups use: on PostgreSQL a second one, bound to the
+    tenant, so that they run while the import's session writes (a connection serves one
+    statement at a time). It reads what is committed; a risk changed by someone else after
+    its lookup fails the import's guarded UPDATE (``batch.update_risks``, a 412) instead of
+    being overwritten. SQLite (one writer, a file on this host) shares the import's session."""
+    if dialect_name(session) != "postgresql" or session.bind is None:
+        yield session
+        return
+    async with AsyncSession(bind=session.bind, expire_on_commit=False) as reader:
+        await bind_session_to_tenant(reader, tenant_id)
+        yield reader
 
 
 _UUID = TypeAdapter(uuid.UUID)
@@ -720,9 +754,9 @@ def _named(rows: Sequence[Mapping[str, Any]], column: str) -> set[uuid.UUID]:
 
 
 async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[str, Any]]) -> _Found:
-    """One chunk's lookups, a fixed number of queries: the live risks its rows name by id
-    (``FOR UPDATE`` on PostgreSQL while writing: the versions read stay current until the
-    commit), their asset links and open reductions, and the owners and assets it names."""
+    """One chunk's lookups, a fixed number of queries: the live risks its rows name by id (the
+    version read is the one their UPDATE is guarded by), their asset links and open
+    reductions, and the owners and assets it names."""
     context = state.context
     ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
     current: dict[uuid.UUID, Row[Any]] = {}
@@ -733,8 +767,6 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
             batch.tenant_guard(context.tenant_id),
             batch.RISKS.c.deleted_at.is_(None),
         )
-        if state.writing and dialect_name(session) == "postgresql":
-            query = query.with_for_update()
         read = await session.execute(query)
         columns = list(read.keys())  # a dict per row from the tuple: a RowMapping is slow to copy
         current = {row.id: row for row in read}
