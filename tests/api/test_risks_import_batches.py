@@ -192,6 +192,50 @@ async def test_import_of_more_rows_than_a_batch_writes_every_row(
     assert await _counts(app, admin.tenant_id) == counts
 
 
+async def test_chunks_that_move_different_columns_each_write_theirs(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    """An update writes only the columns its rows moved: a chunk that retitles, one that
+    raises the impact and one whose rows change either the probability or a tag each stage
+    other columns, in one transaction; every value, score, count and label is as asked."""
+    plain = _plain_rows(ROWS, impact=1, probability=2, tags="kept;old")
+    ids = (await _import(client, admin, _csv(plain))).json()["ids"]
+
+    def change(n: int) -> dict[str, Any]:
+        row = {"id": ids[n], **plain[n]}
+        if n < SMALL_CHUNK:
+            row["title"] = f"Retitled {n}"
+        elif n < 2 * SMALL_CHUNK:
+            row["impact"] = 4
+        elif n % 2:
+            row["probability"] = 5
+        else:
+            row["tags"] = "kept;new"
+        return row
+
+    updated = await _import(client, admin, _csv([change(n) for n in range(ROWS)]))
+    assert updated.status_code == 200, updated.text
+    exported = await client.get(f"{RISKS}/export?format=csv", headers=admin.headers)
+    by_id = {r["id"]: r for r in csv.DictReader(io.StringIO(exported.text))}
+    for n in (0, SMALL_CHUNK, 2 * SMALL_CHUNK - 1, 2 * SMALL_CHUNK, ROWS - 1):
+        row, wanted = by_id[ids[n]], change(n)
+        assert (row["title"], row["impact"], row["probability"], row["tags"], row["version"]) == (
+            wanted["title"],
+            str(wanted["impact"]),
+            str(wanted["probability"]),
+            wanted["tags"],
+            "2",
+        )
+    scores = {(r["impact"], r["probability"]): r["score"] for r in by_id.values()}
+    assert len({scores[("1", "2")], scores[("4", "2")], scores[("1", "5")]}) == 3
+    matrix = (await client.get("/api/v1/dashboard/matrix", headers=admin.headers)).json()
+    cells = {(c["impact"], c["probability"]): c["count"] for c in matrix["cells"] if c["count"]}
+    rest = (ROWS - 2 * SMALL_CHUNK) // 2  # the last chunk's rows of each kind
+    assert cells == {(1, 2): SMALL_CHUNK + rest, (4, 2): SMALL_CHUNK, (1, 5): rest}
+    tagged = await client.get(f"{RISKS}?tag=old&page_size=1", headers=admin.headers)
+    assert tagged.json()["total"] == 2 * SMALL_CHUNK + rest
+
+
 async def test_a_risk_named_twice_in_a_file_is_refused(
     client: httpx.AsyncClient, admin: Account
 ) -> None:

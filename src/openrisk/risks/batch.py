@@ -11,6 +11,7 @@ security policies check like any other write (COPY is refused under RLS for the 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,9 @@ class Changed:
     # the risk's labels (``labels.pairs_for``) before the update, when the caller read them:
     # then only the labels that moved are written, else all of the risk's are replaced
     labels_before: list[tuple[str, str]] | None = None
+    # the columns whose values the update changed, when the caller compared them (else every
+    # column of ``UPDATABLE`` is written)
+    moved: Sequence[str] | None = None
 
 
 _UPDATE = (
@@ -140,24 +144,17 @@ _UPDATE = (
 )
 
 
-async def update_risks(
-    session: AsyncSession,
-    changed: Sequence[Changed],
-    *,
-    staged: Sequence[dict[str, Any]] | None = None,
-) -> None:
+async def update_risks(session: AsyncSession, changed: Sequence[Changed]) -> None:
     """The new values of the risks, each found by its primary key and guarded by the version
     that was read; a row changed since it was read (by anyone else) is a 412 for the whole
-    batch. PostgreSQL: the rows are COPYed into a staging table and written
+    batch. PostgreSQL: the rows' moved columns are COPYed into a staging table and written
     by one ``UPDATE … FROM`` (the statement-level triggers on ``risks`` then run once per
-    batch, not once per row); SQLite: one UPDATE statement executed for every row.
-    ``staged``: the changes' ``staged_row``s when the caller built them already."""
+    batch, not once per row); SQLite: one UPDATE statement executed for every row."""
     if not changed:
         return
     if dialect_name(session) == "postgresql":
-        count = await _update_staged(
-            session, staged if staged is not None else [staged_row(c) for c in changed]
-        )
+        columns = staged_columns(changed)
+        count = await _update_staged(session, [staged_row(c, columns) for c in changed], columns)
     else:
         params = [
             {
@@ -178,38 +175,59 @@ async def update_risks(
 
 _STAGE = "openrisk_update_risks"
 STAGED_UPDATES = 1_000
-_STAGED_UPDATE = (
-    f"UPDATE risks AS r SET {', '.join(f'{n} = s.{n}' for n in (*UPDATABLE, 'version'))} "
-    f'FROM "{_STAGE}" AS s '
-    "WHERE r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id "
-    "AND r.version = s.read_version AND r.deleted_at IS NULL"
-)
 
 
-def staged_row(c: Changed) -> dict[str, Any]:
+def staged_columns(changed: Sequence[Changed]) -> tuple[str, ...]:
+    """The columns of ``UPDATABLE`` that a batch writes: those that any of its risks moved
+    (all of them when a change does not say), and the update time. A file that retitles its
+    risks stages four values a row instead of thirty."""
+    if any(c.moved is None for c in changed):
+        return UPDATABLE
+    wanted = {"updated_at"}.union(*(c.moved for c in changed if c.moved is not None))
+    return tuple(name for name in UPDATABLE if name in wanted)
+
+
+@functools.cache
+def _staged_update(columns: tuple[str, ...]) -> tuple[str, str]:
+    """The staging table for rows of these columns (one per set of columns, dropped at the
+    commit) and the ``UPDATE … FROM`` it that writes them."""
+    mask = sum(1 << UPDATABLE.index(name) for name in columns)
+    stage = f"{_STAGE}_{mask:x}"
+    assigned = ", ".join(f"{name} = s.{name}" for name in (*columns, "version"))
+    return stage, (
+        f'UPDATE risks AS r SET {assigned} FROM "{stage}" AS s '
+        "WHERE r.id = s.id AND r.tenant_id IS NOT DISTINCT FROM s.tenant_id "
+        "AND r.version = s.read_version AND r.deleted_at IS NULL"
+    )
+
+
+def staged_row(c: Changed, columns: Sequence[str] = UPDATABLE) -> dict[str, Any]:
     """A changed risk's row of the staging table: its new values and the version read."""
     values = c.risk.__dict__
     row = {"id": c.risk.id, "tenant_id": c.risk.tenant_id, "version": c.risk.version}
-    row.update({name: values.get(name) for name in UPDATABLE})
+    row.update({name: values.get(name) for name in columns})
     row["read_version"] = c.read_version
     return row
 
 
-async def _update_staged(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+async def _update_staged(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
+) -> int:
     """``UPDATE … FROM`` the staged rows, ``STAGED_UPDATES`` at a time; how many rows were
     updated. (The tenant is compared with ``IS NOT DISTINCT FROM`` for the reason
     ``tenant_guard`` gives; at this size the planner joins each staged row to ``risks`` by its
     primary key, where a larger stage could make it scan the whole table for a hash join.)"""
+    stage, statement = _staged_update(columns)
     count = 0
     for start in range(0, len(rows), STAGED_UPDATES):
         driver = await stage_rows(
             session,
             RISKS,
             rows[start : start + STAGED_UPDATES],
-            stage=_STAGE,
+            stage=stage,
             extra={"read_version": "version"},
         )
-        status = await driver.execute(_STAGED_UPDATE)
+        status = await driver.execute(statement)
         count += int(str(status).rsplit(" ", 1)[-1])
     return count
 
@@ -233,7 +251,6 @@ class UpdatedRows:
     entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
     history_rows: list[dict[str, Any]] = field(default_factory=list)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
-    staged: list[dict[str, Any]] = field(default_factory=list)  # the risks' new values
 
     def add(self, context: RequestContext, changed: Sequence[Changed], *, action: str) -> None:
         """Build every row the updates write, so the writer only sends them."""
@@ -241,7 +258,6 @@ class UpdatedRows:
         self.tenant_id = context.tenant_id
         for c in changed:
             self.changed.append(c)
-            self.staged.append(staged_row(c))
             if not LABELLED.isdisjoint(c.changes):
                 if c.labels_before is None:
                     self.relabeled.append(c.risk.id)
@@ -276,7 +292,7 @@ async def write_updated(session: AsyncSession, *, rows: UpdatedRows) -> None:
     """Write updates built by ``UpdatedRows.add`` (a 412 when a risk changed meanwhile)."""
     if not rows.changed:
         return
-    await update_risks(session, rows.changed, staged=rows.staged)
+    await update_risks(session, rows.changed)
     await labels.remove(session, rows.relabeled)
     if rows.unlabeled:
         assert rows.tenant_id is not None

@@ -935,6 +935,7 @@ def _apply_update(
         if problems:
             raise ValidationFailed("Invalid custom field value", errors=problems)
         changes["custom_fields"] = merged
+    read = dict(risk.__dict__)  # the values as read, to tell which columns move
     labels_before = (
         None
         if batch.LABELLED.isdisjoint(changes)
@@ -957,9 +958,13 @@ def _apply_update(
     delta = diff(before, commands.snapshot_after(before, risk, columns, new_assets))
     if not delta:
         return None
+    values = risk.__dict__
+    moved = [name for name in columns if values[name] != read.get(name)]
     read_version = risk.version
-    risk.__dict__.update(version=read_version + 1, updated_at=now)  # no session tracks it
-    return batch.Changed(risk, read_version, before, delta, new_assets, relink, labels_before)
+    values.update(version=read_version + 1, updated_at=now)  # no session tracks it
+    return batch.Changed(
+        risk, read_version, before, delta, new_assets, relink, labels_before, moved
+    )
 
 
 def _announce(
