@@ -1,10 +1,12 @@
-"""Start-up checks and background upkeep of the database pool."""
+"""Start-up checks, the garbage collector's schedule and background upkeep of the database pool."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+from collections.abc import Iterator
 
 from sqlalchemy import text
 
@@ -20,6 +22,33 @@ def freeze_heap() -> None:
     collections (see ``Settings.freeze_heap_on_start``)."""
     gc.collect()
     gc.freeze()
+
+
+_pauses = 0  # bulk operations running with the collector held off
+_resume = False  # whether the collector was on when the first of them began
+
+
+@contextlib.contextmanager
+def collections_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while a bulk operation runs (nested or
+    concurrent ones included), and turn it back on after the last one if it was on.
+
+    The objects of a large import live for its whole length, so each collection finds them
+    alive again; with the start-up heap frozen, CPython then started a full collection every
+    two chunks or so: 27 full collections took 3.9 s of a 50,000-row import's 13 s of CPU
+    here. Reference counting still frees everything without a cycle meanwhile; cycles made
+    in the meantime wait for the next collection."""
+    global _pauses, _resume
+    if _pauses == 0:
+        _resume = gc.isenabled()
+        gc.disable()
+    _pauses += 1
+    try:
+        yield
+    finally:
+        _pauses -= 1
+        if _pauses == 0 and _resume:
+            gc.enable()
 
 
 async def warn_if_pool_exceeds_server(database: Database, settings: Settings) -> None:

@@ -7,6 +7,7 @@ tenant update it (guarded by its ``version`` when present), other rows create ne
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import csv
 import io
@@ -32,6 +33,7 @@ from openrisk.core.db.engine import Database
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.errors import AppError, Conflict, PreconditionFailed, ValidationFailed
 from openrisk.core.events import DomainEvent
+from openrisk.core.lifecycle import collections_paused
 from openrisk.core.spreadsheet import CsvWriter, XlsxStream, unquote
 from openrisk.core.uow import UnitOfWork
 from openrisk.custom_fields.models import CustomField
@@ -55,6 +57,7 @@ from openrisk.risks.scoring import ScoringModel
 
 BATCH = 1_000  # risks per exported page (one statement each)
 CHUNK = 1_000  # imported rows validated and written together
+WRITES_AHEAD = 2  # validated chunks that may wait for the database to write them
 MAX_IMPORT_ROWS = 100_000
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA_TYPES = {
@@ -460,6 +463,9 @@ def _xlsx_rows(content: bytes) -> list[list[Any]]:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # every CSV cell: the other cases are XLSX values
+        text = value.strip()
+        return unquote(text) if text[:1] == "'" else text
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -474,12 +480,27 @@ def _split(value: Any) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
-def _candidate(row: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Columns:
+    """The importable columns and custom field columns (``cf_<name>``) of a file, in the
+    order of ``_IMPORTABLE``: every row of a file has the same ones (its header's)."""
+
+    importable: tuple[str, ...]
+    custom: tuple[str, ...]
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> _Columns:
+        return cls(
+            tuple(c for c in _IMPORTABLE if c in row),
+            tuple(n for n in row if isinstance(n, str) and n.startswith("cf_")),
+        )
+
+
+def _candidate(row: Mapping[str, Any], columns: _Columns | None = None) -> dict[str, Any]:
     """Importable fields of a row; blank cells are left out (defaults apply)."""
+    plan = columns or _Columns.of(row)
     data: dict[str, Any] = {}
-    for column in _IMPORTABLE:
-        if column not in row:
-            continue
+    for column in plan.importable:
         raw = row[column]
         if column in LIST_COLUMNS:
             data[column] = _split(raw)
@@ -493,11 +514,7 @@ def _candidate(row: Mapping[str, Any]) -> dict[str, Any]:
         if column in ("status", "treatment"):
             text = text.upper()
         data[column] = text
-    custom = {
-        name[3:]: row[name]
-        for name in row
-        if isinstance(name, str) and name.startswith("cf_") and _text(row[name])
-    }
+    custom = {name[3:]: row[name] for name in plan.custom if _text(row[name])}
     if custom:
         data["custom_fields"] = {
             k: (v.date() if isinstance(v, datetime) else _text(v) if isinstance(v, str) else v)
@@ -570,6 +587,7 @@ class _Import:
 class _Found:
     """What validating one chunk needs from the database, read before it is validated."""
 
+    row_ids: list[uuid.UUID | None]  # the id each row names, if any (parsed once)
     current: dict[uuid.UUID, Row[Any]]  # the live risks its rows name by id, as read
     columns: list[str]  # the names of their values
 
@@ -606,8 +624,23 @@ async def import_file(
     of lookups and, while no row has failed, written with a fixed number of set-based
     statements (``risks.batch``); the first invalid row stops the writing (the transaction is
     rolled back at the end) but every row is still validated, so the report names them all.
-    A chunk is validated while PostgreSQL writes the one before it (``_pipeline``).
+    A chunk is validated while PostgreSQL writes the one before it (``_pipeline``). The
+    garbage collector waits meanwhile (``collections_paused``).
     """
+    with collections_paused():
+        return await _import_file(
+            uow=uow, context=context, filename=filename, content=content, dry_run=dry_run
+        )
+
+
+async def _import_file(
+    *,
+    uow: UnitOfWork,
+    context: RequestContext,
+    filename: str,
+    content: bytes,
+    dry_run: bool,
+) -> ImportResult:
     session = uow.session
     rows = _read_rows(filename, content)
     definitions = list(
@@ -662,16 +695,18 @@ async def import_file(
 async def _pipeline(
     uow: UnitOfWork, state: _Import, chunks: Sequence[Sequence[Mapping[str, Any]]]
 ) -> None:
-    """Validate chunk N in this process while the database writes chunk N - 1 and reads what
-    chunk N + 1 needs.
+    """Validate chunk N in this process while the database writes the chunks before it and
+    reads what chunk N + 1 needs.
 
     Done one after the other, an import took the sum of its CPU time here and PostgreSQL's;
-    now it takes about the largest part. On PostgreSQL the lookups run on a second connection
-    of their own (``_lookup_session``), beside the writes; on SQLite both share the import's
-    session, and a lock keeps them from using it at once. Either way no chunk reads what
-    another writes: a file names each risk once, and the lookups read only the risks it names
-    and what the import leaves alone (their asset links and mitigations, members, assets).
-    Validation touches no database and yields to the event loop every few rows, so the writes
+    now it takes about the larger of the two. Up to ``WRITES_AHEAD`` validated chunks wait for
+    their write, so that neither side waits for the other when one chunk takes longer. On
+    PostgreSQL the lookups run on a second connection of their own (``_lookup_session``),
+    beside the writes; on SQLite both share the import's session, and a lock keeps them from
+    using it at once. Either way no chunk reads what another writes: a file names each risk
+    once, and the lookups read only the risks it names and what the import leaves alone
+    (their asset links and mitigations, members, assets). Validation touches no database and
+    yields to the event loop every few rows, so the writes
     (and other requests) go on meanwhile.
     """
     if not chunks:
@@ -683,12 +718,14 @@ async def _pipeline(
             async with one_connection if reader is uow.session else contextlib.nullcontext():
                 return await _find(reader, state, rows)
 
-        async def write(built: _Built) -> None:
+        async def write(built: _Built, after: asyncio.Task[None] | None) -> None:
+            if after is not None:  # the chunks are written in their order
+                await after
             async with one_connection:
                 await _write(uow, state.context, built)
 
         looking: asyncio.Task[_Found] | None = asyncio.create_task(lookups(chunks[0]))
-        writing: asyncio.Task[None] | None = None
+        writes: collections.deque[asyncio.Task[None]] = collections.deque()
         try:
             for index, chunk in enumerate(chunks):
                 assert looking is not None
@@ -697,16 +734,15 @@ async def _pipeline(
                 if index + 1 < len(chunks):
                     looking = asyncio.create_task(lookups(chunks[index + 1]))
                 built = await _build(state, chunk, found)
-                if writing is not None:
-                    await writing
-                    writing = None
+                while len(writes) >= WRITES_AHEAD:
+                    await writes.popleft()
                 if state.writing:
-                    writing = asyncio.create_task(write(built))
-            if writing is not None:
-                await writing
-                writing = None
+                    last = writes[-1] if writes else None
+                    writes.append(asyncio.create_task(write(built, last)))
+            while writes:
+                await writes.popleft()
         finally:  # validating or writing failed: what is still running stops with it
-            for task in (looking, writing):
+            for task in (looking, *writes):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -758,7 +794,8 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
     version read is the one their UPDATE is guarded by), their asset links and open
     reductions, and the owners and assets it names."""
     context = state.context
-    ids = [i for i in (_existing_id(r) for r in rows) if i is not None]
+    row_ids = [_existing_id(r) for r in rows]
+    ids = [i for i in row_ids if i is not None]
     current: dict[uuid.UUID, Row[Any]] = {}
     columns: list[str] = []
     if ids:
@@ -784,7 +821,12 @@ async def _find(session: AsyncSession, state: _Import, rows: Sequence[Mapping[st
         scoring=state.scoring,
     )
     return _Found(
-        current=current, columns=columns, links=links, reductions=reductions, lookups=lookups
+        row_ids=row_ids,
+        current=current,
+        columns=columns,
+        links=links,
+        reductions=reductions,
+        lookups=lookups,
     )
 
 
@@ -795,10 +837,11 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
     """Validate one chunk against its lookups and build its writes in memory (no database)."""
     creates: list[tuple[int, RiskCreate]] = []
     updates: list[tuple[int, Risk, RiskUpdate, int | None]] = []
+    columns = _Columns.of(rows[0]) if rows else None
     for index, row in enumerate(rows):
         if index % YIELD_EVERY == 0:
             await asyncio.sleep(0)
-        _sort_row(state, found, row, creates, updates)
+        _sort_row(state, found, row, found.row_ids[index], columns, creates, updates)
     now = utcnow()
     created: list[reads.RiskRecord] = []
     rows_of_created = commands.CreatedRows()
@@ -855,13 +898,15 @@ def _sort_row(
     state: _Import,
     found: _Found,
     row: Mapping[str, Any],
+    risk_id: uuid.UUID | None,
+    columns: _Columns | None,
     creates: list[tuple[int, RiskCreate]],
     updates: list[tuple[int, Risk, RiskUpdate, int | None]],
 ) -> None:
-    """Parse one row into a new risk or an update of a live one (or record its problems)."""
+    """Parse one row (naming ``risk_id``) into a new risk or an update of a live one (or
+    record its problems)."""
     number = int(row["__row__"])
-    data = _candidate(row)
-    risk_id = _existing_id(row)
+    data = _candidate(row, columns)
     try:
         if risk_id is not None and risk_id in found.current:
             if risk_id in state.seen:
