@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from openrisk.auth.models import User
 from openrisk.core.db.engine import Database
+from openrisk.core.lifecycle import collections_paused
 from openrisk.core.security import hash_password
 from openrisk.rbac.catalogue import ADMIN, ANALYST, MANAGER, PredefinedRole
 from openrisk.seed.register import populate
@@ -69,7 +70,31 @@ async def seed_bulk(
     seed: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[SeededTenant]:
-    """Create ``tenants`` tenants with ``risks`` risks each; one transaction per tenant."""
+    """Create ``tenants`` tenants with ``risks`` risks each; one transaction per tenant. The
+    garbage collector waits meanwhile: the generated rows would make it run full collections
+    of them all the time (21 of them took 2.6 s of a 100,000-risk seed's 9.6 s of CPU)."""
+    with collections_paused():
+        return await _seed_bulk(
+            database,
+            risks=risks,
+            tenants=tenants,
+            password=password,
+            span_days=span_days,
+            seed=seed,
+            on_progress=on_progress,
+        )
+
+
+async def _seed_bulk(
+    database: Database,
+    *,
+    risks: int,
+    tenants: int,
+    password: str,
+    span_days: int,
+    seed: int | None,
+    on_progress: Callable[[int], None] | None,
+) -> list[SeededTenant]:
     password_hash = hash_password(password)  # hashed once: argon2 is slow on purpose
     seeded: list[SeededTenant] = []
     for number in range(tenants):
