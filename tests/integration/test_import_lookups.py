@@ -7,17 +7,25 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlalchemy import Table, func, select
 
 from openrisk.app import create_app
+from openrisk.audit.models import AuditEvent
+from openrisk.core.db.base import utcnow
+from openrisk.core.db.bulk import insert_rows
+from openrisk.core.db.tenancy import bind_session_to_tenant
+from openrisk.core.ids import new_id
 from openrisk.risks import transfer
 from tests.conftest import Account, client_for, make_settings, register
+from tests.integration.app_role import app_role_database
 
 RISKS = "/api/v1/risks"
 CHUNK = 50
@@ -105,3 +113,85 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
         detail = await http.get(f"{RISKS}/{edited}", headers=account.in_tenant())
         assert (detail.json()["title"], detail.json()["version"]) == ("Imported 7", 3)
         assert uuid.UUID(detail.json()["id"]) == uuid.UUID(edited)
+
+
+@pytest.fixture(scope="module")
+def restricted_url() -> Iterator[str]:
+    with app_role_database() as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def as_app_role(restricted_url: str) -> AsyncIterator[FastAPI]:
+    """The application connected as a role without BYPASSRLS: every batch goes through a
+    staging table, since row-level security refuses COPY into the tables."""
+    application = create_app(make_settings(restricted_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def _audit_row(tenant_id: uuid.UUID, n: int) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "actor_user_id": None,
+        "actor_token_id": None,
+        "action": "risk.note",
+        "resource_type": "risk",
+        "resource_id": str(n),
+        "outcome": "success",
+        "ip": None,
+        "user_agent": None,
+        "request_id": None,
+        "created_at": utcnow(),
+        "changes": None,
+    }
+
+
+async def test_batches_through_row_level_security_reuse_their_staging_tables(
+    as_app_role: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk after chunk, an import through row-level security creates each staging table and
+    asks whether the policies apply once per transaction, and a savepoint rolled back with
+    its staging table leaves the next batch to create it again."""
+    monkeypatch.setattr(transfer, "CHUNK", CHUNK)
+    asked: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counted(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if query.startswith("CREATE TEMP TABLE"):
+            asked.append(query.split('"')[1])
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", counted)
+    async with client_for(as_app_role) as http:
+        account = await register(http)
+        rows = [{"title": f"Staged {n}", "impact": 2, "probability": 2} for n in range(3 * CHUNK)]
+        created = await _import(http, account, _csv(rows))
+        assert created.status_code == 200, created.text
+        # one staging table per table written, not one per chunk and table
+        assert sorted(asked) == sorted(set(asked)), asked
+        assert {"openrisk_stage_risks", "openrisk_stage_risk_history"} <= set(asked)
+        update = [
+            {"id": i, "title": f"Restaged {n}"} | rows[n] | {"title": f"Restaged {n}"}
+            for n, i in enumerate(created.json()["ids"])
+        ]
+        updated = await _import(http, account, _csv(update))
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["updated"] == 3 * CHUNK
+        listed = await http.get(f"{RISKS}?q=Restaged&page_size=1", headers=account.in_tenant())
+        assert listed.json()["total"] == 3 * CHUNK
+
+        tenant = uuid.UUID(account.tenant_id)
+        audit = cast(Table, AuditEvent.__table__)
+        async with as_app_role.state.db.session() as session:
+            await bind_session_to_tenant(session, tenant)
+            savepoint = await session.begin_nested()
+            await insert_rows(session, audit, [_audit_row(tenant, n) for n in range(60)])
+            await savepoint.rollback()  # its staging table went with it
+            await insert_rows(session, audit, [_audit_row(tenant, n) for n in range(60)])
+            await session.commit()
+            notes = await session.scalar(
+                select(func.count()).select_from(audit).where(audit.c.action == "risk.note")
+            )
+        assert notes == 60

@@ -220,15 +220,15 @@ async def _update_staged(
     stage, statement = _staged_update(columns)
     count = 0
     for start in range(0, len(rows), STAGED_UPDATES):
-        driver = await stage_rows(
+        status = await stage_rows(
             session,
             RISKS,
             rows[start : start + STAGED_UPDATES],
             stage=stage,
+            statement=statement,
             extra={"read_version": "version"},
         )
-        status = await driver.execute(statement)
-        count += int(str(status).rsplit(" ", 1)[-1])
+        count += int(status.rsplit(" ", 1)[-1])
     return count
 
 

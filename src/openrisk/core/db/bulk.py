@@ -20,9 +20,10 @@ from operator import itemgetter
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, event, insert
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 
 class RawJson(bytes):
@@ -98,12 +99,43 @@ async def _driver(session: AsyncSession) -> Any:
     return driver
 
 
-async def _stage(driver: Any, table: Table) -> str:
+# What one transaction of a session found out, for its next batches: whether row-level
+# security applies to a table, and the staging tables it created (dropped at its end). A
+# chunked import would otherwise ask both again for every table of every chunk: two round
+# trips each, while the database waits for the next statement.
+_KNOWN = "openrisk.bulk"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    """A transaction or savepoint ended: its staging tables may be gone (``ON COMMIT DROP``,
+    or rolled back with a savepoint), so the next batch checks again."""
+    session.info.pop(_KNOWN, None)
+
+
+def _known(session: AsyncSession) -> dict[str, bool]:
+    known: dict[str, bool] = session.info.setdefault(_KNOWN, {})
+    return known
+
+
+async def _row_security(session: AsyncSession, driver: Any, table: Table) -> bool:
+    known = _known(session)
+    key = f"rls:{table.name}"
+    if key not in known:
+        active = await driver.fetchval("SELECT row_security_active($1::regclass)", table.name)
+        known[key] = bool(active)
+    return known[key]
+
+
+async def _stage(session: AsyncSession, driver: Any, table: Table) -> str:
     stage = f"openrisk_stage_{table.name}"
-    await driver.execute(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
+    known = _known(session)
+    if f"stage:{stage}" not in known:
+        await driver.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" '
+            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
+        known[f"stage:{stage}"] = True
     return stage
 
 
@@ -147,10 +179,10 @@ async def _copy(
     session: AsyncSession, table: Table, columns: list[str], records: Sequence[Sequence[Any]]
 ) -> None:
     driver = await _driver(session)
-    if not await driver.fetchval("SELECT row_security_active($1::regclass)", table.name):
+    if not await _row_security(session, driver, table):
         await driver.copy_records_to_table(table.name, records=records, columns=columns)
         return
-    stage = await _stage(driver, table)
+    stage = await _stage(session, driver, table)
     names = ", ".join(f'"{c}"' for c in columns)
     await driver.copy_records_to_table(stage, records=records, columns=columns)
     await driver.execute(
@@ -164,12 +196,14 @@ async def stage_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
     stage: str,
+    statement: str,
     extra: Mapping[str, str] | None = None,
-) -> Any:
+) -> str:
     """PostgreSQL: COPY ``rows`` into the temporary table ``stage`` (dropped at commit; emptied
     first), shaped like ``table``'s columns that the rows name plus ``extra`` (name → SQL
-    expression over ``table`` giving its type), without constraints; then ANALYZE it so that
-    the planner joins it by its real size. Returns the driver connection, for the statement."""
+    expression over ``table`` giving its type), without constraints; then ANALYZE it, so that
+    the planner joins it by its real size, and run ``statement`` (which reads it) in the same
+    round trip. Returns the statement's status (e.g. ``UPDATE 1000``)."""
     extra = dict(extra or {})
     names = list(rows[0])
     own = [c for c in names if c not in extra]
@@ -180,5 +214,4 @@ async def stage_rows(
         f'SELECT {shape} FROM "{table.name}" WITH NO DATA; TRUNCATE "{stage}"'
     )
     await driver.copy_records_to_table(stage, records=_records(table, names, rows), columns=names)
-    await driver.execute(f'ANALYZE "{stage}"')
-    return driver
+    return str(await driver.execute(f'ANALYZE "{stage}"; {statement}'))
