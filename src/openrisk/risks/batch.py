@@ -144,17 +144,23 @@ _UPDATE = (
 )
 
 
-async def update_risks(session: AsyncSession, changed: Sequence[Changed]) -> None:
+async def update_risks(
+    session: AsyncSession,
+    changed: Sequence[Changed],
+    *,
+    staged: tuple[tuple[str, ...], Sequence[dict[str, Any]]] | None = None,
+) -> None:
     """The new values of the risks, each found by its primary key and guarded by the version
     that was read; a row changed since it was read (by anyone else) is a 412 for the whole
     batch. PostgreSQL: the rows' moved columns are COPYed into a staging table and written
     by one ``UPDATE … FROM`` (the statement-level triggers on ``risks`` then run once per
-    batch, not once per row); SQLite: one UPDATE statement executed for every row."""
+    batch, not once per row); SQLite: one UPDATE statement executed for every row.
+    ``staged``: the columns and rows of ``stage`` when the caller built them already."""
     if not changed:
         return
     if dialect_name(session) == "postgresql":
-        columns = staged_columns(changed)
-        count = await _update_staged(session, [staged_row(c, columns) for c in changed], columns)
+        columns, rows = staged if staged is not None else stage(changed)
+        count = await _update_staged(session, rows, columns)
     else:
         params = [
             {
@@ -185,6 +191,12 @@ def staged_columns(changed: Sequence[Changed]) -> tuple[str, ...]:
         return UPDATABLE
     wanted = {"updated_at"}.union(*(c.moved for c in changed if c.moved is not None))
     return tuple(name for name in UPDATABLE if name in wanted)
+
+
+def stage(changed: Sequence[Changed]) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """The columns that the changes stage and their rows of the staging table."""
+    columns = staged_columns(changed)
+    return columns, [staged_row(c, columns) for c in changed]
 
 
 @functools.cache
@@ -251,6 +263,8 @@ class UpdatedRows:
     entries: list[history.HistoryEntry] = field(default_factory=list)  # their history
     history_rows: list[dict[str, Any]] = field(default_factory=list)
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
+    # the staged columns and rows of the risks' new values (``finish``)
+    staged: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
 
     def add(self, context: RequestContext, changed: Sequence[Changed], *, action: str) -> None:
         """Build every row the updates write, so the writer only sends them."""
@@ -287,12 +301,17 @@ class UpdatedRows:
             context=context, action=action, resource_type="risk", items=audited
         )
 
+    def finish(self) -> None:
+        """Stage the risks' new values once every change of the batch is in (the columns
+        staged are those that any of them moved)."""
+        self.staged = stage(self.changed)
+
 
 async def write_updated(session: AsyncSession, *, rows: UpdatedRows) -> None:
     """Write updates built by ``UpdatedRows.add`` (a 412 when a risk changed meanwhile)."""
     if not rows.changed:
         return
-    await update_risks(session, rows.changed)
+    await update_risks(session, rows.changed, staged=rows.staged)
     await labels.remove(session, rows.relabeled)
     if rows.unlabeled:
         assert rows.tenant_id is not None

@@ -886,6 +886,7 @@ async def _build(state: _Import, rows: Sequence[Mapping[str, Any]], found: _Foun
             rows_of_updated.add(
                 state.context, changed[start : start + YIELD_EVERY], action="risk.update"
             )
+        rows_of_updated.finish()
     events = (
         await _risk_events(state.context, created, updated)
         if state.writing and state.events
