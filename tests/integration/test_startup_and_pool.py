@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from openrisk.app import create_app
 from openrisk.cli import app as cli
 from openrisk.core.db.migrate import SchemaBehind, downgrade, upgrade
+from openrisk.core.lifecycle import COLLECTOR_THRESHOLDS
 from tests.conftest import client_for, make_settings, register
 
 
@@ -70,18 +71,22 @@ async def test_a_started_server_keeps_its_start_up_objects_out_of_full_collectio
     sqlite_url: str,
 ) -> None:
     """A full collection walks only what requests made since: everything alive once the app
-    has started (modules, routes, schemas) is frozen, as ``openrisk serve`` does by default."""
+    has started (modules, routes, schemas) is frozen, as ``openrisk serve`` does by default,
+    and collections come less often than CPython's defaults have them."""
     app = create_app(make_settings(sqlite_url, freeze_heap_on_start=True))
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         async with app.router.lifespan_context(app):
             frozen = gc.get_freeze_count()
             assert frozen > 50_000  # the application and its libraries
+            assert gc.get_threshold() == COLLECTOR_THRESHOLDS != thresholds
             untouched = create_app(make_settings(sqlite_url))  # off: nothing more frozen
             async with untouched.router.lifespan_context(untouched):
                 assert gc.get_freeze_count() <= frozen  # (some frozen objects were freed)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 @pytest.fixture

@@ -17,11 +17,21 @@ from openrisk.core.metrics import DB_UP, record_pool
 log = logging.getLogger(__name__)
 
 
+# Allocations of container objects between two collections of the youngest generation
+# (CPython's default is 700), and how many of those collections make one of the next
+# generation, then of the oldest (default 10 and 10). A page of an export or a chunk of an
+# import allocates hundreds of thousands: with the defaults a JSON export of 98,000 risks ran
+# 2,000 young and 17 full collections, 0.4-0.6 s of its 3.5-3.8 s of CPU; with these, about
+# 100 young ones and one full one, 0.15 s.
+COLLECTOR_THRESHOLDS = (10_000, 10, 10)
+
+
 def freeze_heap() -> None:
-    """Collect what start-up left behind, then keep everything still alive out of later
-    collections (see ``Settings.freeze_heap_on_start``)."""
+    """Collect what start-up left behind, keep everything still alive out of later
+    collections (see ``Settings.freeze_heap_on_start``) and collect less often."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 _pauses = 0  # bulk operations running with the collector held off
