@@ -54,6 +54,12 @@ async def _import(http: httpx.AsyncClient, account: Account, content: bytes) -> 
     )
 
 
+async def _driver_connection(session: Any) -> int:
+    """The identity of the database connection a session is using."""
+    raw = await (await session.connection()).get_raw_connection()
+    return id(raw.driver_connection)
+
+
 async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_change(
     web: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,15 +73,21 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
         assert created.status_code == 200, created.text
         ids = created.json()["ids"]
         edited = ids[7]  # a risk of the first chunk
-        find = transfer._find
+        find, write = transfer._find, transfer._write
         lookups = 0
         patched: list[int] = []
+        connections: dict[str, set[int]] = {"lookups": set(), "writes": set()}
+
+        async def noted_write(uow: Any, context: Any, built: Any) -> None:
+            connections["writes"].add(await _driver_connection(uow.session))
+            await write(uow, context, built)
 
         async def find_then_edit(session: Any, state: Any, chunk: Any) -> Any:
             """After the first chunk's lookup, someone else renames one of its risks (a real
             request, committed before the import writes anything)."""
             nonlocal lookups
             found = await find(session, state, chunk)
+            connections["lookups"].add(await _driver_connection(session))
             lookups += 1
             if lookups == 1:
                 response = await http.patch(
@@ -87,6 +99,7 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
             return found
 
         monkeypatch.setattr(transfer, "_find", find_then_edit)
+        monkeypatch.setattr(transfer, "_write", noted_write)
         update = [
             {"id": i, "title": f"Imported {n}", "impact": 3, "probability": 3}
             for n, i in enumerate(ids)
@@ -95,6 +108,9 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
         assert patched == [200]  # the edit did not wait for the import
         assert refused.status_code == 412, refused.text
         assert "changed meanwhile" in refused.json()["detail"]
+        # the lookups ran on a connection of their own, beside the writes
+        assert connections["lookups"] and connections["writes"]
+        assert not connections["lookups"] & connections["writes"]
 
         monkeypatch.setattr(transfer, "_find", find)
         stored = {}

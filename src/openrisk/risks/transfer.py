@@ -624,7 +624,7 @@ async def import_file(
     of lookups and, while no row has failed, written with a fixed number of set-based
     statements (``risks.batch``); the first invalid row stops the writing (the transaction is
     rolled back at the end) but every row is still validated, so the report names them all.
-    A chunk is validated while PostgreSQL writes the one before it (``_pipeline``). The
+    A chunk is validated while PostgreSQL writes the ones before it (``_pipeline``). The
     garbage collector waits meanwhile (``collections_paused``).
     """
     with collections_paused():
@@ -706,8 +706,8 @@ async def _pipeline(
     using it at once. Either way no chunk reads what another writes: a file names each risk
     once, and the lookups read only the risks it names and what the import leaves alone
     (their asset links and mitigations, members, assets). Validation touches no database and
-    yields to the event loop every few rows, so the writes
-    (and other requests) go on meanwhile.
+    yields to the event loop every few rows, so the writes (and other requests) go on
+    meanwhile.
     """
     if not chunks:
         return
