@@ -51,10 +51,15 @@ class GroupScheduling(LoadScopeScheduling):
         A worker runs a test only once it holds the next one (or is told to stop), so a
         replacement worker handed a single one-test unit would wait for ever. A replacement
         that has not sent its collection yet is skipped: its tests' indexes are not known
-        until then, and ``schedule`` hands it work once they are."""
+        until then, and ``schedule`` hands it work once they are. A worker that died before
+        its crash was reported cannot be sent anything (``OSError``): what it was handed stays
+        in its workload, which ``remove_node`` gives to the others when the crash arrives."""
         if node.shutting_down or node not in self.registered_collections:
             return
-        while self.workqueue and self._pending_of(self.assigned_work[node]) <= 2:
-            self._assign_work_unit(node)
-        if not self.workqueue:
-            node.shutdown()
+        try:
+            while self.workqueue and self._pending_of(self.assigned_work[node]) <= 2:
+                self._assign_work_unit(node)
+            if not self.workqueue:
+                node.shutdown()
+        except OSError:  # the worker's channel is closed: it is gone
+            return

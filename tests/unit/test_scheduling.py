@@ -13,6 +13,7 @@ import textwrap
 from collections import OrderedDict
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,25 +91,24 @@ class _Worker:
     def __init__(self, name: str) -> None:
         self.gateway = SimpleNamespace(id=name)
         self.shutting_down = False
+        self.dead = False  # exited, its crash not reported yet: its channel is closed
         self.sent: list[int] = []
 
     def send_runtest_some(self, indexes: list[int]) -> None:
+        if self.dead:
+            raise OSError("cannot send (already closed?)")
         self.sent += indexes
 
     def shutdown(self) -> None:
         self.shutting_down = True
 
 
-def test_a_crash_while_a_replacement_is_still_collecting_hands_it_work_once_it_has() -> None:
-    """The replacement of a worker that crashed is added before it has collected; a second
-    crash meanwhile rescheduled it too, and looking up its collection ended the whole run with
-    an internal error (``KeyError: <WorkerController gw2>``)."""
+def _scheduler_of(tests: list[str], *workers: _Worker) -> Any:
     from tests.scheduling import GroupScheduling
 
-    tests = [f"test_m.py::test_{i}" for i in range(12)]
     scheduler = GroupScheduling.__new__(GroupScheduling)
     scheduler.__dict__.update(
-        numnodes=2,
+        numnodes=len(workers),
         collection=None,
         workqueue=OrderedDict(),
         assigned_work={},
@@ -117,11 +117,20 @@ def test_a_crash_while_a_replacement_is_still_collecting_hands_it_work_once_it_h
         config=SimpleNamespace(option=SimpleNamespace(loadscopereorder=False)),
         groups={},
     )
-    first, second = _Worker("gw0"), _Worker("gw1")
-    for worker in (first, second):
+    for worker in workers:
         scheduler.add_node(worker)
         scheduler.add_node_collection(worker, tests)
     scheduler.schedule()
+    return scheduler
+
+
+def test_a_crash_while_a_replacement_is_still_collecting_hands_it_work_once_it_has() -> None:
+    """The replacement of a worker that crashed is added before it has collected; a second
+    crash meanwhile rescheduled it too, and looking up its collection ended the whole run with
+    an internal error (``KeyError: <WorkerController gw2>``)."""
+    tests = [f"test_m.py::test_{i}" for i in range(12)]
+    first, second = _Worker("gw0"), _Worker("gw1")
+    scheduler = _scheduler_of(tests, first, second)
     replacement = _Worker("gw2")
     scheduler.add_node(replacement)  # ready, but its collection has not arrived
     assert scheduler.remove_node(first) == tests[first.sent[0]]
@@ -131,3 +140,21 @@ def test_a_crash_while_a_replacement_is_still_collecting_hands_it_work_once_it_h
     assert replacement.sent  # it runs what the crashed worker left
     queued = {tests.index(nodeid) for unit in scheduler.workqueue.values() for nodeid in unit}
     assert {*first.sent, *second.sent, *replacement.sent, *queued} == set(range(len(tests)))
+
+
+def test_a_worker_that_died_before_its_crash_was_reported_is_not_sent_work() -> None:
+    """A worker finished a test and died on the next one before its crash reached the
+    controller: handing it more work after the finished test failed on its closed channel and
+    ended the whole run with an internal error (``OSError: cannot send (already closed?)``)."""
+    tests = [f"test_m.py::test_{i}" for i in range(12)]
+    first, second = _Worker("gw0"), _Worker("gw1")
+    scheduler = _scheduler_of(tests, first, second)
+    first.dead = True
+    finished = first.sent[0]
+    scheduler.mark_test_complete(first, finished, 0.01)  # no error: it is left alone
+    crashed = scheduler.remove_node(first)  # then its crash arrives
+    assert crashed == tests[first.sent[1]]
+    scheduler.mark_test_complete(second, second.sent[0], 0.01)
+    queued = {tests.index(nodeid) for unit in scheduler.workqueue.values() for nodeid in unit}
+    handed = {*first.sent, *second.sent, *queued}
+    assert handed == set(range(len(tests)))  # nothing was lost
