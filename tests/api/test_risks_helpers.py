@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import csv
+import io
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -92,3 +94,12 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
     if field is not None:
         fields = {e["field"] for e in response.json().get("errors", [])}
         assert any(f == field or f.startswith(field + ".") for f in fields), (field, fields)
+
+
+def csv_file(rows: list[dict[str, Any]]) -> bytes:
+    """An import file of ``rows``: a header of the first row's keys, then one line each."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()

@@ -19,7 +19,7 @@ from openrisk.core.errors import PreconditionFailed
 from openrisk.core.outbox import OutboxRow
 from openrisk.risks import batch, commands, reads, transfer
 from openrisk.risks.models import Risk, RiskAsset, RiskCellCount, RiskHistory, RiskLabel
-from tests.api.test_risks_helpers import RISKS, new_asset
+from tests.api.test_risks_helpers import RISKS, csv_file, new_asset
 from tests.conftest import Account
 
 ROWS = 1_200
@@ -41,14 +41,6 @@ def _events_received(monkeypatch: pytest.MonkeyPatch) -> None:
         return True
 
     monkeypatch.setattr(transfer, "_events_wanted", wanted)
-
-
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
 
 
 async def _import(
@@ -113,12 +105,12 @@ async def test_import_of_more_rows_than_a_batch_writes_every_row(
         }
         for n in range(ROWS)
     ]
-    dry = await _import(client, admin, _csv(new), dry_run="true")
+    dry = await _import(client, admin, csv_file(new), dry_run="true")
     assert dry.status_code == 200, dry.text
     assert (dry.json()["created"], dry.json()["committed"]) == (ROWS, False)
     assert (await _counts(app, admin.tenant_id))["risks"] == 0  # a dry run writes nothing
 
-    created = await _import(client, admin, _csv(new))
+    created = await _import(client, admin, csv_file(new))
     assert created.status_code == 200, created.text
     assert (created.json()["created"], len(set(created.json()["ids"]))) == (ROWS, ROWS)
     counts = await _counts(app, admin.tenant_id)
@@ -156,7 +148,7 @@ async def test_import_of_more_rows_than_a_batch_writes_every_row(
         }
         for r in rows
     ]
-    updated = await _import(client, admin, _csv(changed))
+    updated = await _import(client, admin, csv_file(changed))
     assert updated.status_code == 200, updated.text
     assert (updated.json()["created"], updated.json()["updated"]) == (0, ROWS)
     counts = await _counts(app, admin.tenant_id)
@@ -185,7 +177,7 @@ async def test_import_of_more_rows_than_a_batch_writes_every_row(
     assert history["items"][0]["changes"]["title"]["after"] == rows[7]["title"] + " (reviewed)"
 
     # the same file again carries the old versions: every row is refused, nothing changes
-    stale = await _import(client, admin, _csv(changed))
+    stale = await _import(client, admin, csv_file(changed))
     assert stale.status_code == 422
     errors = stale.json()["errors"]
     assert len(errors) == ROWS and {e["field"] for e in errors} == {"version"}
@@ -199,7 +191,7 @@ async def test_chunks_that_move_different_columns_each_write_theirs(
     raises the impact and one whose rows change either the probability or a tag each stage
     other columns, in one transaction; every value, score, count and label is as asked."""
     plain = _plain_rows(ROWS, impact=1, probability=2, tags="kept;old")
-    ids = (await _import(client, admin, _csv(plain))).json()["ids"]
+    ids = (await _import(client, admin, csv_file(plain))).json()["ids"]
 
     def change(n: int) -> dict[str, Any]:
         row = {"id": ids[n], **plain[n]}
@@ -213,7 +205,7 @@ async def test_chunks_that_move_different_columns_each_write_theirs(
             row["tags"] = "kept;new"
         return row
 
-    updated = await _import(client, admin, _csv([change(n) for n in range(ROWS)]))
+    updated = await _import(client, admin, csv_file([change(n) for n in range(ROWS)]))
     assert updated.status_code == 200, updated.text
     exported = await client.get(f"{RISKS}/export?format=csv", headers=admin.headers)
     by_id = {r["id"]: r for r in csv.DictReader(io.StringIO(exported.text))}
@@ -239,13 +231,15 @@ async def test_chunks_that_move_different_columns_each_write_theirs(
 async def test_a_risk_named_twice_in_a_file_is_refused(
     client: httpx.AsyncClient, admin: Account
 ) -> None:
-    created = await _import(client, admin, _csv([{"title": "Once", "impact": 2, "probability": 2}]))
+    created = await _import(
+        client, admin, csv_file([{"title": "Once", "impact": 2, "probability": 2}])
+    )
     risk_id = created.json()["ids"][0]
     twice = [
         {"id": risk_id, "title": "First", "impact": 2, "probability": 2},
         {"id": risk_id, "title": "Second", "impact": 3, "probability": 2},
     ]
-    refused = await _import(client, admin, _csv(twice))
+    refused = await _import(client, admin, csv_file(twice))
     assert refused.status_code == 422
     assert [(e["row"], e["field"]) for e in refused.json()["errors"]] == [(3, "id")]
     after = (await client.get(f"{RISKS}/{risk_id}", headers=admin.headers)).json()
@@ -282,7 +276,7 @@ async def test_a_batch_of_updates_with_one_risk_changed_meanwhile_writes_none(
 ) -> None:
     """The batched UPDATE is guarded by the version each row was read at: one risk changed
     after the read refuses the whole batch (412), and the other risks keep their values."""
-    content = _csv([{"title": f"Guarded {n}", "impact": 2, "probability": 3} for n in range(3)])
+    content = csv_file([{"title": f"Guarded {n}", "impact": 2, "probability": 3} for n in range(3)])
     ids = (await _import(client, admin, content)).json()["ids"]
     risks = await _read_risks(app, admin.tenant_id, ids)
     patched = await client.patch(
@@ -346,7 +340,7 @@ async def test_a_chunk_is_validated_while_the_one_before_it_is_written(
 
     monkeypatch.setattr(transfer, "_sort_row", logged_sort_row)
     monkeypatch.setattr(commands, "write_created", logged_insert)
-    done = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    done = await _import(client, admin, csv_file(_plain_rows(ROWS)))
     assert done.status_code == 200, done.text
     assert done.json()["created"] == ROWS
     during_first_insert = log[log.index("insert start 0") : log.index("insert end 0")]
@@ -366,7 +360,7 @@ async def test_an_invalid_row_in_the_last_chunk_leaves_nothing_of_the_written_ch
     the whole file, and nothing of the first two remains."""
     rows = _plain_rows(ROWS)
     rows[1_100]["impact"] = 9
-    refused = await _import(client, admin, _csv(rows))
+    refused = await _import(client, admin, csv_file(rows))
     assert refused.status_code == 422, refused.text
     assert [(e["row"], e["field"]) for e in refused.json()["errors"]] == [(1_102, "impact")]
     counts = await _counts(app, admin.tenant_id)
@@ -402,7 +396,7 @@ async def test_a_write_that_fails_mid_import_leaves_nothing_and_the_next_import_
             raise PreconditionFailed(batch.CHANGED_MEANWHILE)
 
     monkeypatch.setattr(commands, "write_created", failing_second)
-    failed = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    failed = await _import(client, admin, csv_file(_plain_rows(ROWS)))
     assert failed.status_code == 412, failed.text
     assert calls == 2  # the third chunk was never written
     counts = await _counts(app, admin.tenant_id)
@@ -410,6 +404,6 @@ async def test_a_write_that_fails_mid_import_leaves_nothing_and_the_next_import_
     assert await _outbox_rows(app, admin.tenant_id) == 0
 
     monkeypatch.setattr(commands, "write_created", write_created)
-    again = await _import(client, admin, _csv(_plain_rows(ROWS)))
+    again = await _import(client, admin, csv_file(_plain_rows(ROWS)))
     assert again.status_code == 200, again.text
     assert (await _counts(app, admin.tenant_id))["risks"] == ROWS

@@ -4,8 +4,6 @@ not overwritten; the import is refused and can be retried."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
@@ -24,6 +22,7 @@ from openrisk.core.db.bulk import insert_rows
 from openrisk.core.db.tenancy import bind_session_to_tenant
 from openrisk.core.ids import new_id
 from openrisk.risks import transfer
+from tests.api.test_risks_helpers import csv_file
 from tests.conftest import Account, client_for, make_settings, register
 from tests.integration.app_role import app_role_database
 
@@ -36,14 +35,6 @@ async def web(postgres_url: str) -> AsyncIterator[FastAPI]:
     application = create_app(make_settings(postgres_url))
     async with application.router.lifespan_context(application):
         yield application
-
-
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
 
 
 async def _import(http: httpx.AsyncClient, account: Account, content: bytes) -> httpx.Response:
@@ -69,7 +60,7 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
         rows = [
             {"title": f"Looked up {n}", "impact": 2, "probability": 2} for n in range(3 * CHUNK)
         ]
-        created = await _import(http, account, _csv(rows))
+        created = await _import(http, account, csv_file(rows))
         assert created.status_code == 200, created.text
         ids = created.json()["ids"]
         edited = ids[7]  # a risk of the first chunk
@@ -104,7 +95,7 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
             {"id": i, "title": f"Imported {n}", "impact": 3, "probability": 3}
             for n, i in enumerate(ids)
         ]
-        refused = await _import(http, account, _csv(update))
+        refused = await _import(http, account, csv_file(update))
         assert patched == [200]  # the edit did not wait for the import
         assert refused.status_code == 412, refused.text
         assert "changed meanwhile" in refused.json()["detail"]
@@ -123,7 +114,7 @@ async def test_a_risk_changed_after_its_lookup_refuses_the_import_and_keeps_the_
             ids[-1]: (f"Looked up {3 * CHUNK - 1}", 1),
         }
 
-        again = await _import(http, account, _csv(update))
+        again = await _import(http, account, csv_file(update))
         assert again.status_code == 200, again.text
         assert again.json()["updated"] == 3 * CHUNK
         detail = await http.get(f"{RISKS}/{edited}", headers=account.in_tenant())
@@ -183,7 +174,7 @@ async def test_batches_through_row_level_security_reuse_their_staging_tables(
     async with client_for(as_app_role) as http:
         account = await register(http)
         rows = [{"title": f"Staged {n}", "impact": 2, "probability": 2} for n in range(3 * CHUNK)]
-        created = await _import(http, account, _csv(rows))
+        created = await _import(http, account, csv_file(rows))
         assert created.status_code == 200, created.text
         # one staging table per table written, not one per chunk and table
         assert sorted(asked) == sorted(set(asked)), asked
@@ -192,7 +183,7 @@ async def test_batches_through_row_level_security_reuse_their_staging_tables(
             {"id": i, "title": f"Restaged {n}"} | rows[n] | {"title": f"Restaged {n}"}
             for n, i in enumerate(created.json()["ids"])
         ]
-        updated = await _import(http, account, _csv(update))
+        updated = await _import(http, account, csv_file(update))
         assert updated.status_code == 200, updated.text
         assert updated.json()["updated"] == 3 * CHUNK
         listed = await http.get(f"{RISKS}?q=Restaged&page_size=1", headers=account.in_tenant())

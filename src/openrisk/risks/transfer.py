@@ -628,68 +628,57 @@ async def import_file(
     garbage collector waits meanwhile (``collections_paused``).
     """
     with collections_paused():
-        return await _import_file(
-            uow=uow, context=context, filename=filename, content=content, dry_run=dry_run
+        session = uow.session
+        rows = _read_rows(filename, content)
+        definitions = list(
+            await session.scalars(
+                select(CustomField).where(CustomField.tenant_id == context.tenant_id)
+            )
         )
-
-
-async def _import_file(
-    *,
-    uow: UnitOfWork,
-    context: RequestContext,
-    filename: str,
-    content: bytes,
-    dry_run: bool,
-) -> ImportResult:
-    session = uow.session
-    rows = _read_rows(filename, content)
-    definitions = list(
-        await session.scalars(select(CustomField).where(CustomField.tenant_id == context.tenant_id))
-    )
-    scoring = await scoring_for(session, tenant_id=context.tenant_id)
-    state = _Import(
-        context=context,
-        definitions=definitions,
-        scoring=scoring,
-        dry_run=dry_run,
-        events=not dry_run and await _events_wanted(session, context),
-    )
-    await _pipeline(uow, state, [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)])
-    total = len(rows)
-    del rows  # the parsed file, no longer needed while the outbox and the commit run
-    errors = sorted(state.errors, key=lambda e: (e.row, e.field))
-    result = ImportResult(
-        dry_run=dry_run,
-        committed=False,
-        total_rows=total,
-        created=len(state.created),
-        updated=len(state.updated),
-        failed=len({e.row for e in errors}),
-        errors=errors,
-        ids=[],
-    )
-    if dry_run:
-        await uow.rollback()
+        scoring = await scoring_for(session, tenant_id=context.tenant_id)
+        state = _Import(
+            context=context,
+            definitions=definitions,
+            scoring=scoring,
+            dry_run=dry_run,
+            events=not dry_run and await _events_wanted(session, context),
+        )
+        await _pipeline(uow, state, [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)])
+        total = len(rows)
+        del rows  # the parsed file, no longer needed while the outbox and the commit run
+        errors = sorted(state.errors, key=lambda e: (e.row, e.field))
+        result = ImportResult(
+            dry_run=dry_run,
+            committed=False,
+            total_rows=total,
+            created=len(state.created),
+            updated=len(state.updated),
+            failed=len({e.row for e in errors}),
+            errors=errors,
+            ids=[],
+        )
+        if dry_run:
+            await uow.rollback()
+            return result
+        if errors:
+            await uow.rollback()
+            raise ValidationFailed(
+                f"{result.failed} row(s) are invalid; nothing was imported.",
+                errors=[e.model_dump() for e in errors],
+            )
+        record(
+            session,
+            context=context,
+            action="risk.import",
+            resource_type="risk",
+            resource_id=None,
+            changes={"filename": filename, "created": result.created, "updated": result.updated},
+        )
+        _announce(uow, context, state.created, state.updated)
+        await uow.commit()
+        result.committed = True
+        result.ids = [*state.created, *state.updated]
         return result
-    if errors:
-        await uow.rollback()
-        raise ValidationFailed(
-            f"{result.failed} row(s) are invalid; nothing was imported.",
-            errors=[e.model_dump() for e in errors],
-        )
-    record(
-        session,
-        context=context,
-        action="risk.import",
-        resource_type="risk",
-        resource_id=None,
-        changes={"filename": filename, "created": result.created, "updated": result.updated},
-    )
-    _announce(uow, context, state.created, state.updated)
-    await uow.commit()
-    result.committed = True
-    result.ids = [*state.created, *state.updated]
-    return result
 
 
 async def _pipeline(
